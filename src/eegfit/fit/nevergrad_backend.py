@@ -1,0 +1,99 @@
+"""The ``nevergrad`` backend: derivative-free search in a bounded box.
+
+Each step asks the optimizer for ``num_candidates`` candidates (its ``num_workers``), evaluates them
+together in one vectorised, compiled call, and tells the losses back. The parametrization's random
+state is seeded, so a run repeats exactly. A non-finite loss is told to the optimizer as ``inf``
+(the worst value), recorded as NaN, and counted.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import jax
+import jax.numpy as jnp
+import nevergrad as ng
+import numpy as np
+
+from eegfit.fit.param import Split
+
+
+def optimizer_names() -> list[str]:
+    """Names of nevergrad's registered optimizers (what ``optimizer=`` accepts as a string)."""
+    return sorted(ng.optimizers.registry)
+
+
+def resolve_optimizer(optimizer, options: dict | None):
+    """An optimizer factory from a registry name, a ConfiguredOptimizer or an Optimizer class.
+
+    ``options`` are the optimizer's own settings (e.g. ``{"popsize": 6}`` for DE): they configure
+    a ConfiguredOptimizer family (such as DE's) or go to an optimizer class's constructor.
+    """
+    if isinstance(optimizer, str):
+        if optimizer not in ng.optimizers.registry:
+            close = difflib.get_close_matches(optimizer, ng.optimizers.registry, n=3)
+            raise ValueError(f"unknown nevergrad optimizer {optimizer!r}"
+                             + (f"; did you mean {close}?" if close else ""))
+        optimizer = ng.optimizers.registry[optimizer]
+    options = dict(options or {})
+    if isinstance(optimizer, ng.optimizers.base.ConfiguredOptimizer):
+        if options:
+            config = dict(getattr(optimizer, "_config", {}))
+            unknown = sorted(set(options) - set(config))
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown} for nevergrad optimizer "
+                                 f"{optimizer!r}; known: {sorted(config)}")
+            optimizer = type(optimizer)(**{**config, **options})
+        return optimizer, {}
+    if isinstance(optimizer, type) and issubclass(optimizer, ng.optimizers.base.Optimizer):
+        return optimizer, options
+    raise TypeError(f"optimizer must be a nevergrad optimizer name, ConfiguredOptimizer or "
+                    f"Optimizer class for the nevergrad backend, got {optimizer!r}")
+
+
+def parametrization(split: Split, seed: int) -> ng.p.Dict:
+    """The bounded search box of the fitted parameters, started at their start values."""
+    missing = [n for n in split.names if split.bounds[n] is None]
+    if missing:
+        raise ValueError(f"the nevergrad backend searches a bounded box: give bounds for "
+                         f"{missing} (Param(..., bounds=(low, high)) or search_space=)")
+    params = {}
+    for name in split.names:
+        start, (low, high) = np.asarray(split.start[name], dtype=float), split.bounds[name]
+        params[name] = (ng.p.Scalar(init=float(start), lower=low, upper=high) if start.ndim == 0
+                        else ng.p.Array(init=start, lower=low, upper=high))
+    box = ng.p.Dict(**params)
+    box.random_state = np.random.RandomState(seed)
+    return box
+
+
+def run_nevergrad(evaluate, split: Split, optimizer, n_steps: int, *, num_candidates: int,
+                  options: dict | None, seed: int, tol: float | None, progress):
+    """Run ``n_steps`` ask/evaluate/tell steps; ``evaluate`` maps a dict of stacked candidate
+    values to ``(losses, aux)`` in one call (e.g. ``jax.jit(jax.vmap(objective))``).
+
+    Returns ``(records, final_values, converged)`` with NumPy records ``(loss, values, aux)``,
+    each with leading axes (steps, candidates)."""
+    factory, kwargs = resolve_optimizer(optimizer, options)
+    box = parametrization(split, seed)
+    opt = factory(parametrization=box, budget=n_steps * num_candidates,
+                  num_workers=num_candidates, **kwargs)
+    dtype = {n: np.asarray(v).dtype for n, v in split.start.items()}
+    records, converged = [], False
+    for _ in range(n_steps):
+        candidates = [opt.ask() for _ in range(num_candidates)]
+        values = {n: np.stack([c.value[n] for c in candidates]).astype(dtype[n])
+                  for n in split.names}
+        loss, aux = jax.device_get(evaluate({n: jnp.asarray(v) for n, v in values.items()}))
+        loss = np.asarray(loss, dtype=float)
+        finite = np.isfinite(loss)
+        for candidate, value, ok in zip(candidates, loss, finite):
+            opt.tell(candidate, float(value) if ok else float("inf"))
+        records.append((np.where(finite, loss, np.nan), values, aux))
+        progress.update(1, loss)
+        if tol is not None and np.any(finite & (loss <= tol)):
+            converged = True
+            break
+    final = {n: np.asarray(v, dtype=dtype[n]) for n, v in opt.recommend().value.items()}
+    stack = lambda i: jax.tree.map(lambda *xs: np.stack(xs), *[r[i] for r in records])  # noqa: E731
+    return (stack(0), stack(1), stack(2)), final, converged
