@@ -47,11 +47,14 @@ class Fitter:
         optimizer_options: nevergrad only: the optimizer's own options (e.g. ``{"popsize": 6}``).
         chunk_size: grad only: steps per compiled call (progress and early stop are checked
             between chunks; the step loop inside a chunk is one compiled ``lax.scan``).
+        optimizer_label: how the optimizer is named in results (default: the nevergrad name,
+            or ``"optax"`` for an optax transformation, which does not know its own name).
     """
 
     def __init__(self, model, optimizer, *, loss_fn, backend: str = "grad",
                  search_space: dict | None = None, num_candidates: int = 1,
-                 optimizer_options: dict | None = None, chunk_size: int = 50):
+                 optimizer_options: dict | None = None, chunk_size: int = 50,
+                 optimizer_label: str | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         if not callable(loss_fn):
@@ -63,6 +66,7 @@ class Fitter:
         self.backend, self.optimizer, self.loss_fn = backend, optimizer, loss_fn
         self.num_candidates, self.chunk_size = num_candidates, chunk_size
         self.optimizer_options = dict(optimizer_options or {})
+        self.optimizer_label = optimizer_label
         self._objective = lambda values: loss_fn(self.split.rebuild(values))
         self._check_loss_fn()
         if backend == "grad":
@@ -92,9 +96,11 @@ class Fitter:
 
     @property
     def optimizer_name(self) -> str:
+        if self.optimizer_label is not None:
+            return self.optimizer_label
         if isinstance(self.optimizer, str):
             return self.optimizer
-        return getattr(self.optimizer, "__name__", type(self.optimizer).__name__)
+        return "optax" if self.backend == "grad" else repr(self.optimizer)
 
     def fit(self, n_steps: int, *, seed: int = 0, tol: float | None = None,
             progress: bool | None = None) -> FitResult:
