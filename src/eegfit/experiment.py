@@ -106,8 +106,17 @@ def features_of(config: dict, eeg_mv, names=None) -> dict:
 
 
 def target(config: dict, truth: float, seed: int) -> Trace:
-    """The ground-truth trace at ``truth`` (the target's own noise key)."""
-    return simulate_at(config, jnp.asarray(truth, jnp.result_type(float)), keys(seed)[0])
+    """The ground-truth trace at ``truth`` (the target's own noise key).
+
+    Raises:
+        FloatingPointError: the simulation diverged (a target must be finite to be fitted).
+    """
+    trace = simulate_at(config, jnp.asarray(truth, jnp.result_type(float)), keys(seed)[0])
+    if not bool(jnp.all(jnp.isfinite(trace.eeg_mv))):
+        raise FloatingPointError(
+            f"the target at {config['parameter']['name']}={truth:g} (seed {seed}) diverged: its "
+            f"EEG is not finite; lower simulation.dt_ms or change the parameter value")
+    return trace
 
 
 def start_value(config: dict, seed: int) -> float:

@@ -72,13 +72,13 @@ def convergence(fits) -> plt.Figure:
             for fit in (f for f in fits if f.attrs["backend"] == backend):
                 truth = float(fit[f"true_{_param(fit)}"])
                 loss = np.clip(fit["best_loss_so_far"].values, 1e-12, None)
-                evals = (np.arange(loss.size) + 1) * fit.sizes["candidate"]
                 style = "-" if fit.attrs["status"] in ("converged", "max_steps") else ":"
-                ax.plot(evals, loss, style, color=color(backend), alpha=shades[truth],
-                        label=f"{_param(fit)}*={truth:g}")
+                ax.plot(fit["step"].values, loss, style, color=color(backend),
+                        alpha=shades[truth], label=f"{_param(fit)}*={truth:g}")
+                per_step = fit.sizes["candidate"]
             ax.set_yscale("log")
-            ax.set_title(backend)
-            ax.set_xlabel("model evaluations")
+            ax.set_title(f"{backend} ({per_step} evaluation{'s' * (per_step > 1)} per step)")
+            ax.set_xlabel("step")
         axes[0][0].set_ylabel("best loss so far (squared rel. error)")
         handles, labels = axes[0][-1].get_legend_handles_labels()
         unique = dict(zip(labels, handles))
@@ -115,6 +115,12 @@ def comparison(summary) -> plt.Figure:
 
 def eeg_fit(pairs) -> plt.Figure:
     """Target vs fitted EEG, one row per (label, target dataset, fit dataset)."""
+    if not pairs:
+        fig, ax = figure()
+        ax.text(0.5, 0.5, "no fit has a finite best value to simulate", ha="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN * 0.6, 0.9 * len(pairs) + 0.4, nrows=len(pairs),
                            squeeze=False, sharex=True)

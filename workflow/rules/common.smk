@@ -76,5 +76,23 @@ def all_outputs():
     ]
 
 
+def subconfig(*paths):
+    """The config values at the dotted ``paths``, nested as in the config.
+
+    A rule's params: Snakemake reruns a job when its params change, so each rule gets only the
+    values it depends on (changing the nevergrad budget does not rerun the grad fits).
+    """
+    out = {}
+    for path in paths:
+        source, target = config, out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            source, target = source[part], target.setdefault(part, {})
+        target[leaf] = source[leaf]
+    return out
+
+
+FIT_KEYS = ("experiment", "parameter.name", "parameter.bounds", "parameter.start", "model",
+            "simulation", "feature")
 FIGURES = ["convergence", "comparison", "eeg_fit", "landscape"]
 ENV = "../../envs/eegfit.yaml"

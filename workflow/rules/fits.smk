@@ -13,7 +13,7 @@ rule fit:
     benchmark:
         "results/benchmarks/fits/{backend}/{param}={truth}/seed={seed}.tsv"
     params:
-        config=config,
+        config=lambda wc: subconfig(*FIT_KEYS, f"backends.{wc.backend}"),
     threads: 1
     resources:
         mem_mb=2000,

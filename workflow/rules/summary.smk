@@ -13,7 +13,7 @@ rule summarize:
     benchmark:
         "results/benchmarks/summarize.tsv"
     params:
-        config=config,
+        config=subconfig("experiment", "parameter.name"),
     threads: 1
     resources:
         mem_mb=1000,
@@ -46,7 +46,7 @@ rule figures:
     benchmark:
         "results/benchmarks/figures.tsv"
     params:
-        config=config,
+        config=subconfig("experiment", "parameter.name", "parameter.truths", "feature.name"),
     threads: 1
     resources:
         mem_mb=2000,

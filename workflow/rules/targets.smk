@@ -9,7 +9,7 @@ rule target:
     benchmark:
         "results/benchmarks/targets/{param}={truth}/seed={seed}.tsv"
     params:
-        config=config,
+        config=subconfig("experiment", "parameter.name", "model", "simulation"),
     threads: 1
     resources:
         mem_mb=1000,
@@ -30,7 +30,7 @@ rule features:
     benchmark:
         "results/benchmarks/features/{param}={truth}/seed={seed}.tsv"
     params:
-        config=config,
+        config=subconfig("experiment", "simulation", "feature"),
     threads: 1
     resources:
         mem_mb=1000,
@@ -49,7 +49,7 @@ rule landscape:
     benchmark:
         "results/benchmarks/landscape/{param}.tsv"
     params:
-        config=config,
+        config=subconfig(*FIT_KEYS, "landscape"),
     threads: 1
     resources:
         mem_mb=2000,

@@ -4,14 +4,17 @@ import logging
 
 
 def start(smk) -> dict:
-    """Send logging and warnings to ``smk.log[0]``, set JAX threads/cache/precision; the config."""
+    """Send logging to ``smk.log[0]``, set JAX threads, cache and precision; return the rule's
+    config (``params.config``: only the values the rule depends on, so that changing another
+    value does not rerun it)."""
     logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
     config = smk.params.config
     from eegfit import runtime  # noqa: PLC0415  (after logging is set up)
 
-    runtime.configure(threads=smk.threads, cache_dir=config.get("runtime", {}).get(
-        "jax_cache_dir"), x64=config.get("runtime", {}).get("x64", False))
+    runtime.configure(threads=smk.threads,
+                      cache_dir=smk.config.get("runtime", {}).get("jax_cache_dir"),
+                      x64=config.get("simulation", {}).get("float64", False))
     logging.getLogger("eegfit").info("job %s wildcards %s", smk.rule, dict(smk.wildcards))
     return config
