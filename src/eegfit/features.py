@@ -22,7 +22,8 @@ def rms(x: jax.Array, *, dt_ms: float | None = None) -> jax.Array:
     all features share one signature.
     """
     del dt_ms
-    centred = x - jnp.mean(x, axis=0)
+    shifted = x - x[0]  # exact zeros for a flat signal (a float32 mean of equal values is not)
+    centred = shifted - jnp.mean(shifted, axis=0)
     var = jnp.mean(centred * centred, axis=0)
     positive = var > 0
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)

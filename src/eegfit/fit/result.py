@@ -32,8 +32,9 @@ class History:
 
     def best_so_far(self) -> np.ndarray:
         """Lowest finite loss up to each step, shape ``(n_steps,)`` (NaN before the first)."""
-        per_step = np.nanmin(np.where(np.isfinite(self.loss), self.loss, np.nan), axis=1)
-        return np.fmin.accumulate(per_step)
+        per_step = np.min(np.where(np.isfinite(self.loss), self.loss, np.inf), axis=1)
+        best = np.minimum.accumulate(per_step)
+        return np.where(np.isfinite(best), best, np.nan)
 
 
 @dataclasses.dataclass(frozen=True)
