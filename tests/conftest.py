@@ -1,0 +1,102 @@
+"""Shared settings, targets and fits of the case study: recover the Jansen-Rit connectivity C
+from the RMS amplitude of a simulated EEG trace.
+
+The case study: constant drive p = 220 Hz, 600 ms simulated at dt = 0.1 ms with the first 200 ms
+discarded, zero initial state; targets at C* = 150 (slow ~5.5 Hz regime) and C* = 137 (alpha
+regime); fits start at C = 115 inside the box (110, 170). Targets and the fits that several tests
+inspect are session-scoped: a JAX fit costs mostly compilation, so each is done once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import optax
+import pytest
+
+from eegfit import Fitter, JansenRit, Param, rms, simulate
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseStudy:
+    """The case study's numbers and the loss it fits."""
+
+    sim: dict = dataclasses.field(default_factory=lambda: {
+        "duration_ms": 600.0, "transient_ms": 200.0, "dt_ms": 0.1})
+    bounds: tuple[float, float] = (110.0, 170.0)
+    c_start: float = 115.0
+    c_slow: float = 150.0
+    c_alpha: float = 137.0
+    grad_steps: int = 40
+    ng_steps: int = 8
+    ng_candidates: int = 6
+
+    def eeg(self, model, **overrides) -> jnp.ndarray:
+        """The settled EEG (mV) of ``model`` with the case-study window."""
+        return simulate(model, **{**self.sim, **overrides}).eeg_mv
+
+    @staticmethod
+    def rel_error(result, c_true: float) -> float:
+        """|fitted C - C*| / C* of a FitResult's best parameters."""
+        return abs(float(result.best_params["C"]) - c_true) / c_true
+
+    def start_model(self, c_start: float | None = None) -> JansenRit:
+        return JansenRit(C=Param(self.c_start if c_start is None else c_start,
+                                 bounds=self.bounds))
+
+    def rms_loss(self, target_eeg):
+        """Relative squared error of the RMS amplitude: phase-invariant, smooth in C."""
+        target_rms = rms(target_eeg)
+
+        def loss_fn(model):
+            amplitude = rms(self.eeg(model))
+            return ((amplitude - target_rms) / target_rms) ** 2, {"rms_mv": amplitude}
+        return loss_fn
+
+    def grad_fitter(self, loss_fn, c_start=None, **kwargs) -> Fitter:
+        return Fitter(self.start_model(c_start), optax.adam(2.0), loss_fn=loss_fn, **kwargs)
+
+    def ng_fitter(self, loss_fn, c_start=None, num_candidates=None) -> Fitter:
+        n = num_candidates or self.ng_candidates
+        return Fitter(self.start_model(c_start), "DE", loss_fn=loss_fn, backend="nevergrad",
+                      num_candidates=n, optimizer_options={"popsize": n})
+
+
+@pytest.fixture(scope="session")
+def case() -> CaseStudy:
+    return CaseStudy()
+
+
+@pytest.fixture(scope="session")
+def target_slow(case):
+    return case.eeg(JansenRit(C=case.c_slow))
+
+
+@pytest.fixture(scope="session")
+def target_alpha(case):
+    return case.eeg(JansenRit(C=case.c_alpha))
+
+
+@pytest.fixture(scope="session")
+def loss_slow(case, target_slow):
+    return case.rms_loss(target_slow)
+
+
+@pytest.fixture(scope="session")
+def grad_fit_slow(case, loss_slow):
+    """``(fitter, result)`` of the case study's grad fit: Adam(2.0), 40 steps from C = 115."""
+    fitter = case.grad_fitter(loss_slow)
+    return fitter, fitter.fit(case.grad_steps)
+
+
+@pytest.fixture(scope="session")
+def ng_fitter_slow(case, loss_slow):
+    """The case study's nevergrad fitter: DE, 6 candidates x popsize 6, from C = 115."""
+    return case.ng_fitter(loss_slow)
+
+
+@pytest.fixture(scope="session")
+def ng_fit_slow(case, ng_fitter_slow):
+    """``(fitter, result)`` of the case study's nevergrad fit with seed 0 (8 steps)."""
+    return ng_fitter_slow, ng_fitter_slow.fit(case.ng_steps, seed=0)
