@@ -58,6 +58,20 @@ wildcard_constraints:
     backend="|".join(BACKENDS),
 
 
+def path(kind, truth, seed, backend=None):
+    """The result file of one (truth, seed): kind is targets, features, fits or timings."""
+    ext = "json" if kind == "timings" else "nc"
+    parts = ["results", kind, backend, f"{PARAM}={truth}", f"seed={seed}.{ext}"]
+    return "/".join(p for p in parts if p)
+
+
+# Batching: one job handles a chunk of (truth, seed) pairs in one process (Python and JAX start
+# once, compiled code is reused) while still writing one NetCDF per target and per fit.
+CHUNK_SIZE = int(config.get("batching", {}).get("chunk_size", 1))
+PAIRS = [(t, s) for t in TRUTHS for s in SEEDS]
+CHUNKS = [PAIRS[i : i + CHUNK_SIZE] for i in range(0, len(PAIRS), CHUNK_SIZE)]
+
+
 def grid(pattern, **fixed):
     """Every (truth, seed) [and backend] combination of ``pattern``."""
     return expand(pattern, param=PARAM, truth=TRUTHS, seed=SEEDS, **fixed)

@@ -1,24 +1,29 @@
-# One fit per backend, ground truth and seed; its wall time goes to a JSON beside, not the NetCDF.
+# Fits per backend, one job per chunk of (truth, seed) pairs, one NetCDF per fit; each fit's wall
+# time goes to a JSON beside it, not into the NetCDF.
 
+for backend in BACKENDS:
+    for i, chunk in enumerate(CHUNKS):
 
-rule fit:
-    input:
-        target="results/targets/{param}={truth}/seed={seed}.nc",
-        features="results/features/{param}={truth}/seed={seed}.nc",
-    output:
-        fit="results/fits/{backend}/{param}={truth}/seed={seed}.nc",
-        timing="results/timings/{backend}/{param}={truth}/seed={seed}.json",
-    log:
-        "logs/fits/{backend}/{param}={truth}/seed={seed}.log",
-    benchmark:
-        "results/benchmarks/fits/{backend}/{param}={truth}/seed={seed}.tsv"
-    params:
-        config=lambda wc: subconfig(*FIT_KEYS, f"backends.{wc.backend}"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        ENV
-    script:
-        "../scripts/fit.py"
+        rule:
+            name:
+                f"fit_{backend}_{i}"
+            input:
+                features=[path("features", t, s) for t, s in chunk],
+            output:
+                fits=[path("fits", t, s, backend) for t, s in chunk],
+                timings=[path("timings", t, s, backend) for t, s in chunk],
+            log:
+                f"logs/fits/{backend}/chunk{i}.log",
+            benchmark:
+                f"results/benchmarks/fits/{backend}/chunk{i}.tsv"
+            params:
+                config=subconfig(*FIT_KEYS, f"backends.{backend}"),
+                backend=backend,
+            threads: 1
+            resources:
+                mem_mb=2000,
+                runtime=30,
+            conda:
+                ENV
+            script:
+                "../scripts/fit.py"

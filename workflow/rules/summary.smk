@@ -4,7 +4,7 @@
 rule summarize:
     input:
         fits=all_fits(),
-        timings=[f.replace("results/fits/", "results/timings/").replace(".nc", ".json") for f in all_fits()],
+        timings=grid("results/timings/{backend}/{param}={truth}/seed={seed}.json", backend=BACKENDS),
     output:
         nc="results/summary.nc",
         csv="results/summary.csv",

@@ -1,44 +1,28 @@
-# Synthetic targets at known ground truths, and their scalar features.
+# Synthetic targets at known ground truths and their scalar features: one job per chunk of
+# (truth, seed) pairs (config batching.chunk_size), one NetCDF per target.
 
+for i, chunk in enumerate(CHUNKS):
 
-rule target:
-    output:
-        "results/targets/{param}={truth}/seed={seed}.nc",
-    log:
-        "logs/targets/{param}={truth}/seed={seed}.log",
-    benchmark:
-        "results/benchmarks/targets/{param}={truth}/seed={seed}.tsv"
-    params:
-        config=subconfig("experiment", "parameter.name", "model", "simulation"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        ENV
-    script:
-        "../scripts/target.py"
-
-
-rule features:
-    input:
-        "results/targets/{param}={truth}/seed={seed}.nc",
-    output:
-        "results/features/{param}={truth}/seed={seed}.nc",
-    log:
-        "logs/features/{param}={truth}/seed={seed}.log",
-    benchmark:
-        "results/benchmarks/features/{param}={truth}/seed={seed}.tsv"
-    params:
-        config=subconfig("experiment", "simulation", "feature"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        ENV
-    script:
-        "../scripts/features.py"
+    rule:
+        name:
+            f"targets_{i}"
+        output:
+            targets=[path("targets", t, s) for t, s in chunk],
+            features=[path("features", t, s) for t, s in chunk],
+        log:
+            f"logs/targets/chunk{i}.log",
+        benchmark:
+            f"results/benchmarks/targets/chunk{i}.tsv"
+        params:
+            config=subconfig("experiment", "parameter.name", "model", "simulation", "feature"),
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        conda:
+            ENV
+        script:
+            "../scripts/targets.py"
 
 
 rule landscape:

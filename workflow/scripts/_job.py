@@ -18,3 +18,13 @@ def start(smk) -> dict:
                       x64=config.get("simulation", {}).get("float64", False))
     logging.getLogger("eegfit").info("job %s wildcards %s", smk.rule, dict(smk.wildcards))
     return config
+
+
+def members(paths) -> list[tuple[float, int]]:
+    """The (truth, seed) of each result path ``.../{param}={truth}/seed={seed}.nc`` of a chunk."""
+    out = []
+    for path in paths:
+        parts = str(path).split("/")
+        out.append((float(parts[-2].rpartition("=")[2]),
+                    int(parts[-1].removeprefix("seed=").partition(".")[0])))
+    return out
