@@ -13,6 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 MM = 1 / 25.4
@@ -40,16 +42,21 @@ def figure(width_in: float = SINGLE_COLUMN_IN, height_in: float | None = None, *
     return fig, axes
 
 
-def save(fig, stem, formats=("pdf", "png"), dpi: int = 300) -> list[Path]:
-    """Write ``stem.pdf`` and ``stem.png`` (no creation date embedded) and close the figure."""
+def save(fig, stem, formats=("pdf", "png"), dpi: int = 300, tight: bool = True) -> list[Path]:
+    """Write ``stem.pdf`` and ``stem.png`` (no creation date embedded) and close the figure.
+
+    ``tight=False`` keeps the figure's own size (the constrained layout already fits every label
+    inside it), so a single-column figure is exactly 89 mm wide: 1051 px at 300 dpi.
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
+    style = STYLE if tight else {**STYLE, "savefig.bbox": "standard", "savefig.pad_inches": 0}
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None} \
             if fmt == "png" else None
-        with plt.rc_context(STYLE):
+        with plt.rc_context(style):
             fig.savefig(path, dpi=dpi, metadata=metadata)
         paths.append(path)
     plt.close(fig)
@@ -152,4 +159,232 @@ def landscape(ds, truths=(), features=None) -> plt.Figure:
             ax.set_ylabel(f"{feat} ({ds[feat].attrs.get('units', '1')})")
         unit = ds["value"].attrs.get("units", "1")
         axes[-1, 0].set_xlabel(name + ("" if unit == "1" else f" ({unit})"))
+    return fig
+
+
+# --- Paper figures -------------------------------------------------------------------------------
+# Single-column (89 mm) figures of the whole study, each from the result files alone (see
+# eegfit.results.load). Save them with ``save(fig, stem, tight=False)`` so that every PNG is
+# exactly 1051 px (89 mm at 300 dpi) wide.
+
+PAPER_FIGURES = ("targets", "landscape", "convergence_seeds", "recovery", "cost")
+TARGET_COLOR = "#009E73"  # Okabe-Ito green: the targets, never a backend
+FEATURE_LABELS = {"rms": "RMS amplitude", "spectral_peak_hz": "spectral peak",
+                  "band_power": "band power"}
+USABLE = ("converged", "max_steps")
+TRUTH_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def axis_label(quantity: str, unit: str) -> str:
+    """``"quantity (unit)"``, with ``"dimensionless"`` for unit ``"1"``."""
+    unit = "dimensionless" if unit in ("1", "") else unit.replace("^2", "\u00b2")
+    return f"{quantity} ({unit})"
+
+
+def _backends(values) -> list[str]:
+    """Backends in a fixed order (the known ones first), so colours and positions never swap."""
+    present = set(np.asarray(values).astype(str))
+    return [b for b in BACKEND_COLORS if b in present] + sorted(present - set(BACKEND_COLORS))
+
+
+def _column(table, name: str) -> np.ndarray:
+    if name not in table:
+        raise KeyError(f"the summary has no column {name!r} (wall times are in summary.csv, "
+                       f"not summary.nc)")
+    return np.asarray(table[name])
+
+
+def _table_parameter(table) -> tuple[str, str]:
+    """(parameter name, units) of a summary table (summary.csv DataFrame or summary.nc)."""
+    if "parameter" in table:
+        unit = str(_column(table, "units")[0]) if "units" in table else "1"
+        return str(_column(table, "parameter")[0]), unit
+    return (table.attrs.get("parameter", "parameter"),
+            getattr(table["truth"], "attrs", {}).get("units", "1"))
+
+
+def _spread(values) -> tuple[float, float, float]:
+    """Median and the (min, max) range of the finite values."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return np.nan, np.nan, np.nan
+    return float(np.median(values)), float(values.min()), float(values.max())
+
+
+def target_traces(targets: dict, features: dict | None = None) -> plt.Figure:
+    """The target EEG at each ground truth (its first seed), one row per truth.
+
+    Args:
+        targets: ``(truth, seed) -> target dataset`` (``eeg`` in mV on ``time`` in ms).
+        features: ``(truth, seed) -> features dataset``; where given, each row's title gives the
+            target's RMS amplitude and spectral peak, which name its regime.
+    """
+    first = {}
+    for (truth, seed), ds in sorted(targets.items()):
+        first.setdefault(truth, (seed, ds))
+    with plt.rc_context(STYLE):
+        fig, axes = figure(SINGLE_COLUMN_IN, 0.62 * len(first) + 0.45, nrows=len(first),
+                           squeeze=False, sharex=True)
+        for ax, (truth, (seed, ds)) in zip(axes[:, 0], first.items()):
+            ax.plot(ds["time"].values, ds["eeg"].values, color="black", lw=0.7)
+            title = f"{ds.attrs.get('parameter', 'parameter')}* = {truth:g}"
+            feats = (features or {}).get((truth, seed))
+            if feats is not None and {"rms", "spectral_peak_hz"} <= set(feats.data_vars):
+                title += (f":  RMS {float(feats['rms']):.2g} {feats['rms'].attrs['units']},  "
+                          f"spectral peak {float(feats['spectral_peak_hz']):.3g} "
+                          f"{feats['spectral_peak_hz'].attrs['units']}")
+            ax.set_title(title, loc="left")
+            ax.yaxis.set_major_locator(MaxNLocator(3))
+        unit = first[next(iter(first))][1]["time"].attrs.get("units", "ms")
+        axes[-1, 0].set_xlabel(axis_label("time", unit))
+        fig.supylabel(axis_label("EEG, y1 \u2212 y2", "mV"), fontsize=STYLE["axes.labelsize"])
+    return fig
+
+
+def feature_landscape(landscape, target_features: dict | None = None,
+                      names=None) -> plt.Figure:
+    """Each feature against the fitted parameter over the landscape grid, targets marked.
+
+    Args:
+        landscape: the landscape dataset (features on a ``value`` grid of the parameter).
+        target_features: ``(truth, seed) -> features dataset``: each target is drawn at its
+            ground truth and its measured feature value.
+        names: the features to draw (default: RMS and spectral peak, where present).
+    """
+    names = list(names or [n for n in ("rms", "spectral_peak_hz") if n in landscape]
+                 or landscape.data_vars)
+    name = landscape.attrs.get("parameter", "parameter")
+    x = landscape["value"].values
+    with plt.rc_context(STYLE):
+        fig, axes = figure(SINGLE_COLUMN_IN, 1.05 * len(names) + 0.4, nrows=len(names),
+                           squeeze=False, sharex=True)
+        for ax, feat in zip(axes[:, 0], names):
+            ax.plot(x, landscape[feat].values, color="black", lw=0.8, label="model on the grid")
+            points = sorted((t, float(ds[feat])) for (t, _), ds in (target_features or {}).items()
+                            if feat in ds)
+            for truth in sorted({t for t, _ in points}):
+                ax.axvline(truth, color="0.75", lw=0.5, ls=":", zorder=0)
+            if points:
+                ax.plot(*zip(*points), "o", color=TARGET_COLOR, mfc="none", ms=3.5, mew=0.8,
+                        label="targets")
+            ax.set_ylabel(axis_label(FEATURE_LABELS.get(feat, feat),
+                                     landscape[feat].attrs.get("units", "1")))
+        axes[0, 0].legend(loc="upper left")
+        axes[-1, 0].set_xlabel(axis_label(name, landscape["value"].attrs.get("units", "1")))
+    return fig
+
+
+def convergence_over_seeds(fits) -> plt.Figure:
+    """Lowest loss so far against model evaluations: one panel per backend, one line per truth
+    (median over seeds), shaded from the best to the worst seed."""
+    backends = _backends([f.attrs["backend"] for f in fits])
+    truths = sorted({float(f.attrs["truth"]) for f in fits})
+    name = _param(fits[0])
+    with plt.rc_context(STYLE):
+        fig, axes = figure(SINGLE_COLUMN_IN, 0.62 * SINGLE_COLUMN_IN, ncols=len(backends),
+                           squeeze=False, sharey=True)
+        for ax, backend in zip(axes[0], backends):
+            mine = [f for f in fits if f.attrs["backend"] == backend]
+            for i, truth in enumerate(truths):
+                group = [f for f in mine if float(f.attrs["truth"]) == truth]
+                if not group:
+                    continue
+                n_steps = max(f.sizes["step"] for f in group)
+                # A fit that stopped early (tol) keeps its best loss for the steps it skipped.
+                curves = np.stack([np.pad(f["best_loss_so_far"].values,
+                                          (0, n_steps - f.sizes["step"]), mode="edge")
+                                   for f in group])
+                curves = np.where(np.isfinite(curves), np.clip(curves, 1e-12, None), np.nan)
+                evaluations = np.arange(1, n_steps + 1) * group[0].sizes["candidate"]
+                with np.errstate(all="ignore"):
+                    median = np.nanmedian(curves, axis=0)
+                    low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
+                ax.fill_between(evaluations, low, high, color=color(backend), alpha=0.15, lw=0)
+                ax.plot(evaluations, median, TRUTH_LINESTYLES[i % len(TRUTH_LINESTYLES)],
+                        color=color(backend))
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_locator(NullLocator())  # decades only: readable at 89 mm
+            ax.set_title(f"{backend}: {mine[0].attrs['optimizer']}")
+            ax.set_xlabel("model evaluations")
+        axes[0, 0].set_ylabel("lowest loss so far\n(squared relative error)")
+        proxies = [Line2D([], [], color="0.3",
+                                           ls=TRUTH_LINESTYLES[i % len(TRUTH_LINESTYLES)])
+                   for i in range(len(truths))]
+        fig.legend(proxies, [f"{name}* = {t:g}" for t in truths], loc="outside lower center",
+                   ncols=min(len(truths), 4))
+    return fig
+
+
+def recovery(summary) -> plt.Figure:
+    """Fitted against true parameter per backend (median over seeds, bars from the lowest to the
+    highest seed) and, below, the signed relative error in percent. Fits whose status is not
+    usable (diverged, stalled, failed) are left out of the medians and drawn as crosses.
+
+    Args:
+        summary: the summary table (``summary.csv`` as a DataFrame, or ``summary.nc``).
+    """
+    name, unit = _table_parameter(summary)
+    backend_of = _column(summary, "backend").astype(str)
+    true, fitted = _column(summary, "truth").astype(float), _column(summary, "fitted").astype(
+        float)
+    ok = np.isin(_column(summary, "status").astype(str), USABLE) & np.isfinite(fitted)
+    truths = np.unique(true)
+    backends = _backends(backend_of)
+    span = float(np.ptp(truths)) or abs(float(truths[0])) or 1.0
+    with plt.rc_context(STYLE):
+        fig, (ax_fit, ax_err) = figure(SINGLE_COLUMN_IN, 0.95 * SINGLE_COLUMN_IN, nrows=2,
+                                       sharex=True, height_ratios=[1.4, 1.0])
+        pad = 0.06 * span
+        ends = [truths[0] - pad, truths[-1] + pad]
+        ax_fit.plot(ends, ends, color="0.6", lw=0.6, zorder=0, label="identity")
+        ax_err.axhline(0.0, color="0.6", lw=0.6, zorder=0)
+        for j, backend in enumerate(backends):
+            offset = (j - (len(backends) - 1) / 2) * 0.015 * span
+            mine = backend_of == backend
+            stats = np.array([_spread(fitted[mine & ok & (true == t)]) for t in truths])
+            errors = np.array([_spread(100 * (fitted[mine & ok & (true == t)] - t) / t)
+                               for t in truths])
+            style = dict(fmt=BACKEND_MARKERS.get(backend, "o"), color=color(backend), ms=3,
+                         capsize=1.5, elinewidth=0.7, capthick=0.7)
+            for ax, (mid, low, high) in ((ax_fit, stats.T), (ax_err, errors.T)):
+                ax.errorbar(truths + offset, mid, yerr=[mid - low, high - mid],
+                            label=backend if ax is ax_fit else None, **style)
+            bad = mine & ~ok & np.isfinite(fitted)
+            if bad.any():
+                ax_fit.plot(true[bad] + offset, fitted[bad], "x", color=color(backend), ms=3.5,
+                            label=f"{backend} (not usable)")
+        ax_fit.set_ylabel(axis_label(f"fitted {name}", unit))
+        ax_err.set_ylabel("relative error (%)")
+        ax_err.set_xlabel(axis_label(f"true {name}", unit))
+        ax_fit.legend(loc="upper left")
+    return fig
+
+
+def cost(summary) -> plt.Figure:
+    """Model evaluations and wall time per fit, per backend: bars at the median, one dot per fit.
+
+    Args:
+        summary: ``summary.csv`` as a DataFrame (the wall times are only there).
+    """
+    backend_of = _column(summary, "backend").astype(str)
+    backends = _backends(backend_of)
+    panels = (("n_evaluations", "model evaluations per fit"),
+              ("wall_time_s", axis_label("wall time per fit", "s")))
+    with plt.rc_context(STYLE):
+        fig, axes = figure(SINGLE_COLUMN_IN, 0.5 * SINGLE_COLUMN_IN, ncols=len(panels),
+                           squeeze=False)
+        for ax, (column, label) in zip(axes[0], panels):
+            values = _column(summary, column).astype(float)
+            for j, backend in enumerate(backends):
+                mine = values[backend_of == backend]
+                ax.bar(j, _spread(mine)[0], width=0.6, color=color(backend), alpha=0.3, lw=0)
+                # Spread the dots evenly (not randomly) so the figure is the same on every run.
+                jitter = np.linspace(-0.18, 0.18, mine.size) if mine.size > 1 else np.zeros(1)
+                ax.plot(j + jitter, mine, BACKEND_MARKERS.get(backend, "o"), color=color(backend),
+                        ms=2.5, mew=0)
+            ax.set_xticks(range(len(backends)), backends)
+            ax.set_xlim(-0.6, len(backends) - 0.4)
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel(label)
     return fig
