@@ -18,9 +18,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/targets.smk"
 include: "workflow/rules/fits.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        PAPER_OUTPUTS,
     default_target: True
