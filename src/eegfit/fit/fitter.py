@@ -15,6 +15,7 @@ must be a pure JAX function: it is traced, differentiated (grad) and vectorised 
 
 from __future__ import annotations
 
+import numbers
 import time
 
 import jax
@@ -113,8 +114,9 @@ class Fitter:
             tol: stop once a loss at or below ``tol`` is reached (status ``converged``).
             progress: show a progress bar; ``None`` shows it when stderr is a terminal.
         """
-        if not isinstance(n_steps, int) or n_steps < 1:
+        if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        n_steps = int(n_steps)
         label = f"{self.backend}:{self.optimizer_name}"
         bar = Progress(n_steps, label, progress)
         t0 = time.perf_counter()

@@ -83,7 +83,8 @@ def best_from_history(history: History, names) -> tuple[dict, float, Any]:
     """Best params, loss and aux: the evaluated candidate with the lowest finite loss."""
     finite = np.isfinite(history.loss)
     if not finite.any():
-        nan = {n: np.full(history.params[n].shape[2:], np.nan) for n in names}
+        nan = {n: np.full(history.params[n].shape[2:], np.nan, history.params[n].dtype)
+               for n in names}
         return nan, float("inf"), None
     flat = np.where(finite, history.loss, np.inf).ravel()
     step, cand = np.unravel_index(int(np.argmin(flat)), history.loss.shape)
