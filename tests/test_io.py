@@ -90,3 +90,15 @@ def test_unknown_model_parameter_is_named():
                                                           "transient_ms": 0.0}}
     with pytest.raises(ValueError, match="'D'"):
         experiment.target(config, 1.0, 0)
+
+
+def test_identifiable_marks_flat_and_repeated_stretches():
+    x = np.linspace(0.0, 10.0, 101)
+    monotone = 2.0 * x + 1.0
+    assert experiment.identifiable(monotone).all()
+    dip = np.where(x < 5, x, np.where(x < 6, 10 - x, x - 2))  # rises, dips back, rises again
+    ok = experiment.identifiable(dip)
+    assert ok[x < 3].all() and ok[x > 9].all()
+    assert not ok[(x > 4.1) & (x < 5.9)].any()
+    flat = np.where(x < 4, 1.0, x - 3.0)
+    assert not experiment.identifiable(flat)[x < 3.5].any()

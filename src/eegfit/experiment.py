@@ -179,6 +179,28 @@ def landscape(config: dict, values, seed: int = 0, names=None) -> dict:
     return {n: np.asarray(v) for n, v in features_of(config, eeg, names).items()}
 
 
-__all__ = ["FEATURE_UNITS", "build_model", "features_of", "fitter", "keys", "landscape",
-           "loss_function", "param_unit", "run_fit", "set_path", "sim_settings", "simulate_at",
-           "start_value", "target"]
+def identifiable(curve, rtol: float = 1e-3, flat_points: int = 3) -> np.ndarray:
+    """Where a feature curve over a parameter grid pins the parameter down.
+
+    Point ``i`` is identifiable when the level ``curve[i]`` is met exactly once over the grid
+    (to within ``rtol`` of the curve's range) and not along a flat stretch of ``flat_points`` or
+    more grid points. A non-monotone stretch (a value met again elsewhere, as the RMS dip near
+    C = 145) or a flat one makes the parameter ambiguous from that feature alone.
+    Returns an int8 array, 1 where identifiable.
+    """
+    curve = np.asarray(curve, dtype=float)
+    tol = rtol * (np.nanmax(curve) - np.nanmin(curve) or 1.0)
+    out = np.zeros(curve.size, dtype=np.int8)
+    for i, level in enumerate(curve):
+        side = np.where(curve > level + tol, 1, np.where(curve < level - tol, -1, 0))
+        at_level = np.flatnonzero(side == 0)
+        runs = np.split(at_level, np.flatnonzero(np.diff(at_level) > 1) + 1)
+        jumps = int(np.sum(side[1:] * side[:-1] == -1))  # crossed between two grid points
+        own_run = next(r for r in runs if i in r)
+        out[i] = int(len(runs) + jumps == 1 and own_run.size < flat_points)
+    return out
+
+
+__all__ = ["FEATURE_UNITS", "build_model", "features_of", "fitter", "identifiable", "keys",
+           "landscape", "loss_function", "param_unit", "run_fit", "set_path", "sim_settings",
+           "simulate_at", "start_value", "target"]

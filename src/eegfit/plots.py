@@ -144,8 +144,10 @@ def eeg_fit(pairs) -> plt.Figure:
 
 
 def landscape(ds, truths=(), features=None) -> plt.Figure:
-    """Each feature vs the fitted parameter over a grid, with the ground truths marked."""
-    features = features or [v for v in ds.data_vars]
+    """Each feature vs the fitted parameter over a grid, with the ground truths marked and the
+    stretches where the feature does not identify the parameter (flat, or a value met twice)
+    shaded."""
+    features = features or [v for v in ds.data_vars if not v.endswith("_identifiable")]
     name = ds.attrs.get("parameter", "parameter")
     with plt.rc_context(STYLE):
         fig, axes = figure(SINGLE_COLUMN_IN, 0.9 * len(features) + 0.5, nrows=len(features),
@@ -153,12 +155,18 @@ def landscape(ds, truths=(), features=None) -> plt.Figure:
         x = ds["value"].values
         for ax, feat in zip(axes[:, 0], features):
             ax.plot(x, ds[feat].values, color="black", lw=0.8)
+            if f"{feat}_identifiable" in ds:
+                ambiguous = ds[f"{feat}_identifiable"].values == 0
+                ax.fill_between(x, 0, 1, where=ambiguous, transform=ax.get_xaxis_transform(),
+                                color="0.85", lw=0, step="mid", label="not identifiable")
             for t in truths:
                 ax.axvline(t, color="0.6", lw=0.5, ls=":")
                 ax.plot([t], [np.interp(t, x, ds[feat].values)], "v", color="#009E73", ms=3)
             ax.set_ylabel(f"{feat} ({ds[feat].attrs.get('units', '1')})")
         unit = ds["value"].attrs.get("units", "1")
         axes[-1, 0].set_xlabel(name + ("" if unit == "1" else f" ({unit})"))
+        if any(f"{feat}_identifiable" in ds for feat in features):
+            axes[0, 0].legend(loc="upper left")
     return fig
 
 
