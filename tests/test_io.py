@@ -102,3 +102,13 @@ def test_identifiable_marks_flat_and_repeated_stretches():
     assert not ok[(x > 4.1) & (x < 5.9)].any()
     flat = np.where(x < 4, 1.0, x - 3.0)
     assert not experiment.identifiable(flat)[x < 3.5].any()
+
+
+def test_noise_floor_is_zero_for_a_constant_drive_and_positive_for_a_noisy_one():
+    config = {"parameter": {"name": "C"}, "feature": {"name": "rms"},
+              "simulation": {"dt_ms": 0.1, "duration_ms": 400.0, "transient_ms": 100.0}}
+    target = float(rms(experiment.target(config, 140.0, 0).eeg_mv))
+    assert experiment.noise_floor_loss(config, 140.0, target, 0) == 0.0
+    config["model"] = {"drive": {"kind": "uniform_noise"}}
+    noisy_target = float(rms(experiment.target(config, 140.0, 0).eeg_mv))
+    assert experiment.noise_floor_loss(config, 140.0, noisy_target, 0) > 1e-6

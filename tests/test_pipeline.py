@@ -69,6 +69,7 @@ def test_outputs_exist_and_fits_recover_truth(run):
     assert set(table["status"]) <= {"max_steps", "converged"}
     assert (table["rel_error"] < 0.01).all(), table
     assert (table["wall_time_s"] > 0).all()
+    assert (table["noise_floor_loss"] == 0).all()  # constant drive: the truth hits the target
 
 
 def test_netcdf_files_explain_themselves(run):

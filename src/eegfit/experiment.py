@@ -147,6 +147,17 @@ def loss_function(config: dict, target_value: float, seed: int):
     return loss_fn
 
 
+def noise_floor_loss(config: dict, truth: float, target_value: float, seed: int) -> float:
+    """The loss of the true parameter itself: a fit cannot be expected to go below it.
+
+    Zero with a constant drive; with a noisy drive, the fit's noise realisation differs from
+    the target's, so even the truth misses the target's feature by the seed-to-seed noise.
+    """
+    model = set_path(build_model(config), config["parameter"]["name"],
+                     jnp.asarray(truth, jnp.result_type(float)))
+    return float(loss_function(config, target_value, seed)(model)[0])
+
+
 def fitter(config: dict, backend: str, target_value: float, seed: int) -> Fitter:
     """The Fitter of one (backend, target, seed) of the experiment."""
     par = config["parameter"]
@@ -202,5 +213,5 @@ def identifiable(curve, rtol: float = 1e-3, flat_points: int = 3) -> np.ndarray:
 
 
 __all__ = ["FEATURE_UNITS", "build_model", "features_of", "fitter", "identifiable", "keys",
-           "landscape", "loss_function", "param_unit", "run_fit", "set_path", "sim_settings",
+           "landscape", "loss_function", "noise_floor_loss", "param_unit", "run_fit", "set_path", "sim_settings",
            "simulate_at", "start_value", "target"]

@@ -17,6 +17,7 @@ COLUMNS = {  # column -> (units, long name); wall_time_s goes to the CSV only
     "fitted": (None, "best fitted value (lowest loss)"),
     "rel_error": ("1", "relative error |fitted - truth| / |truth|"),
     "best_loss": ("1", "lowest finite loss"),
+    "noise_floor_loss": ("1", "loss at the true parameter: the seed-to-seed noise floor"),
     "status": ("", "fit status"),
     "n_evaluations": ("1", "model evaluations"),
     "n_nonfinite": ("1", "evaluations with a non-finite loss or gradient"),
@@ -35,7 +36,9 @@ def collect(fit_paths, timing_paths=None) -> pd.DataFrame:
                    "optimizer": ds.attrs["optimizer"], "seed": int(ds.attrs["seed"]),
                    "truth": truth, "start": float(ds[f"start_{name}"]), "fitted": fitted,
                    "rel_error": abs(fitted - truth) / abs(truth) if truth else abs(fitted),
-                   "best_loss": float(ds["best_loss"]), "status": ds.attrs["status"],
+                   "best_loss": float(ds["best_loss"]),
+                   "noise_floor_loss": float(ds["noise_floor_loss"]) if "noise_floor_loss" in ds
+                   else float("nan"), "status": ds.attrs["status"],
                    "n_evaluations": int(ds.attrs["n_evaluations"]),
                    "n_nonfinite": int(ds.attrs["n_nonfinite"]), "units": ds[f"best_{name}"].attrs[
                        "units"]}

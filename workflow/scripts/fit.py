@@ -34,6 +34,9 @@ for k, ((truth, seed), features_path, fit_path, timing_path) in enumerate(chunk,
     ds = io.fit_dataset(result, param_units={name: experiment.param_unit(config)},
                         aux_units={feat: features.UNITS[feat]}, truth={name: truth},
                         fitted_trace=fitted, attrs=attrs)
+    floor = experiment.noise_floor_loss(config, truth, target_value, seed)
+    ds["noise_floor_loss"] = ((), floor, {
+        "units": "1", "long_name": "loss at the true parameter (the fit's noise vs the target's)"})
     io.write_netcdf(ds, fit_path)
     with open(timing_path, "w") as fh:
         json.dump({"wall_time_s": result.wall_time_s, "n_evaluations": result.n_evaluations}, fh)
