@@ -19,10 +19,13 @@ include: "workflow/rules/targets.smk"
 include: "workflow/rules/fits.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/experiments_common.smk"
+include: "workflow/rules/multi.smk"
 
 
 rule all:
     input:
         all_outputs(),
         PAPER_OUTPUTS,
+        MULTI_OUTPUTS,
     default_target: True

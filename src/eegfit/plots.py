@@ -396,3 +396,65 @@ def cost(summary) -> plt.Figure:
             ax.set_ylim(bottom=0)
             ax.set_ylabel(label)
     return fig
+
+
+# --- Multi-parameter fits ------------------------------------------------------------------------
+
+def _ellipse(center, covariance, n_sigma: float = 2.0, n: int = 100) -> np.ndarray:
+    """Points ``(n, 2)`` of the ``n_sigma`` ellipse of a 2x2 covariance around ``center``."""
+    vals, vecs = np.linalg.eigh(np.asarray(covariance, dtype=float))
+    angle = np.linspace(0.0, 2.0 * np.pi, n)
+    circle = np.stack([np.cos(angle), np.sin(angle)])
+    return (np.asarray(center)[:, None] + vecs @ (n_sigma * np.sqrt(vals)[:, None] * circle)).T
+
+
+def loss_surface(surfaces, fits) -> plt.Figure:
+    """Log loss over the two-parameter box, one panel per target, with each fit's path on it.
+
+    Args:
+        surfaces: datasets of :func:`eegfit.experiments_multi.surface` (attr ``truth_label``).
+        fits: multi-parameter fit datasets (attr ``truth_label``): the grad path as a line, the
+            nevergrad candidates as dots, every best point as a marker with its 2-sigma Laplace
+            ellipse where the Hessian is positive definite; the truth as a green star.
+    """
+    with plt.rc_context(STYLE):
+        fig, axes = figure(DOUBLE_COLUMN_IN * 0.5 * min(len(surfaces), 2) + 0.3,
+                           SINGLE_COLUMN_IN * 0.75 * int(np.ceil(len(surfaces) / 2)),
+                           ncols=min(len(surfaces), 2), nrows=int(np.ceil(len(surfaces) / 2)),
+                           squeeze=False)
+        for ax in axes.ravel()[len(surfaces):]:
+            ax.set_axis_off()
+        for ax, surf in zip(axes.ravel(), surfaces):
+            xname, yname = surf["loss"].dims
+            x, y = surf[xname].values, surf[yname].values
+            log_loss = np.log10(np.clip(surf["loss"].values, 1e-8, None))
+            mesh = ax.pcolormesh(x, y, log_loss.T, cmap="Greys_r", shading="nearest",
+                                 rasterized=True)
+            ax.contour(x, y, log_loss.T, levels=6, colors="white", linewidths=0.3)
+            label = surf.attrs["truth_label"]
+            for fit in (f for f in fits if f.attrs["truth_label"] == label):
+                backend, c = fit.attrs["backend"], color(fit.attrs["backend"])
+                px, py = fit[f"param_{xname}"].values, fit[f"param_{yname}"].values
+                if backend == "grad":
+                    ax.plot(px[:, 0], py[:, 0], "-", color=c, lw=0.8, label=backend)
+                else:
+                    ax.plot(px.ravel(), py.ravel(), ".", color=c, ms=1.5, alpha=0.6,
+                            label=backend)
+                best = np.array([float(fit[f"best_{xname}"]), float(fit[f"best_{yname}"])])
+                ax.plot(*best, BACKEND_MARKERS.get(backend, "o"), color=c, ms=4, mec="white",
+                        mew=0.5)
+                if int(fit.attrs.get("hessian_positive_definite", 0)):
+                    ell = _ellipse(best, fit["covariance"].values)
+                    ax.plot(ell[:, 0], ell[:, 1], color=c, lw=0.6, ls="--")
+            truth = [float(surf.attrs[f"truth.{n}"]) for n in (xname, yname)]
+            ax.plot(*truth, "*", color=TARGET_COLOR, ms=7, mec="white", mew=0.4, label="truth")
+            ax.set_xlim(x[0], x[-1])
+            ax.set_ylim(y[0], y[-1])
+            ax.set_xlabel(axis_label(xname, surf[xname].attrs.get("units", "1")))
+            ax.set_ylabel(axis_label(yname, surf[yname].attrs.get("units", "1")))
+            ax.set_title(label.replace("_", ", "), loc="left")
+            fig.colorbar(mesh, ax=ax, label="log10 loss", shrink=0.8)
+        handles, labels = axes.ravel()[0].get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        axes.ravel()[0].legend(unique.values(), unique.keys(), loc="upper left")
+    return fig
