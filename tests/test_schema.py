@@ -14,9 +14,10 @@ from eegfit.simulate import INTEGRATORS
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 BACKENDS = SCHEMA["properties"]["backends"]["properties"]
-# optax aliases taking a learning rate that the grad backend cannot drive as a plain update:
+# optax aliases taking a learning rate that the grad backend cannot drive as a plain update, or
+# that optax deprecates (optimistic_adam):
 NOT_PLAIN = {"lbfgs", "noisy_sgd", "scale_by_learning_rate", "scale_by_rprop",
-             "optimistic_adam_v2"}
+             "optimistic_adam", "optimistic_adam_v2"}
 
 
 def optax_learning_rate_aliases() -> set[str]:
