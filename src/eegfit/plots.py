@@ -458,3 +458,186 @@ def loss_surface(surfaces, fits) -> plt.Figure:
         unique = dict(zip(labels, handles))
         axes.ravel()[0].legend(unique.values(), unique.keys(), loc="upper left")
     return fig
+
+
+# ---- measured recordings (eegfit.recording_experiment) -----------------------------------------
+
+RECORDING_COLOR = "black"  # the recording, never a backend
+
+
+def _fitted_band(spec: dict | None) -> tuple[float, float]:
+    """The widest band the fitted features read (Hz), for shading."""
+    from eegfit import spectra  # noqa: PLC0415
+
+    bands = [b for _, b in spectra.feature_bands(spec or spectra.DEFAULT_FEATURES)]
+    return min(b[0] for b in bands), max(b[1] for b in bands)
+
+
+def recording_psd(features, fits, spec: dict | None = None) -> plt.Figure:
+    """The recording's Welch PSD against each fitted model's PSD, both normalised over the fitted
+    band (their absolute scales differ by an unknown gain), the band shaded; the recording's
+    spread over segments as a shaded range."""
+    low, high = _fitted_band(spec)
+    freqs = features["frequency"].values
+    band = (freqs >= low) & (freqs <= high)
+    df = freqs[1] - freqs[0]
+
+    def normalise(power):
+        return power / (np.sum(power[..., band], axis=-1, keepdims=True) * df)
+
+    with plt.rc_context(STYLE):
+        fig, ax = figure()
+        seg = normalise(features["psd_segment"].values)
+        lo, hi = np.percentile(seg, [16, 84], axis=0)
+        show = freqs <= min(freqs[-1], 1.25 * high)
+        ax.fill_between(freqs[show], lo[show], hi[show], color="0.85", lw=0,
+                        label="recording, segments 16-84 %")
+        ax.plot(freqs[show], normalise(features["psd"].values)[show], color=RECORDING_COLOR,
+                label=f"recording ({features.attrs.get('channel', '')})")
+        for fit in fits:
+            if "model_psd" in fit:
+                backend = fit.attrs["backend"]
+                ax.plot(freqs[show], normalise(fit["model_psd"].values)[show], "--",
+                        color=color(backend), label=f"model, {backend} fit")
+        ax.axvspan(low, high, color=TARGET_COLOR, alpha=0.08, lw=0, label="fitted band")
+        ax.set_yscale("log")
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_ylabel(f"PSD / power in {low:g}-{high:g} Hz (1/Hz)")
+        ax.legend(loc="upper right")
+    return fig
+
+
+def recording_windows(features, fits) -> plt.Figure:
+    """Each scalar feature per Welch segment (dots), the target (mean PSD's value, line) with its
+    spread over segments (shaded, the noise floor), and each fit's value (dashed)."""
+    panels = []
+    if "window_peak_frequency" in features:
+        panels.append(("peak_frequency", None, "peak frequency (Hz)"))
+    if "window_relative_power" in features:
+        panels += [("relative_power", b, f"relative power, {b}")
+                   for b in features["band"].values.tolist()]
+    if not panels:
+        fig, ax = figure()
+        ax.text(0.5, 0.5, "no scalar feature fitted", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    with plt.rc_context(STYLE):
+        ncols = min(3, len(panels))
+        nrows = -(-len(panels) // ncols)
+        fig, axes = figure(DOUBLE_COLUMN_IN * 0.8, 1.4 * nrows + 0.3, nrows=nrows, ncols=ncols,
+                           squeeze=False, sharex=True)
+        t = features["segment_start"].values
+        for ax, (name, band, label) in zip(axes.ravel(), panels):
+            sel = (lambda v: v) if band is None else (lambda v: v.sel(band=band))  # noqa: E731
+            values = sel(features[f"window_{name}"]).values
+            target, noise = float(sel(features[name])), float(sel(features[f"spread_{name}"]))
+            ax.axhspan(target - noise, target + noise, color="0.88", lw=0,
+                       label="target ± spread")
+            ax.plot(t, values, ".", color="0.45", ms=2.5, label="per segment")
+            ax.axhline(target, color=RECORDING_COLOR, lw=0.8, label="target (mean PSD)")
+            for fit in fits:
+                if f"model_{name}" in fit:
+                    ax.axhline(float(sel(fit[f"model_{name}"])), ls="--",
+                               color=color(fit.attrs["backend"]),
+                               label=f"{fit.attrs['backend']} fit")
+            ax.set_title(label, loc="left")
+        for ax in axes.ravel()[len(panels):]:
+            ax.set_axis_off()
+        for ax in axes[-1]:
+            ax.set_xlabel("segment start (s)")
+        axes[0, 0].legend(loc="best", fontsize=5)
+    return fig
+
+
+def recording_convergence(fits) -> plt.Figure:
+    """Best loss so far vs evaluations, one line per backend; 1 = one spread from the target."""
+    with plt.rc_context(STYLE):
+        fig, ax = figure()
+        for fit in fits:
+            backend = fit.attrs["backend"]
+            n_eval = (fit["step"].values + 1) * fit.sizes["candidate"]
+            loss = np.clip(fit["best_loss_so_far"].values, 1e-6, None)
+            ax.plot(n_eval, loss, color=color(backend), marker=BACKEND_MARKERS.get(backend, "o"),
+                    ms=2, label=f"{backend} ({fit.attrs['status']})")
+        ax.axhline(1.0, color="0.5", lw=0.6, ls=":", label="one window-to-window spread")
+        ax.set_yscale("log")
+        ax.set_xlabel("loss evaluations")
+        ax.set_ylabel("best loss so far (mean sq. error / spread²)")
+        ax.legend(loc="upper right")
+    return fig
+
+
+# --- Networks fitted to functional connectivity -------------------------------------------------
+
+def fc_matrices(target, fits) -> plt.Figure:
+    """SC, target FC and the FC at each backend's best value (first fit of each backend on the
+    target's truth and seed), as matrices over the nodes."""
+    truth, seed = float(target.attrs["truth"]), int(target.attrs["seed"])
+    chosen = {}
+    for fit in fits:
+        if float(fit[f"true_{_param(fit)}"]) == truth and int(fit.attrs["seed"]) == seed:
+            chosen.setdefault(fit.attrs["backend"], fit)
+    panels = [("structural connectivity", target["sc"].values, "Greys"),
+              ("target FC", target["fc"].values, "RdBu_r")]
+    for backend in _backends(list(chosen)):
+        fit = chosen[backend]
+        best = float(fit[f"best_{_param(fit)}"])
+        panels.append((f"fitted FC, {backend} ({_param(fit)} = {best:.3g})",
+                       fit["fitted_fc"].values, "RdBu_r"))
+    with plt.rc_context(STYLE):
+        fig, axes = figure(DOUBLE_COLUMN_IN, DOUBLE_COLUMN_IN / len(panels) + 0.4,
+                           ncols=len(panels), squeeze=False)
+        for ax, (title, matrix, cmap) in zip(axes[0], panels):
+            vmin, vmax = (0.0, float(np.nanmax(matrix)) or 1.0) if cmap == "Greys" else (-1, 1)
+            image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_title(title, loc="left")
+            ax.set_xlabel("node")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            fig.colorbar(image, ax=ax, shrink=0.7)
+        axes[0, 0].set_ylabel("node")
+        fig.suptitle(f"{_param(next(iter(chosen.values())))}* = {truth:g}, seed {seed}"
+                     if chosen else f"truth {truth:g}, seed {seed}", fontsize=7)
+    return fig
+
+
+def fc_vs_parameter(scans, fits) -> plt.Figure:
+    """FC objective (top) and FC correlation (bottom) over the fitted parameter, one line per
+    scan (target and fit noise), with each fit's noise floor (dashed), the truth (vertical) and
+    the fitted values (markers, one colour per backend)."""
+    with plt.rc_context(STYLE):
+        fig, axes = figure(SINGLE_COLUMN_IN, SINGLE_COLUMN_IN * 1.1, nrows=2, squeeze=False,
+                           sharex=True)
+        top, bottom = axes[0, 0], axes[1, 0]
+        shades = np.linspace(0.2, 0.6, max(1, len(scans)))
+        for shade, scan in zip(shades, scans):
+            x = scan["value"].values
+            grey = str(round(float(shade), 2))
+            label = f"seed {int(scan.attrs['seed'])}"
+            top.plot(x, scan["objective"].values, color=grey, lw=0.8, label=label)
+            bottom.plot(x, scan["fc_correlation"].values, color=grey, lw=0.8)
+            mine = [f for f in fits if int(f.attrs["seed"]) == int(scan.attrs["seed"])
+                    and float(f[f"true_{_param(f)}"]) == float(scan.attrs["truth"])]
+            if mine:
+                top.axhline(float(mine[0]["noise_floor_loss"]), color=grey, lw=0.6, ls="--")
+                bottom.axhline(float(mine[0]["fc_correlation_ceiling"]), color=grey, lw=0.6,
+                               ls="--")
+            for fit in mine:
+                backend, best = fit.attrs["backend"], float(fit[f"best_{_param(fit)}"])
+                top.plot([best], [float(fit["best_loss"])], BACKEND_MARKERS.get(backend, "o"),
+                         color=color(backend), ms=3.5, label=backend)
+                bottom.plot([best], [float(fit["best_fc_correlation"])],
+                            BACKEND_MARKERS.get(backend, "o"), color=color(backend), ms=3.5)
+        for truth in sorted({float(s.attrs["truth"]) for s in scans}):
+            for ax in (top, bottom):
+                ax.axvline(truth, color=TARGET_COLOR, lw=0.8)
+        name = scans[0]["value"].attrs.get("long_name", "parameter") if scans else "parameter"
+        top.set_ylabel(axis_label(scans[0]["objective"].attrs.get("long_name", "objective")
+                                  if scans else "objective", "1"))
+        bottom.set_ylabel(axis_label("FC correlation", "1"))
+        bottom.set_xlabel(axis_label(name, scans[0]["value"].attrs.get("units", "1")
+                                     if scans else "1"))
+        handles, labels = top.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        top.legend(unique.values(), unique.keys(), loc="upper left", ncols=2)
+    return fig

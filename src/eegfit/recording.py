@@ -1,0 +1,239 @@
+"""Measured EEG as a fitting target: read a recording, pick and preprocess a channel, cut windows.
+
+Files are read with MNE (EDF and BDF through ``mne.io.read_raw_edf``/``read_raw_bdf``, FIF through
+``mne.io.read_raw_fif``); MNE serves every format we take, so there is no reader of our own.
+MNE returns volts (it applies the EDF/BDF header's physical dimension, and FIF is stored in SI
+units); we convert to mV, the unit of the model's EEG.
+
+Preprocessing, in this order, on the whole recording (so filter edges fall at the recording's
+ends, not at each window's):
+
+1. re-reference: ``"none"`` (keep the recording's own reference, the default), ``"average"``
+   (subtract the mean of all channels) or a list of channels whose mean is subtracted;
+2. band-pass: a zero-phase FIR filter (MNE's ``filter_data`` defaults), 1-45 Hz by default, or
+   none;
+3. channel: the named channel, or the mean of several named channels;
+4. windows: the ``[start_s, end_s]`` intervals to keep (the whole recording by default).
+
+Every bad input raises :class:`RecordingError` (a ``ValueError``; ``FileNotFoundError`` for a
+missing file) naming the file and the channel, window or value at fault, before anything is fitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+V_TO_MV = 1e3
+UNITS = ("V", "mV", "uV")
+"""Units a config may declare for an EDF/BDF whose header lacks them."""
+
+DEFAULT_FILTER = {"low_hz": 1.0, "high_hz": 45.0}
+EXTENSIONS = (".edf", ".bdf", ".fif", ".fif.gz")
+
+
+class RecordingError(ValueError):
+    """A recording cannot serve as a target; the message names the file and what is wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """One preprocessed channel of a recording, restricted to its windows.
+
+    Attributes:
+        path: the file it came from.
+        channel: the channel's name, or ``"mean(O1,O2)"`` for an average of channels.
+        sfreq_hz: sampling rate, Hz.
+        windows_s: the kept ``(start_s, end_s)`` intervals.
+        pieces_mv: one array per window: the preprocessed signal in mV.
+        starts_s: recording time (s) of each window's first sample.
+    """
+
+    path: str
+    channel: str
+    sfreq_hz: float
+    windows_s: tuple[tuple[float, float], ...]
+    pieces_mv: tuple[np.ndarray, ...]
+    starts_s: tuple[float, ...]
+
+    def concatenated(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(time_s, eeg_mv, window_index)`` of every kept sample."""
+        times = [s + np.arange(len(p)) / self.sfreq_hz for s, p in zip(self.starts_s,
+                                                                       self.pieces_mv)]
+        index = [np.full(len(p), i) for i, p in enumerate(self.pieces_mv)]
+        return np.concatenate(times), np.concatenate(self.pieces_mv), np.concatenate(index)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".fif.gz" if name.endswith(".fif.gz") else path.suffix.lower()
+
+
+def read(path, units: str | None = None) -> tuple[np.ndarray, list[str], float]:
+    """Read every channel of ``path``: ``(data_mv (n_channels, n_samples), names, sfreq_hz)``.
+
+    Args:
+        path: an EDF, BDF or FIF file.
+        units: EDF/BDF only: the unit of channels whose header gives none (``V``, ``mV``, ``uV``);
+            a header's own unit always wins (MNE's rule).
+    """
+    import mne  # noqa: PLC0415  (an optional dependency, imported only when reading)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recording file {str(path)!r} does not exist")
+    suffix = _suffix(path)
+    if suffix not in EXTENSIONS:
+        raise RecordingError(f"recording file {str(path)!r}: unknown format {suffix!r}; "
+                             f"eegfit reads {', '.join(EXTENSIONS)}")
+    if units is not None and units not in UNITS:
+        raise RecordingError(f"recording units must be one of {UNITS}, got {units!r}")
+    try:
+        if suffix in (".edf", ".bdf"):
+            reader = mne.io.read_raw_edf if suffix == ".edf" else mne.io.read_raw_bdf
+            raw = reader(path, preload=True, units=units, verbose="error")
+        else:
+            raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
+        data_v = raw.get_data()
+    except Exception as err:  # MNE raises many kinds for a corrupt file
+        raise RecordingError(f"cannot read recording file {str(path)!r}: "
+                             f"{type(err).__name__}: {err}") from err
+    return data_v * V_TO_MV, list(raw.ch_names), float(raw.info["sfreq"])
+
+
+def _index(names: list[str], wanted, path, what: str) -> list[int]:
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise RecordingError(f"recording file {str(path)!r}: unknown {what} {missing}; the file "
+                             f"has {names}")
+    return [names.index(c) for c in wanted]
+
+
+def check_windows(windows_s, duration_s: float, path) -> tuple[tuple[float, float], ...]:
+    """The windows as float pairs; ``RecordingError`` naming a window outside the recording."""
+    if windows_s is None:
+        return ((0.0, duration_s),)
+    out = []
+    for window in windows_s:
+        start, end = (float(v) for v in window)
+        if not 0 <= start < end:
+            raise RecordingError(f"recording file {str(path)!r}: window {list(window)} must have "
+                                 f"0 <= start < end (seconds)")
+        if end > duration_s + 1e-9:
+            raise RecordingError(f"recording file {str(path)!r}: window {list(window)} s lies "
+                                 f"beyond the recording, which lasts {duration_s:g} s")
+        out.append((start, end))
+    if not out:
+        raise RecordingError(f"recording file {str(path)!r}: windows_s is empty")
+    return tuple(out)
+
+
+def check_band(sfreq_hz: float, high_hz: float, what: str, path) -> None:
+    """``RecordingError`` unless ``high_hz`` lies below the Nyquist frequency ``sfreq_hz / 2``."""
+    if not high_hz < sfreq_hz / 2.0:
+        raise RecordingError(
+            f"recording file {str(path)!r}: sampling rate {sfreq_hz:g} Hz is too low for "
+            f"{what} up to {high_hz:g} Hz (the Nyquist frequency is {sfreq_hz / 2:g} Hz)")
+
+
+def _check_signal(data_mv, names, idx, windows, sfreq_hz, path) -> None:
+    """NaN/inf anywhere in a used channel, or a channel flat over a window: an error naming it."""
+    for i in idx:
+        channel = data_mv[i]
+        if not np.all(np.isfinite(channel)):
+            bad = int(np.sum(~np.isfinite(channel)))
+            raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} has {bad} "
+                                 f"NaN or infinite sample(s)")
+        for start, end in windows:
+            piece = channel[int(round(start * sfreq_hz)):int(round(end * sfreq_hz))]
+            if piece.size < 2 or np.ptp(piece) == 0:
+                raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} is "
+                                     f"flat in window [{start:g}, {end:g}] s")
+
+
+def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, channels,
+               reference="none", band_pass=DEFAULT_FILTER, windows_s=None,
+               max_feature_hz: float | None = None) -> Recording:
+    """Re-reference, band-pass, pick (or average) channels and cut windows; see the module doc.
+
+    Args:
+        data_mv: all channels, ``(n_channels, n_samples)``, mV.
+        names: channel names; ``sfreq_hz``: sampling rate; ``path``: the file (for messages).
+        channels: a channel name or a list of names (averaged).
+        reference: ``"none"``, ``"average"`` or a list of reference channels.
+        band_pass: ``{"low_hz", "high_hz"}`` (either may be ``None`` for a high- or low-pass
+            only) or ``None`` for no filter.
+        windows_s: list of ``[start_s, end_s]``, or ``None`` for the whole recording.
+        max_feature_hz: the highest frequency the features read (checked against Nyquist).
+    """
+    import mne  # noqa: PLC0415
+
+    channels = [channels] if isinstance(channels, str) else list(channels)
+    if not channels:
+        raise RecordingError(f"recording file {str(path)!r}: no channel named")
+    idx = _index(names, channels, path, "channel(s)")
+    if reference in (None, "none"):
+        ref_idx = []
+    elif reference == "average":
+        ref_idx = list(range(len(names)))
+    else:
+        ref_idx = _index(names, [reference] if isinstance(reference, str) else reference, path,
+                         "reference channel(s)")
+    duration_s = data_mv.shape[1] / sfreq_hz
+    windows = check_windows(windows_s, duration_s, path)
+    if max_feature_hz is not None:
+        check_band(sfreq_hz, max_feature_hz, "the features", path)
+    _check_signal(data_mv, names, sorted(set(idx) | set(ref_idx)), windows, sfreq_hz, path)
+    data = np.asarray(data_mv, dtype=float)
+    if ref_idx:
+        data = data - data[ref_idx].mean(axis=0, keepdims=True)
+    picked = data[idx].mean(axis=0)
+    if band_pass is not None:
+        low, high = band_pass.get("low_hz"), band_pass.get("high_hz")
+        if high is not None:
+            check_band(sfreq_hz, float(high), "the band-pass filter", path)
+        if low is not None and high is not None and not float(low) < float(high):
+            raise RecordingError(f"recording filter: low_hz ({low}) must be < high_hz ({high})")
+        picked = mne.filter.filter_data(picked, sfreq_hz, low, high, verbose="error")
+    label = channels[0] if len(channels) == 1 else f"mean({','.join(channels)})"
+    pieces, starts = [], []
+    for start, end in windows:
+        i0, i1 = int(round(start * sfreq_hz)), int(round(end * sfreq_hz))
+        pieces.append(picked[i0:i1])
+        starts.append(i0 / sfreq_hz)
+    return Recording(path=str(path), channel=label, sfreq_hz=float(sfreq_hz),
+                     windows_s=windows, pieces_mv=tuple(pieces), starts_s=tuple(starts))
+
+
+def load(path, *, channels, units=None, reference="none", band_pass=DEFAULT_FILTER,
+         windows_s=None, max_feature_hz=None) -> Recording:
+    """:func:`read` then :func:`preprocess` one file."""
+    data_mv, names, sfreq_hz = read(path, units=units)
+    return preprocess(data_mv, names, sfreq_hz, path=path, channels=channels, reference=reference,
+                      band_pass=band_pass, windows_s=windows_s, max_feature_hz=max_feature_hz)
+
+
+def write(path, signals_mv: dict, sfreq_hz: float) -> Path:
+    """Write channels (name -> samples in mV) as EDF (physical unit µV, 16 bit), BDF or FIF.
+
+    Used to make test and demo recordings; EDF export needs the ``edfio`` package.
+    """
+    import mne  # noqa: PLC0415
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(signals_mv)
+    data_v = np.stack([np.asarray(signals_mv[n], dtype=float) for n in names]) / V_TO_MV
+    info = mne.create_info(names, sfreq_hz, ch_types="eeg")
+    raw = mne.io.RawArray(data_v, info, verbose="error")
+    suffix = _suffix(path)
+    if suffix in (".fif", ".fif.gz"):
+        raw.save(path, overwrite=True, verbose="error")
+    elif suffix == ".edf":
+        mne.export.export_raw(path, raw, fmt="edf", physical_range="channelwise",
+                              overwrite=True, verbose="error")
+    else:
+        raise RecordingError(f"eegfit writes .edf and .fif recordings, not {suffix!r}")
+    return path

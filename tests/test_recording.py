@@ -1,0 +1,188 @@
+"""Measured EEG as targets: reading EDF/FIF, Welch features, bad inputs, and an end-to-end fit of a
+generated recording (the model at known a, b, decimated to 250 Hz, in µV, plus noise)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+mne = pytest.importorskip("mne")
+pytest.importorskip("edfio")
+
+from eegfit import recording as rec  # noqa: E402
+from eegfit import recording_experiment as rx  # noqa: E402
+from eegfit import spectra  # noqa: E402
+
+SFREQ = 250.0
+TRUTH = {"a": 100.0, "b": 50.0}
+
+CONFIG = {"recording": {
+    "files": {"demo": "demo.edf"},
+    "channels": ["O1", "O2"],
+    "reference": "none",
+    "filter": {"low_hz": 1.0, "high_hz": 45.0},
+    "windows_s": None,
+    "segment_s": 2.0,
+    "overlap": 0.5,
+    "features": {
+        "peak_frequency": {"band_hz": [6.0, 14.0], "sharpness": 10.0},
+        "relative_power": {"bands": {"delta": [2, 4], "theta": [4, 8], "alpha": [8, 13],
+                                     "beta": [13, 30]}, "total_hz": [2, 40]},
+        "normalised_psd": {"band_hz": [2.0, 40.0]}},
+    "model": {"params": {}, "drive": {"kind": "uniform_noise", "low_hz": 120.0,
+                                      "high_hz": 320.0, "interval_ms": None}},
+    "simulation": {"dt_ms": 0.5, "duration_ms": 31000.0, "transient_ms": 1000.0,
+                   "integrator": "euler", "grad_horizon_ms": 250.0},
+    "parameters": {"a": {"bounds": [80.0, 120.0], "start": 90.0},
+                   "b": {"bounds": [40.0, 60.0], "start": 55.0}},
+    "seed": 0,
+    "backends": {
+        "grad": {"optimizer": "adam", "learning_rate": 0.02, "n_steps": 150, "tol": None},
+        "nevergrad": {"optimizer": "DE", "num_candidates": 8, "n_steps": 20,
+                      "options": {"popsize": 8, "initialization": "LHS"}, "tol": None}},
+    "demo": {"path": "demo.edf", "truth": TRUTH, "sfreq_hz": SFREQ, "duration_s": 60.0,
+             "gain_uv_per_mv": 10.0, "noise_uv": 2.0, "seed": 1,
+             "channels": {"O1": 1.0, "O2": 0.9, "Cz": 0.4}}}}
+
+
+def signals(n_s=20.0, seed=0):
+    """Three channels in mV (tens of µV): a 10 Hz rhythm with noise, a noisy one, a reference."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(n_s * SFREQ)) / SFREQ
+    return {"O1": 0.03 * np.sin(2 * np.pi * 10 * t) + 0.005 * rng.standard_normal(t.size),
+            "O2": 0.02 * np.sin(2 * np.pi * 10 * t + 1) + 0.005 * rng.standard_normal(t.size),
+            "Cz": 0.01 * rng.standard_normal(t.size)}
+
+
+@pytest.mark.parametrize("suffix", [".edf", ".fif"])
+def test_reader_round_trip_gives_the_samples_in_mv(tmp_path, suffix):
+    written = signals()
+    path = rec.write(tmp_path / f"rec_raw{suffix}", written, SFREQ)
+    data_mv, names, sfreq = rec.read(path)
+    assert names == list(written) and sfreq == SFREQ
+    expected = np.stack(list(written.values()))
+    assert data_mv.shape == expected.shape
+    # EDF stores 16-bit integers over each channel's range (resolution range / 65535); FIF float32
+    atol = (2 * np.ptp(expected, axis=1, keepdims=True) / 65535 if suffix == ".edf"
+            else 1e-6 * np.max(np.abs(expected)))
+    assert np.all(np.abs(data_mv - expected) <= atol + 1e-12)
+
+
+def test_edf_header_says_microvolts(tmp_path):
+    import edfio
+
+    path = rec.write(tmp_path / "rec.edf", signals(4.0), SFREQ)
+    assert {s.physical_dimension for s in edfio.read_edf(path).signals} == {"uV"}
+
+
+def test_welch_matches_scipy():
+    from scipy.signal import welch
+
+    x = np.random.default_rng(3).standard_normal(2000)
+    freqs, psd, per_segment = spectra.welch(x, fs_hz=SFREQ, segment_s=2.0)
+    f_ref, p_ref = welch(x, fs=SFREQ, nperseg=500, noverlap=250, window="hann",
+                         detrend="constant")
+    np.testing.assert_allclose(freqs, f_ref)
+    np.testing.assert_allclose(np.asarray(psd), p_ref, rtol=1e-4)
+    assert per_segment.shape == (7, 251)
+
+
+def test_features_of_a_10_hz_sinusoid_with_noise():
+    t = np.arange(int(60 * SFREQ)) / SFREQ
+    x = np.sin(2 * np.pi * 10 * t) + 0.5 * np.random.default_rng(0).standard_normal(t.size)
+    freqs, psd, per_segment = spectra.welch(x, fs_hz=SFREQ, segment_s=2.0)
+    spec = spectra.DEFAULT_FEATURES
+    values = spectra.spectral_features(freqs, psd, spec)
+    assert float(values["peak_frequency"]) == pytest.approx(10.0, abs=0.05)
+    alpha = list(spec["relative_power"]["bands"]).index("alpha")
+    assert float(values["relative_power"][alpha]) > 0.85  # noise holds 0.25 * 38/125 of 0.58
+    windows = spectra.spectral_features(freqs, per_segment, spec)
+    assert np.all(np.abs(np.asarray(windows["peak_frequency"]) - 10.0) < 0.25)
+    shape = spectra.normalised_psd(freqs, psd, band_hz=(2, 40))
+    assert float(np.sum(shape) * (freqs[1] - freqs[0])) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_features_ignore_the_gain():
+    x = np.random.default_rng(1).standard_normal(5000)
+    freqs, psd, _ = spectra.welch(x, fs_hz=SFREQ, segment_s=2.0)
+    spec = {"relative_power": spectra.DEFAULT_FEATURES["relative_power"],
+            "normalised_psd": {"band_hz": [2, 40]}, "peak_frequency": {}}
+    one, many = (spectra.spectral_features(freqs, g * psd, spec) for g in (1.0, 1e4))
+    for name in spec:
+        np.testing.assert_allclose(np.asarray(one[name]), np.asarray(many[name]), rtol=1e-5)
+
+
+def test_average_reference_channel_mean_and_windows(tmp_path):
+    written = signals()
+    path = rec.write(tmp_path / "rec.edf", written, SFREQ)
+    out = rec.load(path, channels=["O1", "O2"], reference="average", band_pass=None,
+                   windows_s=[[0, 4], [10, 12.5]])
+    data = np.stack(list(written.values()))
+    expected = (data[:2] - data.mean(axis=0)).mean(axis=0)
+    assert out.channel == "mean(O1,O2)"
+    assert [len(p) for p in out.pieces_mv] == [1000, 625]
+    np.testing.assert_allclose(out.pieces_mv[1], expected[2500:3125], atol=1e-5)
+
+
+BAD = {
+    "missing file": (dict(path="nowhere.edf"), FileNotFoundError, "nowhere.edf"),
+    "unreadable file": (dict(path="garbage.edf"), rec.RecordingError, "garbage.edf"),
+    "unknown channel": (dict(channels=["Oz"]), rec.RecordingError, "'Oz'"),
+    "window beyond": (dict(windows_s=[[5, 25]]), rec.RecordingError, "[5, 25]"),
+    "rate too low": (dict(max_feature_hz=140.0), rec.RecordingError, "250 Hz"),
+    "flat channel": (dict(channels=["Flat"]), rec.RecordingError, "'Flat'"),
+    "NaN channel": (dict(channels=["Bad"]), rec.RecordingError, "'Bad'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_named(tmp_path, case):
+    overrides, error, culprit = BAD[case]
+    good = signals()
+    good["Flat"] = np.full_like(good["O1"], 0.01)
+    rec.write(tmp_path / "rec_raw.fif", {**good, "Bad": np.where(np.arange(good["O1"].size) == 7,
+                                                                 np.nan, good["O1"])}, SFREQ)
+    (tmp_path / "garbage.edf").write_text("not an EDF file at all")
+    kwargs = {"channels": ["O1"], "windows_s": None, "max_feature_hz": 40.0,
+              "path": "rec_raw.fif", **overrides}
+    path = tmp_path / kwargs.pop("path")
+    with pytest.raises(error, match=None) as info:
+        rec.load(path, **kwargs)
+    message = str(info.value)
+    assert culprit in message, message
+    assert path.name in message
+
+
+def test_config_checks_name_the_key():
+    bad = copy.deepcopy(CONFIG)
+    bad["recording"]["parameters"]["zeta"] = {"bounds": [0, 1], "start": 0.5}
+    with pytest.raises(ValueError, match="zeta"):
+        rx.check(bad)
+    bad = copy.deepcopy(CONFIG)
+    bad["recording"]["features"]["normalised_psd"]["band_hz"] = [2, 60]
+    with pytest.raises(ValueError, match="normalised_psd.band_hz"):
+        rx.check(bad)
+
+
+@pytest.fixture(scope="module")
+def demo_target(tmp_path_factory):
+    path = tmp_path_factory.mktemp("recording") / "demo.edf"
+    rx.check(CONFIG)
+    rx.make_demo(CONFIG, path)
+    return rx.target_features(CONFIG, rx.load_target(CONFIG, path))
+
+
+@pytest.mark.parametrize("backend", ["grad", "nevergrad"])
+def test_fit_of_a_generated_recording_recovers_its_parameters(demo_target, backend):
+    result = rx.run_fit(CONFIG, backend, demo_target, progress=False)
+    assert result.ok, result.message
+    # within the noise floor: the fitted model's features lie within the recording's
+    # window-to-window spread on average ...
+    assert result.best_loss < 1.0
+    # ... and the known parameters come back (a and b trade off along a shallow valley, a/b ~ 2)
+    for name, truth in TRUTH.items():
+        assert abs(float(result.best_params[name]) - truth) / truth < 0.05, result.best_params
+    start = rx.loss_function(CONFIG, demo_target)(rx.fitted_model(CONFIG, {"a": 90., "b": 55.}))
+    assert result.best_loss < 0.2 * float(start[0])
