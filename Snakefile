@@ -19,6 +19,7 @@ include: "workflow/rules/targets.smk"
 include: "workflow/rules/fits.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/recording.smk"
 include: "workflow/rules/experiments_common.smk"
 include: "workflow/rules/multi.smk"
 
@@ -27,5 +28,6 @@ rule all:
     input:
         all_outputs(),
         PAPER_OUTPUTS,
+        RECORDING_OUTPUTS,
         MULTI_OUTPUTS,
     default_target: True
