@@ -64,6 +64,9 @@ def test_outputs_exist_and_fits_recover_truth(run):
             assert (results / f"features/C={truth:g}/seed={seed}.nc").is_file()
             for backend in SMALL["backends"]:
                 assert (results / f"fits/{backend}/C={truth:g}/seed={seed}.nc").is_file()
+    # --configfile replaced the default config: its optional sections did not run
+    assert {p.name for p in results.iterdir()} >= {"targets", "fits", "figures"}
+    assert not (results / "recording").exists()
     table = pd.read_csv(results / "summary.csv")
     assert len(table) == len(SMALL["parameter"]["truths"]) * len(SMALL["seeds"]) * 2
     assert set(table["status"]) <= {"max_steps", "converged"}
