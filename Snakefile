@@ -26,6 +26,7 @@ include: "workflow/rules/paper.smk"
 include: "workflow/rules/recording.smk"
 include: "workflow/rules/experiments_common.smk"
 include: "workflow/rules/multi.smk"
+include: "workflow/rules/network.smk"
 
 
 rule all:
@@ -34,4 +35,5 @@ rule all:
         PAPER_OUTPUTS,
         RECORDING_OUTPUTS,
         MULTI_OUTPUTS,
+        NETWORK_OUTPUTS,
     default_target: True

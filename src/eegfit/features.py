@@ -99,3 +99,50 @@ def feature(name: str):
         return FEATURES[name]
     except KeyError:
         raise ValueError(f"unknown feature {name!r}; known: {sorted(FEATURES)}") from None
+
+
+# --- Functional connectivity of a network ------------------------------------------------------
+
+def functional_connectivity(x: jax.Array) -> jax.Array:
+    """Pearson correlation matrix of the node signals: ``x`` is ``(n_samples, n_nodes)``, the
+    result ``(n_nodes, n_nodes)`` (1 on the diagonal). A flat node gets correlation 0 with every
+    other node (and a finite gradient), not NaN."""
+    centred = x - jnp.mean(x, axis=0)
+    var = jnp.mean(centred * centred, axis=0)
+    positive = var > 0
+    scale = jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, var, 1.0)), 0.0)
+    z = centred * scale
+    fc = jnp.einsum("ti,tj->ij", z, z) / x.shape[0]
+    n = x.shape[1]
+    return jnp.where(jnp.eye(n, dtype=bool), 1.0, fc)
+
+
+def _upper(fc: jax.Array) -> jax.Array:
+    n = fc.shape[-1]
+    i, j = np.triu_indices(n, 1)
+    return fc[..., i, j]
+
+
+def fc_correlation(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """Pearson correlation of the upper triangles (diagonal excluded) of two FC matrices (1)."""
+    a, b = _upper(fc), _upper(jnp.asarray(target_fc, fc.dtype))
+    a, b = a - jnp.mean(a, axis=-1, keepdims=True), b - jnp.mean(b, axis=-1, keepdims=True)
+    num = jnp.sum(a * b, axis=-1)
+    den2 = jnp.sum(a * a, axis=-1) * jnp.sum(b * b, axis=-1)
+    positive = den2 > 0
+    return jnp.where(positive, num * jax.lax.rsqrt(jnp.where(positive, den2, 1.0)), 0.0)
+
+
+def fc_correlation_loss(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """``1 - fc_correlation``: 0 for FC patterns that agree up to scale and offset, up to 2."""
+    return 1.0 - fc_correlation(fc, target_fc)
+
+
+def fc_rmse(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """Root-mean-square difference of the upper triangles of two FC matrices (1)."""
+    d = _upper(fc) - _upper(jnp.asarray(target_fc, fc.dtype))
+    return jnp.sqrt(jnp.mean(d * d, axis=-1) + 1e-12)  # offset keeps the gradient finite at 0
+
+
+FC_OBJECTIVES = {"fc_rmse": fc_rmse, "fc_correlation_loss": fc_correlation_loss}
+"""Losses between a model FC and a target FC, by name (what a network config may use)."""

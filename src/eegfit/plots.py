@@ -452,7 +452,8 @@ def loss_surface(surfaces, fits) -> plt.Figure:
             ax.set_ylim(y[0], y[-1])
             ax.set_xlabel(axis_label(xname, surf[xname].attrs.get("units", "1")))
             ax.set_ylabel(axis_label(yname, surf[yname].attrs.get("units", "1")))
-            ax.set_title(label.replace("_", ", "), loc="left")
+            ax.set_title(", ".join(f"{n}* = {t:g}" for n, t in zip((xname, yname), truth)),
+                         loc="left")
             fig.colorbar(mesh, ax=ax, label="log10 loss", shrink=0.8)
         handles, labels = axes.ravel()[0].get_legend_handles_labels()
         unique = dict(zip(labels, handles))
@@ -582,7 +583,7 @@ def fc_matrices(target, fits) -> plt.Figure:
     for backend in _backends(list(chosen)):
         fit = chosen[backend]
         best = float(fit[f"best_{_param(fit)}"])
-        panels.append((f"fitted FC, {backend} ({_param(fit)} = {best:.3g})",
+        panels.append((f"fit, {backend}: {_param(fit)} = {best:.3g}",
                        fit["fitted_fc"].values, "RdBu_r"))
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN, DOUBLE_COLUMN_IN / len(panels) + 0.4,

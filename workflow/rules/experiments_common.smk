@@ -1,18 +1,4 @@
 # Helpers of the optional experiment blocks (multi.smk, network.smk): no rules here.
-import yaml
-
-
-def optional_section(name):
-    """The optional experiment block ``name`` of the config, or None if this run does not ask
-    for it. Snakemake merges a --configfile into config/config.yaml, so without this check the
-    default config's blocks would run along with any small config (e.g. .test/config.yaml): a
-    block runs when no --configfile is given, or when one of the --configfile files has it."""
-    cli_files = list(workflow.overwrite_configfiles or [])
-    if cli_files and not any(
-        name in (yaml.safe_load(open(path)) or {}) for path in cli_files
-    ):
-        return None
-    return config.get(name)
 
 
 def multi_fits(kind="fits", ext="nc"):
@@ -24,3 +10,20 @@ def multi_fits(kind="fits", ext="nc"):
         for s in MULTI_SEEDS
     ]
 
+
+
+NETWORK_FIGURES = ["fc_matrices", "fc_vs_k", "convergence"]
+NETWORK_KEYS = ("network.experiment", "network.connectome", "network.model",
+                "network.parameter.name", "network.parameter.bounds", "network.simulation")
+
+
+def network_paths(kind, backend=None, ext="nc"):
+    """One path per (truth, seed) of the network experiment: results/network/KIND/[BACKEND/]."""
+    cfg = config["network"]
+    name = cfg["parameter"]["name"]
+    folder = f"results/network/{kind}/{backend}" if backend else f"results/network/{kind}"
+    return [
+        f"{folder}/{name}={float(t):g}/seed={int(s)}.{ext}"
+        for t in cfg["parameter"]["truths"]
+        for s in cfg["seeds"]
+    ]

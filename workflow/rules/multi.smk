@@ -1,9 +1,8 @@
 # Second experiment (config block `multi`): several parameters of one column fitted at once from
 # several features, with a Laplace (Hessian) uncertainty per fit and the loss surface over the box.
-# Outputs under results/multi/; nothing here runs when the config has no `multi` block (see
-# optional_section in experiments_common.smk).
+# Outputs under results/multi/; nothing here runs when the config has no `multi` block.
 
-MULTI = optional_section("multi")
+MULTI = config.get("multi")
 MULTI_OUTPUTS = []
 
 if MULTI:
