@@ -155,8 +155,13 @@ def fitter(cfg: dict, backend: str, target_features: dict) -> Fitter:
     for p in cfg["parameters"]:
         model = set_path(model, p["name"], Param(float(p["start"]),
                                                  bounds=tuple(float(b) for b in p["bounds"])))
-    settings = cfg["backends"][backend]
-    loss_fn = loss_function(cfg, target_features)
+    return backend_fitter(model, backend, cfg["backends"][backend],
+                          loss_function(cfg, target_features))
+
+
+def backend_fitter(model, backend: str, settings: dict, loss_fn) -> Fitter:
+    """A Fitter from one backend block of a config (``optimizer``, ``learning_rate`` for grad;
+    ``optimizer``, ``num_candidates``, ``options`` for nevergrad), as the main experiment's."""
     if backend == "grad":
         make = getattr(optax, settings["optimizer"])
         return Fitter(model, make(float(settings["learning_rate"])), loss_fn=loss_fn,
@@ -272,10 +277,21 @@ def summary(fit_paths, timing_paths=None) -> pd.DataFrame:
     return table.sort_values(["backend", "target", "seed"], kind="stable").reset_index(drop=True)
 
 
-def summary_dataset(table: pd.DataFrame, cfg: dict, *, attrs: dict) -> xr.Dataset:
-    """The summary table on a ``fit`` dimension, with units per column; wall times are left
-    out (they differ run to run)."""
+def table_dataset(table: pd.DataFrame, unit_of, *, attrs: dict) -> xr.Dataset:
+    """A summary table on a ``fit`` dimension, ``unit_of(column)`` as each column's units; wall
+    times are left out (they differ run to run)."""
     table = table.drop(columns=["wall_time_s"], errors="ignore")
+    data = {}
+    for column in table.columns:
+        values = table[column].to_numpy()
+        if values.dtype == object:
+            values = values.astype(str)
+        data[column] = ("fit", values, {"units": unit_of(column), "long_name": column})
+    return xr.Dataset(data, coords={"fit": ("fit", np.arange(len(table)))}, attrs=attrs)
+
+
+def summary_dataset(table: pd.DataFrame, cfg: dict, *, attrs: dict) -> xr.Dataset:
+    """The summary table as a Dataset, with each parameter's units on its columns."""
     par_units = units(cfg)
 
     def unit(column):
@@ -283,15 +299,9 @@ def summary_dataset(table: pd.DataFrame, cfg: dict, *, attrs: dict) -> xr.Datase
             if column in (f"true_{name}", f"fitted_{name}", f"std_{name}"):
                 return u
         return "1"
-    data = {}
-    for column in table.columns:
-        values = table[column].to_numpy()
-        if values.dtype == object:
-            values = values.astype(str)
-        data[column] = ("fit", values, {"units": unit(column), "long_name": column})
-    return xr.Dataset(data, coords={"fit": ("fit", np.arange(len(table)))}, attrs=attrs)
+    return table_dataset(table, unit, attrs=attrs)
 
 
-__all__ = ["base_model", "check", "features_of", "fit_dataset", "fitter", "label", "loss_function",
-           "model_at", "names", "run_fit", "simulate_at", "summary", "summary_dataset", "surface",
+__all__ = ["backend_fitter", "base_model", "check", "features_of", "fit_dataset", "fitter", "label", "loss_function",
+           "model_at", "names", "run_fit", "simulate_at", "summary", "summary_dataset", "surface", "table_dataset",
            "target", "truth_values", "units"]

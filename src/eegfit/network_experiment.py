@@ -27,13 +27,13 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 import xarray as xr
 
 from eegfit import connectome as sc
 from eegfit import io
 from eegfit.experiment import build_model, keys, set_path
+from eegfit.experiments_multi import backend_fitter, table_dataset
 from eegfit.features import FC_OBJECTIVES, fc_correlation, functional_connectivity
 from eegfit.fit import Fitter, FitResult, Param
 from eegfit.models.network import JansenRitNetwork, network
@@ -163,15 +163,8 @@ def fitter(cfg: dict, backend: str, target_fc, seed: int, base=None) -> Fitter:
     par = cfg["parameter"]
     model = model_at(cfg, Param(float(par["start"]), bounds=tuple(float(b) for b in
                                                                  par["bounds"])), base)
-    settings = cfg["backends"][backend]
-    loss_fn = loss_function(cfg, target_fc, seed, base)
-    if backend == "grad":
-        make = getattr(optax, settings["optimizer"])
-        return Fitter(model, make(float(settings["learning_rate"])), loss_fn=loss_fn,
-                      optimizer_label=f"{settings['optimizer']}(lr={settings['learning_rate']})")
-    return Fitter(model, settings["optimizer"], loss_fn=loss_fn, backend="nevergrad",
-                  num_candidates=int(settings["num_candidates"]),
-                  optimizer_options=settings.get("options") or {})
+    return backend_fitter(model, backend, cfg["backends"][backend],
+                          loss_function(cfg, target_fc, seed, base))
 
 
 def run_fit(cfg: dict, backend: str, target_fc, seed: int, base=None,
@@ -284,17 +277,9 @@ def summary(fit_paths, timing_paths=None) -> pd.DataFrame:
 
 def summary_dataset(table: pd.DataFrame, cfg: dict, *, attrs) -> xr.Dataset:
     """The summary on a ``fit`` dimension (no wall times: they differ run to run)."""
-    table = table.drop(columns=["wall_time_s"], errors="ignore")
     unit = units(cfg)
-    data = {}
-    for column in table.columns:
-        values = table[column].to_numpy()
-        if values.dtype == object:
-            values = values.astype(str)
-        data[column] = ("fit", values, {
-            "units": unit if column in ("truth", "fitted", "abs_error") else "1",
-            "long_name": column})
-    return xr.Dataset(data, coords={"fit": ("fit", np.arange(len(table)))}, attrs=attrs)
+    return table_dataset(table, lambda c: unit if c in ("truth", "fitted", "abs_error") else "1",
+                         attrs=attrs)
 
 
 __all__ = ["base_model", "check", "fc_at", "fit_dataset", "fitter", "load_connectome",
