@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import difflib
 
+import importlib
+
 import jax
 import jax.numpy as jnp
-import nevergrad as ng
 import numpy as np
 
 from eegfit.fit.param import Split
 
 
+def _nevergrad():
+    """nevergrad, imported on first use: its import costs 1.5-3 s per process (scipy.stats
+    mostly), which a process that never runs this backend (targets, grad fits) need not pay."""
+    return importlib.import_module("nevergrad")
+
+
 def optimizer_names() -> list[str]:
     """Names of nevergrad's registered optimizers (what ``optimizer=`` accepts as a string)."""
-    return sorted(ng.optimizers.registry)
+    return sorted(_nevergrad().optimizers.registry)
 
 
 def resolve_optimizer(optimizer, options: dict | None):
@@ -29,6 +36,7 @@ def resolve_optimizer(optimizer, options: dict | None):
     ``options`` are the optimizer's own settings (e.g. ``{"popsize": 6}`` for DE): they configure
     a ConfiguredOptimizer family (such as DE's) or go to an optimizer class's constructor.
     """
+    ng = _nevergrad()
     if isinstance(optimizer, str):
         if optimizer not in ng.optimizers.registry:
             close = difflib.get_close_matches(optimizer, ng.optimizers.registry, n=3)
@@ -51,8 +59,10 @@ def resolve_optimizer(optimizer, options: dict | None):
                     f"Optimizer class for the nevergrad backend, got {optimizer!r}")
 
 
-def parametrization(split: Split, seed: int) -> ng.p.Dict:
-    """The bounded search box of the fitted parameters, started at their start values."""
+def parametrization(split: Split, seed: int):
+    """The bounded search box (an ``ng.p.Dict``) of the fitted parameters, started at their
+    start values."""
+    ng = _nevergrad()
     missing = [n for n in split.names if split.bounds[n] is None]
     if missing:
         raise ValueError(f"the nevergrad backend searches a bounded box: give bounds for "
