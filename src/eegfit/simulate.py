@@ -73,39 +73,40 @@ def _stepper(model, integrator: str, dt_s: float):
     return rk4
 
 
-def _run(step, y, drive, observe, horizon: int | None, remat: bool):
-    """Scan ``step`` over ``drive`` (one value per step) from ``y``, recording ``observe(y)``
-    after each step (nothing where ``observe`` is None).
+def _run(body, carry, drive, horizon: int | None, remat: bool):
+    """``lax.scan`` of ``body(carry, drive_value) -> (carry, out)`` over ``drive`` (one value per
+    step); ``carry[0]`` is the model state, the rest accumulators.
 
-    With a horizon of k steps, the scan runs in chunks of k steps and the gradient is cut at each
-    chunk boundary (truncated backpropagation); with ``remat`` each chunk is rematerialised in the
-    backward pass, so memory holds one chunk of states rather than the whole rollout.
+    With a horizon of k steps, the scan runs in chunks of k steps and the gradient through the
+    state is cut at each chunk boundary (truncated backpropagation; accumulators keep theirs);
+    with ``remat`` each chunk is rematerialised in the backward pass, so memory holds one chunk
+    of states rather than the whole rollout.
     """
-    def body(y, p):
-        y = step(y, p)
-        return y, (None if observe is None else observe(y))
-
     n = drive.shape[0]
     if horizon is None and not remat:
-        return jax.lax.scan(body, y, drive)
+        return jax.lax.scan(body, carry, drive)
     k = min(horizon or max(1, int(n ** 0.5)), n)
     n_chunks, rest = divmod(n, k)
 
-    def chunk(y, ps):
+    def chunk(carry, ps):
         if horizon is not None:
-            y = jax.lax.stop_gradient(y)
-        return jax.lax.scan(body, y, ps)
+            carry = (jax.lax.stop_gradient(carry[0]),) + tuple(carry[1:])
+        return jax.lax.scan(body, carry, ps)
     if remat:
         chunk = jax.checkpoint(chunk)
     head = drive[: n_chunks * k].reshape((n_chunks, k) + drive.shape[1:])
-    y, out = jax.lax.scan(chunk, y, head)
-    if observe is not None:
-        out = out.reshape((n_chunks * k,) + out.shape[2:])
+    carry, out = jax.lax.scan(chunk, carry, head)
+    out = jax.tree.map(lambda o: o.reshape((n_chunks * k,) + o.shape[2:]), out)
     if rest:
-        y, tail = chunk(y, drive[n_chunks * k:])
-        if observe is not None:
-            out = jnp.concatenate([out, tail])
-    return y, out
+        carry, tail = chunk(carry, drive[n_chunks * k:])
+        out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)
+    return carry, out
+
+
+def _safe_sqrt(x):
+    """sqrt with a zero (not NaN) gradient at 0."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
 BROADCAST_MIN_BATCH = 9
@@ -117,8 +118,9 @@ broadcasting; 10x vs 5x for 64)."""
 
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool):
-    """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings.
+             remat: bool, output: str = "trace"):
+    """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
+    or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
 
     Its value under ``jax.vmap`` comes from a custom batching rule: for a batch of at least
     :data:`BROADCAST_MIN_BATCH` scalar parameter sets it puts the batch on the last axis and lets
@@ -133,8 +135,28 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
         y = jnp.broadcast_to(y0.reshape(y0.shape[:1] + lead + y0.shape[1:]), y0.shape[:1] + batch)
         step = _stepper(model, integrator, dt_ms * 1e-3)
         if skip:
-            y, _ = _run(step, y, drive[:skip], None, horizon, remat)
-        return _run(step, y, drive[skip:], model.observe, horizon, remat)[1]
+            (y,), _ = _run(lambda c, p: ((step(c[0], p),), None), (y,), drive[:skip],
+                           horizon, remat)
+        if output == "trace":
+            def record(c, p):
+                y = step(c[0], p)
+                return (y,), model.observe(y)
+            return _run(record, (y,), drive[skip:], horizon, remat)[1]
+
+        # running sums of the signal shifted by its value at the window's start: exact zeros for
+        # a flat signal, and no cancellation for an offset one (a float32 sum of squares would)
+        shift = model.observe(y)
+
+        def accumulate(c, p):
+            y, s1, s2 = c
+            y = step(y, p)
+            v = model.observe(y) - shift
+            return (y, s1 + v, s2 + v * v), None
+        zero = jnp.zeros_like(shift)
+        (_, s1, s2), _ = _run(accumulate, (y, zero, zero), drive[skip:], horizon, remat)
+        n = total - skip
+        mean = s1 / n
+        return _safe_sqrt(jnp.maximum(s2 / n - mean * mean, 0.0))
 
     batched = custom_vmap(plain)
 
@@ -181,6 +203,33 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
         A :class:`Trace` with ``time_ms`` of shape ``(n,)`` and ``eeg_mv`` of shape
         ``(n, *batch)``, where ``batch`` is the broadcast shape of the model's parameters.
     """
+    total, skip, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key,
+                                       y0, grad_horizon_ms, checkpoint, "trace")
+    time_ms = (skip + 1 + jnp.arange(total - skip)) * dt_ms
+    return Trace(time_ms=time_ms, eeg_mv=core(*args))
+
+
+@functools.partial(jax.jit, static_argnames=(
+    "duration_ms", "dt_ms", "transient_ms", "integrator", "grad_horizon_ms", "checkpoint"))
+def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: float = 0.0,
+                 integrator: str = "euler", key: jax.Array | None = None,
+                 y0: jax.Array | None = None, grad_horizon_ms: float | None = None,
+                 checkpoint: bool = False) -> jax.Array:
+    """RMS amplitude (mV) of the de-meaned observable after the transient, accumulated inside
+    the scan: no trace is stored, so memory does not grow with the simulated time or the batch.
+
+    Same arguments as :func:`simulate`; equals ``features.rms(simulate(...).eeg_mv)`` up to
+    float rounding (the sums run in another order), with a zero gradient on a flat signal.
+    Returns an array of shape ``batch``.
+    """
+    _, _, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0,
+                                grad_horizon_ms, checkpoint, "rms")
+    return core(*args)
+
+
+def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_horizon_ms,
+             checkpoint, output):
+    """Checked settings -> (total steps, kept-from step, compiled core, its arguments)."""
     check_settings(dt_ms=dt_ms, duration_ms=duration_ms, transient_ms=transient_ms,
                    integrator=integrator, grad_horizon_ms=grad_horizon_ms)
     total, skip = n_steps(duration_ms, dt_ms), n_steps(transient_ms, dt_ms)
@@ -188,7 +237,5 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
     if y0 is None:
         y0 = jnp.zeros((len(model.state_names),), dtype=jnp.result_type(float))
     horizon = None if grad_horizon_ms is None else n_steps(grad_horizon_ms, dt_ms)
-    model = jax.tree.map(jnp.asarray, model)
-    eeg_mv = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint)(model, drive, y0)
-    time_ms = (skip + 1 + jnp.arange(total - skip)) * dt_ms
-    return Trace(time_ms=time_ms, eeg_mv=eeg_mv)
+    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output)
+    return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)
