@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest
 
 bench: install
-	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf results/* logs .snakemake .jax_cache
