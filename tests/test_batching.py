@@ -144,3 +144,21 @@ def test_nevergrad_step_equals_per_candidate_evaluation(num_candidates):
         alone = [single(jnp.asarray(c)) for c in cs[step]]
         assert_same(result.history.loss[step], [float(a[0]) for a in alone])
         assert_same(result.history.aux["rms_mv"][step], [float(a[1]["rms_mv"]) for a in alone])
+
+
+def test_gradient_of_a_mean_over_vmapped_noise_keys():
+    """Regression: a jit around simulate made JAX transpose the batched drive's zero tangent
+    with the wrong batch axis (cotangent shape error) in grad(mean(vmap over keys))."""
+    window = dict(dt_ms=0.5, duration_ms=600.0, transient_ms=500.0)
+
+    def loss(c, keys):
+        model = JansenRit(C=c, drive=UniformNoiseDrive())
+        return jnp.mean(jax.vmap(lambda k: rms(simulate(model, key=k, **window).eeg_mv))(keys))
+
+    for n in (4, 16):  # below and above the broadcast threshold
+        keys = jax.random.split(jax.random.key(1), n)
+        value, grad = jax.jit(jax.value_and_grad(loss))(jnp.float32(135.0), keys)
+        loop = np.mean([float(rms(simulate(JansenRit(C=135.0, drive=UniformNoiseDrive()),
+                                           key=k, **window).eeg_mv)) for k in keys])
+        assert float(value) == pytest.approx(loop, rel=1e-5)
+        assert np.isfinite(float(grad)) and float(grad) != 0.0

@@ -158,6 +158,10 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
         mean = s1 / n
         return _safe_sqrt(jnp.maximum(s2 / n - mean * mean, 0.0))
 
+    # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
+    # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
+    # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
+    plain = jax.jit(plain)
     batched = custom_vmap(plain)
 
     @batched.def_vmap
@@ -180,8 +184,6 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     return core
 
 
-@functools.partial(jax.jit, static_argnames=(
-    "duration_ms", "dt_ms", "transient_ms", "integrator", "grad_horizon_ms", "checkpoint"))
 def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: float = 0.0,
              integrator: str = "euler", key: jax.Array | None = None, y0: jax.Array | None = None,
              grad_horizon_ms: float | None = None, checkpoint: bool = False) -> Trace:
@@ -209,8 +211,6 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
     return Trace(time_ms=time_ms, eeg_mv=core(*args))
 
 
-@functools.partial(jax.jit, static_argnames=(
-    "duration_ms", "dt_ms", "transient_ms", "integrator", "grad_horizon_ms", "checkpoint"))
 def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: float = 0.0,
                  integrator: str = "euler", key: jax.Array | None = None,
                  y0: jax.Array | None = None, grad_horizon_ms: float | None = None,
