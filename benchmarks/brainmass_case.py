@@ -39,7 +39,6 @@ T_START = time.perf_counter()
 import brainstate  # noqa: E402
 import braintools  # noqa: E402
 import brainunit as u  # noqa: E402
-import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 

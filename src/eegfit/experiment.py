@@ -164,8 +164,14 @@ def fitter(config: dict, backend: str, target_value: float, seed: int) -> Fitter
     bounds = tuple(float(b) for b in par["bounds"])
     model = set_path(build_model(config), par["name"],
                      Param(start_value(config, seed), bounds=bounds))
-    settings = config["backends"][backend]
-    loss_fn = loss_function(config, target_value, seed)
+    return backend_fitter(model, backend, config["backends"][backend],
+                          loss_function(config, target_value, seed))
+
+
+def backend_fitter(model, backend: str, settings: dict, loss_fn) -> Fitter:
+    """A Fitter from one backend block of a config: ``optimizer`` (an optax name) and
+    ``learning_rate`` for grad; ``optimizer`` (a nevergrad name), ``num_candidates`` and
+    ``options`` for nevergrad."""
     if backend == "grad":
         make = getattr(optax, settings["optimizer"])
         return Fitter(model, make(float(settings["learning_rate"])), loss_fn=loss_fn,
@@ -212,6 +218,6 @@ def identifiable(curve, rtol: float = 1e-3, flat_points: int = 3) -> np.ndarray:
     return out
 
 
-__all__ = ["FEATURE_UNITS", "build_model", "features_of", "fitter", "identifiable", "keys",
+__all__ = ["FEATURE_UNITS", "backend_fitter", "build_model", "features_of", "fitter", "identifiable", "keys",
            "landscape", "loss_function", "noise_floor_loss", "param_unit", "run_fit", "set_path", "sim_settings",
            "simulate_at", "start_value", "target"]

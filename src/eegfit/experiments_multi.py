@@ -28,12 +28,11 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 import xarray as xr
 
 from eegfit import io
-from eegfit.experiment import build_model, set_path, sim_settings
+from eegfit.experiment import backend_fitter, build_model, set_path, sim_settings
 from eegfit.features import UNITS as FEATURE_UNITS
 from eegfit.features import feature
 from eegfit.fit import Fitter, FitResult, Param
@@ -157,18 +156,6 @@ def fitter(cfg: dict, backend: str, target_features: dict) -> Fitter:
                                                  bounds=tuple(float(b) for b in p["bounds"])))
     return backend_fitter(model, backend, cfg["backends"][backend],
                           loss_function(cfg, target_features))
-
-
-def backend_fitter(model, backend: str, settings: dict, loss_fn) -> Fitter:
-    """A Fitter from one backend block of a config (``optimizer``, ``learning_rate`` for grad;
-    ``optimizer``, ``num_candidates``, ``options`` for nevergrad), as the main experiment's."""
-    if backend == "grad":
-        make = getattr(optax, settings["optimizer"])
-        return Fitter(model, make(float(settings["learning_rate"])), loss_fn=loss_fn,
-                      optimizer_label=f"{settings['optimizer']}(lr={settings['learning_rate']})")
-    return Fitter(model, settings["optimizer"], loss_fn=loss_fn, backend="nevergrad",
-                  num_candidates=int(settings["num_candidates"]),
-                  optimizer_options=settings.get("options") or {})
 
 
 def run_fit(cfg: dict, backend: str, target_features: dict, seed: int,

@@ -33,7 +33,8 @@ import xarray as xr
 from eegfit import connectome as sc
 from eegfit import io
 from eegfit.experiment import build_model, keys, set_path
-from eegfit.experiments_multi import backend_fitter, table_dataset
+from eegfit.experiment import backend_fitter
+from eegfit.experiments_multi import table_dataset
 from eegfit.features import FC_OBJECTIVES, fc_correlation, functional_connectivity
 from eegfit.fit import Fitter, FitResult, Param
 from eegfit.models.network import JansenRitNetwork, network
