@@ -56,7 +56,7 @@ def signals(n_s=20.0, seed=0):
             "Cz": 0.01 * rng.standard_normal(t.size)}
 
 
-@pytest.mark.parametrize("suffix", [".edf", ".fif"])
+@pytest.mark.parametrize("suffix", [".edf", ".bdf", ".fif"])
 def test_reader_round_trip_gives_the_samples_in_mv(tmp_path, suffix):
     written = signals()
     path = rec.write(tmp_path / f"rec_raw{suffix}", written, SFREQ)
@@ -64,8 +64,10 @@ def test_reader_round_trip_gives_the_samples_in_mv(tmp_path, suffix):
     assert names == list(written) and sfreq == SFREQ
     expected = np.stack(list(written.values()))
     assert data_mv.shape == expected.shape
-    # EDF stores 16-bit integers over each channel's range (resolution range / 65535); FIF float32
-    atol = (2 * np.ptp(expected, axis=1, keepdims=True) / 65535 if suffix == ".edf"
+    # EDF stores 16-bit integers over each channel's range (resolution range / 65535), BDF 24-bit
+    # ones (range / 2**24); FIF float32
+    levels = {".edf": 65535, ".bdf": 2 ** 24 - 1}
+    atol = (2 * np.ptp(expected, axis=1, keepdims=True) / levels[suffix] if suffix in levels
             else 1e-6 * np.max(np.abs(expected)))
     assert np.all(np.abs(data_mv - expected) <= atol + 1e-12)
 

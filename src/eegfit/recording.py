@@ -216,7 +216,8 @@ def load(path, *, channels, units=None, reference="none", band_pass=DEFAULT_FILT
 
 
 def write(path, signals_mv: dict, sfreq_hz: float) -> Path:
-    """Write channels (name -> samples in mV) as EDF (physical unit µV, 16 bit), BDF or FIF.
+    """Write channels (name -> samples in mV) as EDF (physical unit µV, 16 bit), BDF (µV, 24 bit)
+    or FIF.
 
     Used to make test and demo recordings; EDF export needs the ``edfio`` package.
     """
@@ -234,6 +235,11 @@ def write(path, signals_mv: dict, sfreq_hz: float) -> Path:
     elif suffix == ".edf":
         mne.export.export_raw(path, raw, fmt="edf", physical_range="channelwise",
                               overwrite=True, verbose="error")
+    elif suffix == ".bdf":  # MNE exports no BDF: write its 24-bit signals with edfio directly
+        import edfio  # noqa: PLC0415
+
+        edfio.Bdf([edfio.BdfSignal(data_v[i] * 1e6, sfreq_hz, label=name, physical_dimension="uV")
+                   for i, name in enumerate(names)]).write(path)
     else:
-        raise RecordingError(f"eegfit writes .edf and .fif recordings, not {suffix!r}")
+        raise RecordingError(f"eegfit writes .edf, .bdf and .fif recordings, not {suffix!r}")
     return path
