@@ -18,6 +18,11 @@ The config block (documented in ``config/README.md``)::
     objective: fc_rmse
     scan: {n_points: 21}
     backends: {grad: {...}, nevergrad: {...}}
+
+Optional ``observable: bold`` (default ``eeg``) makes the model FC the FC of a BOLD signal: each
+node's firing rate ``S(y1 - y2)`` averaged over ``bold.dt_ms`` blocks and run through the
+Balloon-Windkessel model (:func:`eegfit.bold.bold_fc`), to compare with fMRI FC
+(:mod:`eegfit.empirical_fc`); ``bold: {dt_ms: 10, tr_s: 0.72, discard_s: 10, input_sd: 0.1}``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from eegfit import bold
 from eegfit import connectome as sc
 from eegfit import io
 from eegfit.experiment import build_model, keys, set_path
@@ -95,6 +101,41 @@ def check(cfg: dict) -> None:
     set_path(base_model(cfg), par["name"], 0.0)
     objective(cfg)
     sim_settings(cfg)
+    if cfg.get("observable", "eeg") not in OBSERVABLES:
+        raise ValueError(f"network.observable must be one of {list(OBSERVABLES)}, got "
+                         f"{cfg['observable']!r}")
+    if cfg.get("observable") == "bold":
+        bold_settings(cfg)
+
+
+OBSERVABLES = ("eeg", "bold")
+"""What the model FC is computed from: the nodes' EEG observable, or their BOLD signal."""
+
+
+def bold_settings(cfg: dict) -> dict:
+    """The BOLD forward model's settings (``cfg["bold"]`` with defaults), checked: ``dt_ms`` is
+    the Balloon-Windkessel step (a multiple of the simulation step, at most 10 ms)."""
+    b = {"dt_ms": 10.0, "tr_s": bold.HCP_TR_S, "discard_s": 10.0, "input_sd": 0.1,
+         **(cfg.get("bold") or {})}
+    out = {k: float(b[k]) for k in ("dt_ms", "tr_s", "discard_s", "input_sd")}
+    dt_ms = sim_settings(cfg)["dt_ms"]
+    block = out["dt_ms"] / dt_ms
+    if not (0 < out["dt_ms"] <= 10.0 and abs(block - round(block)) < 1e-9 and block >= 1):
+        raise ValueError(f"bold.dt_ms must be a multiple of simulation.dt_ms ({dt_ms:g}) and at "
+                         f"most 10 ms, got {out['dt_ms']:g}")
+    return out
+
+
+def bold_fc_of(cfg: dict, model: JansenRitNetwork, eeg: jax.Array) -> jax.Array:
+    """BOLD FC of the node signals ``eeg`` ``(n_steps, nodes)``: firing rates averaged over
+    ``bold.dt_ms`` blocks, through the Balloon-Windkessel model, sampled every ``bold.tr_s``."""
+    b, dt_ms = bold_settings(cfg), sim_settings(cfg)["dt_ms"]
+    block = int(round(b["dt_ms"] / dt_ms))
+    rates = model.column.sigmoid(eeg)
+    n = rates.shape[0] // block * block
+    rates = rates[:n].reshape(n // block, block, rates.shape[1]).mean(axis=1)
+    return bold.bold_fc(rates, dt_s=b["dt_ms"] / 1000.0, tr_s=b["tr_s"],
+                        discard_s=b["discard_s"], input_sd=b["input_sd"])
 
 
 def model_at(cfg: dict, value, base: JansenRitNetwork | None = None) -> JansenRitNetwork:
@@ -108,7 +149,11 @@ def node_signals(cfg: dict, value, key, base=None) -> tuple[jax.Array, jax.Array
 
 
 def fc_at(cfg: dict, value, key, base=None) -> jax.Array:
-    """FC ``(nodes, nodes)`` at the parameter ``value`` with the noise of ``key``."""
+    """FC ``(nodes, nodes)`` at the parameter ``value`` with the noise of ``key``: of the EEG
+    observable, or of the BOLD signal with ``observable: bold``."""
+    if cfg.get("observable", "eeg") == "bold":
+        model = model_at(cfg, value, base)
+        return bold_fc_of(cfg, model, simulate(model, key=key, **sim_settings(cfg)).eeg_mv)
     return functional_connectivity(node_signals(cfg, value, key, base)[1])
 
 
@@ -283,7 +328,7 @@ def summary_dataset(table: pd.DataFrame, cfg: dict, *, attrs) -> xr.Dataset:
                          attrs=attrs)
 
 
-__all__ = ["base_model", "check", "fc_at", "fit_dataset", "fitter", "load_connectome",
-           "loss_function", "model_at", "node_signals", "noise_floor", "objective", "run_fit",
-           "scan", "sim_settings", "summary", "summary_dataset", "target", "target_dataset",
-           "units"]
+__all__ = ["OBSERVABLES", "base_model", "bold_fc_of", "bold_settings", "check", "fc_at",
+           "fit_dataset", "fitter", "load_connectome", "loss_function", "model_at",
+           "node_signals", "noise_floor", "objective", "run_fit", "scan", "sim_settings",
+           "summary", "summary_dataset", "target", "target_dataset", "units"]
