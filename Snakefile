@@ -27,6 +27,7 @@ include: "workflow/rules/recording.smk"
 include: "workflow/rules/experiments_common.smk"
 include: "workflow/rules/multi.smk"
 include: "workflow/rules/network.smk"
+include: "workflow/rules/empirical_fc.smk"
 
 
 rule all:
@@ -36,4 +37,5 @@ rule all:
         RECORDING_OUTPUTS,
         MULTI_OUTPUTS,
         NETWORK_OUTPUTS,
+        EMPIRICAL_OUTPUTS,
     default_target: True
