@@ -53,9 +53,6 @@ TRUTHS = [fmt(t) for t in config["parameter"]["truths"]]
 
 wildcard_constraints:
     param=PARAM.replace(".", r"\."),
-    truth=r"-?[0-9.e+-]+",
-    seed=r"[0-9]+",
-    backend="|".join(BACKENDS),
 
 
 def path(kind, truth, seed, backend=None):
