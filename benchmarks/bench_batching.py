@@ -25,10 +25,11 @@ also compiled ahead of time), all timed in interleaved rounds (see bench_core.py
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
+
+import bench_io  # noqa: E402  (benchmarks/ is the script's folder)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_core as core  # noqa: E402  (sets the persistent compilation cache off)
@@ -283,10 +284,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="benchmarks/results/batching.json")
     args = parser.parse_args(argv)
     result = run("quick" if args.quick else "full")
-    print_table(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    return 0
+    return bench_io.finish(result, print_table, args.out)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+import bench_io  # noqa: E402  (benchmarks/ is the script's folder)
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_core as core  # noqa: E402
@@ -152,10 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="benchmarks/results/brainmass.json")
     args = parser.parse_args(argv)
     result = run("quick" if args.quick else "full")
-    print_table(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    return 0
+    return bench_io.finish(result, print_table, args.out)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+import bench_io  # noqa: E402  (benchmarks/ is the script's folder)
+
 HERE = Path(__file__).resolve().parent
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 QUICK_BATCHES = (1, 64, 1024)
@@ -172,10 +174,7 @@ def main(argv=None) -> int:
         return 0
     sys.path.insert(0, str(HERE))
     result = run("quick" if args.quick else "full")
-    print_table(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    return 0
+    return bench_io.finish(result, print_table, args.out)
 
 
 if __name__ == "__main__":

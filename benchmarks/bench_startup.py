@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_io  # noqa: E402  (benchmarks/ is the script's folder)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "envs", "profiles")
@@ -228,10 +230,7 @@ def main(argv=None) -> int:
         print(json.dumps(probe()))
         return 0
     result = run("quick" if args.quick else "full")
-    print_table(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    return 0
+    return bench_io.finish(result, print_table, args.out)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_io  # noqa: E402  (benchmarks/ is the script's folder)
+
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -197,10 +199,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.truths, args.seeds, args.chunk_size = 4, 2, 4
     result = run(args.truths, args.seeds, args.chunk_size, keep=args.keep)
-    print_table(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    return 0
+    return bench_io.finish(result, print_table, args.out)
 
 
 if __name__ == "__main__":
