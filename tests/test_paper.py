@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.collections
 import matplotlib.colors
 import matplotlib.lines
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
@@ -128,7 +129,7 @@ def test_no_text_overlaps_or_leaves_the_figure(loaded, index):
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         assert not box_a.padded(-0.5).overlaps(box_b.padded(-0.5)), \
             f"{name}: {a!r} overlaps {b!r}"
-    plots.plt.close(fig)
+    plt.close(fig)
 
 
 def test_backends_have_the_same_colour_in_every_figure(loaded):
@@ -145,7 +146,7 @@ def test_backends_have_the_same_colour_in_every_figure(loaded):
             if len(set(np.round(rgb, 6))) > 1:  # not black, white or grey
                 assert rgb in allowed, f"{name}: colour {colour} is not a backend's or targets'"
                 seen.add(rgb)
-        plots.plt.close(fig)
+        plt.close(fig)
     assert {matplotlib.colors.to_rgb(plots.BACKEND_COLORS[b]) for b in SMALL["backends"]} <= seen
 
 

@@ -1,0 +1,36 @@
+"""Figures from result datasets (NetCDF opened with xarray) and summary tables, in one style.
+
+- :mod:`~eegfit.plots.style`: the style, journal sizes, backend colours and markers, ``figure``,
+  ``save``, ``axis_label``.
+- :mod:`~eegfit.plots.fits`: the figures common to every fit of every experiment kind.
+- one module per experiment kind: :mod:`~eegfit.plots.column`, :mod:`~eegfit.plots.network`,
+  :mod:`~eegfit.plots.recording`; and :mod:`~eegfit.plots.paper`, the paper's figures.
+
+The figures read datasets and tables only; they import no experiment module. Each function
+returns a matplotlib Figure; :func:`save` writes it as PDF and PNG, the same bytes on a rerun.
+"""
+
+from eegfit.plots.style import (  # noqa: I001  (the style first: it selects the Agg backend)
+    BACKEND_COLORS, BACKEND_MARKERS, DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, TARGET_COLOR,
+    axis_label, color, figure, save)
+from eegfit.plots.fits import comparison, convergence
+from eegfit.plots.column import (eeg_fit, feature_landscape, landscape, loss_surface,
+                                 target_traces)
+from eegfit.plots.network import fc_matrices, fc_vs_parameter
+from eegfit.plots.recording import (RECORDING_COLOR, recording_convergence, recording_psd,
+                                    recording_windows)
+from eegfit.plots.paper import PAPER_FIGURES, convergence_over_seeds, cost, recovery
+
+__all__ = [
+    # style
+    "BACKEND_COLORS", "BACKEND_MARKERS", "DOUBLE_COLUMN_IN", "SINGLE_COLUMN_IN", "STYLE",
+    "TARGET_COLOR", "axis_label", "color", "figure", "save",
+    # every fit
+    "comparison", "convergence",
+    # per experiment kind
+    "eeg_fit", "feature_landscape", "landscape", "loss_surface", "target_traces",
+    "fc_matrices", "fc_vs_parameter",
+    "RECORDING_COLOR", "recording_convergence", "recording_psd", "recording_windows",
+    # the paper
+    "PAPER_FIGURES", "convergence_over_seeds", "cost", "recovery",
+]
