@@ -163,54 +163,11 @@ def summary_dataset(table: pd.DataFrame, cfg: dict, *, attrs) -> xr.Dataset:
 
 
 def figures(target_ds: xr.Dataset, fits, scan_ds: xr.Dataset) -> dict:
-    """``{"fc_matrices", "fc_vs_k", "convergence"}`` figures of the empirical fit."""
-    from eegfit import plots
+    """``{"fc_matrices", "fc_vs_k", "convergence"}`` figures of the empirical fit (drawn by
+    :func:`eegfit.plots.network.empirical_fc_figures`)."""
+    from eegfit.plots.network import empirical_fc_figures  # noqa: PLC0415 (matplotlib on demand)
 
-    out = {}
-    panels = [("structural connectivity", target_ds["sc"].values, "Greys"),
-              ("empirical BOLD FC", target_ds["fc"].values, "RdBu_r")]
-    for fit in fits:
-        name = fit.attrs["fitted_parameters"]
-        title = (f"model BOLD FC, {fit.attrs['backend']}\n{name} = "
-                 f"{float(fit[f'best_{name}']):.3g}, r = {float(fit['best_fc_correlation']):.2f}")
-        panels.append((title, fit["fitted_fc"].values, "RdBu_r"))
-    fig, axes = plots.figure(plots.DOUBLE_COLUMN_IN, 2.3, ncols=len(panels))
-    for ax, (title, mat, cmap) in zip(np.atleast_1d(axes), panels):
-        vmin, vmax = (0, float(np.max(mat))) if cmap == "Greys" else (-1, 1)
-        im = ax.imshow(mat, cmap=cmap, vmin=vmin, vmax=vmax)
-        ax.set_title(title, fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.colorbar(im, ax=list(np.atleast_1d(axes)), shrink=0.8, label="correlation")
-    out["fc_matrices"] = fig
-
-    fig, ax = plots.figure(plots.SINGLE_COLUMN_IN, 2.6)
-    x, corr = scan_ds["value"].values, scan_ds["fc_correlation"].values
-    ax.fill_between(x, corr.min(axis=0), corr.max(axis=0), color="0.8",
-                    label=f"range over {corr.shape[0]} noise seeds")
-    ax.plot(x, corr.mean(axis=0), color="0.3", lw=1, label="mean")
-    for fit in fits:
-        backend, name = fit.attrs["backend"], fit.attrs["fitted_parameters"]
-        best = float(fit[f"best_{name}"])
-        ax.errorbar([best], [float(fit["floor_mean"])], yerr=[float(fit["floor_std"])],
-                    fmt=plots.BACKEND_MARKERS.get(backend, "o"), color=plots.color(backend),
-                    capsize=3, label=f"{backend} fit (floor mean ± sd)")
-    ax.set_xlabel(plots.axis_label(scan_ds["value"].attrs.get("long_name", "k"),
-                                   scan_ds["value"].attrs.get("units", "1")))
-    ax.set_ylabel("FC correlation with empirical FC")
-    ax.legend(fontsize=6, frameon=False)
-    out["fc_vs_k"] = fig
-
-    fig, ax = plots.figure(plots.SINGLE_COLUMN_IN, 2.4)
-    for fit in fits:
-        backend = fit.attrs["backend"]
-        ax.plot(fit["step"].values, fit["best_loss_so_far"].values, color=plots.color(backend),
-                label=f"{backend} ({fit.attrs['optimizer']})")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("best loss so far (1 − FC correlation)")
-    ax.legend(fontsize=6, frameon=False)
-    out["convergence"] = fig
-    return out
+    return empirical_fc_figures(target_ds, fits, scan_ds)
 
 
 def fit_all(cfg: dict, backends=None, progress=False) -> dict:

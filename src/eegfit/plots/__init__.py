@@ -16,7 +16,7 @@ from eegfit.plots.style import (  # noqa: I001  (the style first: it selects the
 from eegfit.plots.fits import comparison, convergence
 from eegfit.plots.column import (eeg_fit, feature_landscape, landscape, loss_surface,
                                  target_traces)
-from eegfit.plots.network import fc_matrices, fc_vs_parameter
+from eegfit.plots.network import empirical_fc_figures, fc_matrices, fc_vs_parameter
 from eegfit.plots.recording import (RECORDING_COLOR, recording_convergence, recording_psd,
                                     recording_windows)
 from eegfit.plots.paper import PAPER_FIGURES, convergence_over_seeds, cost, recovery
@@ -29,7 +29,7 @@ __all__ = [
     "comparison", "convergence",
     # per experiment kind
     "eeg_fit", "feature_landscape", "landscape", "loss_surface", "target_traces",
-    "fc_matrices", "fc_vs_parameter",
+    "empirical_fc_figures", "fc_matrices", "fc_vs_parameter",
     "RECORDING_COLOR", "recording_convergence", "recording_psd", "recording_windows",
     # the paper
     "PAPER_FIGURES", "convergence_over_seeds", "cost", "recovery",

@@ -1,5 +1,6 @@
 """Figures of a network fitted to functional connectivity (FC): the SC, target and fitted FC
-matrices, and the FC objective and correlation over the coupling."""
+matrices, the FC objective and correlation over the coupling, and the figures of a fit to an
+empirical (HCP BOLD) FC."""
 
 from __future__ import annotations
 
@@ -87,3 +88,72 @@ def fc_vs_parameter(scans, fits) -> plt.Figure:
         legend_unique(top, loc="upper left", ncols=2)
     return fig
 
+
+# --- A fit to an empirical FC (HCP resting-state BOLD) -------------------------------------------
+
+def _empirical_matrices(target_ds, fits) -> plt.Figure:
+    """SC, the empirical BOLD FC and each fit's model BOLD FC."""
+    panels = [("structural connectivity", target_ds["sc"].values, "Greys"),
+              ("empirical BOLD FC", target_ds["fc"].values, "RdBu_r")]
+    for fit in fits:
+        name = fit.attrs["fitted_parameters"]
+        title = (f"model BOLD FC, {fit.attrs['backend']}\n{name} = "
+                 f"{float(fit[f'best_{name}']):.3g}, r = {float(fit['best_fc_correlation']):.2f}")
+        panels.append((title, fit["fitted_fc"].values, "RdBu_r"))
+    fig, axes = figure(DOUBLE_COLUMN_IN, 2.3, ncols=len(panels))
+    for ax, (title, mat, cmap) in zip(np.atleast_1d(axes), panels):
+        vmin, vmax = (0, float(np.max(mat))) if cmap == "Greys" else (-1, 1)
+        im = ax.imshow(mat, cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(title, fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=list(np.atleast_1d(axes)), shrink=0.8, label="correlation")
+    return fig
+
+
+def _empirical_fc_vs_coupling(scan_ds, fits) -> plt.Figure:
+    """FC correlation with the empirical FC over the coupling (range over noise seeds) and each
+    fit's value with its noise floor."""
+    fig, ax = figure(SINGLE_COLUMN_IN, 2.6)
+    x, corr = scan_ds["value"].values, scan_ds["fc_correlation"].values
+    ax.fill_between(x, corr.min(axis=0), corr.max(axis=0), color="0.8",
+                    label=f"range over {corr.shape[0]} noise seeds")
+    ax.plot(x, corr.mean(axis=0), color="0.3", lw=1, label="mean")
+    for fit in fits:
+        backend, name = fit.attrs["backend"], fit.attrs["fitted_parameters"]
+        best = float(fit[f"best_{name}"])
+        ax.errorbar([best], [float(fit["floor_mean"])], yerr=[float(fit["floor_std"])],
+                    fmt=marker(backend), color=color(backend),
+                    capsize=3, label=f"{backend} fit (floor mean ± sd)")
+    ax.set_xlabel(axis_label(scan_ds["value"].attrs.get("long_name", "k"),
+                             scan_ds["value"].attrs.get("units", "1")))
+    ax.set_ylabel("FC correlation with empirical FC")
+    ax.legend(fontsize=6, frameon=False)
+    return fig
+
+
+def _empirical_convergence(fits) -> plt.Figure:
+    """Best loss so far per optimizer step, one line per backend."""
+    fig, ax = figure(SINGLE_COLUMN_IN, 2.4)
+    for fit in fits:
+        backend = fit.attrs["backend"]
+        ax.plot(fit["step"].values, fit["best_loss_so_far"].values, color=color(backend),
+                label=f"{backend} ({fit.attrs['optimizer']})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("best loss so far (1 − FC correlation)")
+    ax.legend(fontsize=6, frameon=False)
+    return fig
+
+
+def empirical_fc_figures(target_ds, fits, scan_ds) -> dict[str, plt.Figure]:
+    """``{"fc_matrices", "fc_vs_k", "convergence"}`` figures of a fit to an empirical FC.
+
+    Args:
+        target_ds: the target dataset (``sc`` and the empirical ``fc``, node by node).
+        fits: fit datasets (``best_<name>``, ``best_fc_correlation``, ``fitted_fc``,
+            ``floor_mean``, ``floor_std``, ``best_loss_so_far`` on ``step``).
+        scan_ds: ``fc_correlation`` over (noise seed, ``value`` of the coupling).
+    """
+    return {"fc_matrices": _empirical_matrices(target_ds, fits),
+            "fc_vs_k": _empirical_fc_vs_coupling(scan_ds, fits),
+            "convergence": _empirical_convergence(fits)}
