@@ -50,46 +50,54 @@ from bench_startup import copy_workflow, snakemake_bin  # noqa: E402
 
 
 def sweep_config(n_truths: int, n_seeds: int, chunk_size: int, cache_dir: str) -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    block = default["experiments"]["jansen_rit_C_rms"]
     lo, hi = 125.0, 165.0
     step = (hi - lo) / max(1, n_truths - 1)
-    config["experiment"] = f"bench_sweep_{n_truths}x{n_seeds}"
-    config["parameter"]["truths"] = [round(lo + i * step, 2) for i in range(n_truths)]
-    config["seeds"] = list(range(n_seeds))
-    config["batching"] = {"chunk_size": int(chunk_size)}
-    config["runtime"] = {"jax_cache_dir": cache_dir}
-    return config
+    block["parameters"]["C"]["truths"] = [round(lo + i * step, 2) for i in range(n_truths)]
+    block["seeds"] = list(range(n_seeds))
+    return {"experiments": {EXPERIMENT: block}, "batching": {"chunk_size": int(chunk_size)},
+            "runtime": {"jax_cache_dir": cache_dir}}
+
+
+EXPERIMENT = "bench_sweep"
+
+
+def _fits(config):
+    """(backend, label, seed) of every fit of the sweep, and the fitted parameter's name."""
+    block = config["experiments"][EXPERIMENT]
+    (name, par), = block["parameters"].items()
+    return name, [(b, f"{name}={float(t):g}", s) for b in block["backends"]
+                  for t in par["truths"] for s in block["seeds"]]
 
 
 def loop(config_path: str, cache_dir: str) -> dict:
     """The same fits in this one process (no files written)."""
     t0 = time.perf_counter()
-    from eegfit import experiment, runtime
+    from eegfit import experiments, runtime
+    from eegfit.experiments import runner
     runtime.configure(cache_dir=cache_dir)
     config = yaml.safe_load(Path(config_path).read_text())
     t_import = time.perf_counter() - t0
-    name, feat = config["parameter"]["name"], config["feature"]["name"]
+    kind = experiments.load(config)[EXPERIMENT]
+    name = kind.spec.names[0]
     fitted = {}
-    for truth in config["parameter"]["truths"]:
-        for seed in config["seeds"]:
-            trace = experiment.target(config, float(truth), int(seed))
-            value = float(experiment.features_of(config, trace.eeg_mv)[feat])
-            for backend in config["backends"]:
-                result = experiment.run_fit(config, backend, value, int(seed), progress=False)
-                fitted[f"{backend}/{float(truth):g}/{seed}"] = float(result.best_params[name])
+    for target in kind.targets():
+        target_ds = runner.make_target(kind, target)
+        for backend in kind.spec.backends:
+            fit_ds, _ = runner.fit(kind, backend.name, target, target_ds)
+            fitted[f"{backend.name}/{target.label}/{target.seed}"] = float(fit_ds[f"best_{name}"])
     return dict(import_s=t_import, compute_s=time.perf_counter() - t0 - t_import, fitted=fitted)
 
 
 def pipeline_fitted(work: Path, config: dict) -> dict:
     import xarray as xr
-    name = config["parameter"]["name"]
+    name, fits = _fits(config)
     out = {}
-    for backend in config["backends"]:
-        for truth in config["parameter"]["truths"]:
-            for seed in config["seeds"]:
-                path = work / f"results/fits/{backend}/{name}={float(truth):g}/seed={seed}.nc"
-                with xr.open_dataset(path) as ds:
-                    out[f"{backend}/{float(truth):g}/{seed}"] = float(ds[f"best_{name}"])
+    for backend, label, seed in fits:
+        path = work / f"results/{EXPERIMENT}/fits/{backend}/{label}/seed={seed}.nc"
+        with xr.open_dataset(path) as ds:
+            out[f"{backend}/{label}/{seed}"] = float(ds[f"best_{name}"])
     return out
 
 
@@ -108,15 +116,14 @@ def run(n_truths: int, n_seeds: int, chunk_size: int, keep: bool = False) -> dic
         config = sweep_config(n_truths, n_seeds, chunk_size, str(tmp / "cache_pipeline"))
         config_path = work / "sweep.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        name = config["parameter"]["name"]
-        targets = [f"results/fits/{b}/{name}={float(t):g}/seed={s}.nc"
-                   for b in config["backends"] for t in config["parameter"]["truths"]
-                   for s in config["seeds"]]
+        name, fits = _fits(config)
+        targets = [f"results/{EXPERIMENT}/fits/{b}/{label}/seed={s}.nc" for b, label, s in fits]
         n_fits = len(targets)
         n_pairs = n_truths * n_seeds
         n_chunks = -(-n_pairs // chunk_size)
+        backends = config["experiments"][EXPERIMENT]["backends"]
         out = dict(n_truths=n_truths, n_seeds=n_seeds, n_fits=n_fits, chunk_size=chunk_size,
-                   jobs=dict(targets=n_chunks, fits=n_chunks * len(config["backends"])))
+                   jobs=dict(targets=n_chunks, fits=n_chunks * len(backends)))
 
         say(f"sweep: {n_fits} fits in one process")
         out["loadavg_before_loop"] = loadavg()

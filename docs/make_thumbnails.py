@@ -1,6 +1,6 @@
 """Small copies of the paper figures for the README: python docs/make_thumbnails.py [FIGURES_DIR].
 
-FIGURES_DIR defaults to results/figures/paper (made by `snakemake --cores N` on config/config.yaml);
+FIGURES_DIR defaults to results/jansen_rit_C_rms/figures/paper (made by `snakemake --cores N` on config/config.yaml);
 the thumbnails go to docs/figures/, 360 px wide, 64 colours (a few kB each).
 """
 
@@ -11,7 +11,7 @@ from PIL import Image
 
 from eegfit.plots import PAPER_FIGURES
 
-source = Path(sys.argv[1] if len(sys.argv) > 1 else "results/figures/paper")
+source = Path(sys.argv[1] if len(sys.argv) > 1 else "results/jansen_rit_C_rms/figures/paper")
 target = Path(__file__).parent / "figures"
 target.mkdir(exist_ok=True)
 for name in PAPER_FIGURES:

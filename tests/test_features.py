@@ -1,4 +1,5 @@
-"""Features: RMS, spectral peak and band power on known signals; batches; gradients."""
+"""Features: RMS, spectral peak and band power on known signals; batches; gradients; the registry
+(units, names) and the check of a config's feature options."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 
 from eegfit import band_power, rms, spectral_peak_hz
-from eegfit.features import FEATURES, UNITS, feature
+from eegfit.signal.features import (FEATURES, TRACE_FEATURES, check_options, check_spec,
+                                    feature, feature_bands, units)
 
 DT_MS = 1.0  # 1 kHz sampling
 N = 2000     # 2 s: 20 whole periods of 10 Hz, 0.5 Hz frequency resolution
@@ -74,7 +76,8 @@ def test_band_power_of_sine_in_and_out_of_band():
 def test_features_keep_a_batch_axis():
     columns = [sine(1.0, 10.0), sine(2.0, 6.0), sine(0.5, 17.0)]
     batch = jnp.stack(columns, axis=1)  # (time, batch)
-    for name, fn in FEATURES.items():
+    for name in TRACE_FEATURES:
+        fn = feature(name)
         batched = np.asarray(fn(batch, dt_ms=DT_MS))
         assert batched.shape == (3,), name
         single = [float(fn(column, dt_ms=DT_MS)) for column in columns]
@@ -83,11 +86,11 @@ def test_features_keep_a_batch_axis():
 
 def test_feature_lookup_by_name():
     assert feature("rms") is rms
-    assert set(UNITS) == set(FEATURES)
+    assert all(units(name) for name in FEATURES)
 
 
 def test_unknown_feature_name_raises():
-    with pytest.raises(ValueError, match="'kurtosis'"):
+    with pytest.raises(ValueError, match="'kurtosis'.*'rms'"):
         feature("kurtosis")
 
 
@@ -95,3 +98,57 @@ def test_unknown_feature_name_raises():
 def test_bad_band_raises(band_hz):
     with pytest.raises(ValueError, match="band_hz"):
         band_power(sine(), dt_ms=DT_MS, band_hz=band_hz)
+
+
+def test_trace_features_take_any_time_axis():
+    batch = jnp.stack([sine(1.0, 10.0), sine(2.0, 6.0)], axis=1)  # (time, batch)
+    for name in TRACE_FEATURES:
+        first = np.asarray(feature(name)(batch, dt_ms=DT_MS))
+        last = np.asarray(feature(name)(batch.T, dt_ms=DT_MS, axis=-1))
+        np.testing.assert_allclose(first, last, rtol=1e-5, err_msg=name)
+
+
+def test_units_follow_the_observable():
+    assert [units(n, "uV") for n in ("rms", "band_power", "psd", "spectral_peak_hz")] == [
+        "uV", "uV^2", "uV^2/Hz", "Hz"]
+    assert units("rms") == "mV"
+    assert (units("relative_power"), units("normalised_psd")) == ("1", "1/Hz")
+    assert {f.reads for f in FEATURES.values()} == {"trace", "spectrum"}
+    assert all(f.long_name for f in FEATURES.values())
+
+
+WHERE = "experiments.column.features.spectral_peak_hz"
+
+
+@pytest.mark.parametrize("options, key", [
+    ({"band_hz": []}, "band_hz"), ({"band_hz": "oops"}, "band_hz"),
+    ({"band_hz": [20, 2]}, "band_hz"), ({"bandhz": [2, 20]}, "bandhz"),
+    ({"sharpness": 0}, "sharpness"), ({"sharpness": "high"}, "sharpness"),
+    ({"pad_factor": 2.5}, "pad_factor"), ({"pad_factor": 2.0}, "pad_factor"),
+    ({"pad_factor": 0}, "pad_factor"), ({"dt_ms": 0.1}, "dt_ms")])
+def test_bad_feature_options_are_refused_by_their_path(options, key):
+    with pytest.raises(ValueError, match=f"^{WHERE}.{key} "):
+        check_options("spectral_peak_hz", options, where=WHERE)
+
+
+def test_good_feature_options_pass_as_a_copy():
+    options = {"band_hz": [2, 20], "sharpness": 5, "pad_factor": 2}
+    checked = check_options("spectral_peak_hz", options, where=WHERE)
+    assert checked == options and checked is not options
+    assert check_options("rms", None) == {}
+
+
+def test_spectrum_feature_options_are_checked_too():
+    with pytest.raises(ValueError, match=r"recording\.features\.relative_power\.bands "):
+        check_spec({"relative_power": {}}, where="recording.features")  # bands is required
+    with pytest.raises(ValueError, match=r"relative_power\.bands\.alpha "):
+        check_spec({"relative_power": {"bands": {"alpha": [13, 8]}}})
+    with pytest.raises(ValueError, match="'rms' is a feature of a trace"):
+        check_spec({"rms": {}}, reads="spectrum")
+    with pytest.raises(ValueError, match="at least one"):
+        check_spec({})
+
+
+def test_feature_bands_use_the_functions_defaults():
+    assert feature_bands({"peak_frequency": {}, "spectral_peak_hz": {"band_hz": [2, 20]}}) == [
+        ("peak_frequency.band_hz", (6.0, 14.0)), ("spectral_peak_hz.band_hz", (2.0, 20.0))]

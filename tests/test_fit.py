@@ -1,6 +1,7 @@
 """Fitter: recovery of C* with both backends, reproducibility, statuses, and the records."""
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -28,55 +29,242 @@ def assert_same_result(a, b):
 
 
 # --- recovery ---------------------------------------------------------------------------------
+#
+# In a 1-D box a sampler that ignores the loss, plus the best-of-evaluated rule, finds C* to about
+# 1 %: uniform random search over (110, 170) comes within 1 % of C* = 150 with p = 0.87 in 40
+# evaluations, and a DE told random numbers instead of its losses passed the old 1 % checks on
+# most seeds. So each recovery check here is one that a loss-ignoring optimizer with the same
+# budget fails on most seeds, which the baseline tests show on seeds 0-9 (four ensembles of five
+# seeds for the ensemble check), all reported. Measured: 0/10, 1/10, 1/10 pass for grad (slow,
+# alpha, drive); 1/10, 1/10 and 0/4 for nevergrad (slow, alpha, centre):
+# - grad: within 1 % of the truth, every step before it got there moving towards it; the
+#   baseline is the same Adam fed random gradients (its recorded losses are the true ones).
+#   Uniform random search would meet the 1 % (p = 0.87), not the path, and Adam(2.0) is still
+#   ringing around C* = 150 after 40 steps (best 0.40 % off), so the bound is not tightened.
+# - nevergrad: bounds that uniform random search at the same budget meets with p < 0.4; the
+#   baseline is the same DE told uniform random numbers instead of its losses.
 
-def test_grad_recovers_slow_target(case, grad_fit_slow):
+BASELINE_SEEDS = range(10)
+
+
+@dataclasses.dataclass(frozen=True)
+class NevergradCheck:
+    """A nevergrad recovery check: the fitter's settings, and the bound on |C - C*| / C*."""
+
+    truth: str  # "c_slow" or "c_alpha", the CaseStudy attribute
+    c_start: float
+    num_candidates: int
+    steps: int
+    bound: float  # per seed, or (ensemble) on the median over ENSEMBLE_SEEDS
+    ensemble: bool = False
+
+    def n_evaluations(self) -> int:
+        return self.steps * self.num_candidates
+
+
+NG_CHECKS = {
+    # the case study's fit: 6 x 8 from C = 115 (measured on seeds 0-2: 0.15, 0.003, 0.018 %;
+    # on seeds 0-19 it misses 0.2 % on 7, four of them stuck 3-16 % off, its documented spread)
+    "slow": NevergradCheck("c_slow", 115.0, 6, 8, bound=0.002),
+    # from the box centre, 6 x 16 (measured on seeds 0-3: 0.0004, 0.002, 0.014, 0.014 %; on
+    # seeds 0-19 it misses 0.05 % on 5); 12 steps left seed 2 at 0.13 %, too close to any bound
+    # random search misses
+    "alpha": NevergradCheck("c_alpha", 140.0, 6, 16, bound=0.0005),
+    # reliability from the centre with 12 candidates, 12 steps: median over seeds 0-4 within
+    # 0.03 % (measured 0.01 %; per seed 0-0.08 %), and none of them off by 1 %
+    "centre": NevergradCheck("c_slow", 140.0, 12, 12, bound=0.0003, ensemble=True),
+}
+ENSEMBLE_SEEDS = range(5)
+
+
+def random_search_hit_probability(check: NevergradCheck, case) -> float:
+    """Probability that uniform random search over the box, with the check's budget, has an
+    evaluation within the check's bound of the truth (per seed)."""
+    truth, (low, high) = getattr(case, check.truth), case.bounds
+    window = min(truth * (1 + check.bound), high) - max(truth * (1 - check.bound), low)
+    return 1.0 - (1.0 - window / (high - low)) ** check.n_evaluations()
+
+
+def ng_passes(check: NevergradCheck, errors) -> bool:
+    """The check on relative errors: one per seed, or those of ENSEMBLE_SEEDS."""
+    errors = np.asarray(errors)
+    if check.ensemble:
+        return bool(np.median(errors) < check.bound and np.max(errors) < 0.01)
+    return bool(np.all(errors < check.bound))
+
+
+def grad_recovery(result, name: str, truth: float, rel: float = 0.01) -> tuple[bool, str]:
+    """(passed, why): the best value within ``rel`` of ``truth``, and every step before the
+    first that came within ``rel`` moved towards ``truth``."""
+    path = np.asarray(result.history.params[name][:, 0], dtype=float)
+    error = abs(float(result.best_params[name]) - truth) / truth
+    near = np.abs(path - truth) <= rel * truth
+    if not near.any():
+        return False, f"never within {rel:.0%} (best {error:.2%} off)"
+    first = int(np.argmax(near))
+    towards = np.sign(truth - path[0])
+    steps = np.diff(path[: first + 1])
+    if not np.all(np.sign(steps) == towards):
+        return False, f"within {rel:.0%} at step {first}, but not every step before moved there"
+    return error < rel, f"within {rel:.0%} at step {first}, best {error:.3%} off"
+
+
+def random_gradients(seed: dict) -> optax.GradientTransformation:
+    """Replace the gradient by standard normal numbers from ``jax.random.PRNGKey(seed["seed"])``,
+    read at ``init``, so one compiled fitter serves every seed."""
+    def init(params):
+        del params
+        return jax.random.PRNGKey(seed["seed"])
+
+    def update(updates, key, params=None):
+        del params
+        key, sub = jax.random.split(key)
+        leaves, tree = jax.tree.flatten(updates)
+        noise = [jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
+                 for k, x in zip(jax.random.split(sub, len(leaves)), leaves)]
+        return jax.tree.unflatten(tree, noise), key
+    return optax.GradientTransformation(init, update)
+
+
+@pytest.fixture(scope="module")
+def grad_problems(case, loss_slow, target_alpha):
+    """name -> (start model, loss_fn, fitted parameter, truth) of the grad recovery tests."""
+    target_rms = rms(case.eeg(JansenRit()))  # p = 220 Hz
+
+    def drive_loss(model):
+        amplitude = rms(case.eeg(model))
+        return ((amplitude - target_rms) / target_rms) ** 2, {}
+    return {
+        "slow": (case.start_model(), loss_slow, "C", case.c_slow),
+        "alpha": (case.start_model(), case.rms_loss(target_alpha), "C", case.c_alpha),
+        "drive": (JansenRit(drive=ConstantDrive(Param(200.0, bounds=(100.0, 320.0)))),
+                  drive_loss, "drive.rate_hz", 220.0),
+    }
+
+
+@pytest.fixture(scope="module")
+def ng_fitters(case, ng_fitter_slow, loss_slow, target_alpha):
+    """name -> the nevergrad Fitter of each of NG_CHECKS."""
+    fitters = {"slow": ng_fitter_slow}
+    for name, loss_fn in (("alpha", case.rms_loss(target_alpha)), ("centre", loss_slow)):
+        check = NG_CHECKS[name]
+        fitters[name] = case.ng_fitter(loss_fn, c_start=check.c_start,
+                                       num_candidates=check.num_candidates)
+    return fitters
+
+
+@pytest.fixture
+def told_random_losses(monkeypatch):
+    """Make nevergrad's optimizers get uniform random numbers in tell() instead of the losses
+    (the Fitter still records the true losses). Returns ``reseed(seed) -> counters``."""
+    from nevergrad.optimization import base
+
+    real_tell = base.Optimizer.tell
+    state = {}
+
+    def tell(self, candidate, loss, *args, **kwargs):
+        state["tells"] += 1
+        return real_tell(self, candidate, float(state["rng"].uniform()), *args, **kwargs)
+    monkeypatch.setattr(base.Optimizer, "tell", tell)
+
+    def reseed(seed):
+        state.update(rng=np.random.default_rng(seed), tells=0)
+        return state
+    return reseed
+
+
+def test_grad_recovers_slow_target(grad_fit_slow, grad_problems):
     _, result = grad_fit_slow
     assert result.ok
-    assert case.rel_error(result, case.c_slow) < 0.01
+    passed, why = grad_recovery(result, *grad_problems["slow"][2:])
+    assert passed, why
+
+
+def test_grad_recovers_alpha_target(case, grad_problems):
+    model, loss_fn, name, truth = grad_problems["alpha"]
+    result = Fitter(model, optax.adam(2.0), loss_fn=loss_fn).fit(case.grad_steps)
+    assert result.ok
+    passed, why = grad_recovery(result, name, truth)
+    assert passed, why
+
+
+def test_grad_fits_a_drive_parameter_by_its_path(case, grad_problems):
+    model, loss_fn, name, truth = grad_problems["drive"]
+    result = Fitter(model, optax.adam(2.0), loss_fn=loss_fn).fit(case.grad_steps)
+    assert result.names == ("drive.rate_hz",)
+    passed, why = grad_recovery(result, name, truth)
+    assert passed, why
+
+
+@pytest.mark.parametrize("problem", ["slow", "alpha", "drive"])
+def test_grad_recovery_check_fails_for_adam_fed_random_gradients(case, grad_problems, problem):
+    model, loss_fn, name, truth = grad_problems[problem]
+    seed = {"seed": 0}
+    fitter = Fitter(model, optax.chain(random_gradients(seed), optax.adam(2.0)), loss_fn=loss_fn)
+    outcomes = {}
+    for seed["seed"] in BASELINE_SEEDS:
+        outcomes[seed["seed"]] = grad_recovery(fitter.fit(case.grad_steps), name, truth)
+    n_passed = sum(passed for passed, _ in outcomes.values())
+    assert n_passed < len(BASELINE_SEEDS) / 2, outcomes
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])  # the case study's seeds
-def test_nevergrad_recovers_slow_target(case, ng_fitter_slow, seed):
-    # From C = 115 with 6 x 8 evaluations DE does not reach C* on every seed (its first
-    # population can cluster near the start: seeds 3, 4 and 7 of 0-9 end about 4-16 % off).
-    # That is the case study's documented choice, shown by its spread over seeds, not a
-    # property to assert for every seed.
-    result = ng_fitter_slow.fit(case.ng_steps, seed=seed)
+def test_nevergrad_recovers_slow_target(case, ng_fitters, seed):
+    check = NG_CHECKS["slow"]
+    result = ng_fitters["slow"].fit(check.steps, seed=seed)
     assert result.ok
-    assert case.rel_error(result, case.c_slow) < 0.01
+    error = case.rel_error(result, case.c_slow)
+    assert ng_passes(check, [error]), f"{error:.3%} off, bound {check.bound:.2%}"
 
 
-def test_nevergrad_from_box_centre_with_larger_population_is_reliable(case, loss_slow):
-    fitter = case.ng_fitter(loss_slow, c_start=140.0, num_candidates=12)
-    errors = [case.rel_error(fitter.fit(case.ng_steps, seed=seed), case.c_slow)
-              for seed in range(5)]
-    assert max(errors) < 0.01, errors
-
-
-def test_grad_recovers_alpha_target(case, target_alpha):
-    result = case.grad_fitter(case.rms_loss(target_alpha)).fit(case.grad_steps)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_nevergrad_recovers_alpha_target(case, ng_fitters, seed):
+    # Start at the box centre (DE samples its first population around the start)
+    check = NG_CHECKS["alpha"]
+    result = ng_fitters["alpha"].fit(check.steps, seed=seed)
     assert result.ok
-    assert case.rel_error(result, case.c_alpha) < 0.01
+    error = case.rel_error(result, case.c_alpha)
+    assert ng_passes(check, [error]), f"{error:.3%} off, bound {check.bound:.2%}"
 
 
-def test_nevergrad_recovers_alpha_target_across_seeds(case, target_alpha):
-    # Start at the box centre (DE samples its first population around the start) and 12 steps.
-    fitter = case.ng_fitter(case.rms_loss(target_alpha), c_start=140.0)
-    errors = [case.rel_error(fitter.fit(12, seed=seed), case.c_alpha) for seed in range(4)]
-    assert max(errors) < 0.01, errors
+def test_nevergrad_from_box_centre_with_larger_population_is_reliable(case, ng_fitters):
+    check = NG_CHECKS["centre"]
+    errors = [case.rel_error(ng_fitters["centre"].fit(check.steps, seed=seed), case.c_slow)
+              for seed in ENSEMBLE_SEEDS]
+    assert ng_passes(check, errors), errors
 
 
-def test_grad_fits_a_drive_parameter_by_its_path(case):
-    target = rms(case.eeg(JansenRit()))  # p = 220 Hz
+@pytest.mark.parametrize("name", sorted(NG_CHECKS))
+def test_nevergrad_bounds_are_met_by_random_search_on_few_seeds(case, name):
+    check = NG_CHECKS[name]
+    p = random_search_hit_probability(check, case)
+    if check.ensemble:  # the median of the ensemble within the bound: most of its seeds hit
+        n = len(ENSEMBLE_SEEDS)
+        p = sum(math.comb(n, k) * p ** k * (1 - p) ** (n - k) for k in range(n // 2 + 1, n + 1))
+        assert p < 0.1, p  # 0.05
+    else:
+        assert p < 0.4, p  # slow 0.38, alpha 0.20
 
-    def loss_fn(model):
-        amplitude = rms(case.eeg(model))
-        return ((amplitude - target) / target) ** 2, {}
-    model = JansenRit(drive=ConstantDrive(Param(200.0, bounds=(100.0, 320.0))))
-    fitter = Fitter(model, optax.adam(2.0), loss_fn=loss_fn)
-    result = fitter.fit(40)
-    assert result.names == ("drive.rate_hz",)
-    assert float(result.best_params["drive.rate_hz"]) == pytest.approx(220.0, rel=0.01)
+
+@pytest.mark.parametrize("name", sorted(NG_CHECKS))
+def test_nevergrad_check_fails_for_de_told_random_losses(case, ng_fitters, told_random_losses,
+                                                         name):
+    check, fitter = NG_CHECKS[name], ng_fitters[name]
+    truth = getattr(case, check.truth)
+
+    def error(seed):
+        counters = told_random_losses(seed)
+        result = fitter.fit(check.steps, seed=seed)
+        assert counters["tells"] == result.n_evaluations, "random losses were not told"
+        return case.rel_error(result, truth)
+    if check.ensemble:  # four disjoint ensembles: seeds 0-4, 5-9, 10-14, 15-19
+        size = len(ENSEMBLE_SEEDS)
+        runs = {seeds: [error(s) for s in seeds]
+                for seeds in (tuple(range(i * size, (i + 1) * size)) for i in range(4))}
+    else:
+        runs = {seed: [error(seed)] for seed in BASELINE_SEEDS}
+    n_passed = sum(ng_passes(check, errors) for errors in runs.values())
+    assert n_passed < len(runs) / 2, {k: np.round(np.multiply(v, 100), 3) for k, v in runs.items()}
 
 
 # --- records ----------------------------------------------------------------------------------

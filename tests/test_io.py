@@ -1,4 +1,5 @@
-"""NetCDF writing: atomic, self-describing, byte-identical; summaries; experiment keys."""
+"""NetCDF writing: atomic, self-describing, byte-identical; summaries; a column experiment's
+noise keys, targets and noise floor."""
 
 import hashlib
 
@@ -8,7 +9,10 @@ import optax
 import pytest
 import xarray as xr
 
-from eegfit import Fitter, JansenRit, Param, experiment, io, rms, simulate, summary
+from eegfit import Fitter, JansenRit, Param, experiments, io, rms, simulate
+from eegfit.experiments import Kind, Target, summary
+from eegfit.experiments.base import as_float
+from eegfit.experiments.column_scan import identifiable
 
 SIM = dict(duration_ms=300.0, transient_ms=100.0)
 
@@ -56,59 +60,75 @@ def test_fit_dataset_round_trip(fit_result, tmp_path):
 
 
 def test_summary_table(fit_result, tmp_path):
-    ds = io.fit_dataset(fit_result, param_units={"C": "1"}, truth={"C": 140.0}, attrs={})
+    ds = io.fit_dataset(fit_result, param_units={"C": "1"}, truth={"C": 140.0},
+                        attrs={"experiment": "case", "kind": "column", "target": "C=140"})
     path = io.write_netcdf(ds, tmp_path / "fit.nc")
     table = summary.collect([path])
     row = table.iloc[0]
-    assert row["truth"] == 140.0 and row["backend"] == "grad"
+    assert row["truth"] == 140.0 and row["backend"] == "grad" and row["target"] == "C=140"
     assert row["rel_error"] == pytest.approx(abs(row["fitted"] - 140.0) / 140.0)
+    assert np.isnan(row["std"]) and np.isnan(row["noise_floor_loss"])  # not in this record
     out = summary.to_dataset(table, attrs={})
     assert "wall_time_s" not in out and out["fitted"].attrs["units"] == "1"
 
 
+def column(parameter="C", *, drive=None, duration_ms=300.0, **params):
+    """A column experiment fitting ``parameter`` (box and truth wide enough for any value)."""
+    block = {"kind": "column",
+             "parameters": {parameter: {"bounds": [-1e6, 1e6], "start": 0.0, "truths": [0.0]}},
+             "model": {"params": params, "drive": drive or {"kind": "constant"}},
+             "simulation": {"dt_ms": 0.1, "duration_ms": duration_ms, "transient_ms": 100.0},
+             "features": {"rms": {}},
+             "backends": {"grad": {"optimizer": "adam", "learning_rate": 1.0, "n_steps": 1}}}
+    return experiments.build("io", block)
+
+
+def target_at(kind, value, seed=0):
+    (name,) = kind.spec.names
+    return Target(f"{name}={value:g}", {name: value}, seed)
+
+
 def test_target_and_fit_noise_come_from_different_keys():
-    config = {"parameter": {"name": "C"}, "simulation": {"dt_ms": 0.1, "duration_ms": 200.0,
-                                                          "transient_ms": 0.0},
-              "model": {"drive": {"kind": "uniform_noise"}}}
-    target_key, fit_key = experiment.keys(0)
-    a = experiment.simulate_at(config, 135.0, target_key).eeg_mv
-    b = experiment.simulate_at(config, 135.0, fit_key).eeg_mv
-    c = experiment.target(config, 135.0, 0).eeg_mv
+    kind = column(drive={"kind": "uniform_noise"}, duration_ms=200.0)
+    target_key, fit_key = experiments.keys(0)
+    a = kind.simulate({"C": as_float(135.0)}, target_key).eeg_mv
+    b = kind.simulate({"C": as_float(135.0)}, fit_key).eeg_mv
+    c = kind.make_target(target_at(kind, 135.0))["eeg"].values
     assert not jnp.allclose(a, b)
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+    np.testing.assert_array_equal(np.asarray(a), c)
 
 
 def test_diverging_target_is_an_error():
-    config = {"parameter": {"name": "a"}, "simulation": {"dt_ms": 0.1, "duration_ms": 300.0,
-                                                          "transient_ms": 0.0}}
+    kind = column("a")
     with pytest.raises(FloatingPointError, match="a=25000"):
-        experiment.target(config, 25000.0, 0)
+        kind.make_target(target_at(kind, 25000.0))
 
 
 def test_unknown_model_parameter_is_named():
-    config = {"parameter": {"name": "D"}, "simulation": {"dt_ms": 0.1, "duration_ms": 300.0,
-                                                          "transient_ms": 0.0}}
     with pytest.raises(ValueError, match="'D'"):
-        experiment.target(config, 1.0, 0)
+        column("D")
 
 
 def test_identifiable_marks_flat_and_repeated_stretches():
     x = np.linspace(0.0, 10.0, 101)
     monotone = 2.0 * x + 1.0
-    assert experiment.identifiable(monotone).all()
+    assert identifiable(monotone).all()
     dip = np.where(x < 5, x, np.where(x < 6, 10 - x, x - 2))  # rises, dips back, rises again
-    ok = experiment.identifiable(dip)
+    ok = identifiable(dip)
     assert ok[x < 3].all() and ok[x > 9].all()
     assert not ok[(x > 4.1) & (x < 5.9)].any()
     flat = np.where(x < 4, 1.0, x - 3.0)
-    assert not experiment.identifiable(flat)[x < 3.5].any()
+    assert not identifiable(flat)[x < 3.5].any()
+
+
+def noise_floor(kind, truth=140.0, seed=0):
+    """The loss at the truth under the fit's noise, as the runner records it."""
+    target = target_at(kind, truth, seed)
+    observed = kind.observed(kind.make_target(target))
+    extras = Kind.fit_extras(kind, target, observed, None, kind.loss_fn(observed, seed))
+    return extras["noise_floor_loss"][1]
 
 
 def test_noise_floor_is_zero_for_a_constant_drive_and_positive_for_a_noisy_one():
-    config = {"parameter": {"name": "C"}, "feature": {"name": "rms"},
-              "simulation": {"dt_ms": 0.1, "duration_ms": 400.0, "transient_ms": 100.0}}
-    target = float(rms(experiment.target(config, 140.0, 0).eeg_mv))
-    assert experiment.noise_floor_loss(config, 140.0, target, 0) == 0.0
-    config["model"] = {"drive": {"kind": "uniform_noise"}}
-    noisy_target = float(rms(experiment.target(config, 140.0, 0).eeg_mv))
-    assert experiment.noise_floor_loss(config, 140.0, noisy_target, 0) > 1e-6
+    assert noise_floor(column(duration_ms=400.0)) == 0.0
+    assert noise_floor(column(duration_ms=400.0, drive={"kind": "uniform_noise"})) > 1e-6

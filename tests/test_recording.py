@@ -1,5 +1,6 @@
-"""Measured EEG as targets: reading EDF/FIF, Welch features, bad inputs, and an end-to-end fit of a
-generated recording (the model at known a, b, decimated to 250 Hz, in µV, plus noise)."""
+"""Measured EEG as targets (the ``recording`` kind): reading EDF/FIF, Welch features, bad inputs,
+and an end-to-end fit of a generated recording (the model at known a, b, decimated to 250 Hz, in
+µV, plus noise)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ import pytest
 mne = pytest.importorskip("mne")
 pytest.importorskip("edfio")
 
-from eegfit import recording as rec  # noqa: E402
-from eegfit import recording_experiment as rx  # noqa: E402
-from eegfit import spectra  # noqa: E402
+from eegfit import experiments  # noqa: E402
+from eegfit.data import recordings as rec  # noqa: E402
+from eegfit.experiments import runner  # noqa: E402
+from eegfit.experiments.recording import Recording  # noqa: E402
+from eegfit.signal import features as sf  # noqa: E402
+from eegfit.signal import spectral  # noqa: E402
 
 SFREQ = 250.0
 TRUTH = {"a": 100.0, "b": 50.0}
+NAME = "recording_test"
+DEMO = f"results/{NAME}/inputs/demo.edf"  # relative to the working directory, as in a pipeline
 
-CONFIG = {"recording": {
-    "files": {"demo": "demo.edf"},
+BLOCK = {
+    "kind": "recording",
+    "files": {"demo": DEMO},
     "channels": ["O1", "O2"],
     "reference": "none",
     "filter": {"low_hz": 1.0, "high_hz": 45.0},
@@ -37,14 +44,15 @@ CONFIG = {"recording": {
                    "integrator": "euler", "grad_horizon_ms": 250.0},
     "parameters": {"a": {"bounds": [80.0, 120.0], "start": 90.0},
                    "b": {"bounds": [40.0, 60.0], "start": 55.0}},
-    "seed": 0,
+    "seeds": [0],
     "backends": {
-        "grad": {"optimizer": "adam", "learning_rate": 0.02, "n_steps": 150, "tol": None},
+        "grad": {"optimizer": "adam", "learning_rate": 0.02, "learning_rate_units": "box",
+                 "n_steps": 150, "tol": None},
         "nevergrad": {"optimizer": "DE", "num_candidates": 8, "n_steps": 20,
                       "options": {"popsize": 8, "initialization": "LHS"}, "tol": None}},
-    "demo": {"path": "demo.edf", "truth": TRUTH, "sfreq_hz": SFREQ, "duration_s": 60.0,
+    "demo": {"path": DEMO, "truth": TRUTH, "sfreq_hz": SFREQ, "duration_s": 60.0,
              "gain_uv_per_mv": 10.0, "noise_uv": 2.0, "seed": 1,
-             "channels": {"O1": 1.0, "O2": 0.9, "Cz": 0.4}}}}
+             "channels": {"O1": 1.0, "O2": 0.9, "Cz": 0.4}}}
 
 
 def signals(n_s=20.0, seed=0):
@@ -83,7 +91,7 @@ def test_welch_matches_scipy():
     from scipy.signal import welch
 
     x = np.random.default_rng(3).standard_normal(2000)
-    freqs, psd, per_segment = spectra.welch(x, fs_hz=SFREQ, segment_s=2.0)
+    freqs, psd, per_segment = spectral.welch(x, fs_hz=SFREQ, segment_s=2.0)
     f_ref, p_ref = welch(x, fs=SFREQ, nperseg=500, noverlap=250, window="hann",
                          detrend="constant")
     np.testing.assert_allclose(freqs, f_ref)
@@ -94,24 +102,24 @@ def test_welch_matches_scipy():
 def test_features_of_a_10_hz_sinusoid_with_noise():
     t = np.arange(int(60 * SFREQ)) / SFREQ
     x = np.sin(2 * np.pi * 10 * t) + 0.5 * np.random.default_rng(0).standard_normal(t.size)
-    freqs, psd, per_segment = spectra.welch(x, fs_hz=SFREQ, segment_s=2.0)
-    spec = spectra.DEFAULT_FEATURES
-    values = spectra.spectral_features(freqs, psd, spec)
+    freqs, psd, per_segment = spectral.welch(x, fs_hz=SFREQ, segment_s=2.0)
+    spec = sf.DEFAULT_SPECTRUM_FEATURES
+    values = sf.spectral_features(freqs, psd, spec)
     assert float(values["peak_frequency"]) == pytest.approx(10.0, abs=0.05)
     alpha = list(spec["relative_power"]["bands"]).index("alpha")
     assert float(values["relative_power"][alpha]) > 0.85  # noise holds 0.25 * 38/125 of 0.58
-    windows = spectra.spectral_features(freqs, per_segment, spec)
+    windows = sf.spectral_features(freqs, per_segment, spec, axis=1)  # segment, then frequency
     assert np.all(np.abs(np.asarray(windows["peak_frequency"]) - 10.0) < 0.25)
-    shape = spectra.normalised_psd(freqs, psd, band_hz=(2, 40))
+    shape = spectral.normalised_psd(freqs, psd, band_hz=(2, 40))
     assert float(np.sum(shape) * (freqs[1] - freqs[0])) == pytest.approx(1.0, rel=1e-5)
 
 
 def test_features_ignore_the_gain():
     x = np.random.default_rng(1).standard_normal(5000)
-    freqs, psd, _ = spectra.welch(x, fs_hz=SFREQ, segment_s=2.0)
-    spec = {"relative_power": spectra.DEFAULT_FEATURES["relative_power"],
+    freqs, psd, _ = spectral.welch(x, fs_hz=SFREQ, segment_s=2.0)
+    spec = {"relative_power": sf.DEFAULT_SPECTRUM_FEATURES["relative_power"],
             "normalised_psd": {"band_hz": [2, 40]}, "peak_frequency": {}}
-    one, many = (spectra.spectral_features(freqs, g * psd, spec) for g in (1.0, 1e4))
+    one, many = (sf.spectral_features(freqs, g * psd, spec) for g in (1.0, 1e4))
     for name in spec:
         np.testing.assert_allclose(np.asarray(one[name]), np.asarray(many[name]), rtol=1e-5)
 
@@ -158,33 +166,87 @@ def test_bad_input_is_named(tmp_path, case):
 
 
 def test_config_checks_name_the_key():
-    bad = copy.deepcopy(CONFIG)
-    bad["recording"]["parameters"]["zeta"] = {"bounds": [0, 1], "start": 0.5}
-    with pytest.raises(ValueError, match="zeta"):
-        rx.check(bad)
-    bad = copy.deepcopy(CONFIG)
-    bad["recording"]["features"]["normalised_psd"]["band_hz"] = [2, 60]
-    with pytest.raises(ValueError, match="normalised_psd.band_hz"):
-        rx.check(bad)
+    at = f"experiments.{NAME}"
+    bad = copy.deepcopy(BLOCK)
+    bad["parameters"]["zeta"] = {"bounds": [0, 1], "start": 0.5}
+    with pytest.raises(ValueError, match=f"{at}.parameters.zeta"):
+        experiments.build(NAME, bad)
+    bad = copy.deepcopy(BLOCK)
+    bad["features"]["normalised_psd"]["band_hz"] = [2, 60]
+    with pytest.raises(ValueError, match=f"{at}.features.normalised_psd.band_hz"):
+        experiments.build(NAME, bad)
+    bad = copy.deepcopy(BLOCK)
+    bad["parameters"]["a"]["truths"] = [100.0]  # measured data: no ground truth
+    with pytest.raises(ValueError, match=f"{at}.parameters.a.truths"):
+        experiments.build(NAME, bad)
+    bad = copy.deepcopy(BLOCK)
+    bad["demo"]["truth"] = {"C": 135.0}
+    with pytest.raises(ValueError, match=f"{at}.demo.truth"):
+        experiments.build(NAME, bad)
+    bad = copy.deepcopy(BLOCK)
+    bad["features"]["rms"] = {}  # a feature of a trace, not of a spectrum
+    with pytest.raises(ValueError, match=f"{at}.features.rms"):
+        experiments.build(NAME, bad)
 
 
 @pytest.fixture(scope="module")
-def demo_target(tmp_path_factory):
-    path = tmp_path_factory.mktemp("recording") / "demo.edf"
-    rx.check(CONFIG)
-    rx.make_demo(CONFIG, path)
-    return rx.target_features(CONFIG, rx.load_target(CONFIG, path))
+def demo(tmp_path_factory):
+    """``(kind, target, target_ds)``: the demo recording made and read back as a target, in a
+    working directory of its own."""
+    workdir = tmp_path_factory.mktemp("recording")
+    kind = experiments.build(NAME, BLOCK)
+    (target,) = kind.targets()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        assert kind.generated_inputs() == {DEMO: "demo"}
+        kind.make_input("demo", workdir / DEMO)
+        return kind, target, runner.make_target(kind, target)
+
+
+def test_target_merges_the_channel_and_its_welch_features(demo):
+    kind, target, ds = demo
+    assert isinstance(kind, Recording)
+    assert (target.label, target.truth, target.seed) == ("demo", TRUTH, 0)
+    assert ds.attrs["channel"] == "mean(O1,O2)" and ds.attrs["sfreq_hz"] == SFREQ
+    assert ds.attrs["record"] == "target" and ds.attrs["truth.a"] == 100.0
+    assert ds["eeg"].dims == ("time",) and ds["eeg"].attrs["units"] == "mV"
+    assert ds["time"].attrs["units"] == "s" and ds.sizes["time"] == 60 * SFREQ
+    assert ds.sizes["segment"] == 59  # 2 s segments, half overlapping, in 60 s
+    assert ds["psd"].dims == ("frequency",) and ds["psd_segment"].dims == ("segment", "frequency")
+    assert ds["frequency"].values[1] == pytest.approx(0.5)
+    assert list(ds["band"].values) == ["delta", "theta", "alpha", "beta"]
+    for name in BLOCK["features"]:
+        assert ds[f"window_{name}"].dims[0] == "segment"
+        assert np.all(ds[f"spread_{name}"].values > 0)
+        assert "units" in ds[name].attrs and "long_name" in ds[name].attrs
+    assert 8.0 < float(ds["peak_frequency"]) < 12.0  # the model's alpha at a=100, b=50
+    observed = kind.observed(ds)
+    assert set(observed["features"]) == set(BLOCK["features"])
+
+
+def test_target_keeps_the_segment_count(demo):
+    _, _, ds = demo
+    assert ds.attrs["n_segments"] == ds.sizes["segment"]
+    assert ds.attrs["source_file"].endswith("demo.edf")
 
 
 @pytest.mark.parametrize("backend", ["grad", "nevergrad"])
-def test_fit_of_a_generated_recording_recovers_its_parameters(demo_target, backend):
-    result = rx.run_fit(CONFIG, backend, demo_target, progress=False)
-    assert result.ok, result.message
+def test_fit_of_a_generated_recording_recovers_its_parameters(demo, backend):
+    kind, target, target_ds = demo
+    ds, _ = runner.fit(kind, backend, target, target_ds)
+    assert ds.attrs["status"] in ("converged", "max_steps"), ds.attrs["status_message"]
+    best_loss = float(ds["best_loss"])
     # within the noise floor: the fitted model's features lie within the recording's
     # window-to-window spread on average ...
-    assert result.best_loss < 1.0
+    assert best_loss < 1.0
     # ... and the known parameters come back (a and b trade off along a shallow valley, a/b ~ 2)
     for name, truth in TRUTH.items():
-        assert abs(float(result.best_params[name]) - truth) / truth < 0.05, result.best_params
-    start = rx.loss_function(CONFIG, demo_target)(rx.fitted_model(CONFIG, {"a": 90., "b": 55.}))
-    assert result.best_loss < 0.2 * float(start[0])
+        fitted = float(ds[f"best_{name}"])
+        assert abs(fitted - truth) / truth < 0.05, (name, fitted)
+        assert float(ds[f"true_{name}"]) == truth
+    start = kind.loss_fn(kind.observed(target_ds), target.seed)(
+        kind.model_at({"a": 90.0, "b": 55.0}))
+    assert best_loss < 0.2 * float(start[0])
+    assert ds["model_psd"].dims == ("frequency",) and "model_peak_frequency" in ds
+    if backend == "grad":
+        assert "box width" in ds.attrs["optimizer"]  # learning_rate_units: box

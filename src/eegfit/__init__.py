@@ -1,17 +1,25 @@
 """eegfit: fit neural-mass models of the brain to measured signals, with gradients and without.
 
-Layers, each depending only on those before it: ``models`` and ``simulate`` (the dynamics),
-``features`` (scalar, phase-invariant summaries of a trace), ``fit`` (Param, Fitter, FitResult),
-then ``io`` and ``plots`` (NetCDF results and figures).
+The layers, each importing only those below it (README, "Architecture"):
+
+- ``eegfit.models`` (JansenRit, drives, networks) and ``eegfit.simulate`` (one rollout);
+- ``eegfit.signal``: safe numerics, one spectral stack, the feature registry, FC;
+- ``eegfit.data`` (connectomes, HCP BOLD, recordings) and ``eegfit.observe`` (BOLD);
+- ``eegfit.fit``: Param, Fitter (grad: optax; nevergrad), FitResult;
+- ``eegfit.io`` and ``eegfit.plots``: NetCDF with provenance, figures;
+- ``eegfit.experiments``: a config block read into an experiment kind, and the one runner.
+
+What a user of the library needs is here; the pipeline's pieces are in their modules.
 """
 
 __version__ = "0.1.0"
 
-from eegfit.features import band_power, psd, rms, spectral_peak_hz  # noqa: E402
 from eegfit.fit import Fitter, FitResult, Param, unwrap  # noqa: E402
-from eegfit.models import ConstantDrive, JansenRit, UniformNoiseDrive  # noqa: E402
+from eegfit.models import (ConstantDrive, JansenRit, OUNoiseDrive, UniformNoiseDrive,  # noqa: E402
+                           WhiteNoiseDrive)
+from eegfit.signal import band_power, psd, rms, spectral_peak_hz  # noqa: E402
 from eegfit.simulate import Trace, simulate, simulate_rms  # noqa: E402
 
-__all__ = ["ConstantDrive", "FitResult", "Fitter", "JansenRit", "Param", "Trace",
-           "UniformNoiseDrive", "band_power", "psd", "rms", "simulate", "simulate_rms",
-           "spectral_peak_hz", "unwrap", "__version__"]
+__all__ = ["ConstantDrive", "FitResult", "Fitter", "JansenRit", "OUNoiseDrive", "Param", "Trace",
+           "UniformNoiseDrive", "WhiteNoiseDrive", "band_power", "psd", "rms", "simulate",
+           "simulate_rms", "spectral_peak_hz", "unwrap", "__version__"]

@@ -3,6 +3,11 @@
 Time is in ms at this API (``dt_ms``, ``duration_ms``, ``transient_ms``); models speak per second
 inside their vector field. The drive is piecewise constant over a step. Randomness (a noisy drive)
 comes only through an explicit ``jax.random`` key.
+
+Noise: every stage of a step sees the same drive value, so with a drive defined per unit time
+(:class:`eegfit.models.WhiteNoiseDrive`: the value ``mean + sigma dW / dt``) ``euler`` is
+Euler-Maruyama and ``heun`` the stochastic Heun scheme for additive noise (one Wiener increment
+for predictor and corrector), both strongly convergent at order 1 (tests/test_noise.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
+
+from eegfit.signal.numerics import safe_sqrt as _safe_sqrt
 
 INTEGRATORS = ("euler", "heun", "rk4")
 
@@ -103,12 +110,6 @@ def _run(body, carry, drive, horizon: int | None, remat: bool):
     return carry, out
 
 
-def _safe_sqrt(x):
-    """sqrt with a zero (not NaN) gradient at 0."""
-    positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
-
-
 BROADCAST_MIN_BATCH = 9
 """Batches of at least this many parameter sets under ``jax.vmap`` run in the broadcast layout
 (state ``(n_states, n)``, batch last) instead of vmap's batch-first one; below it vmap's layout is
@@ -116,52 +117,62 @@ faster on a CPU (see benchmarks/: about 2.3x one evaluation for 6 candidates wit
 broadcasting; 10x vs 5x for 64)."""
 
 
-@functools.lru_cache(maxsize=None)
-def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool, output: str = "trace"):
-    """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
-    or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
+def _initial_state(model, drive, y0):
+    """``y0`` broadcast to ``(n_states, *batch)``, ``batch`` that of the model's leaves and the
+    drive's per-step values (``y0``'s own batch axes aligned to the right)."""
+    batch = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree.leaves(model)),
+                                 drive.shape[1:], y0.shape[1:])
+    lead = (1,) * (len(batch) - (y0.ndim - 1))
+    return jnp.broadcast_to(y0.reshape(y0.shape[:1] + lead + y0.shape[1:]), y0.shape[:1] + batch)
 
-    Its value under ``jax.vmap`` comes from a custom batching rule: for a batch of at least
-    :data:`BROADCAST_MIN_BATCH` scalar parameter sets it puts the batch on the last axis and lets
-    the model's elementwise vector field broadcast, which a CPU runs several times faster than
-    vmap's batch-first state; derivatives come from the plain function (custom JVP), so ``grad``,
-    ``vmap(grad)`` and ``grad(vmap)`` all work as usual.
-    """
+
+def _record_trace(step, model, y, drive, horizon, remat):
+    """The observable after each step of ``drive``, shape ``(n_steps, *batch)``."""
+    def record(c, p):
+        y = step(c[0], p)
+        return (y,), model.observe(y)
+    return _run(record, (y,), drive, horizon, remat)[1]
+
+
+def _accumulate_rms(step, model, y, drive, horizon, remat):
+    """RMS of the de-meaned observable over the steps of ``drive``, no trace stored."""
+    # running sums of the signal shifted by its value at the window's start: exact zeros for
+    # a flat signal, and no cancellation for an offset one (a float32 sum of squares would)
+    shift = model.observe(y)
+
+    def accumulate(c, p):
+        y, s1, s2 = c
+        y = step(y, p)
+        v = model.observe(y) - shift
+        return (y, s1 + v, s2 + v * v), None
+    zero = jnp.zeros_like(shift)
+    (_, s1, s2), _ = _run(accumulate, (y, zero, zero), drive, horizon, remat)
+    n = drive.shape[0]
+    mean = s1 / n
+    return _safe_sqrt(jnp.maximum(s2 / n - mean * mean, 0.0))
+
+
+_OUTPUTS = {"trace": _record_trace, "rms": _accumulate_rms}
+
+
+def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None, remat: bool,
+                   output: str):
+    """``(model, drive, y0) -> output`` for one parameter set or a broadcast batch of them:
+    ``skip`` steps of transient, then the output over the remaining steps of ``drive``."""
     def plain(model, drive, y0):
-        batch = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree.leaves(model)),
-                                     drive.shape[1:], y0.shape[1:])
-        lead = (1,) * (len(batch) - (y0.ndim - 1))  # align y0's batch axes to the right
-        y = jnp.broadcast_to(y0.reshape(y0.shape[:1] + lead + y0.shape[1:]), y0.shape[:1] + batch)
+        y = _initial_state(model, drive, y0)
         step = _stepper(model, integrator, dt_ms * 1e-3)
         if skip:
             (y,), _ = _run(lambda c, p: ((step(c[0], p),), None), (y,), drive[:skip],
                            horizon, remat)
-        if output == "trace":
-            def record(c, p):
-                y = step(c[0], p)
-                return (y,), model.observe(y)
-            return _run(record, (y,), drive[skip:], horizon, remat)[1]
+        return _OUTPUTS[output](step, model, y, drive[skip:], horizon, remat)
+    return plain
 
-        # running sums of the signal shifted by its value at the window's start: exact zeros for
-        # a flat signal, and no cancellation for an offset one (a float32 sum of squares would)
-        shift = model.observe(y)
 
-        def accumulate(c, p):
-            y, s1, s2 = c
-            y = step(y, p)
-            v = model.observe(y) - shift
-            return (y, s1 + v, s2 + v * v), None
-        zero = jnp.zeros_like(shift)
-        (_, s1, s2), _ = _run(accumulate, (y, zero, zero), drive[skip:], horizon, remat)
-        n = total - skip
-        mean = s1 / n
-        return _safe_sqrt(jnp.maximum(s2 / n - mean * mean, 0.0))
-
-    # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
-    # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
-    # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
-    plain = jax.jit(plain)
+def _broadcast_batching(plain):
+    """``plain`` under a custom ``vmap`` rule: a batch of at least :data:`BROADCAST_MIN_BATCH`
+    scalar parameter sets runs in one call with the batch on the last axis; smaller or
+    non-scalar batches (e.g. a network's per-node drive) run through plain ``vmap``."""
     batched = custom_vmap(plain)
 
     @batched.def_vmap
@@ -178,8 +189,26 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
         drive = jnp.moveaxis(drive, 0, -1) if drive_b else drive[:, None]
         y0 = jnp.moveaxis(y0, 0, -1) if y0_b else y0[:, None]
         return jnp.moveaxis(plain(model, drive, y0), -1, 0), True
+    return batched
 
-    core = jax.custom_jvp(batched)
+
+@functools.lru_cache(maxsize=None)
+def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
+             remat: bool, output: str = "trace"):
+    """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
+    or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
+
+    Its value under ``jax.vmap`` comes from a custom batching rule (:func:`_broadcast_batching`:
+    the batch on the last axis lets the model's elementwise vector field broadcast, which a CPU
+    runs several times faster than vmap's batch-first state); derivatives come from the plain
+    function (custom JVP), so ``grad``, ``vmap(grad)`` and ``grad(vmap)`` all work as usual.
+    ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
+    """
+    # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
+    # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
+    # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
+    plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output))
+    core = jax.custom_jvp(_broadcast_batching(plain))
     core.defjvp(lambda primals, tangents: jax.jvp(plain, primals, tangents))
     return core
 

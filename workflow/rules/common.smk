@@ -1,109 +1,107 @@
-# Helpers that turn the config into target lists, and the checks a schema cannot express.
-# No science here, and no eegfit import: the driver stays light.
-import math
+# The config read into experiments (every key checked, each error naming its path, before any
+# job runs), the result paths, and the settings every rule shares (log, benchmark, threads,
+# resources, conda), set here once.
+import os
+from pathlib import Path
+
+from eegfit.experiments import depends, load
+
+EXPERIMENTS = load(config)  # an old-shape config is refused here, with the new shape shown
+ENV = "../../envs/eegfit.yaml"
+STAGES = {  # stage -> (threads, resources)
+    "input": (1, {"mem_mb": 2000, "runtime": 10}),
+    "targets": (1, {"mem_mb": 2000, "runtime": 20}),
+    "fit": (1, {"mem_mb": 4000, "runtime": 60}),
+    "scan": (1, {"mem_mb": 4000, "runtime": 30}),
+    "summary": (1, {"mem_mb": 1000, "runtime": 10}),
+    "figures": (1, {"mem_mb": 2000, "runtime": 10}),
+    "paper": (1, {"mem_mb": 2000, "runtime": 15}),
+}
 
 
-def check_config(cfg):
-    """Cross-field checks; each error names the offending key."""
-    sim = cfg["simulation"]
-    if not sim["transient_ms"] < sim["duration_ms"]:
-        raise ValueError(
-            f"config simulation.transient_ms ({sim['transient_ms']}) must be < "
-            f"simulation.duration_ms ({sim['duration_ms']})"
-        )
-    if sim["dt_ms"] > sim["duration_ms"] - sim["transient_ms"]:
-        raise ValueError(
-            f"config simulation.dt_ms ({sim['dt_ms']}) is longer than the kept window "
-            f"(duration_ms - transient_ms)"
-        )
-    par = cfg["parameter"]
-    low, high = par["bounds"]
-    if not low < high:
-        raise ValueError(f"config parameter.bounds must have low < high, got {par['bounds']}")
-    if par["start"] != "random" and not low <= par["start"] <= high:
-        raise ValueError(
-            f"config parameter.start ({par['start']}) lies outside parameter.bounds {par['bounds']}"
-        )
-    outside = [t for t in par["truths"] if not low <= t <= high]
-    if outside:
-        raise ValueError(
-            f"config parameter.truths {outside} lie outside parameter.bounds {par['bounds']}"
-        )
-    drive = cfg.get("model", {}).get("drive", {})
-    if par["name"].startswith("drive.") and drive.get("kind", "constant") != "constant":
-        raise ValueError(
-            f"config parameter.name {par['name']!r} needs model.drive.kind: constant"
-        )
+def threads(stage):
+    return STAGES[stage][0]
 
 
-check_config(config)
-
-PARAM = config["parameter"]["name"]
-BACKENDS = list(config["backends"])
-SEEDS = [int(s) for s in config["seeds"]]
+def resources(stage):
+    return STAGES[stage][1]
 
 
-def fmt(value):
-    """A number as it appears in paths: 150 -> '150', 137.5 -> '137.5'."""
-    return f"{float(value):g}"
+def log(stage, *parts):
+    """logs/<stage>/<parts>.log: every job's log, mirroring its outputs."""
+    return os.path.join("logs", stage, *parts) + ".log"
 
 
-TRUTHS = [fmt(t) for t in config["parameter"]["truths"]]
+def bench(stage, *parts):
+    """results/benchmarks/<stage>/<parts>.tsv: Snakemake's per-job benchmark."""
+    return os.path.join("results", "benchmarks", stage, *parts) + ".tsv"
 
 
-wildcard_constraints:
-    param=PARAM.replace(".", r"\."),
+def result(experiment, kind, target=None, backend=None, ext="nc"):
+    """results/<experiment>/<kind>/[<backend>/]<label>/seed=<seed>.<ext> of one target."""
+    parts = ["results", experiment, kind, backend, target.label, f"seed={target.seed}.{ext}"]
+    return os.path.join(*(p for p in parts if p))
 
 
-def path(kind, truth, seed, backend=None):
-    """The result file of one (truth, seed): kind is targets, features, fits or timings."""
-    ext = "json" if kind == "timings" else "nc"
-    parts = ["results", kind, backend, f"{PARAM}={truth}", f"seed={seed}.{ext}"]
-    return "/".join(p for p in parts if p)
+def chunks(experiment):
+    """The experiment's targets in chunks (config batching.chunk_size): one job fits a chunk in
+    one process, still one NetCDF per target and per fit."""
+    size = int(config.get("batching", {}).get("chunk_size", 1))
+    targets = EXPERIMENTS[experiment].targets()
+    return [targets[i : i + size] for i in range(0, len(targets), size)]
 
 
-# Batching: one job handles a chunk of (truth, seed) pairs in one process (Python and JAX start
-# once, compiled code is reused) while still writing one NetCDF per target and per fit.
-CHUNK_SIZE = int(config.get("batching", {}).get("chunk_size", 1))
-PAIRS = [(t, s) for t in TRUTHS for s in SEEDS]
-CHUNKS = [PAIRS[i : i + CHUNK_SIZE] for i in range(0, len(PAIRS), CHUNK_SIZE)]
+def backends(experiment):
+    return [b.name for b in EXPERIMENTS[experiment].spec.backends]
 
 
-def grid(pattern, **fixed):
-    """Every (truth, seed) [and backend] combination of ``pattern``."""
-    return expand(pattern, param=PARAM, truth=TRUTHS, seed=SEEDS, **fixed)
+def has_scan(experiment):
+    return EXPERIMENTS[experiment].has_scan
 
 
-def all_fits():
-    return grid("results/fits/{backend}/{param}={truth}/seed={seed}.nc", backend=BACKENDS)
+def figures(experiment):
+    """The experiment's figures: the common ones and its kind's own."""
+    return ["convergence", "comparison", *EXPERIMENTS[experiment].figure_names]
+
+
+def all_targets(experiment):
+    return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].targets()]
+
+
+def all_fits(experiment, kind="fits", ext="nc"):
+    return [result(experiment, kind, t, b, ext) for b in backends(experiment)
+            for t in EXPERIMENTS[experiment].targets()]
+
+
+def caption(figure):
+    """A figure's caption: workflow/report/<figure>.rst (its kind-free stem), else a generic one."""
+    stem = figure.split("_")[0] if figure.startswith(("psd_", "windows_")) else figure
+    return f"../report/{stem}.rst" if Path(workflow.basedir, "workflow", "report",
+                                             f"{stem}.rst").exists() else "../report/figure.rst"
 
 
 def all_outputs():
-    return [
-        *grid("results/features/{param}={truth}/seed={seed}.nc"),
-        "results/summary.nc",
-        "results/summary.csv",
-        *expand("results/figures/{name}.{ext}", name=FIGURES, ext=["pdf", "png"]),
-    ]
-
-
-def subconfig(*paths):
-    """The config values at the dotted ``paths``, nested as in the config.
-
-    A rule's params: Snakemake reruns a job when its params change, so each rule gets only the
-    values it depends on (changing the nevergrad budget does not rerun the grad fits).
-    """
-    out = {}
-    for path in paths:
-        source, target = config, out
-        *parents, leaf = path.split(".")
-        for part in parents:
-            source, target = source[part], target.setdefault(part, {})
-        target[leaf] = source[leaf]
+    out = []
+    for name in EXPERIMENTS:
+        out += all_targets(name)
+        out += [f"results/{name}/summary.nc", f"results/{name}/summary.csv"]
+        out += expand(f"results/{name}/figures/{{fig}}.{{ext}}", fig=figures(name),
+                      ext=["pdf", "png"])
     return out
 
 
-FIT_KEYS = ("experiment", "parameter.name", "parameter.bounds", "parameter.start", "model",
-            "simulation", "feature")
-FIGURES = ["convergence", "comparison", "eeg_fit", "landscape"]
-ENV = "../../envs/eegfit.yaml"
+PAPER = config.get("paper", {}).get("experiment")
+PAPER_FIGURES = ["targets", "landscape", "convergence_seeds", "recovery", "cost"]
+PAPER_FORMATS = ["pdf", "png"]
+if PAPER is not None and PAPER not in EXPERIMENTS:
+    raise ValueError(f"config paper.experiment {PAPER!r} is not an experiment of the config: "
+                     f"{sorted(EXPERIMENTS)}")
+
+
+def paper_outputs():
+    """The paper figures of the experiment ``paper.experiment`` names (none without it)."""
+    if PAPER is None:
+        return []
+    return [f"results/{PAPER}/notebooks/paper_figures.ipynb",
+            *expand(f"results/{PAPER}/figures/paper/{{name}}.{{ext}}", name=PAPER_FIGURES,
+                    ext=PAPER_FORMATS)]

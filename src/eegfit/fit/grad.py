@@ -20,6 +20,19 @@ from eegfit.fit.param import Split
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 
 
+def optax_optimizer(name: str, where: str = "optimizer"):
+    """The optax optimizer factory called ``name`` (one that takes a learning rate), or a
+    ``ValueError`` naming ``where``."""
+    import inspect  # noqa: PLC0415
+
+    make = getattr(optax, name, None) if not name.startswith("_") else None
+    if make is None or not callable(make) or "learning_rate" not in getattr(
+            inspect.signature(make), "parameters", {}):
+        raise ValueError(f"config {where}: {name!r} is not an optax optimizer taking a "
+                         f"learning rate (e.g. adam, sgd, rmsprop)")
+    return make
+
+
 def _project(values, bounds):
     return {n: v if bounds[n] is None else jnp.clip(v, *bounds[n]) for n, v in values.items()}
 

@@ -59,6 +59,29 @@ def resolve_optimizer(optimizer, options: dict | None):
                     f"Optimizer class for the nevergrad backend, got {optimizer!r}")
 
 
+def check_options(optimizer: str, options: dict | None, where: str = "options",
+                  num_candidates: int = 1) -> None:
+    """Try ``optimizer`` with ``options`` on a small box before any fit: a bad option value
+    (nevergrad answers some with a bare ``AssertionError`` only once it runs) becomes a
+    ``ValueError`` naming ``where``."""
+    try:
+        factory, kwargs = resolve_optimizer(optimizer, options)
+    except Exception as err:  # noqa: BLE001  (a ConfiguredOptimizer asserts on bad values)
+        raise ValueError(f"config {where}: nevergrad optimizer {optimizer!r} does not accept "
+                         f"options {dict(options or {})}: {type(err).__name__} {err}".rstrip()
+                         ) from None
+    ng = _nevergrad()
+    try:
+        instance = factory(ng.p.Scalar(lower=0.0, upper=1.0), budget=4 * num_candidates + 8,
+                           num_workers=num_candidates, **kwargs)
+        for _ in range(num_candidates):
+            instance.ask()
+    except Exception as err:  # noqa: BLE001  (nevergrad's own checks raise anything)
+        raise ValueError(f"config {where}: nevergrad optimizer {optimizer!r} does not accept "
+                         f"options {dict(options or {})}: {type(err).__name__} {err}".rstrip()
+                         ) from None
+
+
 def parametrization(split: Split, seed: int):
     """The bounded search box (an ``ng.p.Dict``) of the fitted parameters, started at their
     start values."""

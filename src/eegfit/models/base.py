@@ -13,7 +13,8 @@ and implementing :class:`NeuralMass`:
 - ``vector_field(y, drive_hz)``: time derivative of the state in units per **second**, for a state
   ``y`` of shape ``(n_states, *batch)`` and a drive broadcastable to ``batch``; write it row-wise
   (``y[0]``, ``y[1]``, ...) and elementwise so that a batch of parameter sets is plain broadcasting;
-- ``observe(y)``: the observable (EEG in mV) from the state, shape ``batch``.
+- ``observe(y)``: the observable from the state, shape ``batch``, in ``observable_units`` (the
+  features of a trace take that unit: an RMS of an EEG in mV is in mV).
 
 :func:`eegfit.simulate.simulate` integrates any such model; nothing else needs to change.
 """
@@ -50,6 +51,7 @@ class NeuralMass(Protocol):
 
     state_names: ClassVar[tuple[str, ...]]
     units: ClassVar[dict[str, str]]
+    observable_units: ClassVar[str]
 
     def vector_field(self, y: jax.Array, drive_hz: jax.Array) -> jax.Array: ...
 

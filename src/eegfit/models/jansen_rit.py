@@ -58,6 +58,7 @@ class JansenRit:
     drive: ConstantDrive = ConstantDrive()
 
     state_names = ("y0", "y1", "y2", "y3", "y4", "y5")
+    observable_units = "mV"
     units = {
         "A": "mV", "B": "mV", "a": "1/s", "b": "1/s", "v0": "mV", "e0": "1/s", "r": "1/mV",
         "C": "1", "alpha1": "1", "alpha2": "1", "alpha3": "1", "alpha4": "1",

@@ -36,6 +36,11 @@ class NodeNoiseDrive:
         low_hz, high_hz: range of the uniform drive, Hz (shared by all nodes; fittable).
         n_nodes: number of nodes (static).
         interval_ms: hold time of one draw, ms (static); ``None`` draws every step.
+
+    Its noise intensity is ``(high - low)^2 / 12 * hold`` (Hz^2 s), with ``hold`` the time a draw
+    is held: fixed when ``interval_ms`` is a multiple of the step (5 ms at 0.5 ms), proportional
+    to the step with ``None``. ``WhiteNoiseDrive(n_nodes=...)`` or ``OUNoiseDrive(n_nodes=...)``
+    (:mod:`eegfit.models.drive`) define it per unit time instead.
     """
 
     low_hz: float = 50.0
@@ -75,6 +80,7 @@ class JansenRitNetwork:
     weights: tuple = static_field(((0.0,),))
 
     state_names = JansenRit.state_names
+    observable_units = "mV"
     units = {"k": "1"}
 
     @property
@@ -97,7 +103,7 @@ def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
             low_hz: float = 50.0, high_hz: float = 150.0,
             interval_ms: float | None = None) -> JansenRitNetwork:
     """A :class:`JansenRitNetwork` on the SC ``weights`` (checked: square, finite, >= 0)."""
-    from eegfit.connectome import check_weights  # noqa: PLC0415
+    from eegfit.data.connectome import check_weights  # noqa: PLC0415
 
     w = check_weights(weights)
     if not low_hz < high_hz:

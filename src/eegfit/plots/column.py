@@ -154,8 +154,8 @@ def loss_surface(surfaces, fits) -> plt.Figure:
 
     Args:
         surfaces: loss surface datasets (``loss`` on a grid of the two parameters; attrs
-            ``truth_label`` and ``truth.<name>`` per parameter).
-        fits: multi-parameter fit datasets (attr ``truth_label``): the grad path as a line, the
+            ``target`` and ``truth.<name>`` per parameter).
+        fits: multi-parameter fit datasets (attr ``target``): the grad path as a line, the
             nevergrad candidates as dots, every best point as a marker with its 2-sigma Laplace
             ellipse where the Hessian is positive definite; the truth as a green star.
     """
@@ -172,7 +172,7 @@ def loss_surface(surfaces, fits) -> plt.Figure:
             mesh = ax.pcolormesh(x, y, log_loss.T, cmap="Greys_r", shading="nearest",
                                  rasterized=True)
             ax.contour(x, y, log_loss.T, levels=6, colors="white", linewidths=0.3)
-            for fit in (f for f in fits if f.attrs["truth_label"] == surf.attrs["truth_label"]):
+            for fit in (f for f in fits if f.attrs["target"] == surf.attrs["target"]):
                 _fit_on_surface(ax, fit, xname, yname)
             truth = [float(surf.attrs[f"truth.{n}"]) for n in (xname, yname)]
             ax.plot(*truth, "*", color=TARGET_COLOR, ms=7, mec="white", mew=0.4, label="truth")

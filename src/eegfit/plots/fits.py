@@ -55,16 +55,17 @@ def convergence(fits) -> plt.Figure:
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN * 0.6, SINGLE_COLUMN_IN * 0.6, ncols=len(backends),
                            squeeze=False, sharey=True)
-        truths = sorted({float(f[f"true_{fitted_parameter(f)}"]) for f in fits})
-        shades = {t: 0.35 + 0.65 * i / max(1, len(truths) - 1) for i, t in enumerate(truths)}
+        truths = {str(f.attrs["target"]): tuple(float(v) for k, v in sorted(f.attrs.items())
+                                                if k.startswith("truth.")) for f in fits}
+        labels = sorted(truths, key=lambda t: (truths[t], t))
+        shades = {t: 0.35 + 0.65 * i / max(1, len(labels) - 1) for i, t in enumerate(labels)}
         for ax, backend in zip(axes[0], backends):
             for fit in (f for f in fits if f.attrs["backend"] == backend):
-                name = fitted_parameter(fit)
-                truth = float(fit[f"true_{name}"])
+                label = str(fit.attrs["target"])
                 loss = np.clip(fit["best_loss_so_far"].values, 1e-12, None)
                 style = "-" if fit.attrs["status"] in USABLE else ":"
                 ax.plot(fit["step"].values, loss, style, color=color(backend),
-                        alpha=shades[truth], label=f"{name}*={truth:g}")
+                        alpha=shades[label], label=label)
                 per_step = fit.sizes["candidate"]
             ax.set_yscale("log")
             ax.set_title(f"{backend} ({per_step} evaluation{'s' * (per_step > 1)} per step)")

@@ -14,9 +14,9 @@ RECORDING_COLOR = "black"  # the recording, never a backend
 
 def _fitted_band(spec: dict | None) -> tuple[float, float]:
     """The widest band the fitted features read (Hz), for shading."""
-    from eegfit import spectra  # noqa: PLC0415
+    from eegfit.signal import features as spectra  # noqa: PLC0415
 
-    bands = [b for _, b in spectra.feature_bands(spec or spectra.DEFAULT_FEATURES)]
+    bands = [b for _, b in spectra.feature_bands(spec or spectra.DEFAULT_SPECTRUM_FEATURES)]
     return min(b[0] for b in bands), max(b[1] for b in bands)
 
 

@@ -1,0 +1,1 @@
+"""Readers of files that exist: structural connectomes, HCP resting-state BOLD, EEG recordings."""

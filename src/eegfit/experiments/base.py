@@ -1,0 +1,192 @@
+"""What an experiment kind supplies: its science. Everything shared is in :mod:`.runner`.
+
+A kind is a class deriving from :class:`Kind`, with a frozen config spec (``Spec``, deriving from
+:class:`eegfit.experiments.spec.Spec`), and these methods:
+
+- ``make_target(target) -> xr.Dataset``: the target's data (a simulation at a ground truth, a
+  preprocessed recording, an empirical FC), written to ``targets/<label>/seed=<seed>.nc``;
+- ``observed(target_ds)``: what the loss compares with (feature values, an FC matrix), read back
+  from that dataset;
+- ``base_model()``: the model with its fixed values; the runner sets the fitted fields;
+- ``loss_fn(observed, seed) -> loss_fn(model) -> (loss, aux)``: the objective (the fit's own
+  noise key derives from ``seed``, common to all its evaluations);
+- optional: ``fit_extras(...)`` (variables added to a fit's record, e.g. the fitted trace and
+  the noise floor), ``scan(target_datasets)`` (the objective or features over the box),
+  ``figures(...)`` (the kind's own figures, beside the common ones), ``targets()`` (the default
+  is one target per truth and seed), ``generated_inputs()`` / ``make_input(...)`` (files the
+  pipeline makes before the targets, e.g. a demo recording).
+
+A kind is named in the config by its built-in name (``KINDS``) or by an import path
+``package.module:Class``, so a kind defined outside eegfit runs without editing eegfit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+import jax
+import jax.numpy as jnp
+import xarray as xr
+
+from eegfit.experiments.spec import Spec
+
+TARGET_STREAM, FIT_STREAM = 0, 1
+
+
+def keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(target key, fit key) of an integer seed: a fit never sees its target's own noise."""
+    base = jax.random.key(int(seed))
+    return jax.random.fold_in(base, TARGET_STREAM), jax.random.fold_in(base, FIT_STREAM)
+
+
+def set_path(tree, path: str, value):
+    """A copy of a (nested) frozen dataclass with the field at dotted ``path`` replaced."""
+    head, _, rest = path.partition(".")
+    if not dataclasses.is_dataclass(tree) or head not in {f.name for f in
+                                                          dataclasses.fields(tree)}:
+        raise ValueError(f"unknown model parameter {path!r} in {type(tree).__name__}")
+    new = set_path(getattr(tree, head), rest, value) if rest else value
+    return dataclasses.replace(tree, **{head: new})
+
+
+def get_path(tree, path: str):
+    for part in path.split("."):
+        tree = getattr(tree, part)
+    return tree
+
+
+def unit_of(model, path: str) -> str:
+    """The unit of the field at dotted ``path`` (from its owner's ``units``; "1" if unknown)."""
+    *parents, leaf = path.split(".")
+    owner = model
+    for part in parents:
+        owner = getattr(owner, part)
+    return getattr(owner, "units", {}).get(leaf, "1")
+
+
+def as_float(value):
+    """A config number as a JAX scalar of the default float dtype."""
+    return jnp.asarray(value, jnp.result_type(float))
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One fitted problem: its label (a path part), its ground truth (None for measured data)
+    and the seed of its noise and of the fit."""
+
+    label: str
+    truth: dict | None
+    seed: int
+
+
+class Kind:
+    """The base of every experiment kind (see the module docstring)."""
+
+    Spec = Spec
+    figure_names: tuple[str, ...] = ()
+    summary_columns: tuple[str, ...] = ()
+    """Scalar variables of the kind's fit records copied into the summary table."""
+    has_scan: bool = False
+    """Whether :meth:`scan` draws something (the pipeline then writes ``scan.nc``)."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        model = self.base_model()
+        for name in spec.names:  # a field the model does not have is a config error
+            try:
+                set_path(model, name, 0.0)
+            except ValueError:
+                raise ValueError(f"config experiments.{spec.name}.parameters.{name}: "
+                                 f"{type(model).__name__} has no parameter {name!r}") from None
+
+    # ---- the targets ---------------------------------------------------------------------------
+    def targets(self) -> list[Target]:
+        """One target per truth and seed (truths of several parameters go together)."""
+        out = []
+        for i in range(len(self.spec.parameters[0].truths)):
+            truth = {p.name: p.truths[i] for p in self.spec.parameters}
+            label = "_".join(f"{n}={v:g}" for n, v in truth.items())
+            out += [Target(label, truth, seed) for seed in self.spec.seeds]
+        return out
+
+    def generated_inputs(self) -> dict[str, str]:
+        """Files the pipeline makes before the targets: path -> what to make (none here)."""
+        return {}
+
+    def make_input(self, what: str, path) -> None:
+        raise NotImplementedError(f"{type(self).__name__} makes no input {what!r}")
+
+    def make_target(self, target: Target) -> xr.Dataset:
+        raise NotImplementedError
+
+    def observed(self, target_ds: xr.Dataset):
+        raise NotImplementedError
+
+    # ---- the model and the loss ------------------------------------------------------------------
+    def base_model(self):
+        raise NotImplementedError
+
+    def model_at(self, values: dict):
+        """The model with the fitted fields at ``values`` (name -> number or batch)."""
+        model = self.base_model()
+        for name, value in values.items():
+            model = set_path(model, name, value)
+        return model
+
+    def units(self) -> dict[str, str]:
+        """Unit of each fitted parameter."""
+        model = self.base_model()
+        return {name: unit_of(model, name) for name in self.spec.names}
+
+    def loss_fn(self, observed, seed: int):
+        raise NotImplementedError
+
+    def aux_units(self) -> dict[str, str]:
+        """Unit of each aux value the loss returns (default "1")."""
+        return {}
+
+    # ---- optional extras -------------------------------------------------------------------------
+    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+        """Variables added to the fit's record: ``{name: (dims, values, attrs)}`` and
+        ``coords``. The default: the loss at the truth (the noise floor), where there is one."""
+        if target.truth is None:
+            return {}
+        floor = float(loss_fn(self.model_at({n: as_float(v) for n, v in
+                                             target.truth.items()}))[0])
+        return {"noise_floor_loss": ((), floor, {
+            "units": "1", "long_name": "loss at the true parameters (the fit's noise vs the "
+                                       "target's): the noise floor"})}
+
+    def scan(self, target_datasets: list[xr.Dataset]) -> xr.Dataset | None:
+        """The objective or the features over the box (None: the kind has no scan)."""
+        return None
+
+    def figures(self, fits, targets, scan, summary) -> dict:
+        """The kind's own figures (name -> matplotlib Figure), beside the common ones."""
+        return {}
+
+
+KINDS = {
+    "column": "eegfit.experiments.column:Column",
+    "network": "eegfit.experiments.network:Network",
+    "empirical_fc": "eegfit.experiments.empirical_fc:EmpiricalFC",
+    "recording": "eegfit.experiments.recording:Recording",
+}
+"""The built-in kinds by config name."""
+
+
+def kind_class(name: str, where: str = "kind") -> type[Kind]:
+    """The Kind class of a built-in name or an import path ``package.module:Class``."""
+    path = KINDS.get(name, name)
+    module_name, _, attr = path.partition(":")
+    if not attr:
+        raise ValueError(f"config {where}: unknown kind {name!r}; built-in: {sorted(KINDS)}, or "
+                         f"an import path package.module:Class")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"config {where}: cannot import kind {name!r}: {err}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Kind)):
+        raise ValueError(f"config {where}: {name!r} is not an eegfit.experiments.Kind")
+    return cls

@@ -1,0 +1,205 @@
+"""One Jansen-Rit column, any of its fields fitted from scalar features of its EEG.
+
+One parameter over a grid of ground truths (C from the RMS amplitude, the case study) and several
+parameters together (C and the drive p from the RMS amplitude and the spectral peak) are the same
+kind: the loss is the sum over the configured features of the squared relative error to the
+target's feature, and the scan draws the features over the box (a line for one parameter, with
+where each feature identifies it; a surface for two). The keys of its block::
+
+    model: {params: {A: 3.25, ...}, drive: {kind: constant, rate_hz: 220}}
+    features: {rms: {}, spectral_peak_hz: {band_hz: [2, 20]}}
+    scan: {n_points: 241, features: [rms, spectral_peak_hz]}
+
+Seeds: the target's drive noise uses the seed's target key and the fit's its fit key
+(:func:`eegfit.experiments.base.keys`), so with a noisy drive a fit never sees its target's noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from eegfit import io
+from eegfit.experiments.base import Kind, Target, as_float, keys
+from eegfit.experiments.spec import Reader, Spec
+from eegfit.models import (ConstantDrive, JansenRit, OUNoiseDrive, UniformNoiseDrive,
+                           WhiteNoiseDrive)
+from eegfit.signal import features as sf
+from eegfit.simulate import simulate
+
+DRIVES = {"constant": ConstantDrive, "uniform_noise": UniformNoiseDrive,
+          "white_noise": WhiteNoiseDrive, "ou_noise": OUNoiseDrive}
+"""A column's drives by config name (fields in Hz, ms, Hz*s^0.5; see eegfit.models.drive)."""
+
+
+def read_drive(r: Reader, dt_ms: float | None = None):
+    """A column's drive from ``{kind, ...its fields}`` (Hz, ms), checked against the step."""
+    kind = r.choice("kind", DRIVES, "constant")
+    cls = DRIVES[kind]
+    fields = [f.name for f in dataclasses.fields(cls) if f.name != "n_nodes"]
+    Reader(r.block, r.where, ("kind", *fields))
+    values = {name: r.number(name, optional=True, above=0.0 if name in ("interval_ms", "tau_ms")
+                             else None) for name in fields if name in r.block}
+    try:
+        drive = cls(**values)
+        if dt_ms is not None and hasattr(drive, "check"):
+            drive.check(dt_ms)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"config {r.where}: {err}") from None
+    return drive
+
+
+def read_column(r: Reader, dt_ms: float | None = None) -> JansenRit:
+    """The column of a ``model: {params, drive}`` block (JR95 defaults where not given)."""
+    known = tuple(f.name for f in dataclasses.fields(JansenRit) if f.name != "drive")
+    params = r.sub("params", known)
+    values = {k: params.number(k) for k in params.block}
+    return JansenRit(**values, drive=read_drive(r.sub("drive"), dt_ms))
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnSpec(Spec):
+    """The column kind's own keys: ``model``, ``features`` and ``scan``."""
+
+    model: JansenRit = JansenRit()
+    features: dict = dataclasses.field(default_factory=lambda: {"rms": {}})
+    scan_points: int = 61
+    scan_features: tuple[str, ...] = ("rms", "spectral_peak_hz")
+
+    extra_keys = ("model", "features", "scan")
+
+    @classmethod
+    def read_extra(cls, r: Reader) -> dict:
+        dt_ms = r.sub("simulation").raw("dt_ms")
+        model = read_column(r.sub("model", ("params", "drive")),
+                            dt_ms if isinstance(dt_ms, (int, float)) else None)
+        feats = r.sub("features", default={"rms": {}})
+        if not feats.block:
+            raise ValueError(f"config {feats.where} must name at least one feature")
+        features = {name: sf.check_options(name, opts or {}, where=feats.path(name),
+                                           reads="trace")
+                    for name, opts in feats.block.items()}
+        scan = r.sub("scan", ("n_points", "features"))
+        scan_features = tuple(scan.raw("features", list(cls.scan_features)))
+        for name in scan_features:
+            sf.check_options(name, {}, where=scan.path("features"), reads="trace")
+        return {"model": model, "features": features,
+                "scan_points": scan.integer("n_points", cls.scan_points, low=2),
+                "scan_features": scan_features}
+
+
+class Column(Kind):
+    """A Jansen-Rit column fitted from scalar features of its EEG."""
+
+    Spec = ColumnSpec
+
+    def __init__(self, spec: ColumnSpec):
+        for name in spec.names:
+            if name.startswith("drive.") and not isinstance(spec.model.drive, ConstantDrive):
+                raise ValueError(f"config experiments.{spec.name}.parameters.{name}: fitting the "
+                                 f"drive needs model.drive.kind: constant")
+        super().__init__(spec)
+        self.scan_dims = len(spec.names) if len(spec.names) <= 2 else 0
+
+    @property
+    def has_scan(self) -> bool:
+        return self.scan_dims > 0
+
+    @property
+    def figure_names(self) -> tuple[str, ...]:
+        return {1: ("eeg_fit", "landscape"), 2: ("loss_surface",)}.get(self.scan_dims, ())
+
+    def base_model(self) -> JansenRit:
+        return self.spec.model
+
+    @property
+    def signal_units(self) -> str:
+        """The unit of the model's observable, which its features' units follow."""
+        return type(self.spec.model).observable_units
+
+    def simulate(self, values: dict, key):
+        return simulate(self.model_at(values), key=key, **self.spec.simulation.kwargs())
+
+    def feature_values(self, eeg_mv, names=None) -> dict:
+        """The features of a trace (time on axis 0; trailing axes a batch), by name."""
+        dt_ms = self.spec.simulation.dt_ms
+        names = names or list(self.spec.features)
+        return {n: sf.feature(n)(eeg_mv, dt_ms=dt_ms, **self.spec.features.get(n, {}))
+                for n in names}
+
+    def aux_units(self) -> dict:
+        return {n: sf.units(n, self.signal_units) for n in self.spec.features}
+
+    # ---- targets -----------------------------------------------------------------------------
+    def make_target(self, target: Target) -> xr.Dataset:
+        trace = self.simulate({n: as_float(v) for n, v in target.truth.items()},
+                              keys(target.seed)[0])
+        if not bool(jnp.all(jnp.isfinite(trace.eeg_mv))):
+            raise FloatingPointError(
+                f"experiment {self.spec.name}: the target {target.label} (seed {target.seed}) "
+                f"diverged: its EEG is not finite; lower simulation.dt_ms or change the truth")
+        ds = io.trace_dataset(trace.time_ms, trace.eeg_mv, attrs={})
+        names = list(dict.fromkeys([*self.spec.features, *sf.TRACE_FEATURES]))
+        for name, value in self.feature_values(trace.eeg_mv, names).items():
+            ds[name] = ((), float(value), {"units": sf.units(name, self.signal_units),
+                                           "long_name": f"target's {sf.long_name(name)}"})
+        return ds
+
+    def observed(self, target_ds: xr.Dataset) -> dict:
+        return {n: float(target_ds[n]) for n in self.spec.features}
+
+    def loss_fn(self, observed: dict, seed: int):
+        """The sum over features of the squared error relative to the target's feature (absolute
+        where that is 0); the fit's drive noise is its seed's fit key at every evaluation."""
+        settings, fit_key = self.spec.simulation.kwargs(), keys(seed)[1]
+        scales = {n: abs(float(v)) or 1.0 for n, v in observed.items()}
+
+        def loss_fn(model):
+            values = self.feature_values(simulate(model, key=fit_key, **settings).eeg_mv)
+            loss = sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values)
+            return loss, values
+        return loss_fn
+
+    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+        out = super().fit_extras(target, observed, result, loss_fn)
+        for name, value in observed.items():
+            out[f"target_{name}"] = ((), value, {"units": sf.units(name, self.signal_units),
+                                                 "long_name": f"target's {name}"})
+        best = {n: result.best_params[n] for n in self.spec.names}
+        if all(np.all(np.isfinite(v)) for v in best.values()):
+            trace = self.simulate(best, keys(target.seed)[1])
+            out["fitted_eeg"] = (("time",), np.asarray(trace.eeg_mv), {
+                "units": self.signal_units, "long_name": "EEG simulated at the best params"})
+            out["coords"] = {"time": ("time", np.asarray(trace.time_ms),
+                                      {"units": "ms", "long_name": "time"})}
+        return out
+
+    # ---- the scan and the figures --------------------------------------------------------------
+    def scan(self, target_datasets) -> xr.Dataset | None:
+        from eegfit.experiments.column_scan import scan  # noqa: PLC0415
+
+        return scan(self, target_datasets) if self.has_scan else None
+
+    def figures(self, fits, targets, scan, summary) -> dict:
+        from eegfit import plots  # noqa: PLC0415
+
+        if self.scan_dims == 2:
+            attrs = {str(t.attrs["target"]): t.attrs for t in targets}
+            surfaces = [scan.sel(target=label).assign_attrs(
+                target=str(label), **{k: v for k, v in attrs[str(label)].items()
+                                      if k.startswith("truth.")})
+                for label in scan["target"].values]
+            return {"loss_surface": plots.loss_surface(surfaces, fits)}
+        if self.scan_dims != 1:
+            return {}
+        name = self.spec.names[0]
+        first_seed = min(int(f.attrs["seed"]) for f in fits)
+        by_target = {(t.attrs["target"], int(t.attrs["seed"])): t for t in targets}
+        pairs = [(f"{name}* = {float(f[f'true_{name}']):g}, {f.attrs['backend']}, seed "
+                  f"{first_seed}", by_target[(f.attrs["target"], int(f.attrs["seed"]))], f)
+                 for f in fits if int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
+        return {"eeg_fit": plots.eeg_fit(pairs),
+                "landscape": plots.landscape(scan, truths=self.spec.parameters[0].truths)}

@@ -1,0 +1,200 @@
+"""A network of Jansen-Rit columns on a structural connectome, fitted to functional connectivity.
+
+The target is the FC (correlation matrix of the node signals) simulated at a known coupling with
+the target's noise; each fit simulates with its own noise (the fit key of its seed, common to all
+its evaluations) and minimises an FC objective. Two noise realisations never give the same FC, so
+a fit cannot do better than the **noise floor**: the objective (and the FC correlation) between
+the target and the FC at the truth under the fit's noise. Keys of its block::
+
+    connectome: {source: hcp, n_nodes: 10, subject: null, seed: 0}
+    model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}
+    n_realisations: 4          # the fit's FC: the mean over this many noise realisations
+    objective: fc_rmse         # fc_rmse | fc_correlation_loss
+    observable: eeg            # eeg | bold (Balloon-Windkessel on the firing rates)
+    bold: {dt_ms: 10, tr_s: 0.72, discard_s: 10, input_sd: 0.1}
+    scan: {n_points: 21}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from eegfit.observe import bold
+from eegfit.data import connectome as sc
+from eegfit.experiments.base import Kind, Target, as_float, keys
+from eegfit.experiments.column import read_column
+from eegfit.experiments.spec import Reader, Spec, integer
+from eegfit.models.network import JansenRitNetwork, network
+from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
+from eegfit.simulate import simulate
+
+
+@dataclasses.dataclass(frozen=True)
+class Bold:
+    """The BOLD forward model's settings: its step (a multiple of the simulation step, at most
+    10 ms), the sampling interval (s), the discarded start (s) and the input noise."""
+
+    dt_ms: float = 10.0
+    tr_s: float = bold.HCP_TR_S
+    discard_s: float = 10.0
+    input_sd: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec(Spec):
+    """The network kind's own keys (see the module docstring)."""
+
+    connectome: dict = dataclasses.field(default_factory=lambda: {
+        "source": "synthetic", "n_nodes": 10, "subject": None, "seed": 0})
+    column: object = None
+    drive: dict = dataclasses.field(default_factory=lambda: {
+        "low_hz": 50.0, "high_hz": 150.0, "interval_ms": None})
+    n_realisations: int = 1
+    objective: str = "fc_rmse"
+    observable: str = "eeg"
+    bold: Bold = Bold()
+    scan_points: int = 21
+    scan_seeds: tuple[int, ...] = ()
+
+    extra_keys = ("connectome", "model", "n_realisations", "objective", "observable", "bold",
+                  "scan")
+
+    @classmethod
+    def read_extra(cls, r: Reader) -> dict:
+        defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
+                    if f.default_factory is not dataclasses.MISSING}
+        conn = r.sub("connectome", ("source", "n_nodes", "subject", "seed"))
+        connectome = {"source": conn.choice("source", sc.SOURCES,
+                                            defaults["connectome"]["source"]),
+                      "n_nodes": None if conn.block.get("n_nodes", 1) is None
+                      else conn.integer("n_nodes", defaults["connectome"]["n_nodes"], low=2),
+                      "subject": conn.raw("subject"), "seed": conn.integer("seed", 0, low=0)}
+        model = r.sub("model", ("params", "drive"))
+        drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))
+        drive_values = {k: drive.number(k, v, optional=v is None, above=0.0 if k == "interval_ms"
+                                        else None) for k, v in defaults["drive"].items()}
+        b = r.sub("bold", tuple(f.name for f in dataclasses.fields(Bold)))
+        bold_spec = Bold(**{f.name: b.number(f.name, f.default, above=0.0)
+                            for f in dataclasses.fields(Bold)})
+        scan = r.sub("scan", ("n_points", "seeds"))
+        return {"connectome": connectome,
+                "column": read_column(Reader({"params": model.raw("params") or {}},
+                                             model.where)),
+                "drive": drive_values,
+                "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
+                "objective": r.choice("objective", FC_OBJECTIVES, cls.objective),
+                "observable": r.choice("observable", ("eeg", "bold"), cls.observable),
+                "bold": bold_spec, "scan_points": scan.integer("n_points", cls.scan_points, low=2),
+                "scan_seeds": tuple(integer(s, f"{scan.where}.seeds", low=0)
+                                    for s in scan.raw("seeds") or [])}
+
+
+class Network(Kind):
+    """The global coupling (or any field) of a network of columns fitted to an FC."""
+
+    Spec = NetworkSpec
+    figure_names = ("fc_matrices", "fc_vs_k")
+    summary_columns = ("best_fc_correlation", "fc_correlation_ceiling")
+    has_scan = True
+
+    def __init__(self, spec: NetworkSpec):
+        self._conn = self._base = None
+        if spec.observable == "bold":
+            block = spec.bold.dt_ms / spec.simulation.dt_ms
+            if not (spec.bold.dt_ms <= 10.0 and abs(block - round(block)) < 1e-9 and block >= 1):
+                raise ValueError(f"config experiments.{spec.name}.bold.dt_ms must be a multiple "
+                                 f"of simulation.dt_ms ({spec.simulation.dt_ms:g}) and at most "
+                                 f"10 ms, got {spec.bold.dt_ms:g}")
+        super().__init__(spec)
+
+    @property
+    def connectome(self) -> sc.Connectome:
+        """The structural connectome (read once)."""
+        if self._conn is None:
+            c = self.spec.connectome
+            self._conn = sc.load(c["source"], n_nodes=c["n_nodes"], subject=c["subject"],
+                                 seed=c["seed"])
+        return self._conn
+
+    def base_model(self) -> JansenRitNetwork:
+        if self._base is None:
+            self._base = network(self.connectome.weights, column=self.spec.column,
+                                 **self.spec.drive)
+        return self._base
+
+    def aux_units(self) -> dict:
+        return {self.spec.objective: "1", "fc_correlation": "1"}
+
+    # ---- the FC of a model -------------------------------------------------------------------
+    def fc_at(self, model, key) -> jax.Array:
+        """FC ``(nodes, nodes)`` of ``model`` with the noise of ``key``: of the EEG observable,
+        or of the BOLD signal (``observable: bold``)."""
+        eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).eeg_mv
+        if self.spec.observable == "eeg":
+            return functional_connectivity(eeg)
+        b = self.spec.bold
+        block = int(round(b.dt_ms / self.spec.simulation.dt_ms))
+        rates = model.column.sigmoid(eeg)
+        n = rates.shape[0] // block * block
+        rates = rates[:n].reshape(n // block, block, rates.shape[1]).mean(axis=1)
+        return bold.bold_fc(rates, dt_s=b.dt_ms / 1000.0, tr_s=b.tr_s, discard_s=b.discard_s,
+                            input_sd=b.input_sd)
+
+    def fit_fc(self, model, seed: int) -> jax.Array:
+        """The FC a fit compares with its target: the mean over ``n_realisations`` noise
+        realisations of the seed's fit key (the same at every evaluation). The simulations are
+        unrolled, not vmapped, so a gradient through them stays plain reverse mode."""
+        n = self.spec.n_realisations
+        fit_keys = jax.random.split(keys(seed)[1], n)
+        return sum(self.fc_at(model, fit_keys[r]) for r in range(n)) / n
+
+    # ---- targets, loss, extras --------------------------------------------------------------------
+    def make_target(self, target: Target) -> xr.Dataset:
+        from eegfit.experiments.network_data import target_dataset  # noqa: PLC0415
+
+        model = self.model_at({n: as_float(v) for n, v in target.truth.items()})
+        trace = simulate(model, key=keys(target.seed)[0], **self.spec.simulation.kwargs())
+        if not bool(jnp.all(jnp.isfinite(trace.eeg_mv))):
+            raise FloatingPointError(f"experiment {self.spec.name}: the network target "
+                                     f"{target.label} (seed {target.seed}) diverged; lower "
+                                     f"simulation.dt_ms")
+        return target_dataset(self.connectome, trace.time_ms, trace.eeg_mv,
+                              functional_connectivity(trace.eeg_mv))
+
+    def observed(self, target_ds: xr.Dataset):
+        return jnp.asarray(target_ds["fc"].values, jnp.result_type(float))
+
+    def loss_fn(self, observed, seed: int):
+        """The FC objective against the target FC with the fit's noise; aux: the objective and
+        the FC correlation."""
+        obj, name = FC_OBJECTIVES[self.spec.objective], self.spec.objective
+
+        def loss_fn(model):
+            fc = self.fit_fc(model, seed)
+            value = obj(fc, observed)
+            return value, {name: value, "fc_correlation": fc_correlation(fc, observed)}
+        return loss_fn
+
+    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+        from eegfit.experiments.network_data import fit_vars  # noqa: PLC0415
+
+        return fit_vars(self, target, observed, result)
+
+    def scan(self, target_datasets) -> xr.Dataset:
+        from eegfit.experiments.network_data import scan  # noqa: PLC0415
+
+        return scan(self, target_datasets)
+
+    def figures(self, fits, targets, scan, summary) -> dict:
+        from eegfit import plots  # noqa: PLC0415
+
+        truths = {str(t.attrs["target"]): t.attrs.get("truth") for t in targets}
+        scans = [scan.isel(run=i).assign_attrs(seed=int(scan["seed"][i]), truth=truths[
+            str(run).rpartition("/seed=")[0]]) for i, run in enumerate(scan["run"].values)]
+        return {"fc_matrices": plots.fc_matrices(targets[0], fits),
+                "fc_vs_k": plots.fc_vs_parameter(scans, fits)}

@@ -1,0 +1,96 @@
+"""The records of the network kinds: the target's node signals and FC, a fit's fitted FC and
+noise floor, and the objective over the box (the k scan)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from eegfit.data import connectome as sc
+from eegfit.experiments.base import as_float
+from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation
+
+
+def node_coords(labels) -> dict:
+    return {"node": ("node", list(labels), {"long_name": "region (atlas index)"}),
+            "node_2": ("node_2", list(labels), {"long_name": "region (atlas index)"})}
+
+
+def matrix(values, long_name: str) -> tuple:
+    return (("node", "node_2"), np.asarray(values), {"units": "1", "long_name": long_name})
+
+
+def sc_vars(conn: sc.Connectome) -> dict:
+    return {"sc": matrix(conn.weights, "structural connectivity (max row sum 1)"),
+            "tract_length": (("node", "node_2"), conn.lengths_mm, {
+                "units": "mm", "long_name": "tract length (not used: no delays)"})}
+
+
+def target_dataset(conn: sc.Connectome, time_ms, eeg, fc) -> xr.Dataset:
+    """The target's node signals, FC and the SC it was simulated on."""
+    coords = {"time": ("time", np.asarray(time_ms), {"units": "ms", "long_name": "time"}),
+              **node_coords(conn.labels)}
+    return xr.Dataset(
+        {"eeg": (("time", "node"), np.asarray(eeg), {"units": "mV",
+                                                     "long_name": "node EEG observable y1 - y2"}),
+         "fc": matrix(fc, "functional connectivity (Pearson correlation)"), **sc_vars(conn)},
+        coords=coords, attrs={"connectome_source": conn.source})
+
+
+def fit_vars(kind, target, observed, result) -> dict:
+    """The fitted FC, the FC correlation at the best value and, with a truth, the noise floor:
+    the objective and FC correlation of the truth under the fit's noise."""
+    name, obj = kind.spec.names[0], FC_OBJECTIVES[kind.spec.objective]
+    best = float(result.best_params[name])
+    if np.isfinite(best):
+        fitted = kind.fit_fc(kind.model_at({name: as_float(best)}), target.seed)
+    else:
+        fitted = jnp.full(observed.shape, jnp.nan)
+    out = {"coords": node_coords(kind.connectome.labels),
+           "target_fc": matrix(observed, "target FC"),
+           "fitted_fc": matrix(fitted, "FC simulated at the best value (fit noise)"),
+           "best_fc_correlation": ((), float(fc_correlation(fitted, observed)), {
+               "units": "1", "long_name": "FC correlation at the best value"})}
+    if target.truth is not None:
+        fc = kind.fit_fc(kind.model_at({n: as_float(v) for n, v in target.truth.items()}),
+                         target.seed)
+        out["noise_floor_loss"] = ((), float(obj(fc, observed)), {
+            "units": "1", "long_name": f"{kind.spec.objective} of the truth under the fit's "
+                                       f"noise (the floor)"})
+        out["fc_correlation_ceiling"] = ((), float(fc_correlation(fc, observed)), {
+            "units": "1", "long_name": "FC correlation of the truth under the fit's noise"})
+    return out
+
+
+def scan(kind, target_datasets) -> xr.Dataset:
+    """The objective, FC correlation and mean off-diagonal FC over ``scan.n_points`` values of
+    the box, per target and seed (the fit's noise), all values of one in a vectorised call."""
+    name = kind.spec.names[0]
+    grid = np.linspace(*kind.spec.parameters[0].bounds, kind.spec.scan_points)
+    obj = FC_OBJECTIVES[kind.spec.objective]
+    rows, run, run_seeds = [], [], []
+    for ds in target_datasets:
+        target_fc = kind.observed(ds)
+        iu = np.triu_indices(target_fc.shape[0], 1)
+        seeds = kind.spec.scan_seeds or (int(ds.attrs["seed"]),)
+        for seed in seeds:
+            def one(value, seed=seed, target_fc=target_fc):
+                fc = kind.fit_fc(kind.model_at({name: value}), seed)
+                return obj(fc, target_fc), fc_correlation(fc, target_fc), jnp.mean(fc[iu])
+            rows.append(jax.jit(jax.vmap(one))(as_float(grid)))
+            run.append(f"{ds.attrs['target']}/seed={seed}")
+            run_seeds.append(seed)
+    values, corr, mean_fc = (np.stack([np.asarray(r[i]) for r in rows]) for i in range(3))
+    dims = ("run", "value")
+    return xr.Dataset(
+        {"objective": (dims, values, {"units": "1", "long_name": kind.spec.objective}),
+         "fc_correlation": (dims, corr, {
+             "units": "1", "long_name": "correlation of model and target FC (upper triangle)"}),
+         "mean_fc": (dims, mean_fc, {"units": "1", "long_name": "mean off-diagonal FC of the "
+                                                              "model"})},
+        coords={"value": ("value", grid, {"units": kind.units()[name], "long_name": name}),
+                "run": ("run", run, {"long_name": "target and noise seed of the scan"}),
+                "seed": ("run", np.asarray(run_seeds, int), {"long_name": "noise seed"})},
+        attrs={"parameter": name})

@@ -1,0 +1,188 @@
+"""A column fitted to measured EEG: each file of ``files`` is a target, fitted through gain-free
+spectral features (the model's mV and the scalp's µV differ by an unknown gain).
+
+Keys of its block (documented in ``config/README.md``)::
+
+    files: {demo: results/recording_demo/demo.edf}   # name -> EDF/BDF/FIF path; one target each
+    channels: [O1, O2]          # one name, or several averaged
+    units: null                 # V | mV | uV for an EDF/BDF without units in its header
+    reference: none             # none | average | [channel, ...]
+    filter: {low_hz: 1, high_hz: 45}    # zero-phase FIR band-pass (null: none)
+    windows_s: null             # [[start, end], ...] s to keep (null: all)
+    segment_s: 2.0              # Welch segment, s (bins every 1 / segment_s Hz)
+    overlap: 0.5
+    features: {peak_frequency: {...}, relative_power: {...}, normalised_psd: {...}}
+    model: {params: {}, drive: {kind: uniform_noise, ...}}
+    demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels}
+
+The model is simulated at its own step and its Welch PSD computed with the same segment length
+(s), so both spectra lie on the same frequency grid without resampling. The loss is the mean over
+features of the squared model-target difference in units of the target's segment-to-segment
+spread: about 1 or less means the model sits within the recording's own variability.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import xarray as xr
+
+from eegfit.data import recordings as rec
+from eegfit.experiments import recording_data as data
+from eegfit.experiments.base import Kind, Target, keys
+from eegfit.experiments.column import read_column
+from eegfit.experiments.spec import Reader, Spec, default, interval
+from eegfit.models import JansenRit
+from eegfit.signal import features as sf
+from eegfit.signal import spectral
+from eegfit.simulate import simulate
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingSpec(Spec):
+    """The recording kind's own keys (see the module docstring)."""
+
+    files: dict = dataclasses.field(default_factory=dict)
+    channels: tuple[str, ...] = ()
+    units: str | None = None
+    reference: object = "none"
+    filter: dict | None = dataclasses.field(default_factory=lambda: dict(rec.DEFAULT_FILTER))
+    windows_s: tuple | None = None
+    segment_s: float = 2.0
+    overlap: float = 0.5
+    features: dict = dataclasses.field(default_factory=lambda: dict(sf.DEFAULT_SPECTRUM_FEATURES))
+    model: JansenRit = JansenRit()
+    demo: dict | None = None
+
+    extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
+                  "overlap", "features", "model", "demo")
+    has_truths = False
+
+    @classmethod
+    def read_extra(cls, r: Reader) -> dict:
+        files = r.sub("files").block
+        if not files:
+            raise ValueError(f"config {r.path('files')} must name at least one recording")
+        channels = r.raw("channels")
+        channels = [channels] if isinstance(channels, str) else channels
+        if not isinstance(channels, list) or not channels:
+            raise ValueError(f"config {r.path('channels')} must name a channel or several, got "
+                             f"{channels!r}")
+        filt = r.raw("filter", default(cls, "filter"))
+        if filt is not None:
+            f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
+            filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
+                    "high_hz": f.number("high_hz", optional=True, above=0.0)}
+            if None not in filt.values() and not filt["low_hz"] < filt["high_hz"]:
+                raise ValueError(f"config {r.path('filter')} needs low_hz < high_hz, got {filt}")
+        windows = r.raw("windows_s")
+        if windows is not None:
+            windows = tuple(interval(w, f"{r.path('windows_s')}[{i}]", low=0.0)
+                            for i, w in enumerate(windows))
+        dt_ms = r.sub("simulation").raw("dt_ms")
+        features = sf.check_spec(r.raw("features", default(cls, "features")), where=r.path("features"),
+                                 reads="spectrum")
+        return {"files": {str(k): str(v) for k, v in files.items()},
+                "channels": tuple(map(str, channels)),
+                "units": None if r.raw("units") is None else r.choice("units", rec.UNITS),
+                "reference": r.raw("reference", "none"), "filter": filt, "windows_s": windows,
+                "segment_s": r.number("segment_s", cls.segment_s, above=0.0),
+                "overlap": r.number("overlap", cls.overlap, low=0.0),
+                "features": features,
+                "model": read_column(r.sub("model", ("params", "drive")),
+                                     dt_ms if isinstance(dt_ms, (int, float)) else None),
+                "demo": data.read_demo(r)}
+
+
+class Recording(Kind):
+    """Parameters of a column fitted to the spectrum of a measured recording."""
+
+    Spec = RecordingSpec
+
+    def __init__(self, spec: RecordingSpec):
+        super().__init__(spec)
+        data.check(spec)
+
+    @property
+    def figure_names(self) -> tuple[str, ...]:
+        return tuple(f"{fig}_{name}" for name in self.spec.files for fig in ("psd", "windows"))
+
+    def base_model(self) -> JansenRit:
+        return self.spec.model
+
+    def targets(self) -> list[Target]:
+        demo = self.spec.demo
+        return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
+                for name, path in self.spec.files.items() for seed in self.spec.seeds]
+
+    def generated_inputs(self) -> dict[str, str]:
+        return {self.spec.demo["path"]: "demo"} if self.spec.demo else {}
+
+    def make_input(self, what: str, path) -> None:
+        signals, sfreq = data.demo_signals(self)
+        rec.write(path, signals, sfreq)
+
+    def aux_units(self) -> dict:
+        return {"peak_frequency": "Hz"}
+
+    # ---- the target --------------------------------------------------------------------------
+    def make_target(self, target: Target) -> xr.Dataset:
+        """The preprocessed channel, its Welch spectra and features (every bad input named)."""
+        s = self.spec
+        recording = rec.load(s.files[target.label], channels=list(s.channels), units=s.units,
+                             reference=s.reference, band_pass=s.filter,
+                             windows_s=s.windows_s and [list(w) for w in s.windows_s],
+                             max_feature_hz=data.max_feature_hz(s))
+        return xr.merge([data.preprocessed_dataset(recording),
+                         data.features_dataset(data.target_features(s, recording))],
+                        combine_attrs="drop_conflicts")
+
+    def observed(self, target_ds: xr.Dataset) -> dict:
+        freqs = target_ds["frequency"].values
+        return {"freqs_hz": freqs,
+                "features": {k: target_ds[k].values for k in self.spec.features},
+                "spread": {k: target_ds[f"spread_{k}"].values for k in self.spec.features},
+                "axes": sf.feature_axes(freqs, self.spec.features)}
+
+    # ---- the model side ------------------------------------------------------------------------
+    def model_spectrum(self, model, key):
+        """``(freqs_hz, mean Welch PSD)`` of the model's EEG on the recording's frequency grid."""
+        sim = self.spec.simulation.kwargs()
+        eeg = simulate(model, key=key, **sim).eeg_mv
+        freqs, psd, _ = spectral.welch(eeg, fs_hz=1e3 / sim["dt_ms"], segment_s=self.spec.segment_s,
+                                       overlap=self.spec.overlap, axis=0)
+        return freqs, psd
+
+    def model_features(self, model, key) -> dict:
+        freqs, psd = self.model_spectrum(model, key)
+        return sf.spectral_features(freqs, psd, self.spec.features, axis=0)
+
+    def loss_fn(self, observed: dict, seed: int):
+        """The misfit of the model's features against the target's, in units of the target's
+        segment-to-segment spread, with the fit's drive noise of ``seed`` at every evaluation."""
+        fit_key = keys(seed)[1]
+        wanted = {k: np.asarray(v) for k, v in observed["features"].items()}
+        noise = {k: np.asarray(v) for k, v in observed["spread"].items()}
+
+        def loss_fn(model):
+            values = self.model_features(model, fit_key)
+            return spectral.misfit(values, wanted, noise), data.aux_of(values, observed["axes"])
+        return loss_fn
+
+    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+        out = super().fit_extras(target, observed, result, loss_fn)
+        out.update(data.fit_vars(self, target, observed, result))
+        return out
+
+    def figures(self, fits, targets, scan, summary) -> dict:
+        from eegfit import plots  # noqa: PLC0415
+
+        out = {}
+        for ds in targets:
+            mine = [f for f in fits if f.attrs["target"] == ds.attrs["target"]]
+            name = ds.attrs["target"]
+            out[f"psd_{name}"] = plots.recording_psd(ds, mine, self.spec.features)
+            out[f"windows_{name}"] = plots.recording_windows(ds, mine)
+        return out
+

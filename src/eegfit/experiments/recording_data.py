@@ -1,0 +1,235 @@
+"""The recording kind's checks, its demo recording and its records (preprocessed channel, Welch
+spectra and features, a fit's model spectrum)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from eegfit.data import recordings as rec
+from eegfit.experiments.base import as_float, keys
+from eegfit.experiments.spec import Reader, number
+from eegfit.signal import features as sf
+from eegfit.signal import spectral
+from eegfit.simulate import simulate
+
+FEATURE_DIMS = {"relative_power": "band", "normalised_psd": "shape_frequency"}
+"""The dimension of each vector feature's own axis in the NetCDF files."""
+
+DEMO_KEYS = ("path", "truth", "sfreq_hz", "duration_s", "gain_uv_per_mv", "noise_uv", "seed",
+             "channels")
+
+
+def read_demo(r: Reader) -> dict | None:
+    """The ``demo`` block (a synthetic recording made from the model at ``truth``), checked."""
+    if not r.has("demo"):
+        return None
+    d = r.sub("demo", DEMO_KEYS)
+    truth = d.sub("truth")
+    channels = d.sub("channels")
+    if not channels.block:
+        raise ValueError(f"config {channels.where} must map channel names to signal shares")
+    return {"path": d.string("path"),
+            "truth": {str(k): truth.number(k) for k in truth.block},
+            "sfreq_hz": d.number("sfreq_hz", above=0.0),
+            "duration_s": d.number("duration_s", above=0.0),
+            "gain_uv_per_mv": d.number("gain_uv_per_mv", above=0.0),
+            "noise_uv": d.number("noise_uv", low=0.0), "seed": d.integer("seed", 0, low=0),
+            "channels": {str(k): channels.number(k) for k in channels.block}}
+
+
+def max_feature_hz(spec) -> float:
+    """The highest frequency any fitted feature reads."""
+    return max(high for _, (_, high) in sf.feature_bands(spec.features))
+
+
+def check(spec) -> None:
+    """Cross-field checks (no file is read); ``ValueError`` naming the key."""
+    where = f"config experiments.{spec.name}"
+    filt = spec.filter
+    for key, (low, high) in sf.feature_bands(spec.features):
+        if filt is not None and ((filt["low_hz"] is not None and low < filt["low_hz"])
+                                 or (filt["high_hz"] is not None and high > filt["high_hz"])):
+            raise ValueError(f"{where}.features.{key} {[low, high]} Hz reaches outside the "
+                             f"band-pass filter {where}.filter [{filt['low_hz']}, "
+                             f"{filt['high_hz']}] Hz")
+    sim = spec.simulation
+    fs_hz = 1e3 / sim.dt_ms
+    spectral.segment_samples(spec.segment_s, fs_hz)
+    if not 0 <= spec.overlap < 1:
+        raise ValueError(f"{where}.overlap must be in [0, 1), got {spec.overlap}")
+    if sim.duration_ms - sim.transient_ms < 2e3 * spec.segment_s:
+        raise ValueError(f"{where}.simulation: the kept simulation "
+                         f"({sim.duration_ms - sim.transient_ms:g} ms) must hold at least two "
+                         f"segments of segment_s ({spec.segment_s} s)")
+    if max_feature_hz(spec) >= fs_hz / 2:
+        raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for features "
+                         f"up to {max_feature_hz(spec):g} Hz")
+    if spec.demo:
+        inputs = f"results/{spec.name}/inputs/"
+        if not spec.demo["path"].startswith(inputs) or "/" in spec.demo["path"][len(inputs):]:
+            raise ValueError(f"{where}.demo.path must be a file in {inputs} (where the pipeline "
+                             f"makes an experiment's inputs), got {spec.demo['path']!r}")
+        unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
+        if unknown:
+            raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
+                             f"{where}.parameters")
+        for name, value in spec.demo["truth"].items():
+            number(value, f"{where}.demo.truth.{name}")
+
+
+def demo_signals(kind) -> tuple[dict, float]:
+    """Channels (name -> mV) of a synthetic recording at ``demo.truth``: the model simulated at
+    its step for ``demo.duration_s`` (after the transient), decimated to ``demo.sfreq_hz``
+    (MNE's anti-aliased resampling), scaled by ``demo.gain_uv_per_mv``, each channel of
+    ``demo.channels`` with its own white noise of ``demo.noise_uv`` (RMS, µV)."""
+    import mne  # noqa: PLC0415
+
+    demo, sim = kind.spec.demo, kind.spec.simulation.kwargs()
+    sim["duration_ms"] = sim["transient_ms"] + 1e3 * float(demo["duration_s"])
+    sim.pop("grad_horizon_ms", None)
+    model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
+    eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).eeg_mv, float)
+    sfreq = float(demo["sfreq_hz"])
+    ratio = (1e3 / sim["dt_ms"]) / sfreq
+    if abs(ratio - round(ratio)) > 1e-9:
+        raise ValueError(f"config experiments.{kind.spec.name}.demo.sfreq_hz ({sfreq:g}) must "
+                         f"divide the model's rate 1000 / simulation.dt_ms "
+                         f"({1e3 / sim['dt_ms']:g} Hz)")
+    decimated = mne.filter.resample(eeg, down=float(round(ratio)), verbose="error")
+    rng = np.random.default_rng(int(demo["seed"]))
+    gain_mv, noise_mv = float(demo["gain_uv_per_mv"]) * 1e-3, float(demo["noise_uv"]) * 1e-3
+    signals = {ch: gain_mv * weight * decimated + noise_mv * rng.standard_normal(len(decimated))
+               for ch, weight in demo["channels"].items()}
+    return signals, sfreq
+
+
+def target_features(spec, recording: rec.Recording) -> dict:
+    """Welch spectra of a preprocessed recording's segments and their features: ``freqs_hz``,
+    ``psd`` (mean over segments, mV²/Hz), ``psd_segment``, ``segment_start_s``, ``features``
+    (of the mean PSD: the target), ``window_values`` (per segment), ``spread`` (sd over
+    segments: the noise floor), ``axes`` (labels of each feature's own axis)."""
+    n = spectral.segment_samples(spec.segment_s, recording.sfreq_hz)
+    powers, starts = [], []
+    for piece, start_s in zip(recording.pieces_mv, recording.starts_s):
+        idx = spectral.segment_starts(len(piece), n, spec.overlap)
+        if len(idx) == 0:
+            continue  # a window shorter than one segment adds nothing
+        freqs, power = spectral.periodogram(spectral.segments(np.asarray(piece), n, spec.overlap),
+                                            fs_hz=recording.sfreq_hz, axis=1)
+        powers.append(np.asarray(power, dtype=float))
+        starts.append(start_s + idx / recording.sfreq_hz)
+    n_seg = sum(len(p) for p in powers)
+    if n_seg < 2:
+        raise rec.RecordingError(
+            f"recording file {recording.path!r}: its windows hold {n_seg} Welch segment(s) of "
+            f"{spec.segment_s} s; at least 2 are needed for a noise floor (use longer windows "
+            f"or a shorter segment_s)")
+    psd_segment = np.concatenate(powers)
+    psd = psd_segment.mean(axis=0)
+    values = {k: np.asarray(v, float) for k, v in sf.spectral_features(
+        freqs, psd, spec.features, axis=0).items()}
+    window = {k: np.asarray(v, float) for k, v in sf.spectral_features(
+        freqs, psd_segment, spec.features, axis=1).items()}
+    return {"freqs_hz": freqs, "psd": psd, "psd_segment": psd_segment,
+            "segment_start_s": np.concatenate(starts), "features": values,
+            "window_values": window, "spread": {k: spectral.spread(v) for k, v in window.items()},
+            "axes": sf.feature_axes(freqs, spec.features)}
+
+
+def aux_of(features: dict, axes: dict) -> dict:
+    """Scalar aux values for a fit's history: the peak and each relative band power."""
+    aux = {}
+    for name, value in features.items():
+        if axes[name] is None:
+            aux[name] = value
+        elif name == "relative_power":
+            aux.update({f"relative_power_{b}": value[..., i] for i, b in enumerate(axes[name])})
+    return aux
+
+
+def _var(dims, values, units, long_name):
+    return (dims, np.asarray(values), {"units": units, "long_name": long_name})
+
+
+def preprocessed_dataset(recording: rec.Recording) -> xr.Dataset:
+    """The preprocessed channel on a ``time`` axis (s since the recording's start)."""
+    time_s, eeg_mv, window = recording.concatenated()
+    windows = np.asarray(recording.windows_s, dtype=float).reshape(-1, 2)
+    return xr.Dataset(
+        {"eeg": _var(("time",), eeg_mv, "mV", f"preprocessed EEG of {recording.channel}"),
+         "window_index": _var(("time",), window, "1", "index of the kept window of the sample"),
+         "window_start": _var(("window",), windows[:, 0], "s", "start of each kept window"),
+         "window_end": _var(("window",), windows[:, 1], "s", "end of each kept window")},
+        coords={"time": ("time", time_s, {"units": "s", "long_name": "time since the "
+                                          "recording's first sample"})},
+        attrs={"channel": recording.channel, "sfreq_hz": recording.sfreq_hz,
+               "source_file": recording.path})
+
+
+def feature_vars(prefix: str, values: dict, axes: dict, long: str, extra_dims=()) -> dict:
+    out = {}
+    for name, value in values.items():
+        dims = tuple(extra_dims) + ((FEATURE_DIMS[name],) if axes[name] is not None else ())
+        out[f"{prefix}{name}"] = _var(dims, value, sf.units(name, "mV"),
+                                      f"{sf.long_name(name)}, {long}")
+    return out
+
+
+def axis_coords(axes: dict) -> dict:
+    coords = {}
+    for name, labels in axes.items():
+        if name == "relative_power":
+            coords["band"] = ("band", np.asarray(labels, dtype=str), {"long_name": "band"})
+        elif name == "normalised_psd":
+            coords["shape_frequency"] = ("shape_frequency", np.asarray(labels, dtype=float),
+                                         {"units": "Hz", "long_name": "frequency of the "
+                                          "normalised PSD's bins"})
+    return coords
+
+
+def frequency_coord(freqs) -> dict:
+    return {"frequency": ("frequency", freqs, {"units": "Hz", "long_name": "frequency"})}
+
+
+def features_dataset(target: dict) -> xr.Dataset:
+    """The Welch spectra, the target features, their per-segment values and spreads."""
+    axes = target["axes"]
+    data = {"psd": _var(("frequency",), target["psd"], sf.units("psd", "mV"),
+                        "Welch PSD: mean of the segments' periodograms"),
+            "psd_segment": _var(("segment", "frequency"), target["psd_segment"],
+                                sf.units("psd", "mV"),
+                                "periodogram of each Welch segment"),
+            "segment_start": _var(("segment",), target["segment_start_s"], "s",
+                                  "recording time of each segment's first sample")}
+    data.update(feature_vars("", target["features"], axes, "of the Welch PSD (the target)"))
+    data.update(feature_vars("window_", target["window_values"], axes, "of each segment",
+                             ("segment",)))
+    data.update(feature_vars("spread_", target["spread"], axes,
+                             "standard deviation over segments (the noise floor)"))
+    coords = {**frequency_coord(target["freqs_hz"]), **axis_coords(axes),
+              "segment": ("segment", np.arange(len(target["segment_start_s"])),
+                          {"long_name": "Welch segment (window-level values)"})}
+    return xr.Dataset(data, coords=coords,
+                      attrs={"n_segments": len(target["segment_start_s"])})
+
+
+def fit_vars(kind, target, observed: dict, result) -> dict:
+    """The model PSD and features at the best parameters, beside the target's features and
+    noise floor (no model values if the fit failed)."""
+    axes, out = observed["axes"], {}
+    best = {k: float(v) for k, v in result.best_params.items()}
+    if all(np.isfinite(v) for v in best.values()):
+        model = kind.model_at({k: as_float(v) for k, v in best.items()})
+        freqs, psd = kind.model_spectrum(model, keys(target.seed)[1])
+        values = sf.spectral_features(freqs, psd, kind.spec.features, axis=0)
+        n = len(observed["freqs_hz"])  # same bin spacing; the model's grid runs further up
+        out["model_psd"] = _var(("frequency",), np.asarray(psd, float)[:n], sf.units("psd", "mV"),
+                                "Welch PSD of the model at the best parameters")
+        out.update(feature_vars("model_", {k: np.asarray(v, float) for k, v in values.items()},
+                                axes, "of the fitted model"))
+    out.update(feature_vars("target_", observed["features"], axes, "of the recording"))
+    out.update(feature_vars("spread_", observed["spread"], axes,
+                            "standard deviation over the recording's segments"))
+    out["coords"] = {**frequency_coord(observed["freqs_hz"]), **axis_coords(axes)}
+    return out

@@ -1,0 +1,179 @@
+"""What every experiment kind shares, written once: the Fitter of a backend from the config, the
+fit, its noise floor and uncertainty, its NetCDF record with provenance, and the timing.
+
+>>> kind = experiments.build("column_C", block)         # a Kind from one config block
+>>> target = kind.targets()[0]
+>>> target_ds = make_target(kind, target)
+>>> fit_ds, timing = fit(kind, "grad", target, target_ds)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import optax
+import xarray as xr
+
+from eegfit import io
+from eegfit.experiments.base import Kind, Target
+from eegfit.fit import Fitter, FitResult, Param
+from eegfit.fit.grad import optax_optimizer
+
+log = logging.getLogger("eegfit")
+
+
+STAGE_IGNORES = {  # keys of a block a stage's outputs do not depend on
+    "target": ("backends", "scan", "uncertainty", "seeds", "parameters.truths",
+               "parameters.start", "parameters.bounds"),
+    "fit": ("scan", "seeds", "parameters.truths"),
+    "scan": ("backends", "uncertainty"),
+}
+
+
+def depends(kind: Kind, stage: str, backend: str | None = None) -> dict:
+    """The part of the experiment's block a stage's outputs depend on: a rule's params (Snakemake
+    reruns a job when they change, so changing the nevergrad budget reruns the nevergrad fits
+    only, and a new truth or seed adds jobs without rerunning the others) and the provenance of
+    its files. A job's own targets (their truths and seeds) are in its file names and attrs."""
+    ignored = STAGE_IGNORES.get(stage, ())
+    block = json.loads(json.dumps(kind.spec.block))
+    for key in ignored:
+        head, _, leaf = key.partition(".")
+        if not leaf:
+            block.pop(head, None)
+        elif isinstance(block.get(head), dict):
+            for value in block[head].values():
+                if isinstance(value, dict):
+                    value.pop(leaf, None)
+    if backend is not None and "backends" in block:
+        block["backends"] = {backend: block["backends"][backend]}
+    return block
+
+
+def provenance(kind: Kind, record: str, target: Target | None = None,
+               backend: str | None = None, **extra) -> dict:
+    """Flat attrs of a result file: the part of the experiment's config block it depends on,
+    the experiment's name and kind, the record type, the target's label, seed and truths."""
+    if target is not None:
+        extra.update(target=target.label, seed=int(target.seed))
+        truth = target.truth or {}
+        extra.update({f"truth.{n}": float(v) for n, v in truth.items()})
+        if len(truth) == 1:
+            extra["truth"] = float(next(iter(truth.values())))
+    return io.provenance(depends(kind, record, backend), experiment=kind.spec.name,
+                         kind=kind.spec.kind, record=record, **extra)
+
+
+def make_target(kind: Kind, target: Target) -> xr.Dataset:
+    """The target's dataset (from the kind) with provenance."""
+    ds = kind.make_target(target)
+    ds.attrs.update(provenance(kind, "target", target))
+    return ds
+
+
+def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransformation:
+    """Multiply each parameter's update by ``learning_rate * (high - low)`` of its box."""
+    def update(updates, state, params=None):
+        del params
+        return {k: u * (learning_rate * widths[k]) for k, u in updates.items()}, state
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def fitter(kind: Kind, backend: str, observed, seed: int) -> Fitter:
+    """The Fitter of one (backend, target, seed): each fitted field a bounded Param at its start.
+
+    grad: the optax optimizer at the configured learning rate in the parameters' own units, or
+    (``learning_rate_units: box``) at a unit rate with each step scaled by the learning rate
+    times its box width, so one rate serves parameters of different scales.
+    """
+    spec, settings = kind.spec, kind.spec.backend(backend)
+    model = kind.model_at({p.name: Param(p.start_value(seed), bounds=p.bounds)
+                           for p in spec.parameters})
+    loss_fn = kind.loss_fn(observed, seed)
+    if backend == "grad":
+        make, lr = optax_optimizer(settings.optimizer), settings.learning_rate
+        if settings.learning_rate_units == "box":
+            widths = {p.name: p.bounds[1] - p.bounds[0] for p in spec.parameters}
+            return Fitter(model, optax.chain(make(1.0), scale_by_box(widths, lr)),
+                          loss_fn=loss_fn,
+                          optimizer_label=f"{settings.optimizer}(lr={lr} x box width)")
+        return Fitter(model, make(lr), loss_fn=loss_fn,
+                      optimizer_label=f"{settings.optimizer}(lr={lr})")
+    return Fitter(model, settings.optimizer, loss_fn=loss_fn, backend="nevergrad",
+                  num_candidates=settings.num_candidates, optimizer_options=settings.options)
+
+
+def curvature_vars(kind: Kind, fit: Fitter, result: FitResult) -> dict:
+    """The Laplace uncertainty at the best point (``uncertainty.rel_sd``): Hessian, covariance,
+    correlation and 1-sigma per parameter (NaN where the fit failed or H is not positive
+    definite)."""
+    from eegfit.fit.uncertainty import Curvature, curvature  # noqa: PLC0415
+
+    names, n, rel_sd = result.names, len(result.names), kind.spec.uncertainty_rel_sd
+    if np.isfinite(result.best_loss):
+        curv = curvature(fit.loss_fn, fit.model_at, {k: result.best_params[k] for k in names},
+                         rel_sd)
+    else:
+        nan = np.full((n, n), np.nan)
+        curv = Curvature(names, nan, np.full(n, np.nan), nan, np.full(n, np.nan), nan, False)
+    units = kind.units()
+    unit_list = ", ".join(f"{k}: {u}" for k, u in units.items())
+    dims = ("parameter", "parameter_2")
+    out = {
+        "hessian": (dims, curv.hessian, {"units": f"1/(unit_i*unit_j), unit_k = {unit_list}",
+                                         "long_name": "Hessian of the loss at the best point"}),
+        "hessian_eigenvalues": (("eigen",), curv.eigenvalues, {
+            "units": "mixed", "long_name": "eigenvalues of the Hessian, ascending"}),
+        "covariance": (dims, curv.covariance, {"units": f"unit_i*unit_j, unit_k = {unit_list}",
+                                               "long_name": "Laplace covariance 2 rel_sd^2 inv(H)"}),
+        "correlation": (dims, curv.correlation, {"units": "1", "long_name": "Laplace correlation"}),
+        "hessian_positive_definite": ((), int(curv.positive_definite), {
+            "units": "1", "long_name": "1 where the Hessian is positive definite"}),
+        "coords": {"parameter": ("parameter", list(names), {"long_name": "parameter"}),
+                   "parameter_2": ("parameter_2", list(names), {"long_name": "parameter"})}}
+    for i, name in enumerate(names):
+        out[f"std_{name}"] = ((), curv.std[i], {"units": units[name], "long_name":
+                                                 f"1-sigma Laplace uncertainty of {name}"})
+    return out
+
+
+def _assign(ds: xr.Dataset, extras: dict) -> xr.Dataset:
+    extras = dict(extras)
+    return ds.assign_coords(extras.pop("coords", {})).assign(extras)
+
+
+def fit(kind: Kind, backend: str, target: Target, target_ds: xr.Dataset,
+        progress: bool | None = False) -> tuple[xr.Dataset, dict]:
+    """Fit one target with one backend: ``(the fit's record, its timing)``.
+
+    The record (:func:`eegfit.io.fit_dataset`) gains the kind's extras, the noise floor
+    (``noise_floor_loss``, NaN where the kind has none) and, with ``uncertainty.rel_sd``, the
+    Laplace uncertainty. The timing (wall time, evaluations) stays out of it: it differs run to run.
+    """
+    observed = kind.observed(target_ds)
+    fitter_ = fitter(kind, backend, observed, target.seed)
+    settings = kind.spec.backend(backend)
+    result = fitter_.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
+                         progress=progress)
+    log.info("%s %s seed %d, %s: %s, best %s, loss %.3g", kind.spec.name, target.label,
+             target.seed, backend, result.status, result.best_params, result.best_loss)
+    ds = io.fit_dataset(result, param_units=kind.units(), aux_units=kind.aux_units(),
+                        truth=target.truth, attrs=provenance(kind, "fit", target, backend))
+    ds = _assign(ds, kind.fit_extras(target, observed, result, fitter_.loss_fn))
+    if "noise_floor_loss" not in ds:
+        ds["noise_floor_loss"] = ((), np.nan, {"units": "1", "long_name": "noise floor (none for "
+                                                                         "this kind)"})
+    if kind.spec.uncertainty_rel_sd is not None:
+        ds = _assign(ds, curvature_vars(kind, fitter_, result))
+        ds.attrs["uncertainty_rel_sd"] = kind.spec.uncertainty_rel_sd
+    return ds, {"wall_time_s": result.wall_time_s, "n_evaluations": result.n_evaluations}
+
+
+def scan(kind: Kind, target_datasets) -> xr.Dataset | None:
+    """The kind's scan with provenance (None if the kind has none)."""
+    ds = kind.scan(target_datasets)
+    if ds is not None:
+        ds.attrs.update(provenance(kind, "scan"))
+    return ds

@@ -1,0 +1,233 @@
+"""The config of an experiment, read into frozen specs: every default here, every error named.
+
+An experiment is one block of the config's ``experiments:`` mapping::
+
+    experiments:
+      <name>:
+        kind: column                  # a built-in kind, or package.module:Class
+        parameters:                   # the fitted model fields, each with its box and start
+          C: {bounds: [110, 170], start: 115, truths: [135, 150]}
+        seeds: [0, 1, 2]
+        model: {...}                  # the kind's model settings
+        simulation: {dt_ms: 0.1, duration_ms: 600, transient_ms: 200, integrator: euler}
+        backends: {grad: {...}, nevergrad: {...}}
+        ...                           # the kind's own keys
+
+The envelope (``kind``, ``parameters``, ``seeds``, ``simulation``, ``backends``,
+``uncertainty``) is read here, once for every kind; a kind's spec (a frozen dataclass deriving
+from :class:`Spec`) reads its own keys with the same small readers (:class:`Reader`). Every
+error is a ``ValueError`` naming the key by its full path (``experiments.<name>.<key>...``), so a
+bad config stops at planning, before any job runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from eegfit.experiments.reader import Reader, default, integer, interval, number
+from eegfit.simulate import INTEGRATORS
+
+
+# ---- the shared parts of every experiment --------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """A fitted model field: its dotted ``name`` (``C``, ``drive.rate_hz``), search box, start
+    (a number, or ``"random"``: uniform in the box, drawn per seed) and ground truths."""
+
+    name: str
+    bounds: tuple[float, float]
+    start: float | str
+    truths: tuple[float, ...] = ()
+
+    @classmethod
+    def read(cls, name: str, block, where: str, *, with_truths: bool) -> Parameter:
+        r = Reader(block, where, ("bounds", "start", "truths"))
+        bounds = interval(r.raw("bounds"), r.path("bounds"))
+        start = r.raw("start")
+        if start != "random":
+            start = number(start, r.path("start"))
+            if not bounds[0] <= start <= bounds[1]:
+                raise ValueError(f"config {r.path('start')} ({start:g}) lies outside "
+                                 f"{r.path('bounds')} {list(bounds)}")
+        truths = ()
+        if with_truths:
+            raw = r.raw("truths")
+            if not isinstance(raw, list) or not raw:
+                raise ValueError(f"config {r.path('truths')} must be a non-empty list of "
+                                 f"numbers, got {raw!r}")
+            truths = tuple(number(t, f"{r.path('truths')}[{i}]") for i, t in enumerate(raw))
+            outside = [t for t in truths if not bounds[0] <= t <= bounds[1]]
+            if outside:
+                raise ValueError(f"config {r.path('truths')} {outside} lie outside "
+                                 f"{r.path('bounds')} {list(bounds)}")
+        elif r.has("truths"):
+            raise ValueError(f"config {r.path('truths')}: this kind fits data without a ground "
+                             f"truth; remove the key")
+        return cls(name, bounds, start, truths)
+
+    def start_value(self, seed: int) -> float:
+        """The start of a fit with ``seed``."""
+        if self.start == "random":
+            import numpy as np  # noqa: PLC0415
+
+            return float(np.random.default_rng(int(seed)).uniform(*self.bounds))
+        return float(self.start)
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulation:
+    """Keyword arguments of :func:`eegfit.simulate.simulate` (times in ms)."""
+
+    dt_ms: float
+    duration_ms: float
+    transient_ms: float = 0.0
+    integrator: str = "euler"
+    grad_horizon_ms: float | None = None
+    float64: bool = False
+
+    @classmethod
+    def read(cls, block, where: str) -> Simulation:
+        r = Reader(block, where, tuple(f.name for f in dataclasses.fields(cls)))
+        sim = cls(dt_ms=r.number("dt_ms", above=0.0), duration_ms=r.number("duration_ms", above=0.0),
+                  transient_ms=r.number("transient_ms", cls.transient_ms, low=0.0),
+                  integrator=r.choice("integrator", INTEGRATORS, cls.integrator),
+                  grad_horizon_ms=r.number("grad_horizon_ms", optional=True, above=0.0),
+                  float64=r.boolean("float64", cls.float64))
+        if not sim.transient_ms < sim.duration_ms:
+            raise ValueError(f"config {where}.transient_ms ({sim.transient_ms:g}) must be < "
+                             f"{where}.duration_ms ({sim.duration_ms:g})")
+        if sim.dt_ms > sim.duration_ms - sim.transient_ms:
+            raise ValueError(f"config {where}.dt_ms ({sim.dt_ms:g}) is longer than the kept "
+                             f"window (duration_ms - transient_ms)")
+        return sim
+
+    def kwargs(self) -> dict:
+        """The settings :func:`~eegfit.simulate.simulate` takes."""
+        out = {"dt_ms": self.dt_ms, "duration_ms": self.duration_ms,
+               "transient_ms": self.transient_ms, "integrator": self.integrator}
+        if self.grad_horizon_ms is not None:
+            out["grad_horizon_ms"] = self.grad_horizon_ms
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """One backend block: ``grad`` (an optax optimizer and its learning rate, in the parameters'
+    units, or a fraction of each box with ``learning_rate_units: box``) or ``nevergrad`` (an
+    optimizer of its registry, candidates per step, its own options)."""
+
+    name: str
+    optimizer: str
+    n_steps: int
+    tol: float | None = None
+    learning_rate: float | None = None
+    learning_rate_units: str = "parameter"
+    num_candidates: int = 1
+    options: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def read(cls, name: str, block, where: str) -> Backend:
+        if name == "grad":
+            r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
+                                      "n_steps", "tol"))
+            from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
+
+            optax_optimizer(r.string("optimizer"), r.path("optimizer"))
+            return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
+                       r.number("tol", optional=True, low=0.0),
+                       learning_rate=r.number("learning_rate", above=0.0),
+                       learning_rate_units=r.choice("learning_rate_units", ("parameter", "box"),
+                                                    cls.learning_rate_units))
+        if name == "nevergrad":
+            r = Reader(block, where, ("optimizer", "num_candidates", "n_steps", "options", "tol"))
+            from eegfit.fit.nevergrad_backend import check_options, resolve_optimizer  # noqa: PLC0415
+
+            try:
+                resolve_optimizer(r.string("optimizer"), None)
+            except ValueError as err:
+                raise ValueError(f"config {r.path('optimizer')}: {err}") from None
+            options = dict(r.sub("options").block)
+            check_options(r.string("optimizer"), options, r.path("options"),
+                          r.integer("num_candidates", low=1))
+            return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
+                       r.number("tol", optional=True, low=0.0),
+                       num_candidates=r.integer("num_candidates", low=1), options=options)
+        raise ValueError(f"config {where}: unknown backend {name!r}; known: grad, nevergrad")
+
+
+ENVELOPE = ("kind", "parameters", "seeds", "simulation", "backends", "uncertainty")
+"""The keys every experiment block may have; a kind's spec adds its own (``extra_keys``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """The envelope every experiment shares; a kind derives from it and adds its own fields.
+
+    A derived spec lists its own keys in ``extra_keys`` and reads them in ``read_extra``
+    (returning field values); defaults live in its dataclass fields and nowhere else.
+    ``has_truths``: whether targets are simulated at ground truths (False for measured data).
+    """
+
+    name: str
+    kind: str
+    parameters: tuple[Parameter, ...]
+    seeds: tuple[int, ...]
+    simulation: Simulation
+    backends: tuple[Backend, ...]
+    block: dict
+    uncertainty_rel_sd: float | None = None
+
+    extra_keys = ()
+    has_truths = True
+
+    @classmethod
+    def read(cls, name: str, block: dict, where: str) -> Spec:
+        r = Reader(block, where, ENVELOPE + tuple(cls.extra_keys))
+        params = r.sub("parameters")
+        if not params.block:
+            raise ValueError(f"config {params.where} must name at least one parameter to fit")
+        parameters = tuple(Parameter.read(str(n), b, params.path(str(n)),
+                                          with_truths=cls.has_truths)
+                           for n, b in params.block.items())
+        if cls.has_truths and len({len(p.truths) for p in parameters}) > 1:
+            raise ValueError(f"config {params.where}: every parameter needs as many truths "
+                             f"(one per target): {[len(p.truths) for p in parameters]}")
+        seeds = r.raw("seeds", [0])
+        if not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds):
+            raise ValueError(f"config {r.path('seeds')} must be a non-empty list of distinct "
+                             f"integers, got {seeds!r}")
+        seeds = tuple(integer(s, f"{r.path('seeds')}[{i}]", low=0) for i, s in enumerate(seeds))
+        backends = r.sub("backends")
+        if not backends.block:
+            raise ValueError(f"config {backends.where} must configure at least one backend "
+                             f"(grad, nevergrad)")
+        unc = r.sub("uncertainty", ("rel_sd",))
+        return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
+                   simulation=Simulation.read(r.raw("simulation"), r.path("simulation")),
+                   backends=tuple(Backend.read(b, v, backends.path(b))
+                                  for b, v in backends.block.items()),
+                   block=block,
+                   uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")
+                   else None,
+                   **cls.read_extra(r))
+
+    @classmethod
+    def read_extra(cls, r: Reader) -> dict:
+        """The kind's own fields from its keys (override)."""
+        return {}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def backend(self, name: str) -> Backend:
+        for b in self.backends:
+            if b.name == name:
+                return b
+        raise ValueError(f"experiment {self.name!r} has no backend {name!r}; configured: "
+                         f"{[b.name for b in self.backends]}")
+
+
+__all__ = ["Backend", "ENVELOPE", "Parameter", "Reader", "Simulation", "Spec", "default",
+           "integer", "interval", "number"]

@@ -1,0 +1,61 @@
+"""Functional connectivity (FC) of a network's node signals, and losses between FC matrices.
+
+An FC matrix is the Pearson correlation of every pair of node signals (1, dimensionless); it
+ignores each node's amplitude and offset, so a model's FC can be compared with a BOLD or EEG FC
+measured in other units. Everything is differentiable and safe for a flat node.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegfit.signal.numerics import safe_rsqrt
+
+
+def functional_connectivity(x: jax.Array) -> jax.Array:
+    """Pearson correlation matrix of the node signals: ``x`` is ``(n_samples, n_nodes)``, the
+    result ``(n_nodes, n_nodes)`` (1 on the diagonal). A flat node gets correlation 0 with every
+    other node (and a finite gradient), not NaN."""
+    centred = x - jnp.mean(x, axis=0)
+    z = centred * safe_rsqrt(jnp.mean(centred * centred, axis=0))
+    fc = jnp.einsum("ti,tj->ij", z, z) / x.shape[0]
+    return jnp.where(jnp.eye(x.shape[1], dtype=bool), 1.0, fc)
+
+
+def upper_triangle(fc: jax.Array) -> jax.Array:
+    """The entries above the diagonal of ``(..., n, n)`` matrices: ``(..., n * (n - 1) / 2)``."""
+    i, j = np.triu_indices(fc.shape[-1], 1)
+    return fc[..., i, j]
+
+
+def fc_correlation(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """Pearson correlation (1) of the upper triangles (diagonal excluded) of two FC matrices
+    ``(..., n, n)``; 0, not NaN, where either triangle is constant."""
+    a, b = upper_triangle(fc), upper_triangle(jnp.asarray(target_fc, fc.dtype))
+    a, b = a - jnp.mean(a, axis=-1, keepdims=True), b - jnp.mean(b, axis=-1, keepdims=True)
+    num = jnp.sum(a * b, axis=-1)
+    return num * safe_rsqrt(jnp.sum(a * a, axis=-1) * jnp.sum(b * b, axis=-1))
+
+
+def fc_correlation_loss(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """``1 - fc_correlation``: 0 for FC patterns that agree up to scale and offset, up to 2."""
+    return 1.0 - fc_correlation(fc, target_fc)
+
+
+def fc_rmse(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """Root-mean-square difference (1) of the upper triangles of two FC matrices ``(..., n, n)``.
+
+    The 1e-12 under the root keeps the gradient finite at a perfect match (and is below float32
+    resolution of any FC difference that matters).
+    """
+    d = upper_triangle(fc) - upper_triangle(jnp.asarray(target_fc, fc.dtype))
+    return jnp.sqrt(jnp.mean(d * d, axis=-1) + 1e-12)
+
+
+FC_OBJECTIVES = {"fc_rmse": fc_rmse, "fc_correlation_loss": fc_correlation_loss}
+"""Losses between a model FC and a target FC, by the name a network config uses."""
+
+__all__ = ["FC_OBJECTIVES", "fc_correlation", "fc_correlation_loss", "fc_rmse",
+           "functional_connectivity", "upper_triangle"]

@@ -1,0 +1,64 @@
+"""``io.write_netcdf`` is atomic: a write that dies half-way leaves the old file as it was.
+
+The failure is made where a killed job or a full disk makes it: inside the NetCDF writer, after
+it has written part of a genuine file into the path it was given. (A dataset xarray rejects
+before opening the file, as in test_io, does not tell an atomic writer from a plain one.)
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from eegfit.io import write_netcdf
+
+
+class Crash(Exception):
+    """The failure injected half-way through a write."""
+
+
+@pytest.fixture
+def half_writing_to_netcdf(monkeypatch):
+    """Make ``Dataset.to_netcdf`` write its file, cut it to half, then raise ``error``."""
+    real = xr.Dataset.to_netcdf
+    calls = []
+
+    def install(error):
+        def to_netcdf(self, path=None, *args, **kwargs):
+            real(self, path, *args, **kwargs)
+            size = Path(path).stat().st_size
+            with open(path, "r+b") as f:
+                f.truncate(size // 2)
+            calls.append(Path(path))
+            raise error
+        monkeypatch.setattr(xr.Dataset, "to_netcdf", to_netcdf)
+        return calls
+    return install
+
+
+def dataset(values):
+    return xr.Dataset({"v": ("t", np.asarray(values, dtype=float), {"units": "mV"})})
+
+
+@pytest.mark.parametrize("error", [Crash("disk full"), KeyboardInterrupt()],
+                         ids=["exception", "interrupt"])
+def test_a_write_failing_half_way_keeps_the_old_file(tmp_path, half_writing_to_netcdf, error):
+    path = tmp_path / "x.nc"
+    write_netcdf(dataset(np.arange(3.0)), path)
+    before = path.read_bytes()
+    calls = half_writing_to_netcdf(error)
+    with pytest.raises(type(error)):
+        write_netcdf(dataset(np.arange(1000.0)), path)
+    assert len(calls) == 1, "the injected failure did not run: the test tests nothing"
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]  # no temporary file left
+    with xr.open_dataset(path) as back:
+        np.testing.assert_array_equal(back["v"].values, np.arange(3.0))
+
+
+def test_a_first_write_failing_half_way_leaves_nothing(tmp_path, half_writing_to_netcdf):
+    half_writing_to_netcdf(Crash("disk full"))
+    with pytest.raises(Crash):
+        write_netcdf(dataset(np.arange(1000.0)), tmp_path / "new" / "x.nc")
+    assert list((tmp_path / "new").iterdir()) == []  # neither a half file nor a temporary one

@@ -1,0 +1,198 @@
+"""One experiment shape: a config block read into a Kind (every bad value refused at load,
+naming its full key path) and the shared runner (target, fit with either backend, NetCDF record,
+summary table) on a tiny column experiment."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from eegfit import experiments, io
+from eegfit.experiments import runner, summary
+from eegfit.experiments.base import as_float
+from eegfit.experiments.column import Column
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
+NAME = "small_C_rms"
+AT = f"experiments.{NAME}"
+
+
+def load_with(edit):
+    """experiments.load on a copy of .test/config.yaml with ``edit`` applied to its block."""
+    config = copy.deepcopy(SMALL)
+    edit(config["experiments"][NAME])
+    return experiments.load(config)
+
+
+def test_the_small_config_loads():
+    kinds = experiments.load(copy.deepcopy(SMALL))
+    kind = kinds[NAME]
+    assert isinstance(kind, Column) and kind.spec.names == ("C",)
+    assert [(t.label, t.truth, t.seed) for t in kind.targets()] == [
+        ("C=138", {"C": 138.0}, 0), ("C=150", {"C": 150.0}, 0)]
+    assert kind.spec.backend("grad").n_steps == 40 and kind.units() == {"C": "1"}
+    # a kind named by its import path is the same kind
+    block = {**SMALL["experiments"][NAME], "kind": "eegfit.experiments.column:Column"}
+    assert isinstance(experiments.build(NAME, block), Column)
+
+
+def _set(*path_and_value):
+    """An edit setting block[path...] = value."""
+    *path, key, value = path_and_value
+
+    def edit(block):
+        for part in path:
+            block = block[part]
+        block[key] = value
+    return edit
+
+
+def _rename_c(block):
+    block["parameters"]["Cx"] = block["parameters"].pop("C")
+
+
+BAD = {
+    "NaN bound": (_set("parameters", "C", "bounds", [float("nan"), 170]),
+                  f"{AT}.parameters.C.bounds"),
+    "inverted bounds": (_set("parameters", "C", "bounds", [170, 110]),
+                        f"{AT}.parameters.C.bounds"),
+    "start outside": (_set("parameters", "C", "start", 200), f"{AT}.parameters.C.start"),
+    "truth outside": (_set("parameters", "C", "truths", [138, 500]),
+                      f"{AT}.parameters.C.truths"),
+    "unknown parameter": (_rename_c, f"{AT}.parameters.Cx"),
+    "unknown key": (_set("oops", 1), f"{AT} has unknown key(s) ['oops']"),
+    "unknown kind": (_set("kind", "nope"), f"{AT}.kind"),
+    "duplicate seeds": (_set("seeds", [0, 0]), f"{AT}.seeds"),
+    "bad integrator": (_set("simulation", "integrator", "rk5"), f"{AT}.simulation.integrator"),
+    "unknown feature": (_set("features", "loudness", {}), f"{AT}.features.loudness"),
+    "unknown feature option": (_set("features", "spectral_peak_hz", {"oops": 1}),
+                               f"{AT}.features.spectral_peak_hz.oops"),
+    "empty band": (_set("features", "spectral_peak_hz", {"band_hz": []}),
+                   f"{AT}.features.spectral_peak_hz.band_hz"),
+    "string band": (_set("features", "spectral_peak_hz", {"band_hz": "oops"}),
+                    f"{AT}.features.spectral_peak_hz.band_hz"),
+    "negative learning rate": (_set("backends", "grad", "learning_rate", -1.0),
+                               f"{AT}.backends.grad.learning_rate"),
+    "unknown grad optimizer": (_set("backends", "grad", "optimizer", "adamm"),
+                               f"{AT}.backends.grad.optimizer"),
+    "unknown nevergrad optimizer": (_set("backends", "nevergrad", "optimizer", "NoSuchOpt"),
+                                    f"{AT}.backends.nevergrad.optimizer"),
+    "unknown nevergrad option": (_set("backends", "nevergrad", "options", "oops", 1),
+                                 f"{AT}.backends.nevergrad"),
+    "bad nevergrad option value": (_set("backends", "nevergrad", "options", "popsize", "big"),
+                                   f"{AT}.backends.nevergrad.options"),
+}
+
+
+@pytest.mark.parametrize("edit, culprit", BAD.values(), ids=list(BAD))
+def test_bad_config_is_refused_at_load_naming_the_key(edit, culprit):
+    with pytest.raises(ValueError) as info:
+        load_with(edit)
+    assert culprit in str(info.value), str(info.value)
+
+
+def test_old_shape_config_is_refused_with_the_new_shape_shown():
+    old = {"experiment": "case_study", "parameter": {"name": "C", "bounds": [110, 170],
+                                                     "start": 115, "truths": [150]},
+           "seeds": [0], "backends": SMALL["experiments"][NAME]["backends"]}
+    with pytest.raises(ValueError, match="old shape") as info:
+        experiments.load(old)
+    assert "experiments:" in str(info.value) and "parameter" in str(info.value)
+    with pytest.raises(ValueError, match="experiments:"):
+        experiments.load({"experiments": {}})
+
+
+# ---- the runner on a tiny column experiment ------------------------------------------------------
+
+TINY = copy.deepcopy(SMALL["experiments"][NAME])
+TINY["parameters"]["C"]["truths"] = [150]  # the slow regime: RMS pins C down (well posed)
+TINY["scan"] = {"n_points": 6, "features": ["rms", "spectral_peak_hz"]}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """``(kind, target, target_ds)`` of the tiny experiment's one target."""
+    kind = experiments.build("tiny", TINY)
+    (target,) = kind.targets()
+    return kind, target, runner.make_target(kind, target)
+
+
+def test_target_record(tiny):
+    kind, target, ds = tiny
+    assert ds.attrs["experiment"] == "tiny" and ds.attrs["kind"] == "column"
+    assert ds.attrs["record"] == "target" and ds.attrs["target"] == "C=150"
+    assert ds.attrs["truth"] == 150.0 and ds.attrs["truth.C"] == 150.0
+    assert ds["eeg"].dims == ("time",) and ds["eeg"].attrs["units"] == "mV"
+    assert kind.observed(ds) == {"rms": pytest.approx(float(ds["rms"]))}
+    assert float(ds["rms"]) > 0 and 1.0 < float(ds["spectral_peak_hz"]) < 40.0
+
+
+@pytest.fixture(scope="module")
+def round_trip(tiny, tmp_path_factory):
+    """Both backends fitted, written, and collected: ``(table, fit paths)``."""
+    kind, target, target_ds = tiny
+    out = tmp_path_factory.mktemp("runner")
+    fits, timings = [], []
+    for backend in ("nevergrad", "grad"):  # collect sorts them
+        fit_ds, timing = runner.fit(kind, backend, target, target_ds)
+        fits.append(io.write_netcdf(fit_ds, out / f"{backend}.nc"))
+        timings.append(out / f"{backend}.json")
+        timings[-1].write_text(json.dumps(timing))
+    return summary.collect(fits, timings), fits
+
+
+def test_fit_records_are_self_describing(round_trip):
+    _, fits = round_trip
+    for path in fits:
+        with xr.open_dataset(path) as ds:
+            for name, var in ds.data_vars.items():
+                assert "units" in var.attrs and "long_name" in var.attrs, name
+            assert ds.attrs["record"] == "fit" and ds.attrs["experiment"] == "tiny"
+            assert ds.attrs["config.parameters.C.start"] == 115
+            assert float(ds["true_C"]) == 150.0 and ds["best_C"].attrs["units"] == "1"
+            assert float(ds["noise_floor_loss"]) == 0.0  # a constant drive: no noise
+            assert ds["fitted_eeg"].dims == ("time",) and "target_rms" in ds
+            assert "wall_time_s" not in ds and "wall_time_s" not in ds.attrs
+
+
+def test_summary_table_of_the_round_trip(round_trip):
+    table, _ = round_trip
+    assert list(table.columns) == [*summary.COLUMNS, "wall_time_s"]
+    assert list(table["backend"]) == ["grad", "nevergrad"]
+    assert list(table["optimizer"].str[:2]) == ["ad", "DE"]
+    for _, row in table.iterrows():
+        assert (row["experiment"], row["kind"], row["target"], row["parameter"],
+                row["units"], row["seed"]) == ("tiny", "column", "C=150", "C", "1", 0)
+        assert row["truth"] == 150.0 and row["start"] == 115.0
+        assert row["status"] in ("converged", "max_steps") and row["n_nonfinite"] == 0
+        assert row["rel_error"] == pytest.approx(abs(row["fitted"] - 150.0) / 150.0)
+        assert row["rel_error"] < 0.01, row.to_dict()  # well posed: C comes back
+        assert row["best_loss"] < 1e-3 and row["noise_floor_loss"] == 0.0
+        assert np.isnan(row["std"]) and row["wall_time_s"] > 0
+    assert list(table["n_evaluations"]) == [40, 8 * 6]
+    ds = summary.to_dataset(table, attrs={"experiment": "tiny"})
+    assert "wall_time_s" not in ds and ds.sizes["fit"] == 2
+    assert ds["fitted"].attrs["units"] == "1" and ds["rel_error"].attrs["units"] == "1"
+    assert ds.attrs["parameter"] == "C"
+
+
+def test_column_scan_is_the_features_over_the_box(tiny):
+    kind, _, target_ds = tiny
+    scan = runner.scan(kind, [target_ds])
+    assert scan.attrs["record"] == "scan" and scan.attrs["parameter"] == "C"
+    np.testing.assert_allclose(scan["value"].values, np.linspace(110, 170, 6))
+    assert scan["value"].attrs["units"] == "1"
+    for name in ("rms", "spectral_peak_hz"):
+        assert scan[name].dims == ("value",) and np.all(np.isfinite(scan[name].values))
+        assert set(np.unique(scan[f"{name}_identifiable"].values)) <= {0, 1}
+    # each point is the model there (seed 0's target noise)
+    at_end = kind.simulate({"C": as_float(170.0)}, experiments.keys(0)[0]).eeg_mv
+    assert float(scan["rms"][-1]) == pytest.approx(
+        float(kind.feature_values(at_end, ["rms"])["rms"]), rel=1e-4)

@@ -1,0 +1,156 @@
+# One rule set for every experiment of the config, whatever its kind: inputs the pipeline makes
+# (a demo recording), targets and fits in chunks (one process per chunk, one NetCDF per target
+# and per fit), the scan over the box, the summary table and the figures. The experiment's kind
+# supplies the science (eegfit.experiments); nothing here is specific to one kind.
+
+
+rule make_input:
+    output:
+        "results/{experiment}/inputs/{name}",
+    log:
+        log("inputs", "{experiment}", "{name}"),
+    benchmark:
+        bench("inputs", "{experiment}", "{name}")
+    params:
+        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "target"),
+    threads: threads("input")
+    resources:
+        **resources("input"),
+    conda:
+        ENV
+    script:
+        "../scripts/make_input.py"
+
+
+for name, kind in EXPERIMENTS.items():
+    for i, chunk in enumerate(chunks(name)):
+
+        rule:
+            name:
+                f"targets_{name}_{i}"
+            input:
+                [p for p in kind.generated_inputs()],
+            output:
+                [result(name, "targets", t) for t in chunk],
+            log:
+                log("targets", name, f"chunk{i}"),
+            benchmark:
+                bench("targets", name, f"chunk{i}")
+            params:
+                config=depends(kind, "target"),
+                experiment=name,
+                targets=[(t.label, t.seed) for t in chunk],
+            threads: threads("targets")
+            resources:
+                **resources("targets"),
+            conda:
+                ENV
+            script:
+                "../scripts/targets.py"
+
+        for backend in backends(name):
+
+            rule:
+                name:
+                    f"fit_{name}_{backend}_{i}"
+                input:
+                    [result(name, "targets", t) for t in chunk],
+                output:
+                    fits=[result(name, "fits", t, backend) for t in chunk],
+                    timings=[result(name, "timings", t, backend, "json") for t in chunk],
+                log:
+                    log("fits", name, backend, f"chunk{i}"),
+                benchmark:
+                    bench("fits", name, backend, f"chunk{i}")
+                params:
+                    config=depends(kind, "fit", backend),
+                    experiment=name,
+                    backend=backend,
+                    targets=[(t.label, t.seed) for t in chunk],
+                threads: threads("fit")
+                resources:
+                    **resources("fit"),
+                conda:
+                    ENV
+                script:
+                    "../scripts/fit.py"
+
+    rule:
+        name:
+            f"figures_{name}"
+        input:
+            summary=f"results/{name}/summary.nc",
+            fits=all_fits(name),
+            targets=all_targets(name),
+            scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
+        output:
+            **{
+                f"{fig}_{ext}": report(
+                    f"results/{name}/figures/{fig}.{ext}",
+                    caption=caption(fig),
+                    category=name,
+                    labels={"figure": fig, "format": ext},
+                )
+                for fig in figures(name)
+                for ext in ["pdf", "png"]
+            },
+        log:
+            log("figures", name),
+        benchmark:
+            bench("figures", name)
+        params:
+            config=depends(kind, "figures"),
+            experiment=name,
+        threads: threads("figures")
+        resources:
+            **resources("figures"),
+        conda:
+            ENV
+        script:
+            "../scripts/figures.py"
+
+
+rule scan:
+    input:
+        lambda wc: all_targets(wc.experiment),
+    output:
+        "results/{experiment}/scan.nc",
+    log:
+        log("scan", "{experiment}"),
+    benchmark:
+        bench("scan", "{experiment}")
+    params:
+        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "scan"),
+    threads: threads("scan")
+    resources:
+        **resources("scan"),
+    conda:
+        ENV
+    script:
+        "../scripts/scan.py"
+
+
+rule summary:
+    input:
+        fits=lambda wc: all_fits(wc.experiment),
+        timings=lambda wc: all_fits(wc.experiment, "timings", "json"),
+    output:
+        nc="results/{experiment}/summary.nc",
+        csv="results/{experiment}/summary.csv",
+    log:
+        log("summary", "{experiment}"),
+    benchmark:
+        bench("summary", "{experiment}")
+    params:
+        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "summary"),
+    threads: threads("summary")
+    resources:
+        **resources("summary"),
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS),

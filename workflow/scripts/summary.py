@@ -1,0 +1,13 @@
+"""One table of every fit of the experiment (the CSV adds wall times; the NetCDF cannot)."""
+
+from _job import start
+
+kind = start(snakemake)  # noqa: F821
+
+from eegfit.experiments import runner, summary  # noqa: E402
+from eegfit import io  # noqa: E402
+
+inp, out = snakemake.input, snakemake.output  # noqa: F821
+table = summary.collect(inp.fits, inp.timings, kind.summary_columns)
+io.write_netcdf(summary.to_dataset(table, attrs=runner.provenance(kind, "summary")), out.nc)
+table.to_csv(out.csv, index=False, float_format="%.6g")
