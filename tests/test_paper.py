@@ -1,7 +1,9 @@
 """Paper figures: the papermill notebook on the small config's results, its rule, the report.
 
-One pipeline run (the small config, rule ``paper_figures`` included) serves every test; the
-notebook is executed again standalone, as the README tells users to, and must give the same bytes.
+One pipeline run (the small config, rule ``paper_figures`` included; the run test_pipeline.py
+reads too) serves every test; the notebook reads one experiment's directory (results/<experiment>,
+config paper.experiment) and is executed again standalone, as the README tells users to, and must
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -22,26 +24,26 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_pipeline import ROOT, SMALL, copy_workflow, snakemake  # noqa: E402
+from test_pipeline import BLOCK, EXP, ROOT, SMALL, small_run, snakemake  # noqa: E402
 
 from eegfit import io, plots, results  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "workflow/notebooks/paper_figures.ipynb"
-PAPER = Path("results/figures/paper")
+RESULTS = Path("results") / EXP  # the paper experiment's directory
+PAPER = RESULTS / "figures" / "paper"
 SINGLE_COLUMN_PX = round(89 / 25.4 * 300)  # 1051 px: 89 mm at 300 dpi
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("paper"))
-    snakemake(workdir, config=SMALL)
-    return workdir
+    assert SMALL["paper"]["experiment"] == EXP
+    return small_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def loaded(run):
-    return results.load(run / "results")
+    return results.load(run / RESULTS)
 
 
 def papermill(workdir: Path, executed: Path, *args, check=True):
@@ -56,11 +58,11 @@ def papermill(workdir: Path, executed: Path, *args, check=True):
 def test_rule_writes_every_promised_file(run):
     made = sorted(p.name for p in (run / PAPER).iterdir())
     assert made == sorted(f"{name}.{ext}" for name in plots.PAPER_FIGURES for ext in ("pdf", "png"))
-    notebook = (run / "results/notebooks/paper_figures.ipynb").read_text()
+    notebook = (run / RESULTS / "notebooks/paper_figures.ipynb").read_text()
     assert '"output_type": "error"' not in notebook
-    assert "small_C_rms" in notebook  # it read this run's results
-    assert (run / "logs/paper_figures.log").is_file()
-    assert (run / "results/benchmarks/paper_figures.tsv").is_file()
+    assert f"experiment {EXP}" in notebook  # it read this run's results
+    assert (run / f"logs/paper/{EXP}.log").is_file()
+    assert (run / f"results/benchmarks/paper/{EXP}.tsv").is_file()
 
 
 @pytest.mark.parametrize("name", plots.PAPER_FIGURES)
@@ -79,7 +81,7 @@ def test_pngs_are_single_column_images_and_pdfs_are_vector(run, name):
 
 
 def test_standalone_notebook_gives_byte_identical_figures(run, tmp_path):
-    papermill(run, tmp_path / "out.ipynb", "-p", "results_dir", "results",
+    papermill(run, tmp_path / "out.ipynb", "-p", "results_dir", str(RESULTS),
               "-p", "output_dir", str(tmp_path))
     for name in plots.PAPER_FIGURES:
         for ext in ("pdf", "png"):
@@ -147,7 +149,7 @@ def test_backends_have_the_same_colour_in_every_figure(loaded):
                 assert rgb in allowed, f"{name}: colour {colour} is not a backend's or targets'"
                 seen.add(rgb)
         plt.close(fig)
-    assert {matplotlib.colors.to_rgb(plots.BACKEND_COLORS[b]) for b in SMALL["backends"]} <= seen
+    assert {matplotlib.colors.to_rgb(plots.BACKEND_COLORS[b]) for b in BLOCK["backends"]} <= seen
 
 
 def test_report_has_every_paper_figure_with_its_caption(run):
@@ -155,17 +157,17 @@ def test_report_has_every_paper_figure_with_its_caption(run):
     html = (run / "results/report.html").read_text(errors="replace")
     for number in range(1, len(plots.PAPER_FIGURES) + 1):
         assert f"Paper figure {number}." in html
-    assert "Paper figures" in html and SMALL["experiment"] in html
+    assert "Paper figures" in html and EXP in html
 
 
 @pytest.fixture
 def results_copy(run, tmp_path):
-    return Path(shutil.copytree(run / "results", tmp_path / "results",
+    return Path(shutil.copytree(run / RESULTS, tmp_path / EXP,
                                 ignore=shutil.ignore_patterns("figures", "notebooks")))
 
 
 @pytest.mark.parametrize("missing", ["fits/nevergrad/C=150/seed=0.nc", "targets/C=138/seed=0.nc",
-                                     "features/C=150/seed=0.nc", "landscape/C.nc", "summary.csv"])
+                                     "scan.nc", "summary.csv"])
 def test_missing_results_file_is_named(results_copy, missing):
     (results_copy / missing).unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(str(results_copy / missing))):
@@ -191,7 +193,7 @@ def test_notebook_names_a_missing_file(results_copy):
 def test_files_of_an_earlier_config_are_ignored(results_copy, loaded):
     """A fit left over from a config with another truth is not in the summary, so not drawn."""
     old = xr.load_dataset(results_copy / "fits/grad/C=150/seed=0.nc")
-    old.attrs["truth"] = 160.0
+    old.attrs.update({"target": "C=160", "truth": 160.0, "truth.C": 160.0})
     io.write_netcdf(old, results_copy / "fits/grad/C=160/seed=0.nc")
     again = results.load(results_copy)
     assert len(again.fits) == len(loaded.fits) == len(again.summary)

@@ -1,4 +1,5 @@
-"""The recording section of the pipeline, run for real by Snakemake on a tiny generated EDF."""
+"""A recording experiment in the pipeline, run for real by Snakemake on a tiny generated EDF (the
+pipeline makes it: rule make_input)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from test_pipeline import SMALL, copy_workflow, snakemake
 pytest.importorskip("mne")
 pytestmark = pytest.mark.slow
 
+NAME = "tiny_recording"
+OUT = f"results/{NAME}"
+EDF = f"{OUT}/inputs/demo.edf"
 RECORDING = {
-    "files": {"demo": "results/recording/demo.edf"},
+    "kind": "recording",
+    "files": {"demo": EDF},
     "channels": ["O1", "O2"],
     "segment_s": 2.0,
     "features": {"peak_frequency": {"band_hz": [6, 14]},
@@ -26,17 +31,26 @@ RECORDING = {
                    "grad_horizon_ms": 250.0},
     "parameters": {"a": {"bounds": [80, 120], "start": 90}, "b": {"bounds": [40, 60],
                                                                   "start": 55}},
-    "backends": {"grad": {"optimizer": "adam", "learning_rate": 0.02, "n_steps": 5},
+    "seeds": [0],
+    "backends": {"grad": {"optimizer": "adam", "learning_rate": 0.02,
+                          "learning_rate_units": "box", "n_steps": 5},
                  "nevergrad": {"optimizer": "DE", "num_candidates": 4, "n_steps": 2,
                                "options": {"popsize": 4}}},
-    "demo": {"path": "results/recording/demo.edf", "truth": {"a": 100.0, "b": 50.0},
+    "demo": {"path": EDF, "truth": {"a": 100.0, "b": 50.0},
              "sfreq_hz": 250, "duration_s": 20, "gain_uv_per_mv": 10.0, "noise_uv": 2.0,
              "seed": 1, "channels": {"O1": 1.0, "O2": 0.9, "Cz": 0.4}},
 }
-CONFIG = {**SMALL, "recording": RECORDING}
-OUT = "results/recording/demo"
-TARGETS = [f"{OUT}/figures/{name}.{ext}" for name in ("psd", "windows", "convergence")
-           for ext in ("pdf", "png")]
+CONFIG = {**SMALL, "experiments": {**SMALL["experiments"], NAME: RECORDING}}
+TARGET = f"{OUT}/targets/demo/seed=0.nc"
+FITS = [f"{OUT}/fits/{backend}/demo/seed=0.nc" for backend in ("grad", "nevergrad")]
+TARGETS = [f"{OUT}/figures/{name}.{ext}" for name in ("psd_demo", "windows_demo", "convergence")
+           for ext in ("pdf", "png")] + [f"{OUT}/summary.csv"]
+
+
+def with_key(key, value) -> dict:
+    bad = copy.deepcopy(CONFIG)
+    bad["experiments"][NAME][key] = value
+    return bad
 
 
 @pytest.fixture(scope="module")
@@ -47,41 +61,65 @@ def run(tmp_path_factory):
 
 
 def test_every_output_explains_itself(run):
-    for name in ("preprocessed", "features", "fits/grad", "fits/nevergrad"):
-        with xr.open_dataset(run / OUT / f"{name}.nc") as ds:
+    assert (run / EDF).stat().st_size > 10_000  # the demo recording the pipeline made
+    for path in (TARGET, *FITS):
+        with xr.open_dataset(run / path) as ds:
             for var, value in {**ds.data_vars, **ds.coords}.items():
-                assert "long_name" in value.attrs, (name, var)
+                assert "long_name" in value.attrs, (path, var)
                 if var not in ("band", "step", "candidate", "segment"):
-                    assert "units" in value.attrs, (name, var)
+                    assert "units" in value.attrs, (path, var)
             assert ds.attrs["eegfit_version"] and "config_json" in ds.attrs
-    with xr.open_dataset(run / OUT / "features.nc") as ds:
+            assert ds.attrs["experiment"] == NAME and ds.attrs["kind"] == "recording"
+    # the target holds the preprocessed channel, its Welch spectra and its features
+    with xr.open_dataset(run / TARGET) as ds:
+        assert ds["eeg"].dims == ("time",) and ds["psd"].dims == ("frequency",)
         assert ds.sizes["segment"] == 19 and ds["window_peak_frequency"].dims == ("segment",)
         assert 9.5 < float(ds["peak_frequency"]) < 11.5
-    with xr.open_dataset(run / OUT / "fits/grad.nc") as fit:
+    with xr.open_dataset(run / FITS[0]) as fit:
         assert fit.attrs["fitted_parameters"] == "a,b" and float(fit["true_a"]) == 100.0
         assert fit["model_psd"].dims == ("frequency",)
+        assert fit.attrs["optimizer"] == "adam(lr=0.02 x box width)"
     for target in TARGETS:
-        assert (run / target).stat().st_size > 1000
-    for rule in ("demo", "demo/preprocess", "demo/features", "demo/fit_grad", "demo/figures"):
-        assert (run / "results/benchmarks/recording" / f"{rule}.tsv").is_file()
+        if "/figures/" in target:
+            assert (run / target).stat().st_size > 1000, target
+    for bench in (f"inputs/{NAME}/demo.edf", f"targets/{NAME}/chunk0", f"fits/{NAME}/grad/chunk0",
+                  f"fits/{NAME}/nevergrad/chunk0", f"figures/{NAME}"):
+        assert (run / "results/benchmarks" / f"{bench}.tsv").is_file(), bench
+
+
+def test_summary_has_a_row_per_fit_and_parameter(run):
+    import pandas as pd
+
+    table = pd.read_csv(run / OUT / "summary.csv")
+    assert len(table) == 4 and list(table["parameter"]) == ["a", "b"] * 2
+    assert set(table["kind"]) == {"recording"} and set(table["target"]) == {"demo"}
+    # the demo recording has a ground truth (demo.truth); a real one would not (NaN)
+    assert dict(zip(table["parameter"], table["truth"])) == {"a": 100.0, "b": 50.0}
+    assert table["fitted"].notna().all()
 
 
 def test_rerun_is_noop_and_lint_is_clean(run):
     dry = snakemake(run, "-n", *TARGETS, config=CONFIG)
     assert "Nothing to be done" in dry.stdout + dry.stderr
     lint = snakemake(run, "--lint", config=CONFIG)
-    assert "Lints for" not in lint.stdout + lint.stderr
+    assert "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+
+
+def test_bad_config_value_stops_at_planning(run):
+    proc = snakemake(run, "-n", *TARGETS, config=with_key("windows_s", [[5, 2]]), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"experiments.{NAME}.windows_s[0]" in out, out[-3000:]
 
 
 @pytest.mark.parametrize("key, value, culprit", [("channels", ["Oz"], "'Oz'")])
 def test_bad_input_stops_before_any_fit_and_keeps_earlier_fits(run, key, value, culprit):
-    fits = sorted((run / OUT / "fits").glob("*.nc"))
-    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in fits}
-    bad = copy.deepcopy(CONFIG)
-    bad["recording"][key] = value
-    proc = snakemake(run, *TARGETS, config=bad, check=False)
+    """A bad input of the recording (a channel it lacks) fails in its targets job."""
+    before = {p: hashlib.sha256((run / p).read_bytes()).hexdigest() for p in FITS}
+    proc = snakemake(run, *TARGETS, config=with_key(key, value), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "RecordingError" in out and culprit in out and "demo.edf" in out, out[-3000:]
-    assert "rule recording_fit:" not in out  # no fit was started
-    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in fits} == before
+    assert f"rule targets_{NAME}_0" in out  # it failed in its targets job
+    assert f"rule fit_{NAME}_" not in out  # no fit was started
+    assert {p: hashlib.sha256((run / p).read_bytes()).hexdigest() for p in FITS} == before

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_pipeline import SMALL, copy_workflow, snakemake
+from test_pipeline import EXP, SMALL, copy_workflow, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -45,17 +45,19 @@ def slurm():
 
 def test_small_config_runs_through_the_slurm_profile(slurm, tmp_path):
     config = copy.deepcopy(SMALL)
-    config["parameter"]["truths"] = [150]
+    config["experiments"][EXP]["parameters"]["C"]["truths"] = [150]
     workdir = copy_workflow(tmp_path)
     snakemake(workdir, "--profile", "profiles/slurm", "--jobs", "4",
               "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=10",
               "--slurm-status-command", "squeue", "--slurm-keep-successful-logs",
               "--slurm-init-seconds-before-status-checks", "1",
               "--seconds-between-status-checks", "2", config=config)
-    table = pd.read_csv(workdir / "results" / "summary.csv")
+    res = workdir / "results" / EXP
+    table = pd.read_csv(res / "summary.csv")
     assert len(table) == 2
     assert (table["rel_error"] < 0.01).all(), table
-    assert (workdir / "results" / "figures" / "comparison.png").is_file()
+    assert (res / "figures" / "comparison.png").is_file()
+    assert (res / "figures" / "paper" / "recovery.png").is_file()
     # every rule really went through sbatch: the plugin keeps one log per SLURM job
     slurm_logs = list((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert len(slurm_logs) >= 7, slurm_logs  # 2 fits, target, features, landscape, ...
+    assert len(slurm_logs) >= 7, slurm_logs  # targets, 2 fits, scan, summary, figures, paper
