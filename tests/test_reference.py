@@ -14,7 +14,6 @@ rhythm (~5.5 Hz).
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -104,14 +103,6 @@ def euler_ref():
 def dop853_ref():
     n = int(round(DURATION_MS / RK4_DT_MS))
     return dop853_reference(C_VALUES, np.arange(1, n + 1) * RK4_DT_MS)
-
-
-@pytest.fixture
-def x64():
-    before = jax.config.jax_enable_x64
-    with jax.enable_x64(True):
-        yield
-    assert jax.config.jax_enable_x64 == before, "float64 leaked out of the test"
 
 
 # --- the comparisons -------------------------------------------------------------------------

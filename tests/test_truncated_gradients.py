@@ -28,14 +28,6 @@ THETA = {"C": (138.0, 150.0), "B": (22.0, 22.0), "p": (220.0, 220.0)}
 GRAD_RTOL = 1e-4
 
 
-@pytest.fixture
-def x64():
-    before = jax.config.jax_enable_x64
-    with jax.enable_x64(True):
-        yield
-    assert jax.config.jax_enable_x64 == before, "float64 leaked out of the test"
-
-
 def jr95_field(y, theta):
     """JR95's vector field (per second), the other constants at the paper's values."""
     A, a, b, v0, e0, r = 3.25, 100.0, 50.0, 6.0, 2.5, 0.56

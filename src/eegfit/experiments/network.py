@@ -21,7 +21,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import xarray as xr
 
 from eegfit.observe import bold

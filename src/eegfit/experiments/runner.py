@@ -157,8 +157,10 @@ def fit(kind: Kind, backend: str, target: Target, target_ds: xr.Dataset,
     settings = kind.spec.backend(backend)
     result = fitter_.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
                          progress=progress)
-    log.info("%s %s seed %d, %s: %s, best %s, loss %.3g", kind.spec.name, target.label,
-             target.seed, backend, result.status, result.best_params, result.best_loss)
+    log.info("%s %s seed %d, %s: %s, best %s, loss %.6g", kind.spec.name, target.label,
+             target.seed, backend, result.status,
+             ", ".join(f"{k}={float(np.ravel(v)[0]):.6g}" for k, v in result.best_params.items()),
+             result.best_loss)
     ds = io.fit_dataset(result, param_units=kind.units(), aux_units=kind.aux_units(),
                         truth=target.truth, attrs=provenance(kind, "fit", target, backend))
     ds = _assign(ds, kind.fit_extras(target, observed, result, fitter_.loss_fn))
