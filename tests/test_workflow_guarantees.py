@@ -64,8 +64,9 @@ def test_every_kind_is_byte_identical_in_a_fresh_directory(clean, tmp_path):
 
 
 def test_sigkill_then_resume_gives_complete_identical_outputs(clean, tmp_path):
-    """SIGKILL to Snakemake and its jobs while fits run; a rerun with --rerun-incomplete
-    completes, and every NetCDF equals the clean run's (no half-written file survives)."""
+    """SIGKILL to Snakemake and its jobs while fits run; `--unlock`, then a rerun with
+    --rerun-incomplete completes, and every NetCDF equals the clean run's (no half-written file
+    survives)."""
     work = copy_workflow(tmp_path / "killed")
     proc = subprocess.Popen(snakemake_cmd(), cwd=work, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -76,6 +77,7 @@ def test_sigkill_then_resume_gives_complete_identical_outputs(clean, tmp_path):
     proc.wait()
     partial = list((work / "results").glob("*/fits/*/*/seed=*.nc"))
     assert partial, "no fit had been written when the run was killed"
+    run(work, "--unlock")
     run(work, "--rerun-incomplete")
     assert digests(work / "results") == digests(clean / "results")
     assert not list((work / "results").rglob("*.tmp"))
