@@ -17,6 +17,7 @@ Seeds: the target's drive noise uses the seed's target key and the fit's its fit
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -34,6 +35,10 @@ DRIVES = {"constant": ConstantDrive, "uniform_noise": UniformNoiseDrive,
           "white_noise": WhiteNoiseDrive, "ou_noise": OUNoiseDrive}
 """A column's drives by config name (fields in Hz, ms, Hz*s^0.5; see eegfit.models.drive)."""
 
+TESTED_DT_MS = (0.1, 0.5)
+"""The steps over which a noisy column's spectrum is tested not to depend on the step
+(tests/test_noise_spectrum.py); a config outside them gets a warning naming the key."""
+
 
 def read_drive(r: Reader, dt_ms: float | None = None):
     """A column's drive from ``{kind, ...its fields}`` (Hz, ms), checked against the step."""
@@ -49,6 +54,11 @@ def read_drive(r: Reader, dt_ms: float | None = None):
             drive.check(dt_ms)
     except (TypeError, ValueError) as err:
         raise ValueError(f"config {r.where}: {err}") from None
+    if (dt_ms is not None and kind != "constant"
+            and not TESTED_DT_MS[0] <= dt_ms <= TESTED_DT_MS[1]):
+        warnings.warn(f"config {r.where}: a noisy column's spectrum is tested to be independent "
+                      f"of the step for simulation.dt_ms in {list(TESTED_DT_MS)} ms; {dt_ms:g} "
+                      f"ms lies outside", stacklevel=2)
     return drive
 
 
