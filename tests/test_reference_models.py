@@ -1,0 +1,233 @@
+"""The Wilson-Cowan, Wong-Wang and Stuart-Landau models against an independent implementation:
+neurolib 0.6.2's ``wc``, ``ww`` and ``hopf`` models, integrated by their own numba Euler loops.
+
+Same parameters, same step, same initial state, noise off (``sigma_ou = 0``), float64 on both
+sides; the conventions differ (neurolib integrates in ms, with rates in kHz for Wong-Wang and
+amplitudes sqrt(1000) smaller for Stuart-Landau; see each model's docstring) and are reconciled
+below, explicitly, where the parameters are handed over. Required, per the issue: agreement within
+0.1 % on the trace over a short window from the initial state, and on a named feature of the
+settled signal (Wilson-Cowan: the RMS and the crossing frequency of E on its limit cycle;
+Wong-Wang: the settled mean of S_E; Stuart-Landau: the RMS and crossing frequency of x). Measured:
+1e-12 or better (the same Euler steps, rounded in another order). The mutation test at the end
+shows that each comparison fails when any one constant is off by 2 %.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eegfit.models import ConstantInput, StuartLandau, WilsonCowan, WongWang
+from eegfit.signal.features import rms
+from eegfit.simulate import simulate
+
+pytest.importorskip("numba", reason="neurolib's integrators need numba (requirements.txt)")
+wc_ti = pytest.importorskip("neurolib.models.wc.timeIntegration",
+                            reason="neurolib 0.6.2 (pip install --no-deps neurolib==0.6.2)")
+ww_ti = pytest.importorskip("neurolib.models.ww.timeIntegration")
+hopf_ti = pytest.importorskip("neurolib.models.hopf.timeIntegration")
+from neurolib.models.hopf.loadDefaultParams import loadDefaultParams as hopf_defaults  # noqa: E402
+from neurolib.models.wc.loadDefaultParams import loadDefaultParams as wc_defaults  # noqa: E402
+from neurolib.models.ww.loadDefaultParams import loadDefaultParams as ww_defaults  # noqa: E402
+
+TOL = 1e-3  # 0.1 %, the issue's bar; measured deviations are below 1e-11
+TRACE_MS = 20.0  # the short window of the trace comparison, from the initial state
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One model's comparison: the model, its step and durations, the initial state, and how to
+    run neurolib on it."""
+
+    name: str
+    model: object
+    dt_ms: float
+    duration_ms: float
+    settled_ms: float
+    y0: tuple[float, float]
+    features: tuple[str, ...]
+
+
+CASES = {
+    # a limit cycle at about 54 Hz; dt 0.05 ms: neurolib's default 0.1 ms is as good
+    "wilson_cowan": Case("wilson_cowan", WilsonCowan(), 0.05, 500.0, 250.0, (0.05, 0.02),
+                         ("rms", "frequency")),
+    # a fixed point (S_E 0.165 at these constants) reached with time constant ~100 ms
+    "wong_wang": Case("wong_wang", WongWang(), 0.1, 2000.0, 200.0, (0.05, 0.03), ("mean",)),
+    # a limit cycle of radius sqrt(a) at omega / 2 pi = 31.8 Hz, a damped focus if a < 0
+    "stuart_landau": Case("stuart_landau", StuartLandau(), 0.05, 500.0, 250.0, (0.3, -0.2),
+                          ("rms", "frequency")),
+}
+
+
+# --- neurolib, with its conventions reconciled -------------------------------------------------
+
+def neurolib_wilson_cowan(m: WilsonCowan, dt_ms, duration_ms, y0) -> np.ndarray:
+    """E after each step, by neurolib's wc. Same units (ms, dimensionless)."""
+    p = wc_defaults(seed=0)
+    p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0, tau_exc=m.tau_e, tau_inh=m.tau_i,
+             c_excexc=m.c_ee, c_excinh=m.c_ei, c_inhexc=m.c_ie, c_inhinh=m.c_ii, a_exc=m.a_e,
+             a_inh=m.a_i, mu_exc=m.mu_e, mu_inh=m.mu_i, exc_ext=m.drive.value, inh_ext=m.q,
+             exc_init=np.array([[y0[0]]]), inh_init=np.array([[y0[1]]]))
+    _, excs, _, _, _ = wc_ti.timeIntegration(p)
+    return excs[0, 1:]
+
+
+def ww_params(m: WongWang, dt_ms, duration_ms, y0) -> dict:
+    """neurolib's ww parameters for ``m``: rates in kHz and times in ms (Deco's Hz and s / 1000)."""
+    p = ww_defaults(seed=0)
+    p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0,
+             a_exc=m.a_e * 1e-3, b_exc=m.b_e * 1e-3, d_exc=m.d_e * 1e3, tau_exc=m.tau_e,
+             gamma_exc=m.gamma_e, w_exc=m.w_e, exc_current=m.drive.value,
+             a_inh=m.a_i * 1e-3, b_inh=m.b_i * 1e-3, d_inh=m.d_i * 1e3, tau_inh=m.tau_i,
+             w_inh=m.w_i, inh_current=m.drive.value, J_NMDA=m.j_nmda, J_I=m.j_i, w_ee=m.w_plus,
+             ses_init=np.array([[y0[0]]]), sis_init=np.array([[y0[1]]]))
+    return p
+
+
+TAU_INH_ARG = 24  # the position of tau_inh among the arguments of ww's numba kernel
+
+
+def neurolib_wong_wang(m: WongWang, dt_ms, duration_ms, y0, *, as_shipped=False) -> np.ndarray:
+    """S_E after each step, by neurolib's ww. Its wrapper hands the kernel ``tau_exc`` as the
+    inhibitory time constant; unless ``as_shipped``, the kernel gets ``tau_inh`` itself."""
+    p = ww_params(m, dt_ms, duration_ms, y0)
+    kernel = ww_ti.timeIntegration_njit_elementwise
+
+    def corrected(*args):
+        args = list(args)
+        args[TAU_INH_ARG] = p["tau_inh"]
+        return kernel(*args)
+    if not as_shipped:
+        ww_ti.timeIntegration_njit_elementwise = corrected
+    try:
+        _, _, _, ses, _, _, _ = ww_ti.timeIntegration(p)
+    finally:
+        ww_ti.timeIntegration_njit_elementwise = kernel
+    return ses[0, 1:]
+
+
+ROOT_1000 = math.sqrt(1000.0)  # Stuart-Landau: x (per second) = sqrt(1000) x (neurolib, per ms)
+
+
+def neurolib_stuart_landau(m: StuartLandau, dt_ms, duration_ms, y0) -> np.ndarray:
+    """x after each step by neurolib's hopf, in this module's scaling: neurolib's a, w are per ms
+    (ours / 1000), its amplitudes ours / sqrt(1000), its input ours / 1000**1.5."""
+    p = hopf_defaults(seed=0)
+    p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0, a=m.a * 1e-3, w=m.omega * 1e-3,
+             x_ext=np.array([m.drive.value / 1000.0 ** 1.5]), y_ext=np.zeros(1),
+             xs_init=np.array([[y0[0] / ROOT_1000]]), ys_init=np.array([[y0[1] / ROOT_1000]]))
+    _, xs, _, _, _ = hopf_ti.timeIntegration(p)
+    return xs[0, 1:] * ROOT_1000
+
+
+NEUROLIB = {"wilson_cowan": neurolib_wilson_cowan, "wong_wang": neurolib_wong_wang,
+            "stuart_landau": neurolib_stuart_landau}
+
+
+# --- the comparisons ---------------------------------------------------------------------------
+
+def crossing_frequency_hz(x, dt_ms) -> float:
+    """Mean frequency (Hz) from upward crossings of the mean, linearly interpolated."""
+    x = np.asarray(x) - np.mean(x)
+    up = np.nonzero((x[:-1] < 0) & (x[1:] >= 0))[0]
+    times_ms = (up + x[up] / (x[up] - x[up + 1])) * dt_ms
+    assert len(times_ms) > 2, "no oscillation in the settled window"
+    return 1000.0 / float(np.mean(np.diff(times_ms)))
+
+
+def settled_feature(name, x, dt_ms) -> float:
+    if name == "rms":
+        return float(rms(jnp.asarray(x)))
+    if name == "mean":
+        return float(np.mean(x))
+    return crossing_frequency_hz(x, dt_ms)
+
+
+def deviations(case: Case, model=None, reference=None) -> dict[str, float]:
+    """Relative deviations of eegfit (``model``, default the case's) from neurolib
+    (``reference``, default run at the case's model): the trace over the first TRACE_MS
+    (max |diff| / max |reference|) and each settled feature."""
+    model = case.model if model is None else model
+    ref = NEUROLIB[case.name](case.model, case.dt_ms, case.duration_ms, case.y0) \
+        if reference is None else reference
+    with jax.enable_x64(True):
+        ours = np.asarray(simulate(jax.tree.map(jnp.float64, model), dt_ms=case.dt_ms,
+                                   duration_ms=case.duration_ms, integrator="euler",
+                                   y0=jnp.asarray(case.y0, jnp.float64)).eeg_mv)
+    assert ours.dtype == np.float64 and ours.shape == ref.shape
+    window = int(round(TRACE_MS / case.dt_ms))
+    out = {"trace": float(np.max(np.abs(ours[:window] - ref[:window]))
+                          / np.max(np.abs(ref[:window])))}
+    settled = int(round(case.settled_ms / case.dt_ms))
+    for name in case.features:
+        value, expected = (settled_feature(name, x[-settled:], case.dt_ms) for x in (ours, ref))
+        out[name] = abs(value - expected) / abs(expected)
+    return out
+
+
+@pytest.fixture(scope="module")
+def references():
+    return {name: NEUROLIB[name](c.model, c.dt_ms, c.duration_ms, c.y0)
+            for name, c in CASES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_agrees_with_neurolib_within_0_1_percent(name, references):
+    worst = deviations(CASES[name], reference=references[name])
+    assert max(worst.values()) < TOL, worst
+    assert max(worst.values()) < 1e-9, worst  # the same Euler steps: rounding only
+
+
+def test_the_references_show_the_regimes(references):
+    """What each comparison is made on: an oscillation, a fixed point, an oscillation."""
+    wc, ww, sl = (references[n] for n in ("wilson_cowan", "wong_wang", "stuart_landau"))
+    settled = int(round(250.0 / 0.05))
+    assert np.std(wc[-settled:]) > 0.05 and 40 < crossing_frequency_hz(wc[-settled:], 0.05) < 70
+    assert np.std(ww[-2000:]) < 1e-6 and 0.15 < ww[-1] < 0.18
+    assert np.std(sl[-settled:]) == pytest.approx(math.sqrt(250.0 / 2), rel=0.02)
+    assert crossing_frequency_hz(sl[-settled:], 0.05) == pytest.approx(200 / (2 * math.pi),
+                                                                       rel=0.01)
+
+
+def test_neurolib_ww_wrapper_uses_tau_exc_for_the_inhibitory_gating():
+    """The convention difference documented in eegfit.models.wong_wang: the shipped wrapper
+    matches eegfit only with tau_i = tau_e."""
+    case = dataclasses.replace(CASES["wong_wang"], duration_ms=300.0)
+    shipped = neurolib_wong_wang(case.model, case.dt_ms, case.duration_ms, case.y0,
+                                 as_shipped=True)
+    assert deviations(case, reference=shipped)["trace"] > 1e-3
+    same_tau = dataclasses.replace(case.model, tau_i=case.model.tau_e)
+    assert deviations(case, model=same_tau, reference=shipped)["trace"] < 1e-9
+
+
+# --- the comparisons' power: every constant matters -------------------------------------------
+
+ZERO_OFFSET = {"q": 0.1, "drive": 1e3}  # a constant at 0 (WC's q, SL's input) moved by this
+
+
+def perturbed(model, name, factor):
+    """``model`` with the constant ``name`` (a field, or ``drive`` for its value) times
+    ``factor``, or offset by ZERO_OFFSET where it is 0."""
+    def moved(value):
+        return value * factor if value else ZERO_OFFSET[name]
+    if name == "drive":
+        return dataclasses.replace(model, drive=dataclasses.replace(
+            model.drive, value=moved(model.drive.value)))
+    return dataclasses.replace(model, **{name: moved(getattr(model, name))})
+
+
+CONSTANTS = [(n, f.name) for n, c in CASES.items() for f in dataclasses.fields(c.model)]
+
+
+@pytest.mark.parametrize("name, constant", CONSTANTS, ids=[f"{n}-{c}" for n, c in CONSTANTS])
+def test_each_constant_off_by_2_percent_fails(name, constant, references):
+    case = CASES[name]
+    worst = deviations(case, model=perturbed(case.model, constant, 1.02),
+                       reference=references[name])
+    assert max(worst.values()) > TOL, worst
