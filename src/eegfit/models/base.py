@@ -16,12 +16,13 @@ deriving from :class:`Model` (for ``check``) and filling in :class:`NeuralMass`:
 - **drive**: a field ``drive`` holding a drive (:mod:`eegfit.models.drive`) whose per-step value,
   in ``drive_units``, is the external input the vector field takes; ``drives`` names the drive
   classes a config may choose (``{"constant": ConstantInput, ...}``);
-- **vector field**: ``vector_field(y, drive, coupling=0)``: the time derivative of the state in
+- **vector field**: ``vector_field(y, drive, coupling=None)``: the time derivative of the state in
   units per **second**, for a state ``y`` of shape ``(n_states, *batch)`` and a drive (and network
   input) broadcastable to ``batch``; written row-wise (``y[0]``, ``y[1]``, ...) and elementwise, so
   that a batch of parameter sets is plain broadcasting;
-- **observable**: ``observe(y)``, shape ``batch``, in ``observable_units``; the features of a trace
-  take that unit (an RMS of an EEG in mV is in mV, of a Wilson-Cowan activity dimensionless);
+- **observable**: ``observe(y)``, shape ``batch``, in ``observable_units`` and described by
+  ``observable_name`` (a NetCDF ``long_name``); the features of a trace take that unit (an RMS
+  of an EEG in mV is in mV, of a Wilson-Cowan activity dimensionless);
 - **coupling** (for networks): ``coupling_variable(y)``, what a node sends to the others (Jansen-
   Rit: the pyramidal firing rate S(y1 - y2); Wilson-Cowan: E; Wong-Wang: the NMDA gating S_E;
   Stuart-Landau: x), and ``coupling_form``: ``"additive"`` (node i receives
@@ -170,6 +171,7 @@ class NeuralMass(Protocol):
     state_units: ClassVar[dict[str, str]]
     units: ClassVar[dict[str, str]]
     ranges: ClassVar[dict[str, Range]]
+    observable_name: ClassVar[str]
     observable_units: ClassVar[str]
     drive_units: ClassVar[str]
     drives: ClassVar[dict[str, type]]

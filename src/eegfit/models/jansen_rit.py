@@ -59,6 +59,7 @@ class JansenRit(Model):
 
     state_names = ("y0", "y1", "y2", "y3", "y4", "y5")
     state_units = {"y0": "mV", "y1": "mV", "y2": "mV", "y3": "mV/s", "y4": "mV/s", "y5": "mV/s"}
+    observable_name = "EEG observable y1 - y2"
     observable_units = "mV"
     drive_units = "Hz"
     drives = {"constant": ConstantDrive, "uniform_noise": UniformNoiseDrive,

@@ -48,6 +48,7 @@ class StuartLandau(Model):
     state_units = {"x": "1", "y": "1"}
     initial_state = (1.0, 0.0)
     """The origin is a fixed point (unstable for a > 0, but a simulation started there stays)."""
+    observable_name = "oscillator coordinate x"
     observable_units = "1"
     drive_units = "1/s"
     drives = {"constant": ConstantInput}

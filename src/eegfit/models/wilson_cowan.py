@@ -73,6 +73,7 @@ class WilsonCowan(Model):
 
     state_names = ("E", "I")
     state_units = {"E": "1", "I": "1"}
+    observable_name = "excitatory activity E"
     observable_units = "1"
     drive_units = "1"
     drives = {"constant": ConstantInput}

@@ -92,6 +92,7 @@ class WongWang(Model):
 
     state_names = ("S_E", "S_I")
     state_units = {"S_E": "1", "S_I": "1"}
+    observable_name = "NMDA gating S_E of the excitatory population"
     observable_units = "1"
     drive_units = "nA"
     drives = {"constant": ConstantInput}
