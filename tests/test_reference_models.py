@@ -171,6 +171,37 @@ def deviations(case: Case, model=None, reference=None) -> dict[str, float]:
     return out
 
 
+# Deco et al. 2014 (J. Neurosci. 34:7886), the constants listed with Eqs. 1-6, in its units (rates
+# in Hz, d in s, tau in ms); J_i = 1 nA (neurolib's value; Deco tunes it per node)
+DECO_2014 = {"a_e": 310.0, "b_e": 125.0, "d_e": 0.16, "tau_e": 100.0, "gamma_e": 0.641,
+             "w_e": 1.0, "a_i": 615.0, "b_i": 177.0, "d_i": 0.087, "tau_i": 10.0, "w_i": 0.7,
+             "j_nmda": 0.15, "j_i": 1.0, "w_plus": 1.4}
+
+
+def test_defaults_are_the_published_constants():
+    """Each model's defaults, through the same conversions as the comparisons, are neurolib's
+    (and, for Wong-Wang, Deco et al.'s table): a changed default fails here, not only a changed
+    equation."""
+    wc, nl_wc = WilsonCowan(), wc_defaults(seed=0)
+    assert {f: getattr(wc, f) for f in ("tau_e", "tau_i", "c_ee", "c_ei", "c_ie", "c_ii", "a_e",
+                                         "a_i", "mu_e", "mu_i", "q")} == {
+        "tau_e": nl_wc.tau_exc, "tau_i": nl_wc.tau_inh, "c_ee": nl_wc.c_excexc,
+        "c_ei": nl_wc.c_excinh, "c_ie": nl_wc.c_inhexc, "c_ii": nl_wc.c_inhinh,
+        "a_e": nl_wc.a_exc, "a_i": nl_wc.a_inh, "mu_e": nl_wc.mu_exc, "mu_i": nl_wc.mu_inh,
+        "q": nl_wc.inh_ext}
+    assert wc.drive.value == 1.0  # neurolib's exc_ext is 0 (a fixed point); 1.0: a limit cycle
+    ww = WongWang()
+    assert {f: getattr(ww, f) for f in DECO_2014} == DECO_2014
+    assert ww.drive.value == 0.382
+    nl_ww, ours = ww_defaults(seed=0), ww_params(ww, 0.1, 1.0, (0.0, 0.0))
+    for key in ("a_exc", "b_exc", "d_exc", "tau_exc", "gamma_exc", "w_exc", "exc_current",
+                "a_inh", "b_inh", "d_inh", "tau_inh", "w_inh", "inh_current", "J_NMDA", "J_I",
+                "w_ee"):
+        assert ours[key] == pytest.approx(nl_ww[key], rel=1e-12), key
+    sl, nl_sl = StuartLandau(), hopf_defaults(seed=0)
+    assert (sl.a * 1e-3, sl.omega * 1e-3, sl.drive.value) == pytest.approx((nl_sl.a, nl_sl.w, 0))
+
+
 @pytest.fixture(scope="module")
 def references():
     return {name: NEUROLIB[name](c.model, c.dt_ms, c.duration_ms, c.y0)
