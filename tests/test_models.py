@@ -20,8 +20,9 @@ import pytest
 import yaml
 
 from eegfit import Fitter, Param, experiments, simulate
-from eegfit.models import (MODELS, ConstantDrive, ConstantInput, JansenRit, NeuralMass,
+from eegfit.models import (MODELS, ConstantDrive, ConstantInput, JansenRit, NeuralMass, Node,
                            StuartLandau, WilsonCowan, WongWang)
+from eegfit.models.network import coupled
 from eegfit.signal import features as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,8 @@ def numeric_fields(model) -> list[str]:
 def test_every_model_fills_in_the_protocol(name):
     cls = MODELS[name]
     model = cls()
-    assert isinstance(model, NeuralMass)
+    assert isinstance(model, NeuralMass) and isinstance(model, Node)
+    assert isinstance(coupled(model, [[0.0, 1.0], [1.0, 0.0]]), NeuralMass)
     assert set(cls.units) == set(numeric_fields(model)), "a unit on every field"
     assert set(cls.ranges) <= set(cls.units), "a range names a field"
     assert set(cls.state_units) == set(cls.state_names)

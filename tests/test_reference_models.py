@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 
 from eegfit.models import ConstantInput, StuartLandau, WilsonCowan, WongWang
+from eegfit.models.base import pytree_dataclass
+from eegfit.models.network import coupled
 from eegfit.signal.features import rms
 from eegfit.simulate import simulate
 
@@ -67,36 +69,58 @@ CASES = {
 
 # --- neurolib, with its conventions reconciled -------------------------------------------------
 
-def neurolib_wilson_cowan(m: WilsonCowan, dt_ms, duration_ms, y0) -> np.ndarray:
-    """E after each step, by neurolib's wc. Same units (ms, dimensionless)."""
+def network(p, y0, cmat, k_gl, names) -> None:
+    """Hand neurolib's ``p`` the initial state ``y0`` (2, n_nodes) and, for a network, the SC
+    ``cmat`` with its global coupling (no delays: zero tract lengths)."""
+    y0 = np.asarray(y0, dtype=float).reshape(2, -1)
+    n = y0.shape[1]
+    cmat = np.zeros((1, 1)) if cmat is None else np.asarray(cmat, dtype=float)
+    assert cmat.shape == (n, n)
+    p.update(N=n, Cmat=cmat, lengthMat=np.zeros((n, n)), K_gl=k_gl,
+             **{names[0]: y0[0][:, None], names[1]: y0[1][:, None]})
+
+
+def neurolib_wilson_cowan(m: WilsonCowan, dt_ms, duration_ms, y0, cmat=None,
+                          k=0.0) -> np.ndarray:
+    """E after each step, by neurolib's wc, shape (steps,) or (steps, nodes) with ``cmat``. Same
+    units (ms, dimensionless); neurolib's K_gl is a network's ``k``."""
     p = wc_defaults(seed=0)
+    network(p, y0, cmat, k, ("exc_init", "inh_init"))
     p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0, tau_exc=m.tau_e, tau_inh=m.tau_i,
              c_excexc=m.c_ee, c_excinh=m.c_ei, c_inhexc=m.c_ie, c_inhinh=m.c_ii, a_exc=m.a_e,
              a_inh=m.a_i, mu_exc=m.mu_e, mu_inh=m.mu_i, exc_ext=m.drive.value, inh_ext=m.q,
-             exc_init=np.array([[y0[0]]]), inh_init=np.array([[y0[1]]]))
+             exc_ou=np.zeros(p.N), inh_ou=np.zeros(p.N))
     _, excs, _, _, _ = wc_ti.timeIntegration(p)
-    return excs[0, 1:]
+    return nodes_last(excs, cmat)
 
 
-def ww_params(m: WongWang, dt_ms, duration_ms, y0) -> dict:
+def nodes_last(states, cmat) -> np.ndarray:
+    """neurolib's (nodes, 1 + steps) without the initial column: (steps,) for one node, else
+    (steps, nodes)."""
+    return states[0, 1:] if cmat is None else states[:, 1:].T
+
+
+def ww_params(m: WongWang, dt_ms, duration_ms, y0, cmat=None, k=0.0) -> dict:
     """neurolib's ww parameters for ``m``: rates in kHz and times in ms (Deco's Hz and s / 1000)."""
     p = ww_defaults(seed=0)
+    network(p, y0, cmat, k, ("ses_init", "sis_init"))
+    p.update(exc_ou=np.zeros(p.N), inh_ou=np.zeros(p.N))
     p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0,
              a_exc=m.a_e * 1e-3, b_exc=m.b_e * 1e-3, d_exc=m.d_e * 1e3, tau_exc=m.tau_e,
              gamma_exc=m.gamma_e, w_exc=m.w_e, exc_current=m.drive.value,
              a_inh=m.a_i * 1e-3, b_inh=m.b_i * 1e-3, d_inh=m.d_i * 1e3, tau_inh=m.tau_i,
-             w_inh=m.w_i, inh_current=m.drive.value, J_NMDA=m.j_nmda, J_I=m.j_i, w_ee=m.w_plus,
-             ses_init=np.array([[y0[0]]]), sis_init=np.array([[y0[1]]]))
+             w_inh=m.w_i, inh_current=m.drive.value, J_NMDA=m.j_nmda, J_I=m.j_i, w_ee=m.w_plus)
     return p
 
 
 TAU_INH_ARG = 24  # the position of tau_inh among the arguments of ww's numba kernel
 
 
-def neurolib_wong_wang(m: WongWang, dt_ms, duration_ms, y0, *, as_shipped=False) -> np.ndarray:
+def neurolib_wong_wang(m: WongWang, dt_ms, duration_ms, y0, cmat=None, k=0.0, *,
+                       as_shipped=False) -> np.ndarray:
     """S_E after each step, by neurolib's ww. Its wrapper hands the kernel ``tau_exc`` as the
     inhibitory time constant; unless ``as_shipped``, the kernel gets ``tau_inh`` itself."""
-    p = ww_params(m, dt_ms, duration_ms, y0)
+    p = ww_params(m, dt_ms, duration_ms, y0, cmat, k)
     kernel = ww_ti.timeIntegration_njit_elementwise
 
     def corrected(*args):
@@ -109,21 +133,24 @@ def neurolib_wong_wang(m: WongWang, dt_ms, duration_ms, y0, *, as_shipped=False)
         _, _, _, ses, _, _, _ = ww_ti.timeIntegration(p)
     finally:
         ww_ti.timeIntegration_njit_elementwise = kernel
-    return ses[0, 1:]
+    return nodes_last(ses, cmat)
 
 
 ROOT_1000 = math.sqrt(1000.0)  # Stuart-Landau: x (per second) = sqrt(1000) x (neurolib, per ms)
 
 
-def neurolib_stuart_landau(m: StuartLandau, dt_ms, duration_ms, y0) -> np.ndarray:
+def neurolib_stuart_landau(m: StuartLandau, dt_ms, duration_ms, y0, cmat=None,
+                           k=0.0) -> np.ndarray:
     """x after each step by neurolib's hopf, in this module's scaling: neurolib's a, w are per ms
-    (ours / 1000), its amplitudes ours / sqrt(1000), its input ours / 1000**1.5."""
+    (ours / 1000), its amplitudes ours / sqrt(1000), its input ours / 1000**1.5, its K_gl (per
+    ms) a network's k / 1000."""
     p = hopf_defaults(seed=0)
+    network(p, np.asarray(y0) / ROOT_1000, cmat, k * 1e-3, ("xs_init", "ys_init"))
     p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0, a=m.a * 1e-3, w=m.omega * 1e-3,
-             x_ext=np.array([m.drive.value / 1000.0 ** 1.5]), y_ext=np.zeros(1),
-             xs_init=np.array([[y0[0] / ROOT_1000]]), ys_init=np.array([[y0[1] / ROOT_1000]]))
+             x_ext=np.full(p.N, m.drive.value / 1000.0 ** 1.5), y_ext=np.zeros(p.N),
+             coupling="diffusive", x_ou=np.zeros(p.N), y_ou=np.zeros(p.N))
     _, xs, _, _, _ = hopf_ti.timeIntegration(p)
-    return xs[0, 1:] * ROOT_1000
+    return nodes_last(xs, cmat) * ROOT_1000
 
 
 NEUROLIB = {"wilson_cowan": neurolib_wilson_cowan, "wong_wang": neurolib_wong_wang,
@@ -235,6 +262,53 @@ def test_neurolib_ww_wrapper_uses_tau_exc_for_the_inhibitory_gating():
     assert deviations(case, reference=shipped)["trace"] > 1e-3
     same_tau = dataclasses.replace(case.model, tau_i=case.model.tau_e)
     assert deviations(case, model=same_tau, reference=shipped)["trace"] < 1e-9
+
+
+# --- networks: the coupling variable and form of each model against neurolib's networks --------
+
+SC = np.array([[0.0, 0.8, 0.3], [0.5, 0.0, 1.0], [0.2, 0.6, 0.0]])  # W_ij: from node j to node i
+NETWORKS = {  # the global coupling k of each (neurolib's K_gl; k / 1000 for Stuart-Landau)
+    "wilson_cowan": 0.6, "wong_wang": 0.6, "stuart_landau": 100.0}
+
+
+def network_deviations(name: str, k: float, reference=None, node=None) -> dict[str, float]:
+    """eegfit's :class:`Network` of three nodes of the case's model against neurolib's network,
+    from distinct initial states: the trace of every node over the first TRACE_MS, and each
+    node's settled mean (for Wong-Wang) or RMS. ``node``: eegfit's node model, if not the
+    case's."""
+    case = CASES[name]
+    y0 = np.asarray(case.y0)[:, None] * np.array([1.0, 1.5, 0.5])
+    if reference is None:
+        reference = NEUROLIB[name](case.model, case.dt_ms, case.duration_ms, y0, SC, k)
+    with jax.enable_x64(True):
+        node = case.model if node is None else node
+        model = coupled(jax.tree.map(jnp.float64, node), SC, k=k)
+        ours = np.asarray(simulate(model, dt_ms=case.dt_ms, duration_ms=case.duration_ms,
+                                   y0=jnp.asarray(y0)).eeg_mv)
+    assert ours.shape == reference.shape == (int(round(case.duration_ms / case.dt_ms)), 3)
+    window, settled = int(round(TRACE_MS / case.dt_ms)), int(round(case.settled_ms / case.dt_ms))
+    feature = np.mean if name == "wong_wang" else np.std
+    ours_f, ref_f = (feature(x[-settled:], axis=0) for x in (ours, reference))
+    return {"trace": float(np.max(np.abs(ours[:window] - reference[:window]))
+                           / np.max(np.abs(reference[:window]))),
+            "settled": float(np.max(np.abs(ours_f - ref_f) / np.abs(ref_f)))}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_networks_agree_with_neurolibs_and_the_coupling_matters(name):
+    k = NETWORKS[name]
+    case = CASES[name]
+    y0 = np.asarray(case.y0)[:, None] * np.array([1.0, 1.5, 0.5])
+    reference = NEUROLIB[name](case.model, case.dt_ms, case.duration_ms, y0, SC, k)
+    worst = network_deviations(name, k, reference)
+    assert max(worst.values()) < 1e-9, worst
+    # power: a coupling 5 % off, or the other coupling form, fails the comparison
+    assert max(network_deviations(name, 1.05 * k, reference).values()) > TOL
+    cls = type(case.model)
+    other = pytree_dataclass(type("OtherForm", (cls,), {"coupling_form": {
+        "additive": "diffusive", "diffusive": "additive"}[cls.coupling_form]}))
+    swapped = other(**{f.name: getattr(case.model, f.name) for f in dataclasses.fields(cls)})
+    assert max(network_deviations(name, k, reference, swapped).values()) > TOL
 
 
 # --- the comparisons' power: every constant matters -------------------------------------------

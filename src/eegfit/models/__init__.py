@@ -1,8 +1,8 @@
 """Neural-mass models: immutable parameter pytrees with a vector field and an observable, one
 protocol (:class:`NeuralMass`) and a registry by the name a config uses (:data:`MODELS`)."""
 
-from eegfit.models.base import (FINITE, NONNEGATIVE, POSITIVE, Model, NeuralMass, Range, check,
-                                pytree_dataclass, static_field)
+from eegfit.models.base import (FINITE, NONNEGATIVE, POSITIVE, Model, NeuralMass, Node, Range,
+                                check, pytree_dataclass, static_field)
 from eegfit.models.drive import (ConstantDrive, ConstantInput, OUNoiseDrive, UniformNoiseDrive,
                                  WhiteNoiseDrive, uniform_intensity)
 from eegfit.models.stuart_landau import StuartLandau
@@ -25,6 +25,6 @@ def model_class(name: str, where: str = "model.name") -> type:
 
 
 __all__ = ["ConstantDrive", "ConstantInput", "FINITE", "JansenRit", "MODELS", "Model",
-           "NONNEGATIVE", "NeuralMass", "OUNoiseDrive", "POSITIVE", "Range", "StuartLandau",
+           "NONNEGATIVE", "NeuralMass", "Node", "OUNoiseDrive", "POSITIVE", "Range", "StuartLandau",
            "UniformNoiseDrive", "WhiteNoiseDrive", "WilsonCowan", "WongWang", "check",
            "model_class", "pytree_dataclass", "static_field", "uniform_intensity"]

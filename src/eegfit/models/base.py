@@ -23,13 +23,16 @@ deriving from :class:`Model` (for ``check``) and filling in :class:`NeuralMass`:
 - **observable**: ``observe(y)``, shape ``batch``, in ``observable_units`` and described by
   ``observable_name`` (a NetCDF ``long_name``); the features of a trace take that unit (an RMS
   of an EEG in mV is in mV, of a Wilson-Cowan activity dimensionless);
-- **coupling** (for networks): ``coupling_variable(y)``, what a node sends to the others (Jansen-
+- **coupling** (a network's node, :class:`Node`): ``coupling_variable(y)``, what it sends (Jansen-
   Rit: the pyramidal firing rate S(y1 - y2); Wilson-Cowan: E; Wong-Wang: the NMDA gating S_E;
   Stuart-Landau: x), and ``coupling_form``: ``"additive"`` (node i receives
   ``k * sum_j W_ij c_j``) or ``"diffusive"`` (``k * sum_j W_ij (c_j - c_i)``). That input enters
   the vector field as its ``coupling`` argument, where the model says (Jansen-Rit: added to the
   drive of the excitatory interneurons, Hz; Wilson-Cowan: to the input of E; Wong-Wang: times
-  J_NMDA to the current into E; Stuart-Landau: to dx/dt).
+  J_NMDA to the current into E; Stuart-Landau: to dx/dt); ``coupling_units`` (default "1") is
+  the unit of a network's global coupling k. :class:`eegfit.models.network.Network` couples the
+  nodes of any model this way (the ``network`` experiment kind still builds Jansen-Rit
+  networks only).
 
 :func:`eegfit.simulate.simulate` integrates any such model, and the ``column`` experiment kind
 takes it by its registry name (:data:`eegfit.models.MODELS`); nothing else needs to change.
@@ -165,7 +168,7 @@ class Model:
 
 @runtime_checkable
 class NeuralMass(Protocol):
-    """Interface of a neural-mass model (see the module docstring)."""
+    """Interface of a neural-mass model, or of a network of them (see the module docstring)."""
 
     state_names: ClassVar[tuple[str, ...]]
     state_units: ClassVar[dict[str, str]]
@@ -175,13 +178,19 @@ class NeuralMass(Protocol):
     observable_units: ClassVar[str]
     drive_units: ClassVar[str]
     drives: ClassVar[dict[str, type]]
-    coupling_form: ClassVar[Literal["additive", "diffusive"]]
 
     def vector_field(self, y: jax.Array, drive: jax.Array,
                      coupling: jax.Array | None = None) -> jax.Array: ...
 
     def observe(self, y: jax.Array) -> jax.Array: ...
 
-    def coupling_variable(self, y: jax.Array) -> jax.Array: ...
-
     def check(self) -> None: ...
+
+
+@runtime_checkable
+class Node(NeuralMass, Protocol):
+    """A neural mass that can be a node of a network: it says what it sends and how."""
+
+    coupling_form: ClassVar[Literal["additive", "diffusive"]]
+
+    def coupling_variable(self, y: jax.Array) -> jax.Array: ...

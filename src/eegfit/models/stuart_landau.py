@@ -53,6 +53,7 @@ class StuartLandau(Model):
     drive_units = "1/s"
     drives = {"constant": ConstantInput}
     coupling_form = "diffusive"
+    coupling_units = "1/s"  # of a network's k: input to dx/dt (1/s) per unit of x
     units = {"a": "1/s", "omega": "rad/s"}
     ranges = {}  # any finite a and omega (a negative omega turns the other way)
 
