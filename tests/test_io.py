@@ -73,9 +73,10 @@ def test_summary_table(fit_result, tmp_path):
 
 
 def column(parameter="C", *, drive=None, duration_ms=300.0, **params):
-    """A column experiment fitting ``parameter`` (box and truth wide enough for any value)."""
+    """A column experiment fitting ``parameter`` (box and truth wide enough for any valid value:
+    the box must lie in the parameter's valid range, > 0 for a time constant)."""
     block = {"kind": "column",
-             "parameters": {parameter: {"bounds": [-1e6, 1e6], "start": 0.0, "truths": [0.0]}},
+             "parameters": {parameter: {"bounds": [1e-6, 1e6], "start": 1.0, "truths": [1.0]}},
              "model": {"params": params, "drive": drive or {"kind": "constant"}},
              "simulation": {"dt_ms": 0.1, "duration_ms": duration_ms, "transient_ms": 100.0},
              "features": {"rms": {}},

@@ -75,10 +75,11 @@ def _var(dims, data, units: str, long_name: str):
 
 
 def trace_dataset(time_ms, eeg_mv, *, attrs: dict, name: str = "eeg",
-                  long_name: str = "EEG observable y1 - y2") -> xr.Dataset:
-    """A trace on a ``time`` axis in ms, with units and provenance attrs."""
+                  long_name: str = "EEG observable y1 - y2", units: str = "mV") -> xr.Dataset:
+    """A trace on a ``time`` axis in ms, with units (the model's observable's) and provenance
+    attrs."""
     return xr.Dataset(
-        {name: _var(("time",), eeg_mv, "mV", long_name)},
+        {name: _var(("time",), eeg_mv, units, long_name)},
         coords={"time": ("time", np.asarray(time_ms),
                          {"units": "ms", "long_name": "time since simulation start"})},
         attrs=attrs)

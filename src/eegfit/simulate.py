@@ -30,7 +30,9 @@ class Trace(NamedTuple):
     Attributes:
         time_ms: sample times in ms, shape ``(n_samples,)``; sample ``i`` is the state after
             step ``n_transient + i + 1``.
-        eeg_mv: the model's observable in mV, shape ``(n_samples, *batch)``.
+        eeg_mv: the model's observable, shape ``(n_samples, *batch)``, in the model's
+            ``observable_units`` (mV for Jansen-Rit, whence the name; dimensionless for
+            Wilson-Cowan, Wong-Wang and Stuart-Landau).
     """
 
     time_ms: jax.Array
@@ -225,7 +227,8 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
         transient_ms: initial time in ms that is simulated but not returned.
         integrator: ``"euler"`` (default), ``"heun"`` or ``"rk4"``.
         key: ``jax.random`` key for a noisy drive (required by one, ignored otherwise).
-        y0: initial state, shape ``(n_states,)`` or ``(n_states, *batch)``; zeros by default.
+        y0: initial state, shape ``(n_states,)`` or ``(n_states, *batch)``; by default the
+            model's ``initial_state``, or zeros.
         grad_horizon_ms: truncate backpropagation through time to windows of this length (the
             forward pass is unchanged); ``None`` backpropagates through the whole rollout.
         checkpoint: rematerialise the rollout in chunks in the backward pass (bounded memory).
@@ -244,8 +247,9 @@ def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms:
                  integrator: str = "euler", key: jax.Array | None = None,
                  y0: jax.Array | None = None, grad_horizon_ms: float | None = None,
                  checkpoint: bool = False) -> jax.Array:
-    """RMS amplitude (mV) of the de-meaned observable after the transient, accumulated inside
-    the scan: no trace is stored, so memory does not grow with the simulated time or the batch.
+    """RMS amplitude (in the observable's unit) of the de-meaned observable after the transient,
+    accumulated inside the scan: no trace is stored, so memory does not grow with the simulated
+    time or the batch.
 
     Same arguments as :func:`simulate`; equals ``features.rms(simulate(...).eeg_mv)`` up to
     float rounding (the sums run in another order), with a zero gradient on a flat signal.
@@ -261,10 +265,13 @@ def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_
     """Checked settings -> (total steps, kept-from step, compiled core, its arguments)."""
     check_settings(dt_ms=dt_ms, duration_ms=duration_ms, transient_ms=transient_ms,
                    integrator=integrator, grad_horizon_ms=grad_horizon_ms)
+    if hasattr(model, "check"):
+        model.check()  # a parameter outside its valid range, named, before any step
     total, skip = n_steps(duration_ms, dt_ms), n_steps(transient_ms, dt_ms)
     drive = model.drive.per_step(key, total, dt_ms)
     if y0 is None:
-        y0 = jnp.zeros((len(model.state_names),), dtype=jnp.result_type(float))
+        y0 = jnp.asarray(getattr(model, "initial_state", (0.0,) * len(model.state_names)),
+                         dtype=jnp.result_type(float))
     horizon = None if grad_horizon_ms is None else n_steps(grad_horizon_ms, dt_ms)
     core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output)
     return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import xarray as xr
 
 from eegfit.experiments.spec import Spec
+from eegfit.models.base import check_value
 
 TARGET_STREAM, FIT_STREAM = 0, 1
 
@@ -99,6 +100,13 @@ class Kind:
             except ValueError:
                 raise ValueError(f"config experiments.{spec.name}.parameters.{name}: "
                                  f"{type(model).__name__} has no parameter {name!r}") from None
+        for p in spec.parameters:  # so is a box or a truth outside the field's valid range
+            *parents, leaf = p.name.split(".")
+            owner = get_path(model, ".".join(parents)) if parents else model
+            for key, values in (("bounds", p.bounds), ("truths", p.truths)):
+                for value in values:
+                    check_value(owner, leaf, value,
+                                f"config experiments.{spec.name}.parameters.{p.name}.{key}")
 
     # ---- the targets ---------------------------------------------------------------------------
     def targets(self) -> list[Target]:

@@ -1,4 +1,5 @@
-"""One Jansen-Rit column, any of its fields fitted from scalar features of its EEG.
+"""One neural mass (any model of the registry, Jansen-Rit by default), any of its fields fitted
+from scalar features of its observable.
 
 One parameter over a grid of ground truths (C from the RMS amplitude, the case study) and several
 parameters together (C and the drive p from the RMS amplitude and the spectral peak) are the same
@@ -6,9 +7,15 @@ kind: the loss is the sum over the configured features of the squared relative e
 target's feature, and the scan draws the features over the box (a line for one parameter, with
 where each feature identifies it; a surface for two). The keys of its block::
 
-    model: {params: {A: 3.25, ...}, drive: {kind: constant, rate_hz: 220}}
+    model: {name: jansen_rit, params: {A: 3.25, ...}, drive: {kind: constant, rate_hz: 220}}
     features: {rms: {}, spectral_peak_hz: {band_hz: [2, 20]}}
     scan: {n_points: 241, features: [rms, spectral_peak_hz]}
+
+``model.name`` is a key of :data:`eegfit.models.MODELS` (``jansen_rit``, ``wilson_cowan``,
+``wong_wang``, ``stuart_landau``); ``params`` are that model's fields, each checked against its
+valid range when the config is read; ``drive`` one of the model's ``drives`` (for the models
+whose input is not a rate in Hz: ``{kind: constant, value: ...}`` in the model's
+``drive_units``). Features take the unit of the model's observable.
 
 Seeds: the target's drive noise uses the seed's target key and the fit's its fit key
 (:func:`eegfit.experiments.base.keys`), so with a noisy drive a fit never sees its target's noise.
@@ -26,28 +33,34 @@ import xarray as xr
 from eegfit import io
 from eegfit.experiments.base import Kind, Target, as_float, keys
 from eegfit.experiments.spec import Reader, Spec
-from eegfit.models import (ConstantDrive, JansenRit, OUNoiseDrive, UniformNoiseDrive,
-                           WhiteNoiseDrive)
+from eegfit.models import JansenRit, model_class
+from eegfit.models.base import check_value
 from eegfit.signal import features as sf
 from eegfit.simulate import simulate
 
-DRIVES = {"constant": ConstantDrive, "uniform_noise": UniformNoiseDrive,
-          "white_noise": WhiteNoiseDrive, "ou_noise": OUNoiseDrive}
-"""A column's drives by config name (fields in Hz, ms, Hz*s^0.5; see eegfit.models.drive)."""
+DRIVES = JansenRit.drives
+"""A Jansen-Rit column's drives by config name (fields in Hz, ms, Hz*s^0.5; see
+eegfit.models.drive); another model's are its own ``drives``."""
 
 TESTED_DT_MS = (0.1, 0.5)
 """The steps over which a noisy column's spectrum is tested not to depend on the step
 (tests/test_noise_spectrum.py); a config outside them gets a warning naming the key."""
 
 
-def read_drive(r: Reader, dt_ms: float | None = None):
-    """A column's drive from ``{kind, ...its fields}`` (Hz, ms), checked against the step."""
-    kind = r.choice("kind", DRIVES, "constant")
-    cls = DRIVES[kind]
-    fields = [f.name for f in dataclasses.fields(cls) if f.name != "n_nodes"]
+def read_drive(r: Reader, dt_ms: float | None = None, model_cls: type = JansenRit):
+    """A drive of ``model_cls`` from ``{kind, ...its fields}`` (Hz, ms, or the model's
+    ``drive_units``), checked against the step."""
+    kind = r.choice("kind", model_cls.drives, "constant")
+    cls = model_cls.drives[kind]
+    fields = [f.name for f in dataclasses.fields(cls) if f.name not in ("n_nodes", "unit")]
     Reader(r.block, r.where, ("kind", *fields))
     values = {name: r.number(name, optional=True, above=0.0 if name in ("interval_ms", "tau_ms")
                              else None) for name in fields if name in r.block}
+    default = model_cls().drive  # the model's own default input, where the kind is its kind
+    if type(default) is cls and hasattr(default, "unit"):
+        values = {**{name: getattr(default, name) for name in fields}, **values}
+    if any(f.name == "unit" for f in dataclasses.fields(cls)):
+        values["unit"] = model_cls.drive_units
     try:
         drive = cls(**values)
         if dt_ms is not None and hasattr(drive, "check"):
@@ -62,19 +75,24 @@ def read_drive(r: Reader, dt_ms: float | None = None):
     return drive
 
 
-def read_column(r: Reader, dt_ms: float | None = None) -> JansenRit:
-    """The column of a ``model: {params, drive}`` block (JR95 defaults where not given)."""
-    known = tuple(f.name for f in dataclasses.fields(JansenRit) if f.name != "drive")
+def read_column(r: Reader, dt_ms: float | None = None):
+    """The model of a ``model: {name, params, drive}`` block: the registry's ``name`` (default
+    ``jansen_rit``) with its published constants where not given, every parameter checked against
+    its valid range (a ``ValueError`` naming the key, before any simulation)."""
+    model_cls = model_class(r.raw("name", "jansen_rit"), r.path("name"))
+    known = tuple(f.name for f in dataclasses.fields(model_cls) if f.name != "drive")
     params = r.sub("params", known)
     values = {k: params.number(k) for k in params.block}
-    return JansenRit(**values, drive=read_drive(r.sub("drive"), dt_ms))
+    for k, v in values.items():
+        check_value(model_cls, k, v, f"config {params.path(k)}")
+    return model_cls(**values, drive=read_drive(r.sub("drive"), dt_ms, model_cls))
 
 
 @dataclasses.dataclass(frozen=True)
 class ColumnSpec(Spec):
     """The column kind's own keys: ``model``, ``features`` and ``scan``."""
 
-    model: JansenRit = JansenRit()
+    model: object = JansenRit()
     features: dict = dataclasses.field(default_factory=lambda: {"rms": {}})
     scan_points: int = 61
     scan_features: tuple[str, ...] = ("rms", "spectral_peak_hz")
@@ -84,7 +102,7 @@ class ColumnSpec(Spec):
     @classmethod
     def read_extra(cls, r: Reader) -> dict:
         dt_ms = r.sub("simulation").raw("dt_ms")
-        model = read_column(r.sub("model", ("params", "drive")),
+        model = read_column(r.sub("model", ("name", "params", "drive")),
                             dt_ms if isinstance(dt_ms, (int, float)) else None)
         feats = r.sub("features", default={"rms": {}})
         if not feats.block:
@@ -102,13 +120,13 @@ class ColumnSpec(Spec):
 
 
 class Column(Kind):
-    """A Jansen-Rit column fitted from scalar features of its EEG."""
+    """A neural mass (Jansen-Rit by default) fitted from scalar features of its observable."""
 
     Spec = ColumnSpec
 
     def __init__(self, spec: ColumnSpec):
         for name in spec.names:
-            if name.startswith("drive.") and not isinstance(spec.model.drive, ConstantDrive):
+            if name.startswith("drive.") and spec.model.drive.needs_key:
                 raise ValueError(f"config experiments.{spec.name}.parameters.{name}: fitting the "
                                  f"drive needs model.drive.kind: constant")
         super().__init__(spec)
@@ -122,7 +140,7 @@ class Column(Kind):
     def figure_names(self) -> tuple[str, ...]:
         return {1: ("eeg_fit", "landscape"), 2: ("loss_surface",)}.get(self.scan_dims, ())
 
-    def base_model(self) -> JansenRit:
+    def base_model(self):
         return self.spec.model
 
     @property
@@ -151,8 +169,9 @@ class Column(Kind):
             raise FloatingPointError(
                 f"experiment {self.spec.name}: the target {target.label} (seed {target.seed}) "
                 f"diverged: its EEG is not finite; lower simulation.dt_ms or change the truth")
-        ds = io.trace_dataset(trace.time_ms, trace.eeg_mv, attrs={})
-        names = list(dict.fromkeys([*self.spec.features, *sf.TRACE_FEATURES]))
+        ds = io.trace_dataset(trace.time_ms, trace.eeg_mv, attrs={}, units=self.signal_units,
+                              long_name=type(self.spec.model).observable_name)
+        names = list(dict.fromkeys([*self.spec.features, *sf.RECORDED_TRACE_FEATURES]))
         for name, value in self.feature_values(trace.eeg_mv, names).items():
             ds[name] = ((), float(value), {"units": sf.units(name, self.signal_units),
                                            "long_name": f"target's {sf.long_name(name)}"})

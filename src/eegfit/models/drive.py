@@ -1,4 +1,6 @@
-"""External excitatory drive p(t) of a neural mass, in Hz (pulses per second).
+"""External drive of a neural mass: for Jansen-Rit the excitatory input p(t) in Hz (pulses per
+second); for a model whose input is not a rate, :class:`ConstantInput` in the model's
+``drive_units``.
 
 A drive is a pytree whose numeric fields can be fitted like any model parameter. It turns into one
 value per integration step (piecewise constant over a step) through ``per_step``.
@@ -27,6 +29,12 @@ import numpy as np
 from eegfit.models.base import pytree_dataclass, static_field
 
 
+def _held(value, n_steps: int) -> jax.Array:
+    """A constant ``value`` repeated for ``n_steps`` steps, shape ``(n_steps, *value.shape)``."""
+    value = jnp.asarray(value)
+    return jnp.broadcast_to(value, (n_steps,) + value.shape)
+
+
 @pytree_dataclass
 class ConstantDrive:
     """Constant drive.
@@ -43,8 +51,32 @@ class ConstantDrive:
     def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
         """Drive value per step, shape ``(n_steps, *batch)``."""
         del key, dt_ms
-        rate = jnp.asarray(self.rate_hz)
-        return jnp.broadcast_to(rate, (n_steps,) + rate.shape)
+        return _held(self.rate_hz, n_steps)
+
+
+@pytree_dataclass
+class ConstantInput:
+    """Constant external input of a model whose drive is not a rate in Hz (Wilson-Cowan: a
+    dimensionless input; Wong-Wang: a current in nA; Stuart-Landau: a rate of change in 1/s).
+
+    Attributes:
+        value: the input, in ``unit``.
+        unit: its unit (static): the model's ``drive_units``, which ``check()`` holds it to.
+    """
+
+    value: float = 0.0
+    unit: str = static_field("1")
+
+    needs_key = False
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {"value": self.unit}
+
+    def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
+        """Input value per step, shape ``(n_steps, *batch)``."""
+        del key, dt_ms
+        return _held(self.value, n_steps)
 
 
 @pytree_dataclass

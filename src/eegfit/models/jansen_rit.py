@@ -19,12 +19,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from eegfit.models.base import pytree_dataclass
-from eegfit.models.drive import ConstantDrive
+from eegfit.models.base import NONNEGATIVE, POSITIVE, Model, pytree_dataclass
+from eegfit.models.drive import ConstantDrive, OUNoiseDrive, UniformNoiseDrive, WhiteNoiseDrive
 
 
 @pytree_dataclass
-class JansenRit:
+class JansenRit(Model):
     """Parameters of a Jansen-Rit column, with the JR95 constants as defaults.
 
     Attributes:
@@ -58,18 +58,31 @@ class JansenRit:
     drive: ConstantDrive = ConstantDrive()
 
     state_names = ("y0", "y1", "y2", "y3", "y4", "y5")
+    state_units = {"y0": "mV", "y1": "mV", "y2": "mV", "y3": "mV/s", "y4": "mV/s", "y5": "mV/s"}
+    observable_name = "EEG observable y1 - y2"
     observable_units = "mV"
+    drive_units = "Hz"
+    drives = {"constant": ConstantDrive, "uniform_noise": UniformNoiseDrive,
+              "white_noise": WhiteNoiseDrive, "ou_noise": OUNoiseDrive}
+    coupling_form = "additive"
     units = {
         "A": "mV", "B": "mV", "a": "1/s", "b": "1/s", "v0": "mV", "e0": "1/s", "r": "1/mV",
         "C": "1", "alpha1": "1", "alpha2": "1", "alpha3": "1", "alpha4": "1",
     }
+    ranges = {"A": NONNEGATIVE, "B": NONNEGATIVE, "a": POSITIVE, "b": POSITIVE, "e0": POSITIVE,
+              "r": POSITIVE, "C": NONNEGATIVE, "alpha1": NONNEGATIVE, "alpha2": NONNEGATIVE,
+              "alpha3": NONNEGATIVE, "alpha4": NONNEGATIVE}
 
     def sigmoid(self, v: jax.Array) -> jax.Array:
         """Firing rate (1/s) of a population at mean membrane potential ``v`` (mV)."""
         return 2.0 * self.e0 / (1.0 + jnp.exp(self.r * (self.v0 - v)))
 
-    def vector_field(self, y: jax.Array, drive_hz: jax.Array) -> jax.Array:
-        """d(state)/dt in units per second; ``y`` has shape ``(6, *batch)``."""
+    def vector_field(self, y: jax.Array, drive_hz: jax.Array,
+                     coupling: jax.Array | None = None) -> jax.Array:
+        """d(state)/dt in units per second; ``y`` has shape ``(6, *batch)``. A network input
+        ``coupling`` (Hz) adds to the drive of the excitatory interneurons."""
+        if coupling is not None:
+            drive_hz = drive_hz + coupling
         A, B, a, b, C = self.A, self.B, self.a, self.b, self.C
         y0, y1, y2, y3, y4, y5 = y[0], y[1], y[2], y[3], y[4], y[5]
         dy3 = A * a * self.sigmoid(y1 - y2) - 2.0 * a * y3 - a * a * y0
@@ -82,3 +95,7 @@ class JansenRit:
     def observe(self, y: jax.Array) -> jax.Array:
         """EEG observable y1 - y2, mV."""
         return y[1] - y[2]
+
+    def coupling_variable(self, y: jax.Array) -> jax.Array:
+        """What a column sends to the others: its pyramidal firing rate S(y1 - y2), 1/s."""
+        return self.sigmoid(y[1] - y[2])

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eegfit.models.base import pytree_dataclass, static_field
+from eegfit.models.base import Model, pytree_dataclass, static_field
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -64,7 +64,7 @@ class NodeNoiseDrive:
 
 
 @pytree_dataclass
-class JansenRitNetwork:
+class JansenRitNetwork(Model):
     """Jansen-Rit columns coupled through an SC (see the module docstring).
 
     Attributes:
@@ -80,8 +80,13 @@ class JansenRitNetwork:
     weights: tuple = static_field(((0.0,),))
 
     state_names = JansenRit.state_names
+    state_units = JansenRit.state_units
+    observable_name = "EEG observable y1 - y2 of each node"
     observable_units = "mV"
+    drive_units = "Hz"
+    drives = {"node_noise": NodeNoiseDrive}
     units = {"k": "1"}
+    ranges = {}
 
     @property
     def n_nodes(self) -> int:
@@ -90,9 +95,9 @@ class JansenRitNetwork:
     def vector_field(self, y: jax.Array, drive_hz: jax.Array) -> jax.Array:
         """d(state)/dt per second; ``y`` has shape ``(6, n_nodes)``."""
         w = jnp.asarray(self.weights, dtype=y.dtype)
-        rates = self.column.sigmoid(y[1] - y[2])  # (n_nodes,), 1/s
+        rates = self.column.coupling_variable(y)  # S(y1 - y2), (n_nodes,), 1/s
         coupling = self.k * jnp.einsum("ij,...j->...i", w, rates)
-        return self.column.vector_field(y, drive_hz + coupling)
+        return self.column.vector_field(y, drive_hz, coupling)
 
     def observe(self, y: jax.Array) -> jax.Array:
         """Each node's EEG observable y1 - y2, mV, shape ``(n_nodes,)``."""
@@ -115,4 +120,100 @@ def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
         weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)))
 
 
-__all__ = ["JansenRitNetwork", "NodeNoiseDrive", "network"]
+@pytree_dataclass
+class Network(Model):
+    """Nodes of any model (:class:`eegfit.models.NeuralMass`) coupled through an SC, each node
+    receiving its model's network input through its ``coupling_variable`` and ``coupling_form``:
+
+        additive:  input_i = k * sum_j W_ij c_j
+        diffusive: input_i = k * sum_j W_ij (c_j - c_i)
+
+    (Wilson-Cowan: c = E into E's input; Wong-Wang: c = S_E, times J_NMDA into I_E; Stuart-Landau:
+    c = x, diffusive, into dx/dt; Jansen-Rit: c = S(y1 - y2) into the drive, as
+    :class:`JansenRitNetwork`). No conduction delays. Checked against neurolib's networks of
+    ``wc``, ``ww`` and ``hopf`` nodes in tests/test_reference_models.py.
+
+    Attributes:
+        node: the parameters shared by every node (its own ``drive`` is the network's default).
+        k: global coupling, in the unit of the node's network input per unit of its coupling
+            variable (1 for Wilson-Cowan and Wong-Wang, 1/s for Stuart-Landau, Hz s for
+            Jansen-Rit); neurolib's ``K_gl`` is the same number except for Stuart-Landau (k =
+            1000 K_gl, its time being in ms).
+        drive: the drive of every node (values per step broadcast over the nodes, or one per
+            node on a trailing axis).
+        weights: the SC, a tuple of ``n_nodes`` tuples (static); build with :func:`coupled`.
+    """
+
+    node: object = JansenRit()
+    k: float = 0.0
+    drive: object = None
+    weights: tuple = static_field(((0.0,),))
+
+    def __post_init__(self):
+        if self.drive is None:
+            object.__setattr__(self, "drive", self.node.drive)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.weights)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.node.state_names
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {"k": getattr(self.node, "coupling_units", "1")}
+
+    ranges = {}  # k: any finite value (the node's own ranges hold for its fields)
+
+    @property
+    def state_units(self) -> dict[str, str]:
+        return self.node.state_units
+
+    @property
+    def observable_name(self) -> str:
+        return f"{self.node.observable_name} of each node"
+
+    @property
+    def drive_units(self) -> str:
+        return self.node.drive_units
+
+    @property
+    def drives(self) -> dict[str, type]:
+        return self.node.drives
+
+    @property
+    def observable_units(self) -> str:
+        return self.node.observable_units
+
+    @property
+    def initial_state(self) -> np.ndarray:
+        """The node's initial state on every node, shape ``(n_states, n_nodes)``."""
+        y0 = getattr(self.node, "initial_state", (0.0,) * len(self.node.state_names))
+        return np.repeat(np.asarray(y0, dtype=float)[:, None], self.n_nodes, axis=1)
+
+    def vector_field(self, y: jax.Array, drive: jax.Array) -> jax.Array:
+        """d(state)/dt per second; ``y`` has shape ``(n_states, *batch, n_nodes)``."""
+        w = jnp.asarray(self.weights, dtype=y.dtype)
+        sent = self.node.coupling_variable(y)  # (..., n_nodes)
+        received = jnp.einsum("ij,...j->...i", w, sent)
+        if self.node.coupling_form == "diffusive":
+            received = received - w.sum(axis=1) * sent
+        return self.node.vector_field(y, drive, self.k * received)
+
+    def observe(self, y: jax.Array) -> jax.Array:
+        """Each node's observable, shape ``(*batch, n_nodes)``."""
+        return self.node.observe(y)
+
+
+def coupled(node, weights, *, k: float = 0.0, drive=None) -> Network:
+    """A :class:`Network` of ``node`` on the SC ``weights`` (checked: square, finite, >= 0)."""
+    from eegfit.data.connectome import check_weights  # noqa: PLC0415
+
+    w = check_weights(weights)
+    return Network(node=node, k=k, drive=drive,
+                   weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)))
+
+
+__all__ = ["JansenRitNetwork", "Network", "NodeNoiseDrive", "coupled", "network"]

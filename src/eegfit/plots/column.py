@@ -27,7 +27,8 @@ def eeg_fit(pairs) -> plt.Figure:
             backend = fit.attrs["backend"]
             ax.plot(fit["time"], fit["fitted_eeg"], "--", color=color(backend), lw=0.8,
                     label=f"fit ({backend})")
-            ax.set_ylabel("EEG (mV)")
+            ax.set_ylabel(axis_label(target["eeg"].attrs.get("long_name", "EEG"),
+                                     target["eeg"].attrs.get("units", "mV")))
             ax.set_title(label, loc="left")
         axes[-1, 0].set_xlabel("time (ms)")
         axes[0, 0].legend(loc="upper right", ncols=2)

@@ -71,6 +71,13 @@ def rms(x: jax.Array, *, dt_ms: float | None = None, axis: int = 0) -> jax.Array
     return safe_sqrt(jnp.mean(centred * centred, axis=axis))
 
 
+def mean(x: jax.Array, *, dt_ms: float | None = None, axis: int = 0) -> jax.Array:
+    """Mean of the trace over ``axis`` (the signal's unit): the feature of a model settled at a
+    fixed point (Wong-Wang's S_E), where the RMS is 0. ``dt_ms`` is accepted and ignored."""
+    del dt_ms
+    return jnp.mean(x, axis=axis)
+
+
 def spectral_peak_hz(x: jax.Array, *, dt_ms: float, band_hz=(1.0, 40.0), sharpness: float = 10.0,
                      pad_factor: int = 4, axis: int = 0) -> jax.Array:
     """Smooth spectral-peak frequency (Hz) of a trace: the soft-argmax
@@ -95,6 +102,7 @@ FEATURES: dict[str, Feature] = {
                                 "(soft-argmax of its periodogram in a band)", "trace"),
     "band_power": Feature(band_power, "{unit}^2", "power of the trace in a band (its "
                           "periodogram integrated over the band)", "trace"),
+    "mean": Feature(mean, "{unit}", "mean of the trace", "trace"),
     "peak_frequency": Feature(spectral.peak_frequency, "Hz", "spectral peak frequency "
                               "(soft-argmax of the PSD in a band)", "spectrum"),
     "relative_power": Feature(spectral.relative_power, "1", "band power relative to the total "
@@ -106,6 +114,10 @@ FEATURES: dict[str, Feature] = {
 
 TRACE_FEATURES = tuple(n for n, f in FEATURES.items() if f.reads == "trace")
 """Names of the features of a trace (what a column experiment may fit)."""
+
+RECORDED_TRACE_FEATURES = ("rms", "spectral_peak_hz", "band_power")
+"""The features every simulated column target records beside its fitted ones: a fixed list, so a
+feature added to the registry changes no existing target file."""
 
 SPECTRUM_FEATURES = tuple(n for n, f in FEATURES.items() if f.reads == "spectrum")
 """Names of the features of a spectrum (what a recording experiment may fit)."""
@@ -270,7 +282,8 @@ def feature_bands(spec: dict) -> list[tuple[str, tuple[float, float]]]:
     return out
 
 
-__all__ = ["DEFAULT_SPECTRUM_FEATURES", "FEATURES", "Feature", "SPECTRUM_FEATURES",
-           "TRACE_FEATURES", "band_power", "check_options", "check_spec", "feature",
-           "feature_axes", "feature_bands", "long_name", "option_defaults", "psd", "rms",
+__all__ = ["DEFAULT_SPECTRUM_FEATURES", "FEATURES", "Feature", "RECORDED_TRACE_FEATURES",
+           "SPECTRUM_FEATURES", "TRACE_FEATURES", "band_power", "check_options", "check_spec",
+           "feature", "feature_axes", "feature_bands", "long_name", "mean", "option_defaults",
+           "psd", "rms",
            "spectral_features", "spectral_peak_hz", "units"]
