@@ -5,7 +5,9 @@ cell centre on the batched simulation path (one call simulates a whole chunk of 
 on the state's last axis). Then, ``refine`` times, every cell whose log density lies within
 ``threshold`` (20 nats: a relative density of 2e-9) of the highest is split into ``factor``
 cells per axis and its children are evaluated: resolution goes where the mass is, so a posterior
-a few hundredths of the box wide is resolved without a fine grid over the whole box. Each cell's
+a few hundredths of the box wide is resolved without a fine grid over the whole box (refinement
+stops, with a warning in the log, before the grid exceeds ``max_cells``: a broad two-parameter
+posterior is resolved by its base grid already). Each cell's
 mass is its centre density times its volume (the midpoint rule), normalised to 1.
 
 Modes are found and weighed exactly here: every mode inside the box holds cells, and their mass
@@ -102,15 +104,16 @@ def evaluate(problem: Problem, points: np.ndarray, max_batch: int = 2048) -> np.
     return out
 
 
-def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2, factor: int = 4,
-                   threshold: float = 20.0, max_batch: int = 2048,
-                   max_cells: int = 200_000) -> GridPosterior:
+def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2,
+                   factor: int | None = None, threshold: float = 20.0, max_batch: int = 2048,
+                   max_cells: int = 50_000) -> GridPosterior:
     """The grid posterior of a problem with one or two parameters (see the module docstring).
 
     Args:
         problem: the posterior to evaluate (:func:`eegfit.infer.problem`).
         n_points: cells per parameter of the base grid (>= 2).
-        refine: refinement levels (>= 0); ``factor``: children per axis of a refined cell (>= 2).
+        refine: refinement levels (>= 0); ``factor``: children per axis of a refined cell (>= 2;
+            default 4 for one parameter, 2 for two).
         threshold: cells within this many nats of the highest log density are refined.
         max_batch: cells simulated in one call.
         max_cells: refinement stops (with a warning in the log) before exceeding this many cells.
@@ -122,6 +125,7 @@ def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2, fa
     if d > 2:
         raise ValueError(f"a grid posterior takes 1 or 2 parameters, got {d} "
                          f"({list(problem.names)}): sample it with NUTS")
+    factor = (4 if d == 1 else 2) if factor is None else factor
     for name, value, low in (("n_points", n_points, 2), ("refine", refine, 0),
                              ("factor", factor, 2), ("max_batch", max_batch, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -147,7 +151,7 @@ def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2, fa
         n_new = int(split.sum()) * len(children)
         if len(centres) - int(split.sum()) + n_new > max_cells:
             log.warning("grid posterior: refinement level %d would make %d cells (> max_cells "
-                        "%d); stopped", level + 1, n_new, max_cells)
+                        "%d); stopped at %d cells", level + 1, n_new, max_cells, len(centres))
             break
         parent_c, parent_w = centres[split], widths[split]
         new_c = (parent_c[:, None, :] + children[None] * parent_w[:, None, :]).reshape(-1, d)
