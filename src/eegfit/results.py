@@ -112,8 +112,9 @@ def load(results_dir) -> Results:
 def _posteriors(root: Path, summary: pd.DataFrame, summary_path: Path):
     """The posterior files of the summary's targets (where its ``posterior_method`` is not
     ``n/a``) and the verdict over the box, if there is one."""
-    if "posterior_method" not in summary or (summary["posterior_method"].astype(str)
-                                             == "n/a").all():
+    # "n/a" without a posterior block (which pandas reads as NaN)
+    if "posterior_method" not in summary or not summary["posterior_method"].astype(str).isin(
+            ("grid", "nuts")).any():
         return [], None
     from eegfit.infer import idata  # noqa: PLC0415
 
