@@ -18,6 +18,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
+NAME = "small_C_rms"
+EXP = SMALL["experiments"][NAME]
 pytestmark = pytest.mark.slow
 
 
@@ -57,18 +59,17 @@ def run(tmp_path_factory):
 
 
 def test_outputs_exist_and_fits_recover_truth(run):
-    results = run / "results"
-    for truth in SMALL["parameter"]["truths"]:
-        for seed in SMALL["seeds"]:
+    results = run / "results" / NAME
+    for truth in EXP["parameters"]["C"]["truths"]:
+        for seed in EXP["seeds"]:
             assert (results / f"targets/C={truth:g}/seed={seed}.nc").is_file()
-            assert (results / f"features/C={truth:g}/seed={seed}.nc").is_file()
-            for backend in SMALL["backends"]:
+            for backend in EXP["backends"]:
                 assert (results / f"fits/{backend}/C={truth:g}/seed={seed}.nc").is_file()
-    # --configfile replaced the default config: its optional sections did not run
+    # --configfile replaced the default config: its other experiments did not run
     assert {p.name for p in results.iterdir()} >= {"targets", "fits", "figures"}
-    assert not (results / "recording").exists()
+    assert {p.name for p in (run / "results").iterdir()} <= {NAME, "benchmarks"}
     table = pd.read_csv(results / "summary.csv")
-    assert len(table) == len(SMALL["parameter"]["truths"]) * len(SMALL["seeds"]) * 2
+    assert len(table) == len(EXP["parameters"]["C"]["truths"]) * len(EXP["seeds"]) * 2
     assert set(table["status"]) <= {"max_steps", "converged"}
     assert (table["rel_error"] < 0.01).all(), table
     assert (table["wall_time_s"] > 0).all()
@@ -76,7 +77,7 @@ def test_outputs_exist_and_fits_recover_truth(run):
 
 
 def test_netcdf_files_explain_themselves(run):
-    results = run / "results"
+    results = run / "results" / NAME
     with xr.open_dataset(results / "targets/C=150/seed=0.nc") as target:
         assert target["eeg"].dims == ("time",)
         assert target["eeg"].attrs["units"] == "mV"
@@ -87,8 +88,8 @@ def test_netcdf_files_explain_themselves(run):
         assert target.attrs["config.simulation.duration_ms"] == 600.0
     with xr.open_dataset(results / "fits/nevergrad/C=150/seed=0.nc") as fit:
         assert fit["loss"].dims == ("step", "candidate")
-        assert fit.sizes["candidate"] == SMALL["backends"]["nevergrad"]["num_candidates"]
-        assert fit.sizes["step"] == SMALL["backends"]["nevergrad"]["n_steps"]
+        assert fit.sizes["candidate"] == EXP["backends"]["nevergrad"]["num_candidates"]
+        assert fit.sizes["step"] == EXP["backends"]["nevergrad"]["n_steps"]
         for name, var in fit.data_vars.items():
             assert "units" in var.attrs and "long_name" in var.attrs, name
         assert fit.attrs["backend"] == "nevergrad" and fit.attrs["seed"] == 0
@@ -104,11 +105,11 @@ def test_figures_are_nonempty_images(run):
     from matplotlib.image import imread
 
     for name in ("convergence", "comparison", "eeg_fit", "landscape"):
-        png = run / "results" / "figures" / f"{name}.png"
+        png = run / "results" / NAME / "figures" / f"{name}.png"
         image = imread(png)
         assert image.shape[0] > 300 and image.shape[1] > 300
         assert image[..., :3].std() > 0.01, f"{name}.png is blank"
-        assert (run / "results" / "figures" / f"{name}.pdf").stat().st_size > 1000
+        assert (run / "results" / NAME / "figures" / f"{name}.pdf").stat().st_size > 1000
 
 
 def test_rerun_is_noop_and_lint_is_clean(run):
@@ -120,13 +121,13 @@ def test_rerun_is_noop_and_lint_is_clean(run):
 
 def test_changing_one_backend_setting_reruns_only_its_fits(run):
     changed = copy.deepcopy(SMALL)
-    changed["backends"]["nevergrad"]["n_steps"] = 9
+    changed["experiments"][NAME]["backends"]["nevergrad"]["n_steps"] = 9
     dry = snakemake(run, "-n", config=changed)
     out = dry.stdout + dry.stderr
     jobs = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
             if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert any(job.startswith("fit_nevergrad_") for job in jobs), out
-    assert not any(job.startswith(("fit_grad_", "targets_", "landscape")) for job in jobs), out
+    assert any(job.startswith(f"fit_{NAME}_nevergrad_") for job in jobs), out
+    assert not any(job.startswith((f"fit_{NAME}_grad_", "targets_", "scan")) for job in jobs), out
 
 
 def test_rerun_and_unbatched_run_give_byte_identical_netcdf(run, tmp_path):
@@ -145,18 +146,20 @@ def test_report_builds(run):
     assert "convergence" in html and len(html) > 10_000
 
 
+E = ("experiments", "small_C_rms")
 BAD_CONFIGS = [
-    ("wrong type", ("seeds",), "zero", "seeds"),
+    ("wrong type", (*E, "seeds"), "zero", "seeds"),
     ("unknown key", ("colour",), "red", "colour"),
-    ("unknown backend", ("backends", "annealing"), {"n_steps": 3}, "annealing"),
-    ("unknown grad optimizer", ("backends", "grad", "optimizer"), "adamm", "adamm"),
-    ("unknown nevergrad optimizer", ("backends", "nevergrad", "optimizer"), "DEE", "DEE"),
-    ("unknown feature", ("feature", "name"), "amplitude", "amplitude"),
-    ("empty seeds", ("seeds",), [], "seeds"),
-    ("dt <= 0", ("simulation", "dt_ms"), 0.0, "dt_ms"),
-    ("transient >= duration", ("simulation", "transient_ms"), 600.0, "transient_ms"),
-    ("bounds low >= high", ("parameter", "bounds"), [170, 110], "parameter.bounds"),
-    ("start outside bounds", ("parameter", "start"), 200, "parameter.start"),
+    ("unknown backend", (*E, "backends", "annealing"), {"n_steps": 3}, "annealing"),
+    ("unknown grad optimizer", (*E, "backends", "grad", "optimizer"), "adamm", "adamm"),
+    ("unknown nevergrad optimizer", (*E, "backends", "nevergrad", "optimizer"), "DEE", "DEE"),
+    ("unknown feature", (*E, "features"), {"amplitude": {}}, "amplitude"),
+    ("empty seeds", (*E, "seeds"), [], "seeds"),
+    ("dt <= 0", (*E, "simulation", "dt_ms"), 0.0, "dt_ms"),
+    ("transient >= duration", (*E, "simulation", "transient_ms"), 600.0, "transient_ms"),
+    ("bounds low >= high", (*E, "parameters", "C", "bounds"), [170, 110], "C.bounds"),
+    ("start outside bounds", (*E, "parameters", "C", "start"), 200, "C.start"),
+    ("bad posterior method", (*E, "posterior"), {"method": "mcmc"}, "posterior"),
 ]
 
 
@@ -179,17 +182,17 @@ def test_bad_config_stops_before_any_job(tmp_path, label, path, value, culprit):
 def test_forced_divergence_is_recorded_and_pipeline_completes(tmp_path):
     """Fitting the time constant a from a start where Euler at dt 0.1 ms blows up (a dt > 2)."""
     config = copy.deepcopy(SMALL)
-    config["parameter"] = {"name": "a", "truths": [100.0], "bounds": [50.0, 30000.0],
-                           "start": 25000.0}
-    config["backends"]["grad"]["n_steps"] = 3
-    config["backends"]["nevergrad"]["n_steps"] = 2
-    config["landscape"]["n_points"] = 5
+    exp = config["experiments"][NAME]
+    exp["parameters"] = {"a": {"truths": [100.0], "bounds": [50.0, 30000.0], "start": 25000.0}}
+    exp["backends"]["grad"]["n_steps"] = 3
+    exp["backends"]["nevergrad"]["n_steps"] = 2
+    exp["scan"]["n_points"] = 5
     workdir = copy_workflow(tmp_path)
     snakemake(workdir, config=config)
-    table = pd.read_csv(workdir / "results" / "summary.csv")
+    table = pd.read_csv(workdir / "results" / NAME / "summary.csv")
     grad = table[table["backend"] == "grad"].iloc[0]
     assert grad["status"] in ("failed", "diverged") and grad["n_nonfinite"] >= 1
-    with xr.open_dataset(workdir / "results/fits/grad/a=100/seed=0.nc") as fit:
+    with xr.open_dataset(workdir / f"results/{NAME}/fits/grad/a=100/seed=0.nc") as fit:
         assert fit.attrs["status"] == grad["status"]
         assert "finite" in fit.attrs["status_message"]
-    assert (workdir / "results" / "figures" / "comparison.png").is_file()
+    assert (workdir / "results" / NAME / "figures" / "comparison.png").is_file()
