@@ -211,6 +211,6 @@ def test_rerun_is_noop_and_a_posterior_setting_reruns_only_the_posteriors(run):
 def test_posterior_files_are_byte_identical_on_a_rerun(run):
     before = digests(run / "results" / "post_C_rms" / "posteriors")
     assert len(before) == 3
-    snakemake(run, "--forcerun", "posterior_post_C_rms_0", "posterior_verdict", "--",
-              *(f"results/post_C_rms/posteriors/{name}" for name in before))
+    snakemake(run, *(f"results/post_C_rms/posteriors/{name}" for name in before),
+              "--forcerun", "posterior_post_C_rms_0", "posterior_verdict")
     assert digests(run / "results" / "post_C_rms" / "posteriors") == before
