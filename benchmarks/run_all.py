@@ -14,7 +14,9 @@ Sections (each also runs alone as ``python benchmarks/bench_<name>.py``):
 - ``startup``   bench_startup.py: import times, first fits with an empty vs a warm cache, the
                 default experiment's job count;
 - ``scaling``   bench_scaling.py: time and peak memory vs batch size and vs simulated length;
-- ``sweep``     bench_sweep.py: a 1,000-fit sweep through snakemake vs one process.
+- ``sweep``     bench_sweep.py: a 1,000-fit sweep through snakemake vs one process;
+- ``posterior`` bench_posterior.py: grid posteriors (1-D, 2-D) per target and NUTS (effective
+                samples per second and per model evaluation) beside the point fits' cost.
 
 Writes ``benchmarks/results/all.json`` (every number, the machine, the code version, load
 averages), ``benchmarks/results/scaling.{png,pdf}`` and ``benchmarks/results/summary.md`` (the
@@ -35,11 +37,12 @@ sys.path.insert(0, str(HERE))
 import bench_core as core  # noqa: E402  (first: sets the persistent compilation cache off)
 import bench_batching  # noqa: E402
 import bench_brainmass  # noqa: E402
+import bench_posterior  # noqa: E402
 import bench_scaling  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_sweep  # noqa: E402
 
-SECTIONS = ("core", "brainmass", "batching", "startup", "scaling", "sweep")
+SECTIONS = ("core", "brainmass", "batching", "startup", "scaling", "sweep", "posterior")
 
 
 def run_section(name: str, quick: bool, args) -> dict:
@@ -60,12 +63,15 @@ def run_section(name: str, quick: bool, args) -> dict:
         if quick:
             return bench_sweep.run(1, 2, 2)
         return bench_sweep.run(args.sweep_truths, args.sweep_seeds, args.chunk_size)
+    if name == "posterior":
+        return bench_posterior.run(mode)
     raise ValueError(name)
 
 
 PRINTERS = {"core": core.print_table, "brainmass": bench_brainmass.print_table,
             "batching": bench_batching.print_table, "startup": bench_startup.print_table,
-            "scaling": bench_scaling.print_table, "sweep": bench_sweep.print_table}
+            "scaling": bench_scaling.print_table, "sweep": bench_sweep.print_table,
+            "posterior": bench_posterior.print_table}
 
 
 # --- figure --------------------------------------------------------------------------------------
@@ -229,6 +235,22 @@ def summary_markdown(r: dict) -> str:
                     f"{ft(p['value_and_grad']['median_s'])}; peak RSS "
                     f"{p['value_and_grad_checkpoint']['peak_rss_mb']:.0f} / "
                     f"{p['value_and_grad']['peak_rss_mb']:.0f} MB")
+    po = r.get("posterior")
+    if po:
+        grad = po["point_fits"]["grad"]["steady_s"]
+        row(6, "point fits: grad (adam x 40) / nevergrad (DE 6 x 8), steady",
+            f"{ft(grad)} / {ft(po['point_fits']['nevergrad']['steady_s'])}")
+        for dim, label in (("1d", "grid posterior, C from RMS, 241 cells + 2 refinements"),
+                           ("2d", "grid posterior, C and p, 41 x 41 cells + 1 refinement")):
+            g = po["grid"][dim][-1]
+            row(6, label, f"{ft(g['wall_s'])} per target ({g['n_evaluations']} evaluations; "
+                f"{g['wall_s'] / grad:.1f}x a grad fit)")
+        n = po["nuts"]["runs"][-1]
+        s = po["nuts"]["settings"]
+        row(6, f"NUTS, C from RMS, {s['chains']} chains x ({s['warmup']} + {s['draws']})",
+            f"{n['ess_per_s']:.0f} ESS/s, {n['ess_per_evaluation']:.3f} ESS per evaluation "
+            f"({n['wall_s']:.1f} s, {n['n_evaluations']} gradient evaluations, R-hat "
+            f"{n['rhat']:.3f}; {n['wall_s'] / grad:.0f}x a grad fit)")
     return "\n".join(L) + "\n"
 
 

@@ -29,6 +29,10 @@ class Results:
         targets: ``(truth, seed) -> target dataset`` (EEG in mV on time in ms, and its features).
         features: the same datasets (the features are scalar variables of the target's file).
         landscape: the features over a grid of the parameter (``scan.nc``).
+        posteriors: the posterior files' groups (:func:`eegfit.infer.idata.read`), one per
+            (target, seed) of the summary, where the experiment has a posterior block (else
+            empty).
+        verdict: the identifiability verdict over the box (``posteriors/verdict.nc``), or None.
     """
 
     root: Path
@@ -38,6 +42,8 @@ class Results:
     targets: dict[tuple[float, int], xr.Dataset]
     features: dict[tuple[float, int], xr.Dataset]
     landscape: xr.Dataset
+    posteriors: list = dataclasses.field(default_factory=list)
+    verdict: xr.Dataset | None = None
 
     @property
     def config(self) -> dict:
@@ -97,5 +103,28 @@ def load(results_dir) -> Results:
     if not scan_path.is_file():
         raise FileNotFoundError(f"results file {scan_path} is missing (the run in {summary_path} "
                                 f"needs it); rerun the pipeline to make it")
+    posteriors, verdict = _posteriors(root, summary, summary_path)
     return Results(root=root, parameter=parameters[0], summary=summary, fits=fits,
-                   targets=targets, features=targets, landscape=xr.load_dataset(scan_path))
+                   targets=targets, features=targets, landscape=xr.load_dataset(scan_path),
+                   posteriors=posteriors, verdict=verdict)
+
+
+def _posteriors(root: Path, summary: pd.DataFrame, summary_path: Path):
+    """The posterior files of the summary's targets (where its ``posterior_method`` is not
+    ``n/a``) and the verdict over the box, if there is one."""
+    # "n/a" without a posterior block (which pandas reads as NaN)
+    if "posterior_method" not in summary or not summary["posterior_method"].astype(str).isin(
+            ("grid", "nuts")).any():
+        return [], None
+    from eegfit.infer import idata  # noqa: PLC0415
+
+    index = {}
+    for path in sorted(root.glob("posteriors/*/seed=*.nc")):
+        with xr.open_dataset(path, group="identifiability") as ds:
+            index[(str(ds.attrs["target"]), int(ds.attrs["seed"]))] = path
+    keys = dict.fromkeys((str(t), int(s)) for t, s in zip(summary["target"], summary["seed"]))
+    posteriors = [idata.read(_require(index, key, root / "posteriors" / key[0] /
+                                      f"seed={key[1]}.nc", summary_path)) for key in keys]
+    verdict_path = root / "posteriors" / "verdict.nc"
+    verdict = xr.load_dataset(verdict_path) if verdict_path.is_file() else None
+    return posteriors, verdict

@@ -13,6 +13,7 @@ STAGES = {  # stage -> (threads, resources)
     "targets": (1, {"mem_mb": 2000, "runtime": 20}),
     "fit": (1, {"mem_mb": 4000, "runtime": 60}),
     "scan": (1, {"mem_mb": 4000, "runtime": 30}),
+    "posterior": (1, {"mem_mb": 4000, "runtime": 60}),
     "summary": (1, {"mem_mb": 1000, "runtime": 10}),
     "figures": (1, {"mem_mb": 2000, "runtime": 10}),
     "paper": (1, {"mem_mb": 2000, "runtime": 15}),
@@ -64,6 +65,42 @@ def figures(experiment):
     return ["convergence", "comparison", *EXPERIMENTS[experiment].figure_names]
 
 
+def posterior_on(experiment):
+    """Whether the experiment's posterior: block is on."""
+    return EXPERIMENTS[experiment].spec.posterior is not None
+
+
+def all_posteriors(experiment):
+    """results/<experiment>/posteriors/<label>/seed=<seed>.nc of every target (none when off)."""
+    if not posterior_on(experiment):
+        return []
+    return [result(experiment, "posteriors", t) for t in EXPERIMENTS[experiment].targets()]
+
+
+def posterior_starts(experiment, chunk):
+    """NUTS chains start from the nevergrad fits where that backend runs (no input otherwise)."""
+    spec = EXPERIMENTS[experiment].spec
+    if spec.posterior.method != "nuts" or "nevergrad" not in backends(experiment):
+        return []
+    return [result(experiment, "fits", t, "nevergrad") for t in chunk]
+
+
+def has_verdict(experiment):
+    """One parameter and verdict_points > 0: the verdict over the box (posteriors/verdict.nc)."""
+    spec = EXPERIMENTS[experiment].spec
+    return posterior_on(experiment) and len(spec.parameters) == 1 and \
+        spec.posterior.verdict_points > 0
+
+
+def posterior_figures(experiment):
+    """The posterior figures: marginals; a pair plot (two parameters); the verdict strip."""
+    if not posterior_on(experiment):
+        return []
+    n = len(EXPERIMENTS[experiment].spec.parameters)
+    return ["posterior", *(["posterior_pairs"] if n == 2 else []),
+            *(["identifiability"] if has_verdict(experiment) else [])]
+
+
 def all_targets(experiment):
     return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].targets()]
 
@@ -87,11 +124,15 @@ def all_outputs():
         out += [f"results/{name}/summary.nc", f"results/{name}/summary.csv"]
         out += expand(f"results/{name}/figures/{{fig}}.{{ext}}", fig=figures(name),
                       ext=["pdf", "png"])
+        out += expand(f"results/{name}/figures/{{fig}}.{{ext}}", fig=posterior_figures(name),
+                      ext=["pdf", "png"])
     return out
 
 
 PAPER = config.get("paper", {}).get("experiment")
-PAPER_FIGURES = ["targets", "landscape", "convergence_seeds", "recovery", "cost"]
+PAPER_POSTERIOR = PAPER is not None and PAPER in EXPERIMENTS and posterior_on(PAPER)
+PAPER_FIGURES = ["targets", "landscape", "convergence_seeds", "recovery", "cost",
+                 *(["posterior"] if PAPER_POSTERIOR else [])]
 PAPER_FORMATS = ["pdf", "png"]
 if PAPER is not None and PAPER not in EXPERIMENTS:
     raise ValueError(f"config paper.experiment {PAPER!r} is not an experiment of the config: "

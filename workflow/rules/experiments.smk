@@ -1,6 +1,7 @@
 # One rule set for every experiment of the config, whatever its kind: inputs the pipeline makes
 # (a demo recording), targets and fits in chunks (one process per chunk, one NetCDF per target
-# and per fit), the scan over the box, the summary table and the figures. The experiment's kind
+# and per fit), posteriors where the experiment's posterior: block is on, the scan over the box,
+# the summary table and the figures. The experiment's kind
 # supplies the science (eegfit.experiments); nothing here is specific to one kind.
 
 
@@ -75,6 +76,67 @@ for name, kind in EXPERIMENTS.items():
                 script:
                     "../scripts/fit.py"
 
+    if posterior_on(name):
+        for i, chunk in enumerate(chunks(name)):
+
+            rule:
+                name:
+                    f"posterior_{name}_{i}"
+                input:
+                    targets=[result(name, "targets", t) for t in chunk],
+                    starts=posterior_starts(name, chunk),
+                output:
+                    [result(name, "posteriors", t) for t in chunk],
+                log:
+                    log("posteriors", name, f"chunk{i}"),
+                benchmark:
+                    bench("posteriors", name, f"chunk{i}")
+                params:
+                    config=depends(kind, "posterior"),
+                    experiment=name,
+                    targets=[(t.label, t.seed) for t in chunk],
+                threads: threads("posterior")
+                resources:
+                    **resources("posterior"),
+                conda:
+                    ENV
+                script:
+                    "../scripts/posterior.py"
+
+        rule:
+            name:
+                f"posterior_figures_{name}"
+            input:
+                posteriors=all_posteriors(name),
+                fits=all_fits(name),
+                verdict=[f"results/{name}/posteriors/verdict.nc"] if has_verdict(name) else [],
+                scan=[f"results/{name}/scan.nc"] if has_verdict(name) and has_scan(name) else [],
+            output:
+                **{
+                    f"{fig}_{ext}": report(
+                        f"results/{name}/figures/{fig}.{ext}",
+                        caption=caption(fig),
+                        category=name,
+                        labels={"figure": fig, "format": ext},
+                    )
+                    for fig in posterior_figures(name)
+                    for ext in ["pdf", "png"]
+                },
+            log:
+                log("figures", name, "posterior"),
+            benchmark:
+                bench("figures", name, "posterior")
+            params:
+                config=depends(kind, "figures"),
+                experiment=name,
+            threads: threads("figures")
+            resources:
+                **resources("figures"),
+            conda:
+                ENV
+            script:
+                "../scripts/posterior_figures.py"
+
     rule:
         name:
             f"figures_{name}"
@@ -130,10 +192,29 @@ rule scan:
         "../scripts/scan.py"
 
 
+rule posterior_verdict:
+    output:
+        "results/{experiment}/posteriors/verdict.nc",
+    log:
+        log("posteriors", "{experiment}", "verdict"),
+    benchmark:
+        bench("posteriors", "{experiment}", "verdict")
+    params:
+        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "posterior"),
+    threads: threads("posterior")
+    resources:
+        **resources("posterior"),
+    conda:
+        ENV
+    script:
+        "../scripts/posterior_verdict.py"
+
+
 rule summary:
     input:
         fits=lambda wc: all_fits(wc.experiment),
         timings=lambda wc: all_fits(wc.experiment, "timings", "json"),
+        posteriors=lambda wc: all_posteriors(wc.experiment),
     output:
         nc="results/{experiment}/summary.nc",
         csv="results/{experiment}/summary.csv",

@@ -10,6 +10,8 @@ if PAPER is not None:
             fits=all_fits(PAPER),
             targets=all_targets(PAPER),
             scan=f"results/{PAPER}/scan.nc",
+            posteriors=all_posteriors(PAPER),
+            verdict=[f"results/{PAPER}/posteriors/verdict.nc"] if has_verdict(PAPER) else [],
         output:
             notebook=f"results/{PAPER}/notebooks/paper_figures.ipynb",
             **{

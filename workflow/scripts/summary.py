@@ -8,6 +8,6 @@ from eegfit.experiments import runner, summary  # noqa: E402
 from eegfit import io  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output  # noqa: F821
-table = summary.collect(inp.fits, inp.timings, kind.summary_columns)
+table = summary.collect(inp.fits, inp.timings, kind.summary_columns, inp.posteriors)
 io.write_netcdf(summary.to_dataset(table, attrs=runner.provenance(kind, "summary")), out.nc)
 table.to_csv(out.csv, index=False, float_format="%.6g")

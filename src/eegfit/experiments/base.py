@@ -14,7 +14,10 @@ A kind is a class deriving from :class:`Kind`, with a frozen config spec (``Spec
   the noise floor), ``scan(target_datasets)`` (the objective or features over the box),
   ``figures(...)`` (the kind's own figures, beside the common ones), ``targets()`` (the default
   is one target per truth and seed), ``generated_inputs()`` / ``make_input(...)`` (files the
-  pipeline makes before the targets, e.g. a demo recording).
+  pipeline makes before the targets, e.g. a demo recording);
+- for posteriors (the config's ``posterior:`` block, :mod:`.posterior`):
+  ``simulate_features(values, key) -> {feature: array}`` (the features the loss compares, at
+  parameter values that may be a batch) and ``noisy`` (whether the drive is random).
 
 A kind is named in the config by its built-in name (``KINDS``) or by an import path
 ``package.module:Class``, so a kind defined outside eegfit runs without editing eegfit.
@@ -107,6 +110,9 @@ class Kind:
                 for value in values:
                     check_value(owner, leaf, value,
                                 f"config experiments.{spec.name}.parameters.{p.name}.{key}")
+        if spec.posterior is not None and not self.has_posterior:
+            raise ValueError(f"config experiments.{spec.name}.posterior: kind {spec.kind!r} has "
+                             f"no feature likelihood (Kind.simulate_features); remove the block")
 
     # ---- the targets ---------------------------------------------------------------------------
     def targets(self) -> list[Target]:
@@ -165,6 +171,19 @@ class Kind:
         return {"noise_floor_loss": ((), floor, {
             "units": "1", "long_name": "loss at the true parameters (the fit's noise vs the "
                                        "target's): the noise floor"})}
+
+    # ---- posteriors (optional) ---------------------------------------------------------------
+    noisy: bool = False
+    """Whether the model's drive is random (a posterior's scale is then its seed-to-seed spread)."""
+
+    def simulate_features(self, values: dict, key) -> dict:
+        """The features the loss compares, at ``values`` (name -> array; a batch broadcasts) with
+        the drive noise of ``key``: what a posterior's likelihood is built on (override)."""
+        raise NotImplementedError
+
+    @property
+    def has_posterior(self) -> bool:
+        return type(self).simulate_features is not Kind.simulate_features
 
     def scan(self, target_datasets: list[xr.Dataset]) -> xr.Dataset | None:
         """The objective or the features over the box (None: the kind has no scan)."""

@@ -161,6 +161,14 @@ class Column(Kind):
     def aux_units(self) -> dict:
         return {n: sf.units(n, self.signal_units) for n in self.spec.features}
 
+    @property
+    def noisy(self) -> bool:
+        return not isinstance(self.spec.model.drive, ConstantDrive)
+
+    def simulate_features(self, values: dict, key) -> dict:
+        """The loss's features at ``values`` (a batch broadcasts: one simulation)."""
+        return self.feature_values(self.simulate(values, key).eeg_mv)
+
     # ---- targets -----------------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
         trace = self.simulate({n: as_float(v) for n, v in target.truth.items()},

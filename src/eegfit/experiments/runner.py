@@ -25,10 +25,12 @@ log = logging.getLogger("eegfit")
 
 
 STAGE_IGNORES = {  # keys of a block a stage's outputs do not depend on
-    "target": ("backends", "scan", "uncertainty", "seeds", "parameters.truths",
+    "target": ("backends", "scan", "uncertainty", "posterior", "seeds", "parameters.truths",
                "parameters.start", "parameters.bounds"),
-    "fit": ("scan", "seeds", "parameters.truths"),
-    "scan": ("backends", "uncertainty"),
+    "fit": ("scan", "posterior", "seeds", "parameters.truths"),
+    "scan": ("backends", "uncertainty", "posterior"),
+    "posterior": ("backends", "scan", "uncertainty", "seeds", "parameters.truths",
+                  "parameters.start"),
 }
 
 

@@ -3,7 +3,9 @@
 Columns (units in the NetCDF; wall times in the CSV only, since they differ run to run):
 ``experiment, kind, target, parameter, units, backend, optimizer, seed, truth, start, fitted,
 rel_error, std, best_loss, noise_floor_loss, status, n_evaluations, n_nonfinite``, then the kind's
-own scalar columns (``Kind.summary_columns``, e.g. the FC correlation of a network fit).
+own scalar columns (``Kind.summary_columns``, e.g. the FC correlation of a network fit), then the
+posterior's (:data:`POSTERIOR_COLUMNS`: the target's 90 % highest-density set, whether it
+identifies the parameter, where the truth lies; ``n/a`` where the experiment has no posterior).
 ``truth`` and ``rel_error`` are NaN where the data have no ground truth (a recording, an empirical
 FC); ``std`` is the Laplace 1-sigma where the experiment asks for it (``uncertainty.rel_sd``).
 """
@@ -38,6 +40,41 @@ COLUMNS = {  # column -> (units, long name); None: the parameter's units
 }
 
 
+POSTERIOR_COLUMNS = {  # column -> (units, long name); None: the parameter's units
+    "posterior_method": ("", "posterior method (grid | nuts; n/a: no posterior block)"),
+    "hds_intervals": (None, "the target's highest-density set, as [low, high] intervals"),
+    "hds_n_intervals": ("1", "intervals of the highest-density set"),
+    "hds_width": (None, "total width of the highest-density set"),
+    "identified": ("", "yes: the set is one interval narrower than max_width of the box"),
+    "truth_in_hds": ("", "truth relative to the set: inside, below, above, between"),
+    "truth_hds_level": ("1", "posterior mass denser than at the truth (inside iff < hds prob)"),
+    "posterior_mean": (None, "posterior mean"),
+    "posterior_rhat": ("1", "R-hat of the NUTS chains (NaN for a grid)"),
+}
+
+
+def posterior_rows(paths) -> dict:
+    """``(target, seed, parameter) -> {column: value}`` of posterior files (their
+    ``identifiability`` group)."""
+    out = {}
+    for path in paths:
+        with xr.open_dataset(path, group="identifiability") as ds:
+            target, seed = str(ds.attrs["target"]), int(ds.attrs["seed"])
+            for name in ds["parameter"].values:
+                v = ds.sel(parameter=name)
+                n = int(v["n_intervals"])
+                intervals = " ".join(f"[{float(v['lower'][i]):.6g}, {float(v['upper'][i]):.6g}]"
+                                     for i in range(n))
+                out[(target, seed, str(name))] = {
+                    "posterior_method": ds.attrs["method"], "hds_intervals": intervals,
+                    "hds_n_intervals": n, "hds_width": float(v["width"]),
+                    "identified": "yes" if int(v["identified"]) else "no",
+                    "truth_in_hds": str(v["truth_position"].values),
+                    "truth_hds_level": float(v["truth_level"]),
+                    "posterior_mean": float(v["mean"]), "posterior_rhat": float(v["rhat"])}
+    return out
+
+
 def _scalar(ds: xr.Dataset, name: str) -> float:
     return float(ds[name]) if name in ds else float("nan")
 
@@ -62,20 +99,25 @@ def rows_of(ds: xr.Dataset, extra_columns=()) -> list[dict]:
     return rows
 
 
-def collect(fit_paths, timing_paths=None, extra_columns=()) -> pd.DataFrame:
-    """The table of the fit records at ``fit_paths`` (and their wall times, s, where given)."""
+def collect(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None) -> pd.DataFrame:
+    """The table of the fit records at ``fit_paths`` (and their wall times, s, where given),
+    with the posterior columns from ``posterior_paths`` (``n/a`` without them)."""
     timing_paths = list(timing_paths or [None] * len(fit_paths))
+    posteriors = posterior_rows(posterior_paths or [])
     rows = []
     for path, timing in zip(fit_paths, timing_paths):
         with xr.open_dataset(path) as ds:
             new = rows_of(ds, extra_columns)
+        for row in new:
+            row.update(posteriors.get((row["target"], row["seed"], row["parameter"]),
+                                      dict.fromkeys(POSTERIOR_COLUMNS, "n/a")))
         if timing is not None:
             with open(timing) as fh:
                 wall = float(json.load(fh)["wall_time_s"])
             for row in new:
                 row["wall_time_s"] = wall
         rows += new
-    table = pd.DataFrame(rows, columns=[*COLUMNS, *extra_columns,
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *extra_columns, *POSTERIOR_COLUMNS,
                                         *(["wall_time_s"] if timing_paths[:1] != [None] else [])])
     order = {n: i for i, n in enumerate(dict.fromkeys(table["parameter"]))}
     return (table.assign(_order=table["parameter"].map(order))
@@ -90,7 +132,7 @@ def to_dataset(table: pd.DataFrame, *, attrs: dict) -> xr.Dataset:
     param_unit = units[0] if len(units) == 1 else "mixed (see the units column)"
     data = {}
     for column in table.columns.drop("wall_time_s", errors="ignore"):
-        unit, long_name = COLUMNS.get(column, ("1", column))
+        unit, long_name = {**COLUMNS, **POSTERIOR_COLUMNS}.get(column, ("1", column))
         values = table[column].to_numpy()
         if values.dtype == object:
             values = values.astype(str)

@@ -4,7 +4,8 @@
   ``save``, ``axis_label``.
 - :mod:`~eegfit.plots.fits`: the figures common to every fit of every experiment kind.
 - one module per experiment kind: :mod:`~eegfit.plots.column`, :mod:`~eegfit.plots.network`,
-  :mod:`~eegfit.plots.recording`; and :mod:`~eegfit.plots.paper`, the paper's figures.
+  :mod:`~eegfit.plots.recording`; :mod:`~eegfit.plots.posterior`, posteriors and their
+  identifiability verdict; and :mod:`~eegfit.plots.paper`, the paper's figures.
 
 The figures read datasets and tables only; they import no experiment module. Each function
 returns a matplotlib Figure; :func:`save` writes it as PDF and PNG, the same bytes on a rerun.
@@ -20,6 +21,7 @@ from eegfit.plots.network import empirical_fc_figures, fc_matrices, fc_vs_parame
 from eegfit.plots.recording import (RECORDING_COLOR, recording_convergence, recording_psd,
                                     recording_windows)
 from eegfit.plots.paper import PAPER_FIGURES, convergence_over_seeds, cost, recovery
+from eegfit.plots.posterior import posterior_marginals, posterior_pairs, verdict_strip
 
 __all__ = [
     # style
@@ -33,4 +35,6 @@ __all__ = [
     "RECORDING_COLOR", "recording_convergence", "recording_psd", "recording_windows",
     # the paper
     "PAPER_FIGURES", "convergence_over_seeds", "cost", "recovery",
+    # posteriors
+    "posterior_marginals", "posterior_pairs", "verdict_strip",
 ]

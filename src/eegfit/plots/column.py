@@ -35,15 +35,24 @@ def eeg_fit(pairs) -> plt.Figure:
     return fig
 
 
-def landscape(ds, truths=(), features=None) -> plt.Figure:
+def _with_strip(n_rows: int, verdict) -> dict:
+    """Subplot settings of ``n_rows`` panels, and a thin one below for a verdict strip."""
+    if verdict is None:
+        return {"nrows": n_rows}
+    return {"nrows": n_rows + 1, "height_ratios": [1.0] * n_rows + [0.16]}
+
+
+def landscape(ds, truths=(), features=None, verdict=None) -> plt.Figure:
     """Each feature vs the fitted parameter over a grid, with the ground truths marked and the
     stretches where the feature does not identify the parameter (flat, or a value met twice)
-    shaded."""
+    shaded; with ``verdict`` (a posterior verdict scan), the posterior's identifiability verdict
+    over the box as a strip below (:func:`eegfit.plots.posterior.verdict_strip`)."""
     features = features or [v for v in ds.data_vars if not v.endswith("_identifiable")]
     name = ds.attrs.get("parameter", "parameter")
     with plt.rc_context(STYLE):
-        fig, axes = figure(SINGLE_COLUMN_IN, 0.9 * len(features) + 0.5, nrows=len(features),
-                           squeeze=False, sharex=True)
+        fig, axes = figure(SINGLE_COLUMN_IN, 0.9 * len(features) + 0.5 + 0.5 * (
+            verdict is not None), squeeze=False, sharex=True, **_with_strip(len(features),
+                                                                            verdict))
         x = ds["value"].values
         for ax, feat in zip(axes[:, 0], features):
             ax.plot(x, ds[feat].values, color="black", lw=0.8)
@@ -56,6 +65,10 @@ def landscape(ds, truths=(), features=None) -> plt.Figure:
                 ax.plot([t], [np.interp(t, x, ds[feat].values)], "v", color=TARGET_COLOR, ms=3)
             ax.set_ylabel(f"{feat} ({ds[feat].attrs.get('units', '1')})")
         unit = ds["value"].attrs.get("units", "1")
+        if verdict is not None:
+            from eegfit.plots.posterior import verdict_strip  # noqa: PLC0415
+
+            verdict_strip(axes[-1, 0], verdict)
         axes[-1, 0].set_xlabel(name + ("" if unit == "1" else f" ({unit})"))
         if any(f"{feat}_identifiable" in ds for feat in features):
             axes[0, 0].legend(loc="upper left")
@@ -93,7 +106,7 @@ def target_traces(targets: dict, features: dict | None = None) -> plt.Figure:
 
 
 def feature_landscape(landscape, target_features: dict | None = None,
-                      names=None) -> plt.Figure:
+                      names=None, verdict=None) -> plt.Figure:
     """Each feature against the fitted parameter over the landscape grid, targets marked.
 
     Args:
@@ -101,14 +114,15 @@ def feature_landscape(landscape, target_features: dict | None = None,
         target_features: ``(truth, seed) -> features dataset``: each target is drawn at its
             ground truth and its measured feature value.
         names: the features to draw (default: RMS and spectral peak, where present).
+        verdict: a posterior verdict scan: the identifiability verdict as a strip below.
     """
     names = list(names or [n for n in ("rms", "spectral_peak_hz") if n in landscape]
                  or landscape.data_vars)
     name = landscape.attrs.get("parameter", "parameter")
     x = landscape["value"].values
     with plt.rc_context(STYLE):
-        fig, axes = figure(SINGLE_COLUMN_IN, 1.05 * len(names) + 0.4, nrows=len(names),
-                           squeeze=False, sharex=True)
+        fig, axes = figure(SINGLE_COLUMN_IN, 1.05 * len(names) + 0.4 + 0.5 * (
+            verdict is not None), squeeze=False, sharex=True, **_with_strip(len(names), verdict))
         for ax, feat in zip(axes[:, 0], names):
             ax.plot(x, landscape[feat].values, color="black", lw=0.8, label="model on the grid")
             points = sorted((t, float(ds[feat])) for (t, _), ds in (target_features or {}).items()
@@ -121,6 +135,10 @@ def feature_landscape(landscape, target_features: dict | None = None,
             ax.set_ylabel(axis_label(FEATURE_LABELS.get(feat, feat),
                                      landscape[feat].attrs.get("units", "1")))
         axes[0, 0].legend(loc="upper left")
+        if verdict is not None:
+            from eegfit.plots.posterior import verdict_strip  # noqa: PLC0415
+
+            verdict_strip(axes[-1, 0], verdict)
         axes[-1, 0].set_xlabel(axis_label(name, landscape["value"].attrs.get("units", "1")))
     return fig
 

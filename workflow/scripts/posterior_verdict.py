@@ -1,0 +1,12 @@
+"""The identifiability verdict over the box of a one-parameter experiment (posteriors/verdict.nc)."""
+
+from _job import start
+
+kind = start(snakemake)  # noqa: F821
+
+from eegfit import io  # noqa: E402
+from eegfit.experiments import posterior, runner  # noqa: E402
+
+verdict = posterior.verdict_scan(kind)
+verdict.attrs.update(runner.provenance(kind, "posterior_verdict"))
+io.write_netcdf(verdict, snakemake.output[0])  # noqa: F821
