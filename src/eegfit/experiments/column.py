@@ -33,7 +33,7 @@ import xarray as xr
 from eegfit import io
 from eegfit.experiments.base import Kind, Target, as_float, keys
 from eegfit.experiments.spec import Reader, Spec
-from eegfit.models import JansenRit, model_class
+from eegfit.models import ConstantDrive, ConstantInput, JansenRit, model_class
 from eegfit.models.base import check_value
 from eegfit.signal import features as sf
 from eegfit.simulate import simulate
@@ -163,7 +163,7 @@ class Column(Kind):
 
     @property
     def noisy(self) -> bool:
-        return not isinstance(self.spec.model.drive, ConstantDrive)
+        return not isinstance(self.spec.model.drive, (ConstantDrive, ConstantInput))
 
     def simulate_features(self, values: dict, key) -> dict:
         """The loss's features at ``values`` (a batch broadcasts: one simulation)."""

@@ -104,6 +104,46 @@ def evaluate(problem: Problem, points: np.ndarray, max_batch: int = 2048) -> np.
     return out
 
 
+def _base_grid(problem: Problem, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres and widths of the ``n_points``-per-axis cells over the problem's box."""
+    axes, steps = [], []
+    for n in problem.names:
+        lo, hi = problem.boxes[n]
+        step = (hi - lo) / n_points
+        axes.append(lo + step * (np.arange(n_points) + 0.5))
+        steps.append(step)
+    d = len(problem.names)
+    centres = np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, d)
+    return centres, np.broadcast_to(np.asarray(steps), centres.shape).copy()
+
+
+def _refine(problem, centres, widths, logp, *, refine, factor, threshold, max_batch, max_cells):
+    """Split every cell within ``threshold`` nats of the top into ``factor`` per axis, ``refine``
+    times: ``(centres, widths, logp, evaluations)``."""
+    d, n_eval = centres.shape[1], len(centres)
+    offsets = (np.arange(factor) + 0.5) / factor - 0.5
+    children = np.array(list(itertools.product(offsets, repeat=d)))  # (factor^d, d)
+    for level in range(refine):
+        top = np.max(logp) if np.isfinite(np.max(logp)) else -np.inf
+        if not np.isfinite(top):
+            break
+        split = logp >= top - threshold
+        n_new = int(split.sum()) * len(children)
+        if len(centres) - int(split.sum()) + n_new > max_cells:
+            log.warning("grid posterior: refinement level %d would make %d cells (> max_cells "
+                        "%d); stopped at %d cells", level + 1, n_new, max_cells, len(centres))
+            break
+        parent_c, parent_w = centres[split], widths[split]
+        new_c = (parent_c[:, None, :] + children[None] * parent_w[:, None, :]).reshape(-1, d)
+        new_w = np.repeat(parent_w / factor, len(children), axis=0)
+        new_lp = evaluate(problem, new_c, max_batch)
+        n_eval += len(new_c)
+        centres = np.concatenate([centres[~split], new_c])
+        widths = np.concatenate([widths[~split], new_w])
+        logp = np.concatenate([logp[~split], new_lp])
+    return centres, widths, logp, n_eval
+
+
 def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2,
                    factor: int | None = None, threshold: float = 20.0, max_batch: int = 2048,
                    max_cells: int = 50_000) -> GridPosterior:
@@ -131,36 +171,11 @@ def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2,
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"grid {name} must be an integer >= {low}, got {value!r}")
     t0 = time.perf_counter()
-    axes, steps = [], []
-    for n in problem.names:
-        lo, hi = problem.boxes[n]
-        step = (hi - lo) / n_points
-        axes.append(lo + step * (np.arange(n_points) + 0.5))
-        steps.append(step)
-    centres = np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, d)
-    widths = np.broadcast_to(np.asarray(steps), centres.shape).copy()
+    centres, widths = _base_grid(problem, n_points)
     logp = evaluate(problem, centres, max_batch)
-    n_eval = len(centres)
-    offsets = (np.arange(factor) + 0.5) / factor - 0.5
-    children = np.array(list(itertools.product(offsets, repeat=d)))  # (factor^d, d)
-    for level in range(refine):
-        top = np.max(logp) if np.isfinite(np.max(logp)) else -np.inf
-        if not np.isfinite(top):
-            break
-        split = logp >= top - threshold
-        n_new = int(split.sum()) * len(children)
-        if len(centres) - int(split.sum()) + n_new > max_cells:
-            log.warning("grid posterior: refinement level %d would make %d cells (> max_cells "
-                        "%d); stopped at %d cells", level + 1, n_new, max_cells, len(centres))
-            break
-        parent_c, parent_w = centres[split], widths[split]
-        new_c = (parent_c[:, None, :] + children[None] * parent_w[:, None, :]).reshape(-1, d)
-        new_w = np.repeat(parent_w / factor, len(children), axis=0)
-        new_lp = evaluate(problem, new_c, max_batch)
-        n_eval += len(new_c)
-        centres = np.concatenate([centres[~split], new_c])
-        widths = np.concatenate([widths[~split], new_w])
-        logp = np.concatenate([logp[~split], new_lp])
+    centres, widths, logp, n_eval = _refine(problem, centres, widths, logp, refine=refine,
+                                            factor=factor, threshold=threshold,
+                                            max_batch=max_batch, max_cells=max_cells)
     if not np.any(np.isfinite(logp)):
         raise FloatingPointError("the posterior is zero on every grid cell (every simulation "
                                  "failed or every observed feature is out of reach)")

@@ -109,23 +109,9 @@ def _verdict_dataset(verdicts: dict, summaries: dict, units: dict) -> xr.Dataset
                       attrs={"hds_prob": v0.prob, "max_width": v0.max_width})
 
 
-def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=None,
-                   prior_draws: int = 1000, grid_draws: int = 4000, seed: int = 0,
-                   attrs: dict | None = None) -> dict[str, xr.Dataset]:
-    """The groups of a posterior (see the module docstring), as ``{group: Dataset}`` in
-    :data:`GROUP_ORDER`; :func:`to_arviz` makes them an ``arviz.InferenceData``.
-
-    Args:
-        problem: the :class:`~eegfit.infer.Problem`.
-        verdicts: name -> :class:`~eegfit.infer.Identifiability`.
-        summaries: name -> ``{mean, q05, q95, sd, rhat, ...}`` (missing ones are NaN).
-        grid: a :class:`~eegfit.infer.GridPosterior` (its cells, and the posterior draws when
-            ``nuts`` is None); ``nuts``: a :class:`~eegfit.infer.NutsResult`.
-        attrs: flat provenance attrs for every group.
-    """
-    import jax  # noqa: PLC0415
-
-    units, attrs = problem.units, dict(attrs or {})
+def _posterior_groups(problem, grid, nuts, grid_draws: int, seed: int) -> dict:
+    """The posterior draws (NUTS, or drawn from the grid's cells) and their sample stats."""
+    units = problem.units
     groups = {}
     if nuts is not None:
         groups["posterior"] = _draws_dataset(nuts.draws, units, "NUTS")
@@ -149,10 +135,12 @@ def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=
             coords=groups["posterior"].coords)
     else:
         raise ValueError("inference_data needs a grid posterior or NUTS draws")
-    rng = jax.random.key(int(seed))
-    prior = {n: np.asarray(problem.priors[n].sample(jax.random.fold_in(rng, i), prior_draws))
-             for i, n in enumerate(problem.names)}
-    groups["prior"] = _draws_dataset(prior, units, "prior")
+    return groups
+
+
+def _data_groups(problem) -> dict:
+    """``observed_data`` (the observed features) and ``constant_data`` (scales and box)."""
+    units, groups = problem.units, {}
     fu = problem.feature_units
     groups["observed_data"] = xr.Dataset(
         {k: ((), float(v), {"units": fu.get(k, "1"), "long_name": f"observed {k}"})
@@ -165,17 +153,48 @@ def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=
         const[f"high_{n}"] = ((), hi, {"units": units.get(n, "1"),
                                        "long_name": f"box of {n}: high"})
     groups["constant_data"] = xr.Dataset(const)
+    return groups
+
+
+def _grid_group(grid, units: dict) -> xr.Dataset:
+    """The grid's cells: centres, widths, log density and mass."""
+    cells = {n: ("cell", grid.centres[:, j], {"units": units.get(n, "1"),
+                                              "long_name": f"cell centre: {n}"})
+             for j, n in enumerate(grid.names)}
+    cells.update({f"width_{n}": ("cell", grid.widths[:, j], {
+        "units": units.get(n, "1"), "long_name": f"cell width along {n}"})
+        for j, n in enumerate(grid.names)})
+    cells["log_density"] = ("cell", grid.log_density, {
+        "units": "1", "long_name": "unnormalised log posterior density at the cell centre"})
+    cells["mass"] = ("cell", grid.mass, {"units": "1", "long_name": "posterior mass"})
+    return xr.Dataset(cells, attrs={"n_evaluations": grid.n_evaluations})
+
+
+def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=None,
+                   prior_draws: int = 1000, grid_draws: int = 4000, seed: int = 0,
+                   attrs: dict | None = None) -> dict[str, xr.Dataset]:
+    """The groups of a posterior (see the module docstring), as ``{group: Dataset}`` in
+    :data:`GROUP_ORDER`; :func:`to_arviz` makes them an ``arviz.InferenceData``.
+
+    Args:
+        problem: the :class:`~eegfit.infer.Problem`.
+        verdicts: name -> :class:`~eegfit.infer.Identifiability`.
+        summaries: name -> ``{mean, q05, q95, sd, rhat, ...}`` (missing ones are NaN).
+        grid: a :class:`~eegfit.infer.GridPosterior` (its cells, and the posterior draws when
+            ``nuts`` is None); ``nuts``: a :class:`~eegfit.infer.NutsResult`.
+        attrs: flat provenance attrs for every group.
+    """
+    import jax  # noqa: PLC0415
+
+    units, attrs = problem.units, dict(attrs or {})
+    groups = _posterior_groups(problem, grid, nuts, grid_draws, seed)
+    rng = jax.random.key(int(seed))
+    prior = {n: np.asarray(problem.priors[n].sample(jax.random.fold_in(rng, i), prior_draws))
+             for i, n in enumerate(problem.names)}
+    groups["prior"] = _draws_dataset(prior, units, "prior")
+    groups.update(_data_groups(problem))
     if grid is not None:
-        cells = {n: ("cell", grid.centres[:, j], {"units": units.get(n, "1"),
-                                                  "long_name": f"cell centre: {n}"})
-                 for j, n in enumerate(grid.names)}
-        cells.update({f"width_{n}": ("cell", grid.widths[:, j], {
-            "units": units.get(n, "1"), "long_name": f"cell width along {n}"})
-            for j, n in enumerate(grid.names)})
-        cells["log_density"] = ("cell", grid.log_density, {
-            "units": "1", "long_name": "unnormalised log posterior density at the cell centre"})
-        cells["mass"] = ("cell", grid.mass, {"units": "1", "long_name": "posterior mass"})
-        groups["grid"] = xr.Dataset(cells, attrs={"n_evaluations": grid.n_evaluations})
+        groups["grid"] = _grid_group(grid, units)
     groups["identifiability"] = _verdict_dataset(verdicts, summaries, units)
     for ds in groups.values():
         ds.attrs.update(attrs)

@@ -3,8 +3,8 @@ protocol (:class:`NeuralMass`) and a registry by the name a config uses (:data:`
 
 from eegfit.models.base import (FINITE, NONNEGATIVE, POSITIVE, Model, NeuralMass, Node, Range,
                                 check, pytree_dataclass, static_field)
-from eegfit.models.drive import (ConstantDrive, ConstantInput, OUNoiseDrive, UniformNoiseDrive,
-                                 WhiteNoiseDrive, uniform_intensity)
+from eegfit.models.drive import ConstantDrive, ConstantInput, UniformNoiseDrive
+from eegfit.models.noise import OUNoiseDrive, WhiteNoiseDrive, uniform_intensity
 from eegfit.models.stuart_landau import StuartLandau
 from eegfit.models.jansen_rit import JansenRit
 from eegfit.models.wilson_cowan import WilsonCowan

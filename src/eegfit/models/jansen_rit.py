@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from eegfit.models.base import NONNEGATIVE, POSITIVE, Model, pytree_dataclass
-from eegfit.models.drive import ConstantDrive, OUNoiseDrive, UniformNoiseDrive, WhiteNoiseDrive
+from eegfit.models.drive import ConstantDrive, UniformNoiseDrive
+from eegfit.models.noise import OUNoiseDrive, WhiteNoiseDrive
 
 
 @pytree_dataclass
