@@ -9,6 +9,7 @@ Files are written to a temporary name and renamed, so a killed job never leaves 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -54,20 +55,29 @@ def provenance(config: dict | None = None, **extra) -> dict[str, object]:
     return attrs
 
 
-def write_netcdf(ds: xr.Dataset, path) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path beside ``path`` to write to: renamed to ``path`` when the block ends,
+    removed if it raises (even on KeyboardInterrupt), so a killed job never leaves half a file
+    and an old file at ``path`` stays whole until the new one is complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
+
+
+def write_netcdf(ds: xr.Dataset, path) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4")
+    return Path(path)
 
 
 def _var(dims, data, units: str, long_name: str):

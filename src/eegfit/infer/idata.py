@@ -23,8 +23,6 @@ with ``arviz.from_netcdf(path)`` or ``xarray.open_dataset(path, group="posterior
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -214,23 +212,15 @@ def write(groups, path) -> Path:
     (temporary file, then rename), in a fixed group order, without ``created_at``."""
     if not isinstance(groups, dict):
         groups = {g: groups[g] for g in groups.groups()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        order = [g for g in GROUP_ORDER if g in groups] + [g for g in groups
-                                                          if g not in GROUP_ORDER]
+    from eegfit.io import atomic_path  # noqa: PLC0415
+
+    order = [g for g in GROUP_ORDER if g in groups] + [g for g in groups if g not in GROUP_ORDER]
+    with atomic_path(path) as tmp:
         for i, name in enumerate(order):
             ds = groups[name].copy()
             ds.attrs.pop("created_at", None)
             ds.to_netcdf(tmp, mode="w" if i == 0 else "a", group=name, engine="netcdf4")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def read(path) -> dict[str, xr.Dataset]:
