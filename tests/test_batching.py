@@ -124,6 +124,28 @@ def test_vmapped_gradient_equals_a_loop(n):
     assert_same(grad, looped[:, 1], scale=float(np.max(np.abs(looped[:, 1]))))
 
 
+@pytest.mark.parametrize("n", [THRESHOLD - 1, THRESHOLD])
+def test_forward_mode_under_vmap_runs_batch_last_and_equals_a_loop(n):
+    """Inside batch_last_jvp, jvp(vmap(loss)) runs the state batch-last from the threshold on
+    (its jaxpr holds a (6, n) state, no (n, 6) one) and gives each candidate's own derivative;
+    reverse mode outside the context is untouched."""
+    def loss(c):
+        return rms(eeg_of_c(c))
+
+    def value_and_tangent(cs):
+        return jax.jvp(jax.vmap(loss), (cs,), (jnp.ones_like(cs),))
+    cs = values(n)
+    with sim_module.batch_last_jvp():
+        jaxpr = str(jax.make_jaxpr(value_and_tangent)(cs))
+        value, tangent = jax.jit(value_and_tangent)(cs)
+    assert "custom_vmap" not in jaxpr  # batching resolved the rule: nothing left to transpose
+    if n >= THRESHOLD:
+        assert f"[6,{n}]" in jaxpr and f"[{n},6]" not in jaxpr
+    looped = loop(jax.value_and_grad(loss), cs)
+    assert_same(value, looped[:, 0])
+    assert_same(tangent, looped[:, 1], scale=float(np.max(np.abs(looped[:, 1]))))
+
+
 @pytest.mark.parametrize("num_candidates", [THRESHOLD - 3, THRESHOLD + 1])
 def test_nevergrad_step_equals_per_candidate_evaluation(num_candidates):
     """Each recorded loss and aux of a nevergrad fit (all candidates of a step in one call) is

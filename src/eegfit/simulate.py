@@ -12,6 +12,8 @@ for predictor and corrector), both strongly convergent at order 1 (tests/test_no
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from typing import NamedTuple
 
@@ -194,6 +196,29 @@ def _broadcast_batching(plain):
     return batched
 
 
+_BATCH_LAST_JVP = contextvars.ContextVar("eegfit_batch_last_jvp", default=False)
+
+
+@contextlib.contextmanager
+def batch_last_jvp():
+    """Trace forward-mode derivatives of batched simulations in the batch-last layout.
+
+    A ``jax.jvp`` of a ``jax.vmap`` over parameter sets goes through the rollout's custom JVP
+    rule, which ``vmap`` batches in its own batch-first layout (1.5-2x slower than batch-last
+    for hundreds of sets, see benchmarks/). Code traced inside this context makes that rule
+    batch through :func:`_broadcast_batching` as the forward pass does. The switch acts at
+    trace time only (a compiled function keeps the rule it was traced with) and is meant for
+    forward mode under ``vmap``, as the Fitter's batched grad step uses it: a reverse-mode
+    derivative (``grad``) traced inside it fails unless every simulation is under a ``vmap``
+    (a custom batching rule has no transpose).
+    """
+    token = _BATCH_LAST_JVP.set(True)
+    try:
+        yield
+    finally:
+        _BATCH_LAST_JVP.reset(token)
+
+
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
              remat: bool, output: str = "trace"):
@@ -203,15 +228,20 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     Its value under ``jax.vmap`` comes from a custom batching rule (:func:`_broadcast_batching`:
     the batch on the last axis lets the model's elementwise vector field broadcast, which a CPU
     runs several times faster than vmap's batch-first state); derivatives come from the plain
-    function (custom JVP), so ``grad``, ``vmap(grad)`` and ``grad(vmap)`` all work as usual.
+    function (custom JVP), so ``grad``, ``vmap(grad)`` and ``grad(vmap)`` all work as usual
+    (and a forward-mode derivative under ``vmap`` runs batch-last inside :func:`batch_last_jvp`).
     ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
     """
     # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
     # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
     # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
     plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output))
-    core = jax.custom_jvp(_broadcast_batching(plain))
-    core.defjvp(lambda primals, tangents: jax.jvp(plain, primals, tangents))
+    batched = _broadcast_batching(plain)
+    core = jax.custom_jvp(batched)
+
+    def jvp(primals, tangents):  # see batch_last_jvp: the batched rule in forward mode only
+        return jax.jvp(batched if _BATCH_LAST_JVP.get() else plain, primals, tangents)
+    core.defjvp(jvp)
     return core
 
 
