@@ -345,13 +345,13 @@ def run(mode: str) -> dict:
     say(f"steady state: {R['rounds']} interleaved rounds")
     ref_fwd = jax.jit(reference_loss)
     ref_vg = jax.jit(jax.value_and_grad(reference_loss))
-    evaluate = nf._evaluate  # jax.jit(jax.vmap(objective)): the backend's call per step
-    batches = {n: {"C": jnp.linspace(BOUNDS[0], BOUNDS[1], n)} for n in (1, DE_CANDIDATES,
-                                                                          BIG_BATCH)}
+    evaluate = nf._evaluate  # jit(vmap(objective)) over (fits, candidates): one call per step
+    batches = {n: {"C": jnp.linspace(BOUNDS[0], BOUNDS[1], n)[None]} for n in (
+        1, DE_CANDIDATES, BIG_BATCH)}  # one fit's n candidates
     eval_in_fit, last = [], {}
 
-    def timed_evaluate(values):  # what the DE fit calls, timed (this Fitter instance only)
-        t, result = timed(evaluate, values)
+    def timed_evaluate(values, data):  # what the DE fit calls, timed (this Fitter only)
+        t, result = timed(evaluate, values, data)
         eval_in_fit.append(t)
         return result
     nf._evaluate = timed_evaluate
@@ -373,9 +373,9 @@ def run(mode: str) -> dict:
         "reference_forward": (lambda: ref_fwd(C), R["fast"]),
         "value_and_grad": (lambda: vg(C), R["fast"]),
         "reference_value_and_grad": (lambda: ref_vg(C), R["fast"]),
-        "vmap_1": (lambda: evaluate(batches[1]), R["fast"]),
-        f"vmap_{DE_CANDIDATES}": (lambda: evaluate(batches[DE_CANDIDATES]), R["fast"]),
-        f"vmap_{BIG_BATCH}": (lambda: evaluate(batches[BIG_BATCH]), R["batch"]),
+        "vmap_1": (lambda: evaluate(batches[1], None), R["fast"]),
+        f"vmap_{DE_CANDIDATES}": (lambda: evaluate(batches[DE_CANDIDATES], None), R["fast"]),
+        f"vmap_{BIG_BATCH}": (lambda: evaluate(batches[BIG_BATCH], None), R["batch"]),
         "grad_fit": (keep("grad", lambda: gf.fit(GRAD_STEPS, progress=False)), 1),
         "de_fit": (de_fit, 1),
         "naive_jit_vg": (keep("naive_jit_vg", lambda: naive_loop(vg_a)), 1),

@@ -11,10 +11,25 @@
 
 ``loss_fn`` receives the model with plain values (every :class:`Param` replaced by a value) and
 must be a pure JAX function: it is traced, differentiated (grad) and vectorised (nevergrad).
+
+Per-fit data (a target's features, a noise key) can be an argument instead of a constant closed
+over: ``loss_fn(model, data)``, with ``fit(n, data=data)``. The compiled programs then take the
+data as an input, so a new target reuses them instead of tracing and compiling again. And many
+fits of one problem (targets x seeds x starts) run as one batch, all advancing together in one
+compiled call per chunk of steps::
+
+>>> def loss_fn(m, data):
+...     amplitude = rms(simulate(m, duration_ms=600.0, transient_ms=200.0).eeg_mv)
+...     return ((amplitude - data) / data) ** 2, {"rms_mv": amplitude}
+>>> fitter = Fitter(model, optax.adam(2.0), loss_fn=loss_fn)
+>>> results = fitter.fit_many(40, data=jnp.asarray(targets))      # one FitResult per target
+
+A fit alone is a batch of one: ``fit`` and ``fit_many`` run the same code.
 """
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import time
 
@@ -22,13 +37,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eegfit.fit.grad import CONVERGED, DIVERGED, make_chunk_runner, run_grad
-from eegfit.fit.nevergrad_backend import parametrization, resolve_optimizer, run_nevergrad
+from eegfit.fit.grad import (CONVERGED, DIVERGED, make_chunk_runner, resolve_derivatives,
+                             run_grad)
+from eegfit.fit.nevergrad_backend import (make_evaluate, parametrization, resolve_optimizer,
+                                          run_nevergrad)
 from eegfit.fit.param import split as split_model
 from eegfit.fit.progress import Progress
 from eegfit.fit.result import FitResult, History, best_from_history
 
 BACKENDS = ("grad", "nevergrad")
+
+
+def _takes_data(loss_fn) -> bool:
+    """Whether ``loss_fn`` needs a second positional argument (``loss_fn(model, data)``)."""
+    try:
+        inspect.signature(loss_fn).bind(None)
+    except TypeError:
+        return True
+    except ValueError:  # no signature (a builtin): assume the one-argument form
+        return False
+    return False
+
+
+def _batch_size(tree, what: str) -> int | None:
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return None
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"fit_many: every leaf of {what} needs the same leading (batch) axis, "
+                         f"got shapes {[np.shape(x) for x in leaves]}")
+    return sizes.pop()
 
 
 class Fitter:
@@ -40,8 +79,9 @@ class Fitter:
             ``optax.adam(2.0)``; the learning rate is in the parameter's units); for
             ``backend="nevergrad"`` an optimizer name from nevergrad's registry (``"DE"``,
             ``"CMA"``, ``"TwoPointsDE"``, ``"NGOpt"``, ...) or a nevergrad optimizer object.
-        loss_fn: ``loss_fn(model) -> (scalar_loss, aux)``; aux is any pytree of arrays (``{}``
-            if there is nothing to report).
+        loss_fn: ``loss_fn(model) -> (scalar_loss, aux)``, or ``loss_fn(model, data)`` with the
+            fit's data given to :meth:`fit` / :meth:`fit_many`; aux is any pytree of arrays
+            (``{}`` if there is nothing to report).
         backend: ``"grad"`` or ``"nevergrad"``.
         search_space: name -> ``(low, high)``, overriding the Params' own bounds.
         num_candidates: nevergrad only: candidates asked and evaluated together per step.
@@ -50,12 +90,16 @@ class Fitter:
             between chunks; the step loop inside a chunk is one compiled ``lax.scan``).
         optimizer_label: how the optimizer is named in results (default: the nevergrad name,
             or ``"optax"`` for an optax transformation, which does not know its own name).
+        derivatives: grad only: ``"forward"`` (one forward-mode pass per fitted scalar, batched),
+            ``"reverse"`` (backpropagation) or ``"auto"`` (forward up to
+            :data:`eegfit.fit.grad.FORWARD_MAX_SCALARS` fitted scalars). Both give the same
+            gradient up to float rounding; a fit and the same fit in a batch use the same mode.
     """
 
     def __init__(self, model, optimizer, *, loss_fn, backend: str = "grad",
                  search_space: dict | None = None, num_candidates: int = 1,
                  optimizer_options: dict | None = None, chunk_size: int = 50,
-                 optimizer_label: str | None = None):
+                 optimizer_label: str | None = None, derivatives: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         if not callable(loss_fn):
@@ -68,8 +112,10 @@ class Fitter:
         self.num_candidates, self.chunk_size = num_candidates, chunk_size
         self.optimizer_options = dict(optimizer_options or {})
         self.optimizer_label = optimizer_label
-        self._objective = lambda values: loss_fn(self.split.rebuild(values))
-        self._check_loss_fn()
+        self.takes_data = _takes_data(loss_fn)
+        self._checked = set()
+        if not self.takes_data:
+            self._check_loss_fn(None)
         if backend == "grad":
             if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
                 raise TypeError(f"the grad backend needs an optax GradientTransformation "
@@ -77,15 +123,28 @@ class Fitter:
             if optimizer_options or num_candidates != 1:
                 raise ValueError("num_candidates and optimizer_options are for the nevergrad "
                                  "backend; configure an optax optimizer by its arguments")
+            self.derivatives = resolve_derivatives(derivatives, self.split)
             self._runners = {}
         else:
             parametrization(self.split, seed=0)  # fail now, not at fit(): bounds missing
             resolve_optimizer(optimizer, self.optimizer_options)  # unknown name or option
-            self._evaluate = jax.jit(jax.vmap(self._objective))
+            self.derivatives = None
+            self._evaluate = make_evaluate(self._objective)
 
-    def _check_loss_fn(self) -> None:
+    def _objective(self, values, data):
+        """One fit's ``(loss, aux)`` at ``values`` (name -> value) with its ``data``."""
+        model = self.split.rebuild(values)
+        return self.loss_fn(model, data) if self.takes_data else self.loss_fn(model)
+
+    def _check_loss_fn(self, data) -> None:
+        """Check ``loss_fn``'s output once per data structure (shapes only, nothing runs)."""
+        spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), data)
+        key = (jax.tree.structure(spec), tuple((s.shape, str(s.dtype))
+                                               for s in jax.tree.leaves(spec)))
+        if key in self._checked:
+            return
         try:
-            out = jax.eval_shape(self._objective, self.split.start)
+            out = jax.eval_shape(self._objective, self.split.start, spec)
         except TypeError as err:
             raise TypeError(f"loss_fn failed on the model: {err}") from err
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -94,6 +153,7 @@ class Fitter:
         if getattr(loss, "shape", None) != () or not jnp.issubdtype(loss.dtype, jnp.floating):
             raise TypeError(f"loss_fn's loss must be a scalar float, got shape "
                             f"{getattr(loss, 'shape', None)} dtype {getattr(loss, 'dtype', None)}")
+        self._checked.add(key)
 
     @property
     def optimizer_name(self) -> str:
@@ -103,53 +163,128 @@ class Fitter:
             return self.optimizer
         return "optax" if self.backend == "grad" else repr(self.optimizer)
 
-    def fit(self, n_steps: int, *, seed: int = 0, tol: float | None = None,
-            progress: bool | None = None) -> FitResult:
+    def fit(self, n_steps: int, *, data=None, seed: int = 0, tol: float | None = None,
+            progress: bool | None = None, start: dict | None = None) -> FitResult:
         """Run the fit for at most ``n_steps`` steps.
 
         Args:
             n_steps: grad: optimizer steps (one value-and-grad each); nevergrad: ask/tell rounds
                 of ``num_candidates`` evaluations each (budget ``n_steps * num_candidates``).
+            data: the second argument of ``loss_fn(model, data)`` (a pytree of arrays), passed
+                to the compiled program as an input; ``None`` for ``loss_fn(model)``.
             seed: nevergrad's random state (the grad backend is deterministic without one).
             tol: stop once a loss at or below ``tol`` is reached (status ``converged``).
             progress: show a progress bar; ``None`` shows it when stderr is a terminal.
+            start: name -> start value, instead of the Params' own values.
+        """
+        batch = None if data is None else jax.tree.map(lambda x: jnp.asarray(x)[None], data)
+        starts = None if start is None else {k: np.asarray(v)[None] for k, v in start.items()}
+        return self.fit_many(n_steps, data=batch, seeds=[seed], starts=starts, tol=tol,
+                             progress=progress)[0]
+
+    def fit_many(self, n_steps: int, *, data=None, seeds=None, starts: dict | None = None,
+                 tol: float | None = None, progress: bool | None = None) -> list[FitResult]:
+        """Run a batch of independent fits together: one result per fit, each the result
+        :meth:`fit` gives for that fit alone (up to float rounding: see below).
+
+        Args:
+            n_steps, tol, progress: as in :meth:`fit`, shared by every fit.
+            data: ``loss_fn``'s data of every fit, each leaf with a leading axis of one row per
+                fit (``None`` for ``loss_fn(model)``).
+            seeds: one seed per fit (nevergrad's random state; recorded by both backends).
+            starts: name -> start values of every fit, shape ``(n_fits, *shape)`` (default: the
+                Params' own values for every fit).
+
+        The batch size is the leading axis of ``data``, ``seeds`` or ``starts`` (they must
+        agree). grad: every fit keeps its own optimizer state, best values, status and early
+        stop; a fit that diverges stops while the others go on. nevergrad: one optimizer per
+        fit, seeded with its seed; all candidates of all fits of a step are evaluated in one
+        call. A batch runs in simulate's batch-last layout from
+        :data:`eegfit.simulate.BROADCAST_MIN_BATCH` fits (candidates) on, where float rounding
+        can differ from a fit run alone in the last bits. Each result's ``wall_time_s`` is the
+        batch's wall time divided by the number of fits.
         """
         if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
         n_steps = int(n_steps)
-        label = f"{self.backend}:{self.optimizer_name}"
+        if data is not None and not self.takes_data:
+            raise TypeError("data given, but loss_fn takes only the model: write "
+                            "loss_fn(model, data)")
+        if data is None and self.takes_data:
+            raise TypeError("loss_fn takes (model, data): pass data= to fit / fit_many")
+        data = None if data is None else jax.tree.map(jnp.asarray, data)
+        sizes = {what: size for what, size in (
+            ("data", _batch_size(data, "data")),
+            ("seeds", None if seeds is None else len(seeds)),
+            ("starts", _batch_size(starts, "starts"))) if size is not None}
+        if not sizes:
+            raise ValueError("fit_many: give data, seeds or starts (one row per fit)")
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"fit_many: the batch sizes disagree: {sizes}")
+        n = next(iter(sizes.values()))
+        if n < 1:
+            raise ValueError("fit_many: the batch is empty")
+        seeds = [0] * n if seeds is None else [int(s) for s in seeds]
+        starts = self._starts(starts, n)
+        if data is not None:
+            self._check_loss_fn(jax.tree.map(lambda x: x[0], data))
+        label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "")
         bar = Progress(n_steps, label, progress)
         t0 = time.perf_counter()
         try:
             if self.backend == "grad":
-                records, final, code = self._fit_grad(n_steps, tol, bar)
-                converged, diverged = code == CONVERGED, code == DIVERGED
-                records = tuple(jax.tree.map(lambda a: a[:, None], r) for r in records)
+                outs = [(jax.tree.map(lambda a: a[:, None], records), final,
+                         code == CONVERGED, code == DIVERGED)
+                        for records, final, code in self._fit_grad(n_steps, starts, data, tol,
+                                                                    bar)]
             else:
-                records, final, converged = run_nevergrad(
-                    self._evaluate, self.split, self.optimizer, n_steps,
-                    num_candidates=self.num_candidates, options=self.optimizer_options,
-                    seed=seed, tol=tol, progress=bar)
-                diverged = False
+                outs = [(records, final, converged, False) for records, final, converged in
+                        run_nevergrad(self._evaluate, self.split, self.optimizer, n_steps,
+                                      num_candidates=self.num_candidates,
+                                      options=self.optimizer_options, seeds=seeds,
+                                      starts=starts, data=data, tol=tol, progress=bar)]
         finally:
             bar.close()
-        wall = time.perf_counter() - t0
-        return self._result(records, final, converged, diverged, seed, wall)
+        wall = (time.perf_counter() - t0) / n
+        return [self._result(records, final, converged, diverged, seed, wall,
+                             {k: v[b] for k, v in starts.items()})
+                for b, ((records, final, converged, diverged), seed) in enumerate(
+                    zip(outs, seeds))]
 
-    def _fit_grad(self, n_steps, tol, bar):
+    def _starts(self, starts: dict | None, n: int) -> dict:
+        """Start values name -> ``(n, *shape)`` NumPy arrays, checked against the bounds."""
+        out = {}
+        for name in self.split.names:
+            start = np.asarray(self.split.start[name])
+            value = np.broadcast_to(start, (n,) + start.shape) if starts is None or name not in \
+                starts else np.asarray(starts[name], dtype=start.dtype)
+            if value.shape != (n,) + start.shape:
+                raise ValueError(f"starts[{name!r}] must have shape {(n,) + start.shape}, got "
+                                 f"{value.shape}")
+            bounds = self.split.bounds[name]
+            if bounds is not None and (np.any(value < bounds[0]) or np.any(value > bounds[1])):
+                raise ValueError(f"starts[{name!r}] has values outside the bounds {bounds}")
+            out[name] = np.array(value)
+        if starts is not None and set(starts) - set(self.split.names):
+            raise ValueError(f"starts names parameters that are not fitted: "
+                             f"{sorted(set(starts) - set(self.split.names))}")
+        return out
+
+    def _fit_grad(self, n_steps, starts, data, tol, bar):
         chunk = min(n_steps, self.chunk_size)
         if chunk not in self._runners:
             self._runners[chunk] = make_chunk_runner(self._objective, self.split, self.optimizer,
-                                                     chunk)
-        return run_grad(self._objective, self.split, self.optimizer, n_steps, tol=tol,
-                        chunk_size=chunk, progress=bar, runner=self._runners[chunk])
+                                                     chunk, self.derivatives)
+        return run_grad(self._runners[chunk], self.optimizer,
+                        {k: jnp.asarray(v) for k, v in starts.items()}, data, n_steps, tol=tol,
+                        progress=bar)
 
-    def _result(self, records, final, converged, diverged, seed, wall) -> FitResult:
+    def _result(self, records, final, converged, diverged, seed, wall, start) -> FitResult:
         loss, values, aux = records
         history = History(loss=np.asarray(loss, dtype=float), params=values, aux=aux)
         names = self.split.names
         best, best_loss, best_aux = best_from_history(history, names)
-        start = {n: np.asarray(self.split.start[n]) for n in names}
+        start = {n: np.asarray(start[n]) for n in names}
         n_nonfinite = int(np.sum(~np.isfinite(history.loss)))
         moved = any(np.any(history.params[n] != start[n]) for n in names) or any(
             np.any(np.asarray(final[n]) != start[n]) for n in names)

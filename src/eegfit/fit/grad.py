@@ -1,14 +1,23 @@
-"""The ``grad`` backend: backpropagation through the whole simulation with any optax optimizer.
+"""The ``grad`` backend: differentiation through the whole simulation with any optax optimizer.
 
-The step loop is compiled: ``lax.scan`` over a chunk of steps, one compiled call per chunk (the
-chunk is also the unit of progress reporting and of early stopping). Each step evaluates the loss
-and its gradient at the current parameters, records them, and then updates: the learning rate acts
-in the parameter's own units (no rescaling), and bounded parameters are projected back into their
-box after the update. A non-finite loss or gradient stops the fit (status ``diverged``) and is
-never taken as the best value.
+A batch of independent fits (one row per fit: its start, its data, its optimizer state) advances
+together in one compiled ``lax.scan`` over a chunk of steps, one compiled call per chunk (the
+chunk is also the unit of progress reporting and of early stopping). Each step evaluates every
+fit's loss and gradient at its current parameters, records them, and then updates: the learning
+rate acts in the parameter's own units (no rescaling), and bounded parameters are projected back
+into their box after the update. A non-finite loss or gradient stops that fit (status
+``diverged``; its row is frozen, the other fits go on) and is never taken as its best value.
+
+Derivatives: each fit's loss depends on its own parameters only, so the gradients of a batch are
+the derivatives of the summed losses. With few fitted scalars (``"forward"``) they come from one
+forward-mode ``jvp`` per scalar, all in one batched call on simulate's batch-last layout (no
+stored trajectory, and on a CPU several times cheaper per fit than reverse mode over a batch);
+with many (``"reverse"``) from reverse mode (``grad`` of the summed losses).
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +27,11 @@ import optax
 from eegfit.fit.param import Split
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+DERIVATIVES = ("auto", "forward", "reverse")
+FORWARD_MAX_SCALARS = 4
+"""``derivatives="auto"`` uses forward mode up to this many fitted scalars per fit: a batch then
+evaluates each fit once per scalar, which beat one reverse pass per fit in benchmarks/ (forward
+also stores no trajectory, so long simulations need no horizon or checkpoint for memory)."""
 
 
 def optax_optimizer(name: str, where: str = "optimizer"):
@@ -33,67 +47,156 @@ def optax_optimizer(name: str, where: str = "optimizer"):
     return make
 
 
+def resolve_derivatives(derivatives: str, split: Split) -> str:
+    """``"forward"`` or ``"reverse"`` for a fit of ``split`` (``"auto"`` by its scalar count)."""
+    if derivatives not in DERIVATIVES:
+        raise ValueError(f"derivatives must be one of {DERIVATIVES}, got {derivatives!r}")
+    if derivatives != "auto":
+        return derivatives
+    n_scalars = sum(math.prod(np.shape(v)) for v in split.start.values())
+    return "forward" if n_scalars <= FORWARD_MAX_SCALARS else "reverse"
+
+
+def _per_fit(mask, leaf):
+    """A per-fit ``(n,)`` mask shaped to broadcast against a leaf ``(n, ...)``."""
+    return mask.reshape(mask.shape + (1,) * (jnp.ndim(leaf) - 1))
+
+
+def _rows_finite(tree) -> jax.Array:
+    """Per fit (leading axis): whether every value of every leaf is finite."""
+    leaves = jax.tree.leaves(tree)
+    per_leaf = [jnp.all(jnp.isfinite(x).reshape(x.shape[0], -1), axis=1) for x in leaves]
+    return jnp.all(jnp.stack(per_leaf), axis=0)
+
+
+def _repeat_rows(tree, k: int):
+    """Each leaf's rows repeated ``k`` times in place: ``(n, ...) -> (n * k, ...)``."""
+    def rep(x):
+        return jnp.broadcast_to(x[:, None], (x.shape[0], k) + x.shape[1:]).reshape(
+            (x.shape[0] * k,) + x.shape[1:])
+    return jax.tree.map(rep, tree)
+
+
+def batched_value_and_grad(objective, split: Split, derivatives: str):
+    """``vg(values, data) -> (loss, aux, grads)`` for a batch of fits: ``values`` name ->
+    ``(n, *shape)``, ``data`` leaves ``(n, ...)`` (or ``None``); ``loss`` ``(n,)``, ``aux``
+    leaves ``(n, ...)``, ``grads`` like ``values``. ``objective(values, data) -> (loss, aux)``
+    is one fit's."""
+    batched = jax.vmap(objective)
+    if derivatives == "reverse":
+        def summed(values, data):
+            loss, aux = batched(values, data)
+            return jnp.sum(loss), (loss, aux)
+
+        def vg(values, data):
+            grads, (loss, aux) = jax.grad(summed, has_aux=True)(values, data)
+            return loss, aux, grads
+        return vg
+
+    from eegfit.simulate import batch_last_jvp  # noqa: PLC0415
+
+    names = split.names
+    shapes = {n: np.shape(split.start[n]) for n in names}
+    sizes = [math.prod(shapes[n]) for n in names]
+    k = sum(sizes)
+    offsets = np.cumsum([0] + sizes)
+    # direction j of each fit: a one-hot tangent over the fit's k scalars (name order)
+    basis = np.eye(k, dtype=np.asarray(split.start[names[0]]).dtype)
+
+    def vg(values, data):
+        n = next(iter(values.values())).shape[0]
+        rows = _repeat_rows(values, k)  # row (fit i, direction j) = i * k + j
+        tangents = {name: jnp.tile(jnp.asarray(basis[:, offsets[i]:offsets[i + 1]]), (n, 1))
+                    .reshape((n * k,) + shapes[name]) for i, name in enumerate(names)}
+        data_rows = None if data is None else _repeat_rows(data, k)
+        with batch_last_jvp():
+            (loss, aux), (dloss, _) = jax.jvp(lambda v: batched(v, data_rows), (rows,),
+                                              (tangents,))
+        loss = loss.reshape(n, k)[:, 0]
+        aux = jax.tree.map(lambda a: a.reshape((n, k) + a.shape[1:])[:, 0], aux)
+        dloss = dloss.reshape(n, k)
+        grads = {name: dloss[:, offsets[i]:offsets[i + 1]].reshape((n,) + shapes[name])
+                 for i, name in enumerate(names)}
+        return loss, aux, grads
+    return vg
+
+
 def _project(values, bounds):
     return {n: v if bounds[n] is None else jnp.clip(v, *bounds[n]) for n, v in values.items()}
 
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
 def make_chunk_runner(objective, split: Split, optimizer: optax.GradientTransformation,
-                      chunk_size: int):
-    """A jitted ``run(carry, n_total, tol) -> (carry, records)`` doing ``chunk_size`` steps.
+                      chunk_size: int, derivatives: str = "forward"):
+    """A jitted ``run(carry, data, n_total, tol) -> (carry, records)`` doing ``chunk_size`` steps
+    of a batch of fits.
 
-    ``carry = (values, opt_state, step, code)``; steps at or past ``n_total``, or after the fit
-    stopped (``code != RUNNING``), are skipped (recorded with ``valid = False``).
+    ``carry = (values, opt_state, step, codes)``: values and optimizer state with one row per
+    fit, the step count (shared), a status code per fit. A fit whose code is not ``RUNNING``
+    keeps its row and records ``valid = False``, as do all fits at steps at or past ``n_total``.
+    ``data`` (leaves ``(n, ...)``, or ``None``) is an argument, not a constant of the program:
+    new targets reuse the compiled code.
     """
-    value_and_grad = jax.value_and_grad(objective, has_aux=True)
-    aux_shape = jax.eval_shape(objective, split.start)[1]
+    value_and_grad = batched_value_and_grad(objective, split, derivatives)
+    update = jax.vmap(optimizer.update)
 
-    def step(carry, _, n_total, tol):
-        values, opt_state, i, code = carry
+    def step(carry, _, data, n_total, tol):
+        values, opt_state, i, codes = carry
+        active = (codes == RUNNING) & (i < n_total)
 
-        def active(_):
-            (loss, aux), grads = value_and_grad(values)
-            finite = jnp.isfinite(loss) & _all_finite(grads)
-            updates, new_state = optimizer.update(grads, opt_state, values)
+        def advance(_):
+            loss, aux, grads = value_and_grad(values, data)
+            finite = jnp.isfinite(loss) & _rows_finite(grads)
+            updates, new_state = update(grads, opt_state, values)
             new_values = _project(optax.apply_updates(values, updates), split.bounds)
+            moves = active & finite
             keep = lambda new, old: jax.tree.map(  # noqa: E731
-                lambda a, b: jnp.where(finite, a, b), new, old)
-            new_code = jnp.where(~finite, DIVERGED, jnp.where(loss <= tol, CONVERGED, RUNNING))
-            record = (jnp.where(finite, loss, jnp.nan), values, aux, jnp.bool_(True))
-            return (keep(new_values, values), keep(new_state, opt_state), i + 1, new_code), record
+                lambda a, b: jnp.where(_per_fit(moves, a), a, b), new, old)
+            new_codes = jnp.where(~active, codes, jnp.where(
+                ~finite, DIVERGED, jnp.where(loss <= tol, CONVERGED, RUNNING)))
+            record = (jnp.where(active & finite, loss, jnp.nan), values, aux, active)
+            return (keep(new_values, values), keep(new_state, opt_state), i + 1,
+                    new_codes), record
 
-        def idle(_):
+        def idle(_):  # every fit has stopped: skip the evaluation
+            loss_shape, aux_shape, _ = jax.eval_shape(value_and_grad, values, data)
             aux0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_shape)
-            record = (jnp.asarray(jnp.nan, jnp.result_type(float)), values, aux0, jnp.bool_(False))
-            return carry, record
+            nan = jnp.full(loss_shape.shape, jnp.nan, loss_shape.dtype)
+            return carry, (nan, values, aux0, active)
 
-        return jax.lax.cond((code == RUNNING) & (i < n_total), active, idle, None)
+        return jax.lax.cond(jnp.any(active), advance, idle, None)
 
     @jax.jit
-    def run(carry, n_total, tol):
-        return jax.lax.scan(lambda c, x: step(c, x, n_total, tol), carry, None, length=chunk_size)
+    def run(carry, data, n_total, tol):
+        return jax.lax.scan(lambda c, x: step(c, x, data, n_total, tol), carry, None,
+                            length=chunk_size)
 
     return run
 
 
-def run_grad(objective, split: Split, optimizer, n_steps: int, *, tol: float | None,
-             chunk_size: int, progress, runner=None):
-    """Run up to ``n_steps`` steps. Returns ``(records, final_values, code)`` where records are
-    NumPy arrays ``(loss, values, aux)`` with one row per step run."""
-    if runner is None:
-        runner = make_chunk_runner(objective, split, optimizer, chunk_size)
-    carry = (split.start, optimizer.init(split.start), jnp.asarray(0), jnp.asarray(RUNNING))
+def run_grad(runner, optimizer, starts: dict, data, n_steps: int, *, tol: float | None,
+             progress):
+    """Run a batch of fits from ``starts`` (name -> ``(n, *shape)``) for up to ``n_steps``.
+
+    Returns one ``(records, final_values, code)`` per fit: records are NumPy arrays
+    ``(loss, values, aux)`` with one row per step that fit ran."""
+    n = next(iter(starts.values())).shape[0]
+    carry = (starts, jax.vmap(optimizer.init)(starts), jnp.asarray(0),
+             jnp.full((n,), RUNNING))
     tol_value = jnp.asarray(-jnp.inf if tol is None else tol, jnp.result_type(float))
     chunks = []
-    while int(carry[2]) < n_steps and int(carry[3]) == RUNNING:
+    while int(carry[2]) < n_steps and bool(np.any(np.asarray(carry[3]) == RUNNING)):
         done_before = int(carry[2])
-        carry, record = runner(carry, n_steps, tol_value)
+        carry, record = runner(carry, data, n_steps, tol_value)
         chunks.append(jax.device_get(record))
-        progress.update(int(carry[2]) - done_before, chunks[-1][0])
-    valid = np.concatenate([c[3] for c in chunks])
-    stack = lambda i: jax.tree.map(  # noqa: E731
-        lambda *xs: np.concatenate(xs)[valid], *[c[i] for c in chunks])
-    return (stack(0), stack(1), stack(2)), jax.device_get(carry[0]), int(carry[3])
+        progress.update(min(int(carry[2]), n_steps) - done_before, chunks[-1][0])
+    joined = jax.tree.map(lambda *xs: np.concatenate(xs), *chunks)  # leaves (steps, n, ...)
+    loss, values, aux, valid = joined
+    finals, codes = jax.device_get(carry[0]), np.asarray(carry[3])
+    out = []
+    for b in range(n):
+        rows = valid[:, b]
+        pick = lambda a: np.asarray(a)[rows, b]  # noqa: E731
+        out.append(((loss[rows, b], {k: pick(v) for k, v in values.items()},
+                     jax.tree.map(pick, aux)),
+                    {k: np.asarray(v[b]) for k, v in finals.items()}, int(codes[b])))
+    return out

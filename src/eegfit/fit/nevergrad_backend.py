@@ -82,51 +82,90 @@ def check_options(optimizer: str, options: dict | None, where: str = "options",
                          ) from None
 
 
-def parametrization(split: Split, seed: int):
-    """The bounded search box (an ``ng.p.Dict``) of the fitted parameters, started at their
-    start values."""
+def parametrization(split: Split, seed: int, start: dict | None = None):
+    """The bounded search box (an ``ng.p.Dict``) of the fitted parameters, started at ``start``
+    (name -> value; default: the split's start values)."""
     ng = _nevergrad()
     missing = [n for n in split.names if split.bounds[n] is None]
     if missing:
         raise ValueError(f"the nevergrad backend searches a bounded box: give bounds for "
                          f"{missing} (Param(..., bounds=(low, high)) or search_space=)")
+    start = split.start if start is None else start
     params = {}
     for name in split.names:
-        start, (low, high) = np.asarray(split.start[name], dtype=float), split.bounds[name]
-        params[name] = (ng.p.Scalar(init=float(start), lower=low, upper=high) if start.ndim == 0
-                        else ng.p.Array(init=start, lower=low, upper=high))
+        init, (low, high) = np.asarray(start[name], dtype=float), split.bounds[name]
+        params[name] = (ng.p.Scalar(init=float(init), lower=low, upper=high) if init.ndim == 0
+                        else ng.p.Array(init=init, lower=low, upper=high))
     box = ng.p.Dict(**params)
     box.random_state = np.random.RandomState(seed)
     return box
 
 
-def run_nevergrad(evaluate, split: Split, optimizer, n_steps: int, *, num_candidates: int,
-                  options: dict | None, seed: int, tol: float | None, progress):
-    """Run ``n_steps`` ask/evaluate/tell steps; ``evaluate`` maps a dict of stacked candidate
-    values to ``(losses, aux)`` in one call (e.g. ``jax.jit(jax.vmap(objective))``).
+def make_evaluate(objective):
+    """The batched evaluation of every candidate of every fit in one compiled call:
+    ``evaluate(values, data) -> (loss, aux)`` with ``values`` name -> ``(n_fits, n_candidates,
+    *shape)``, ``data`` leaves ``(n_fits, ...)`` (or ``None``), ``loss`` ``(n_fits,
+    n_candidates)`` and ``aux`` leaves ``(n_fits, n_candidates, ...)``."""
+    batched = jax.vmap(objective)
 
-    Returns ``(records, final_values, converged)`` with NumPy records ``(loss, values, aux)``,
-    each with leading axes (steps, candidates)."""
+    @jax.jit
+    def evaluate(values, data):
+        n, c = next(iter(values.values())).shape[:2]
+        flat = {k: v.reshape((n * c,) + v.shape[2:]) for k, v in values.items()}
+        rows = None if data is None else jax.tree.map(
+            lambda x: jnp.broadcast_to(x[:, None], (n, c) + x.shape[1:]).reshape(
+                (n * c,) + x.shape[1:]), data)
+        loss, aux = batched(flat, rows)
+        return loss.reshape(n, c), jax.tree.map(lambda a: a.reshape((n, c) + a.shape[1:]), aux)
+    return evaluate
+
+
+def run_nevergrad(evaluate, split: Split, optimizer, n_steps: int, *, num_candidates: int,
+                  options: dict | None, seeds, starts: dict, data, tol: float | None, progress):
+    """Run ``n_steps`` ask/evaluate/tell steps of a batch of fits, one seeded optimizer per fit,
+    all candidates of all fits evaluated in one ``evaluate`` call per step (see
+    :func:`make_evaluate`). A fit that reaches ``tol`` stops asking; the others go on.
+
+    Returns one ``(records, final_values, converged)`` per fit, with NumPy records ``(loss,
+    values, aux)``, each with leading axes (steps, candidates)."""
     factory, kwargs = resolve_optimizer(optimizer, options)
-    box = parametrization(split, seed)
-    opt = factory(parametrization=box, budget=n_steps * num_candidates,
-                  num_workers=num_candidates, **kwargs)
-    dtype = {n: np.asarray(v).dtype for n, v in split.start.items()}
-    records, converged = [], False
+    n, c = len(seeds), num_candidates
+    dtype = {k: np.asarray(v).dtype for k, v in split.start.items()}
+    starts = {k: np.asarray(v, dtype=dtype[k]) for k, v in starts.items()}
+    opts = [factory(parametrization=parametrization(split, seed, {k: v[b] for k, v in
+                                                                   starts.items()}),
+                    budget=n_steps * c, num_workers=c, **kwargs)
+            for b, seed in enumerate(seeds)]
+    # a stopped fit's rows are evaluated at its start (finite, in the box) and ignored
+    values = {k: np.repeat(v[:, None], c, axis=1) for k, v in starts.items()}
+    records, running, converged = [[] for _ in range(n)], np.ones(n, bool), np.zeros(n, bool)
     for _ in range(n_steps):
-        candidates = [opt.ask() for _ in range(num_candidates)]
-        values = {n: np.stack([c.value[n] for c in candidates]).astype(dtype[n])
-                  for n in split.names}
-        loss, aux = jax.device_get(evaluate({n: jnp.asarray(v) for n, v in values.items()}))
+        fits = np.flatnonzero(running)
+        if not fits.size:
+            break
+        asked = {}
+        for b in fits:
+            asked[b] = [opts[b].ask() for _ in range(c)]
+            told = [cand.value for cand in asked[b]]
+            for k in split.names:
+                values[k][b] = [v[k] for v in told]
+        loss, aux = jax.device_get(evaluate({k: jnp.asarray(v) for k, v in values.items()},
+                                            data))
         loss = np.asarray(loss, dtype=float)
         finite = np.isfinite(loss)
-        for candidate, value, ok in zip(candidates, loss, finite):
-            opt.tell(candidate, float(value) if ok else float("inf"))
-        records.append((np.where(finite, loss, np.nan), values, aux))
-        progress.update(1, loss)
-        if tol is not None and np.any(finite & (loss <= tol)):
-            converged = True
-            break
-    final = {n: np.asarray(v, dtype=dtype[n]) for n, v in opt.recommend().value.items()}
-    stack = lambda i: jax.tree.map(lambda *xs: np.stack(xs), *[r[i] for r in records])  # noqa: E731
-    return (stack(0), stack(1), stack(2)), final, converged
+        for b in fits:
+            for cand, value, ok in zip(asked[b], loss[b], finite[b]):
+                opts[b].tell(cand, float(value) if ok else float("inf"))
+            records[b].append((np.where(finite[b], loss[b], np.nan),
+                               {k: v[b].copy() for k, v in values.items()},
+                               jax.tree.map(lambda a: np.asarray(a)[b], aux)))
+            if tol is not None and np.any(finite[b] & (loss[b] <= tol)):
+                running[b], converged[b] = False, True
+        progress.update(1, loss[fits])
+    out = []
+    for b in range(n):
+        final = {k: np.asarray(v, dtype=dtype[k]) for k, v in opts[b].recommend().value.items()}
+        stack = lambda i: jax.tree.map(  # noqa: E731
+            lambda *xs: np.stack(xs), *[r[i] for r in records[b]])
+        out.append(((stack(0), stack(1), stack(2)), final, bool(converged[b])))
+    return out
