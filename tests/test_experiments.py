@@ -197,3 +197,44 @@ def test_column_scan_is_the_features_over_the_box(tiny):
     at_end = kind.simulate({"C": as_float(170.0)}, experiments.keys(0)[0]).eeg_mv
     assert float(scan["rms"][-1]) == pytest.approx(
         float(kind.feature_values(at_end, ["rms"])["rms"]), rel=1e-4)
+
+
+# ---- a chunk of fits as one batch ------------------------------------------------------------------
+
+def test_a_chunk_is_fitted_like_each_target_alone():
+    """runner.fit_chunk fits its targets as one batch (start: random, so starts differ too):
+    each record agrees with the same fit alone to float rounding, and only its timing knows."""
+    block = copy.deepcopy(TINY)
+    block["parameters"]["C"].update(truths=[140, 150], start="random")
+    block["seeds"] = [0, 1]
+    kind = experiments.build("tiny_chunk", block)
+    targets = kind.targets()
+    datasets = [runner.make_target(kind, t) for t in targets]
+    for backend in ("grad", "nevergrad"):
+        chunk = runner.fit_chunk(kind, backend, targets, datasets)
+        for target, ds, (together, timing) in zip(targets, datasets, chunk):
+            alone, _ = runner.fit(kind, backend, target, ds)
+            assert timing["batch_size"] == 4
+            assert together.attrs["status"] == alone.attrs["status"]
+            assert float(together["start_C"]) == float(alone["start_C"])
+            np.testing.assert_allclose(float(together["best_C"]), float(alone["best_C"]),
+                                       rtol=1e-4)
+
+
+def test_a_kind_with_only_loss_fn_still_runs(tiny):
+    """The protocol before loss(model, data): a kind that defines loss_fn(observed, seed) only
+    is fitted one target at a time, with the same result."""
+    kind, target, target_ds = tiny
+
+    class ClosedColumn(Column):
+        loss = experiments.Kind.loss  # no data-taking loss: the runner cannot batch it
+
+        def loss_fn(self, observed, seed):
+            data = Column.fit_data(self, observed, seed)
+            return lambda model: Column.loss(self, model, data)
+    old = ClosedColumn(kind.spec)
+    assert not old.takes_data and kind.takes_data
+    fit_old, timing = runner.fit(old, "grad", target, target_ds)
+    fit_new, _ = runner.fit(kind, "grad", target, target_ds)
+    assert timing["batch_size"] == 1
+    np.testing.assert_allclose(fit_old["loss"].values, fit_new["loss"].values, rtol=1e-5)

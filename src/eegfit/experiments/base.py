@@ -8,8 +8,12 @@ A kind is a class deriving from :class:`Kind`, with a frozen config spec (``Spec
 - ``observed(target_ds)``: what the loss compares with (feature values, an FC matrix), read back
   from that dataset;
 - ``base_model()``: the model with its fixed values; the runner sets the fitted fields;
-- ``loss_fn(observed, seed) -> loss_fn(model) -> (loss, aux)``: the objective (the fit's own
-  noise key derives from ``seed``, common to all its evaluations);
+- ``loss(model, data) -> (loss, aux)``: the objective, with the fit's data as an argument:
+  ``data = fit_data(observed, seed)``, by default ``{"observed": observed, "key": fit key}``
+  (the fit's own noise key derives from ``seed``, common to all its evaluations). Every leaf of
+  ``data`` is an array, so the runner fits a chunk of targets as one batch and a new target
+  compiles nothing; ``loss_fn(observed, seed)`` is the same objective closed over one fit's
+  data (a kind that defines only ``loss_fn`` still runs, one fit at a time);
 - optional: ``fit_extras(...)`` (variables added to a fit's record, e.g. the fitted trace and
   the noise floor), ``scan(target_datasets)`` (the objective or features over the box),
   ``figures(...)`` (the kind's own figures, beside the common ones), ``targets()`` (the default
@@ -153,8 +157,26 @@ class Kind:
         model = self.base_model()
         return {name: unit_of(model, name) for name in self.spec.names}
 
-    def loss_fn(self, observed, seed: int):
+    def fit_data(self, observed, seed: int):
+        """The fit's data, the second argument of :meth:`loss`: a pytree of arrays (the same
+        structure and shapes for every target of the kind)."""
+        dtype = jnp.result_type(float)
+        return {"observed": jax.tree.map(lambda x: jnp.asarray(x, dtype), observed),
+                "key": keys(seed)[1]}
+
+    def loss(self, model, data):
+        """``(loss, aux)`` of ``model`` against one fit's ``data`` (see :meth:`fit_data`)."""
         raise NotImplementedError
+
+    def loss_fn(self, observed, seed: int):
+        """``loss_fn(model) -> (loss, aux)``: :meth:`loss` with the data of one fit."""
+        data = self.fit_data(observed, seed)
+        return lambda model: self.loss(model, data)
+
+    @property
+    def takes_data(self) -> bool:
+        """Whether the kind defines :meth:`loss` (its fits can run as a batch)."""
+        return type(self).loss is not Kind.loss
 
     def aux_units(self) -> dict[str, str]:
         """Unit of each aux value the loss returns (default "1")."""

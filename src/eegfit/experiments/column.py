@@ -188,17 +188,15 @@ class Column(Kind):
     def observed(self, target_ds: xr.Dataset) -> dict:
         return {n: float(target_ds[n]) for n in self.spec.features}
 
-    def loss_fn(self, observed: dict, seed: int):
-        """The sum over features of the squared error relative to the target's feature (absolute
-        where that is 0); the fit's drive noise is its seed's fit key at every evaluation."""
-        settings, fit_key = self.spec.simulation.kwargs(), keys(seed)[1]
-        scales = {n: abs(float(v)) or 1.0 for n, v in observed.items()}
-
-        def loss_fn(model):
-            values = self.feature_values(simulate(model, key=fit_key, **settings).eeg_mv)
-            loss = sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values)
-            return loss, values
-        return loss_fn
+    def loss(self, model, data):
+        """The sum over features of the squared error relative to the target's feature
+        (``data["observed"]``; absolute where that is 0); the fit's drive noise is its fit key
+        (``data["key"]``) at every evaluation."""
+        observed = data["observed"]
+        values = self.feature_values(simulate(model, key=data["key"],
+                                              **self.spec.simulation.kwargs()).eeg_mv)
+        scales = {n: jnp.where(observed[n] == 0, 1.0, jnp.abs(observed[n])) for n in values}
+        return sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values), values
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import hcp_bold
-from eegfit.experiments.base import Target, as_float
+from eegfit.experiments.base import Target, as_float, keys
 from eegfit.experiments.network import Network, NetworkSpec
 from eegfit.experiments.network_data import fit_vars, matrix, node_coords, sc_vars
 from eegfit.experiments.spec import Reader, integer
@@ -79,7 +79,7 @@ class EmpiricalFC(Network):
         corr = np.full(len(self.spec.floor_seeds), np.nan)
         if np.isfinite(best):
             model = self.model_at({name: as_float(best)})
-            corr = np.array([float(fc_correlation(self.fit_fc(model, s), observed))
+            corr = np.array([float(fc_correlation(self.fit_fc(model, keys(s)[1]), observed))
                              for s in self.spec.floor_seeds])
         out["coords"]["floor_seed"] = ("floor_seed", np.asarray(self.spec.floor_seeds, int),
                                        {"long_name": "noise seed of the floor"})

@@ -144,12 +144,12 @@ class Network(Kind):
         return bold.bold_fc(rates, dt_s=b.dt_ms / 1000.0, tr_s=b.tr_s, discard_s=b.discard_s,
                             input_sd=b.input_sd)
 
-    def fit_fc(self, model, seed: int) -> jax.Array:
+    def fit_fc(self, model, key) -> jax.Array:
         """The FC a fit compares with its target: the mean over ``n_realisations`` noise
-        realisations of the seed's fit key (the same at every evaluation). The simulations are
-        unrolled, not vmapped, so a gradient through them stays plain reverse mode."""
+        realisations split from ``key``, the fit key of its seed (the same at every evaluation).
+        The simulations are unrolled, not vmapped, so a gradient through them stays plain."""
         n = self.spec.n_realisations
-        fit_keys = jax.random.split(keys(seed)[1], n)
+        fit_keys = jax.random.split(key, n)
         return sum(self.fc_at(model, fit_keys[r]) for r in range(n)) / n
 
     # ---- targets, loss, extras --------------------------------------------------------------------
@@ -168,16 +168,13 @@ class Network(Kind):
     def observed(self, target_ds: xr.Dataset):
         return jnp.asarray(target_ds["fc"].values, jnp.result_type(float))
 
-    def loss_fn(self, observed, seed: int):
-        """The FC objective against the target FC with the fit's noise; aux: the objective and
-        the FC correlation."""
+    def loss(self, model, data):
+        """The FC objective against the target FC (``data["observed"]``) with the fit's noise
+        (``data["key"]``); aux: the objective and the FC correlation."""
         obj, name = FC_OBJECTIVES[self.spec.objective], self.spec.objective
-
-        def loss_fn(model):
-            fc = self.fit_fc(model, seed)
-            value = obj(fc, observed)
-            return value, {name: value, "fc_correlation": fc_correlation(fc, observed)}
-        return loss_fn
+        fc, observed = self.fit_fc(model, data["key"]), data["observed"]
+        value = obj(fc, observed)
+        return value, {name: value, "fc_correlation": fc_correlation(fc, observed)}
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         from eegfit.experiments.network_data import fit_vars  # noqa: PLC0415

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import connectome as sc
-from eegfit.experiments.base import as_float
+from eegfit.experiments.base import as_float, keys
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation
 
 
@@ -45,7 +45,7 @@ def fit_vars(kind, target, observed, result) -> dict:
     name, obj = kind.spec.names[0], FC_OBJECTIVES[kind.spec.objective]
     best = float(result.best_params[name])
     if np.isfinite(best):
-        fitted = kind.fit_fc(kind.model_at({name: as_float(best)}), target.seed)
+        fitted = kind.fit_fc(kind.model_at({name: as_float(best)}), keys(target.seed)[1])
     else:
         fitted = jnp.full(observed.shape, jnp.nan)
     out = {"coords": node_coords(kind.connectome.labels),
@@ -55,7 +55,7 @@ def fit_vars(kind, target, observed, result) -> dict:
                "units": "1", "long_name": "FC correlation at the best value"})}
     if target.truth is not None:
         fc = kind.fit_fc(kind.model_at({n: as_float(v) for n, v in target.truth.items()}),
-                         target.seed)
+                         keys(target.seed)[1])
         out["noise_floor_loss"] = ((), float(obj(fc, observed)), {
             "units": "1", "long_name": f"{kind.spec.objective} of the truth under the fit's "
                                        f"noise (the floor)"})
@@ -77,7 +77,7 @@ def scan(kind, target_datasets) -> xr.Dataset:
         seeds = kind.spec.scan_seeds or (int(ds.attrs["seed"]),)
         for seed in seeds:
             def one(value, seed=seed, target_fc=target_fc):
-                fc = kind.fit_fc(kind.model_at({name: value}), seed)
+                fc = kind.fit_fc(kind.model_at({name: value}), keys(seed)[1])
                 return obj(fc, target_fc), fc_correlation(fc, target_fc), jnp.mean(fc[iu])
             rows.append(jax.jit(jax.vmap(one))(as_float(grid)))
             run.append(f"{ds.attrs['target']}/seed={seed}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -103,6 +104,10 @@ class Recording(Kind):
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)
         data.check(spec)
+        # the model's frequency grid (that of its Welch PSD) labels the axes the aux reads
+        fs_hz = 1e3 / spec.simulation.dt_ms
+        freqs = spectral.frequencies(spectral.segment_samples(spec.segment_s, fs_hz), fs_hz)
+        self._aux_axes = sf.feature_axes(freqs, spec.features)
 
     @property
     def figure_names(self) -> tuple[str, ...]:
@@ -158,17 +163,21 @@ class Recording(Kind):
         freqs, psd = self.model_spectrum(model, key)
         return sf.spectral_features(freqs, psd, self.spec.features, axis=0)
 
-    def loss_fn(self, observed: dict, seed: int):
-        """The misfit of the model's features against the target's, in units of the target's
-        segment-to-segment spread, with the fit's drive noise of ``seed`` at every evaluation."""
-        fit_key = keys(seed)[1]
-        wanted = {k: np.asarray(v) for k, v in observed["features"].items()}
-        noise = {k: np.asarray(v) for k, v in observed["spread"].items()}
+    def fit_data(self, observed: dict, seed: int) -> dict:
+        """The target's features and their spread (arrays; the axes' labels stay out: they are
+        the spec's) and the fit key of ``seed``."""
+        dtype = jnp.result_type(float)
+        as_arrays = lambda d: {k: jnp.asarray(v, dtype) for k, v in d.items()}  # noqa: E731
+        return {"features": as_arrays(observed["features"]),
+                "spread": as_arrays(observed["spread"]), "key": keys(seed)[1]}
 
-        def loss_fn(model):
-            values = self.model_features(model, fit_key)
-            return spectral.misfit(values, wanted, noise), data.aux_of(values, observed["axes"])
-        return loss_fn
+    def loss(self, model, fit_data):
+        """The misfit of the model's features against the target's, in units of the target's
+        segment-to-segment spread, with the fit's drive noise (its fit key) at every
+        evaluation."""
+        values = self.model_features(model, fit_data["key"])
+        return (spectral.misfit(values, fit_data["features"], fit_data["spread"]),
+                data.aux_of(values, self._aux_axes))
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)

@@ -5,6 +5,11 @@ fit, its noise floor and uncertainty, its NetCDF record with provenance, and the
 >>> target = kind.targets()[0]
 >>> target_ds = make_target(kind, target)
 >>> fit_ds, timing = fit(kind, "grad", target, target_ds)
+>>> records = fit_chunk(kind, "grad", targets, target_datasets)   # a batch: one program
+
+A chunk of targets is fitted as one batch (:meth:`eegfit.Fitter.fit_many`): the kind's
+``loss(model, data)`` takes each fit's data as an argument, so the whole chunk advances together
+in one compiled program, compiled once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import xarray as xr
@@ -83,8 +90,12 @@ def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransforma
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-def fitter(kind: Kind, backend: str, observed, seed: int) -> Fitter:
-    """The Fitter of one (backend, target, seed): each fitted field a bounded Param at its start.
+def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter:
+    """The Fitter of one backend: each fitted field a bounded Param at its start for ``seed``.
+
+    With ``observed``, the Fitter of one target: ``loss_fn`` is the kind's objective closed over
+    that fit's data (``kind.loss_fn(observed, seed)``). Without, the Fitter of every target:
+    ``loss_fn`` is ``kind.loss(model, data)``, fitted with ``fit_many(data=...)``.
 
     grad: the optax optimizer at the configured learning rate in the parameters' own units, or
     (``learning_rate_units: box``) at a unit rate with each step scaled by the learning rate
@@ -93,7 +104,7 @@ def fitter(kind: Kind, backend: str, observed, seed: int) -> Fitter:
     spec, settings = kind.spec, kind.spec.backend(backend)
     model = kind.model_at({p.name: Param(p.start_value(seed), bounds=p.bounds)
                            for p in spec.parameters})
-    loss_fn = kind.loss_fn(observed, seed)
+    loss_fn = kind.loss if observed is None else kind.loss_fn(observed, seed)
     if backend == "grad":
         make, lr = optax_optimizer(settings.optimizer), settings.learning_rate
         if settings.learning_rate_units == "box":
@@ -107,19 +118,37 @@ def fitter(kind: Kind, backend: str, observed, seed: int) -> Fitter:
                   num_candidates=settings.num_candidates, optimizer_options=settings.options)
 
 
-def curvature_vars(kind: Kind, fit: Fitter, result: FitResult) -> dict:
+def hessians(kind: Kind, fit: Fitter, results: list[FitResult], data) -> list:
+    """The loss Hessian at each fit's best point, all in one compiled call (a Fitter of every
+    target, its fits' ``data`` stacked); ``None`` where a fit has no best point."""
+    from eegfit.fit.uncertainty import loss_hessians  # noqa: PLC0415
+
+    names = results[0].names
+    ok = [bool(np.isfinite(r.best_loss)) for r in results]
+    # a failed fit is evaluated at its start (finite) to keep the batch whole, then dropped
+    values = {k: np.asarray([r.best_params[k] if good else r.start_params[k]
+                             for r, good in zip(results, ok)]) for k in names}
+    h = loss_hessians(fit.loss_fn, fit.model_at, values, data)
+    return [h[b] if good else None for b, good in enumerate(ok)]
+
+
+def curvature_vars(kind: Kind, fit: Fitter | None, result: FitResult,
+                   hessian: np.ndarray | None = None) -> dict:
     """The Laplace uncertainty at the best point (``uncertainty.rel_sd``): Hessian, covariance,
     correlation and 1-sigma per parameter (NaN where the fit failed or H is not positive
-    definite)."""
-    from eegfit.fit.uncertainty import Curvature, curvature  # noqa: PLC0415
+    definite). The Hessian is computed here (``fit``: the Fitter of this one target) unless
+    given."""
+    from eegfit.fit.uncertainty import Curvature, curvature, laplace  # noqa: PLC0415
 
     names, n, rel_sd = result.names, len(result.names), kind.spec.uncertainty_rel_sd
-    if np.isfinite(result.best_loss):
-        curv = curvature(fit.loss_fn, fit.model_at, {k: result.best_params[k] for k in names},
-                         rel_sd)
-    else:
+    if not np.isfinite(result.best_loss):
         nan = np.full((n, n), np.nan)
         curv = Curvature(names, nan, np.full(n, np.nan), nan, np.full(n, np.nan), nan, False)
+    elif hessian is not None:
+        curv = laplace(names, hessian, rel_sd)
+    else:
+        curv = curvature(fit.loss_fn, fit.model_at, {k: result.best_params[k] for k in names},
+                         rel_sd)
     units = kind.units()
     unit_list = ", ".join(f"{k}: {u}" for k, u in units.items())
     dims = ("parameter", "parameter_2")
@@ -148,31 +177,83 @@ def _assign(ds: xr.Dataset, extras: dict) -> xr.Dataset:
 
 def fit(kind: Kind, backend: str, target: Target, target_ds: xr.Dataset,
         progress: bool | None = False) -> tuple[xr.Dataset, dict]:
-    """Fit one target with one backend: ``(the fit's record, its timing)``.
+    """Fit one target with one backend: ``(the fit's record, its timing)`` (a chunk of one)."""
+    return fit_chunk(kind, backend, [target], [target_ds], progress)[0]
 
-    The record (:func:`eegfit.io.fit_dataset`) gains the kind's extras, the noise floor
-    (``noise_floor_loss``, NaN where the kind has none) and, with ``uncertainty.rel_sd``, the
-    Laplace uncertainty. The timing (wall time, evaluations) stays out of it: it differs run to run.
+
+def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: list,
+              progress: bool | None = False) -> list[tuple[xr.Dataset, dict]]:
+    """Fit the targets of a chunk with one backend, together: one ``(record, timing)`` each.
+
+    The fits whose data have the same shapes run as one batch (:meth:`eegfit.Fitter.fit_many`:
+    one compiled program, the targets' data its inputs); a kind without ``loss(model, data)``
+    fits one target at a time. Each record (:func:`eegfit.io.fit_dataset`) gains the kind's
+    extras, the noise floor (``noise_floor_loss``, NaN where the kind has none) and, with
+    ``uncertainty.rel_sd``, the Laplace uncertainty (the chunk's Hessians in one call). The
+    timing (the fit's share of its batch's wall time, evaluations, batch size) stays out of
+    the record: it differs run to run.
     """
-    observed = kind.observed(target_ds)
-    fitter_ = fitter(kind, backend, observed, target.seed)
     settings = kind.spec.backend(backend)
-    result = fitter_.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
-                         progress=progress)
+    observed = [kind.observed(ds) for ds in target_datasets]
+    results, hessian = [None] * len(targets), [None] * len(targets)
+    batch_size = [1] * len(targets)
+    if kind.takes_data:
+        fitter_ = fitter(kind, backend)
+        data = [kind.fit_data(obs, t.seed) for obs, t in zip(observed, targets)]
+        for group in _same_shapes(data):
+            stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[data[b] for b in group])
+            starts = {p.name: np.asarray([p.start_value(targets[b].seed) for b in group])
+                      for p in kind.spec.parameters}
+            out = fitter_.fit_many(settings.n_steps, data=stacked, starts=starts,
+                                   seeds=[int(targets[b].seed) for b in group],
+                                   tol=settings.tol, progress=progress)
+            curv = (hessians(kind, fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
+                    is not None else [None] * len(group))
+            for b, result, h in zip(group, out, curv):
+                results[b], hessian[b], batch_size[b] = result, h, len(group)
+    else:
+        for b, (obs, target) in enumerate(zip(observed, targets)):
+            one = fitter(kind, backend, obs, target.seed)
+            results[b] = one.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
+                                 progress=progress)
+            if kind.spec.uncertainty_rel_sd is not None and np.isfinite(results[b].best_loss):
+                hessian[b] = curvature_vars(kind, one, results[b])["hessian"][1]
+    return [(_record(kind, backend, target, obs, result, h),
+             {"wall_time_s": result.wall_time_s, "n_evaluations": result.n_evaluations,
+              "batch_size": size})
+            for target, obs, result, h, size in zip(targets, observed, results, hessian,
+                                                   batch_size)]
+
+
+def _same_shapes(data: list) -> list[list[int]]:
+    """Indices of ``data`` grouped by tree structure, shapes and dtypes (what stacks)."""
+    groups: dict = {}
+    for b, tree in enumerate(data):
+        leaves, treedef = jax.tree.flatten(tree)
+        groups.setdefault((treedef, tuple((np.shape(x), str(x.dtype)) for x in leaves)),
+                          []).append(b)
+    return list(groups.values())
+
+
+def _record(kind: Kind, backend: str, target: Target, observed, result: FitResult,
+            hessian) -> xr.Dataset:
+    """The fit's NetCDF record: the result, the kind's extras, the noise floor, the
+    uncertainty."""
     log.info("%s %s seed %d, %s: %s, best %s, loss %.6g", kind.spec.name, target.label,
              target.seed, backend, result.status,
              ", ".join(f"{k}={float(np.ravel(v)[0]):.6g}" for k, v in result.best_params.items()),
              result.best_loss)
     ds = io.fit_dataset(result, param_units=kind.units(), aux_units=kind.aux_units(),
                         truth=target.truth, attrs=provenance(kind, "fit", target, backend))
-    ds = _assign(ds, kind.fit_extras(target, observed, result, fitter_.loss_fn))
+    ds = _assign(ds, kind.fit_extras(target, observed, result,
+                                     kind.loss_fn(observed, target.seed)))
     if "noise_floor_loss" not in ds:
         ds["noise_floor_loss"] = ((), np.nan, {"units": "1", "long_name": "noise floor (none for "
                                                                          "this kind)"})
     if kind.spec.uncertainty_rel_sd is not None:
-        ds = _assign(ds, curvature_vars(kind, fitter_, result))
+        ds = _assign(ds, curvature_vars(kind, None, result, hessian))
         ds.attrs["uncertainty_rel_sd"] = kind.spec.uncertainty_rel_sd
-    return ds, {"wall_time_s": result.wall_time_s, "n_evaluations": result.n_evaluations}
+    return ds
 
 
 def scan(kind: Kind, target_datasets) -> xr.Dataset | None:

@@ -61,6 +61,27 @@ def loss_hessian(loss_fn, model_at, values: dict) -> np.ndarray:
     return np.asarray(jax.jit(jax.hessian(scalar_loss))(x0), dtype=float)
 
 
+def loss_hessians(loss_fn, model_at, values: dict, data) -> np.ndarray:
+    """The Hessians of a batch of fits in one compiled call (one compile per batch shape).
+
+    Args:
+        loss_fn: ``loss_fn(model, data) -> (loss, aux)``, as given to a :class:`eegfit.Fitter`.
+        model_at: ``values -> model``.
+        values: name -> the fits' scalar values, shape ``(n,)`` each.
+        data: ``loss_fn``'s data of every fit, each leaf with a leading axis of ``n``.
+
+    Returns:
+        ``(n, k, k)`` float64 NumPy, axes in the order of ``values``.
+    """
+    names = tuple(values)
+    dtype = jnp.result_type(float)
+    x = jnp.stack([jnp.asarray(values[n], dtype) for n in names], axis=1)
+
+    def scalar_loss(x, data):
+        return loss_fn(model_at({n: x[i] for i, n in enumerate(names)}), data)[0]
+    return np.asarray(jax.jit(jax.vmap(jax.hessian(scalar_loss)))(x, data), dtype=float)
+
+
 def laplace(names, hessian, rel_sd: float) -> Curvature:
     """Covariance, standard deviations and correlations from a loss Hessian (see module doc).
 
@@ -93,4 +114,4 @@ def curvature(loss_fn, model_at, values: dict, rel_sd: float) -> Curvature:
     return laplace(tuple(values), loss_hessian(loss_fn, model_at, values), rel_sd)
 
 
-__all__ = ["Curvature", "curvature", "laplace", "loss_hessian"]
+__all__ = ["Curvature", "curvature", "laplace", "loss_hessian", "loss_hessians"]
