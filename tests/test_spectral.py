@@ -117,6 +117,14 @@ def test_safe_sqrt_and_rsqrt_are_finite_with_finite_gradients_at_zero():
     assert float(numerics.safe_rsqrt(4.0)) == pytest.approx(0.5)
 
 
+def test_safe_roots_keep_a_nan_a_nan():
+    """A diverged simulation (NaN variance) must not pass for a flat one (root 0): its loss is
+    then NaN in value, and in forward and reverse mode alike, so a fit reports it."""
+    for fn in (numerics.safe_sqrt, numerics.safe_rsqrt):
+        assert np.isnan(float(fn(jnp.nan)))
+        assert float(fn(0.0)) == 0.0 and float(jax.grad(fn)(0.0)) == 0.0
+
+
 def test_safe_log_of_zero_power_is_finite():
     assert np.isfinite(float(numerics.safe_log(0.0)))
     assert np.isfinite(float(jax.grad(numerics.safe_log)(0.0)))

@@ -17,22 +17,26 @@ physical power (it is representable in float32, whose smallest normal number is 
 
 
 def safe_sqrt(x: jax.Array) -> jax.Array:
-    """``sqrt(x)`` where ``x > 0``, else 0, with a gradient of 0 (never NaN) where ``x <= 0``.
+    """``sqrt(x)`` where ``x > 0``, 0 where ``x <= 0`` (with a gradient of 0, never NaN), and NaN
+    where ``x`` is NaN: a diverged simulation must not pass for a flat one.
 
     Shape and unit: those of ``x`` (the root of a variance in mV^2 is in mV).
     """
     positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)),
+                     jnp.where(x <= 0, 0.0, x))
 
 
 def safe_rsqrt(x: jax.Array) -> jax.Array:
-    """``1 / sqrt(x)`` where ``x > 0``, else 0, with a finite gradient everywhere.
+    """``1 / sqrt(x)`` where ``x > 0``, 0 where ``x <= 0`` (a finite gradient), NaN where ``x``
+    is NaN.
 
     Used to standardise a signal by its variance: a flat signal (variance 0) is scaled to 0
     instead of to ``inf * 0 = NaN``. Shape: that of ``x``.
     """
     positive = x > 0
-    return jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, x, 1.0)), 0.0)
+    return jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, x, 1.0)),
+                     jnp.where(x <= 0, 0.0, x))
 
 
 def safe_log(x: jax.Array) -> jax.Array:
