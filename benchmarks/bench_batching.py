@@ -149,7 +149,7 @@ def bare_nevergrad_step(repeats: int) -> dict:
     """Seconds per step of the DE fit's ask/tell loop alone: the same optimizer, box, budget and
     seeding as the Fitter's nevergrad backend, the losses a NumPy function (no JAX call), no
     history kept. What is left of the Fitter's per-step overhead is eegfit's own."""
-    from eegfit.fit.nevergrad_backend import parametrization, resolve_optimizer
+    from eegfit.fit.nevergrad_backend import parametrization, resolve_optimizer, values_of
     split = core.de_fitter().split
     samples = []
     for _ in range(repeats):
@@ -161,7 +161,7 @@ def bare_nevergrad_step(repeats: int) -> dict:
         for _ in range(core.DE_STEPS):
             cands = [opt.ask() for _ in range(core.DE_CANDIDATES)]
             for c in cands:
-                opt.tell(c, float((c.value["C"] - core.C_TRUE) ** 2))
+                opt.tell(c, float((values_of(split, c)["C"] - core.C_TRUE) ** 2))
         opt.recommend()
         samples.append((time.perf_counter() - t0) / core.DE_STEPS)
     return core.summary(samples)

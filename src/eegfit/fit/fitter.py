@@ -93,7 +93,9 @@ class Fitter:
         derivatives: grad only: ``"forward"`` (one forward-mode pass per fitted scalar, batched),
             ``"reverse"`` (backpropagation) or ``"auto"`` (forward up to
             :data:`eegfit.fit.grad.FORWARD_MAX_SCALARS` fitted scalars). Both give the same
-            gradient up to float rounding; a fit and the same fit in a batch use the same mode.
+            gradient up to float rounding, except where the loss hides a non-finite value behind
+            a ``where`` (reverse mode then gives NaN, forward mode the kept branch's derivative);
+            a fit and the same fit in a batch use the same mode.
     """
 
     def __init__(self, model, optimizer, *, loss_fn, backend: str = "grad",

@@ -83,8 +83,10 @@ def check_options(optimizer: str, options: dict | None, where: str = "options",
 
 
 def parametrization(split: Split, seed: int, start: dict | None = None):
-    """The bounded search box (an ``ng.p.Dict``) of the fitted parameters, started at ``start``
-    (name -> value; default: the split's start values)."""
+    """The bounded search box of the fitted parameters, started at ``start`` (name -> value;
+    default: the split's start values): an ``ng.p.Dict`` of them, or the one parameter itself
+    when there is one (nevergrad then asks the same candidates, at less cost per ask and tell;
+    :func:`values_of` reads either back as name -> value)."""
     ng = _nevergrad()
     missing = [n for n in split.names if split.bounds[n] is None]
     if missing:
@@ -96,9 +98,15 @@ def parametrization(split: Split, seed: int, start: dict | None = None):
         init, (low, high) = np.asarray(start[name], dtype=float), split.bounds[name]
         params[name] = (ng.p.Scalar(init=float(init), lower=low, upper=high) if init.ndim == 0
                         else ng.p.Array(init=init, lower=low, upper=high))
-    box = ng.p.Dict(**params)
+    box = ng.p.Dict(**params) if len(params) > 1 else params[split.names[0]]
     box.random_state = np.random.RandomState(seed)
     return box
+
+
+def values_of(split: Split, candidate) -> dict:
+    """name -> value of a candidate of :func:`parametrization`'s box."""
+    value = candidate.value
+    return value if len(split.names) > 1 else {split.names[0]: value}
 
 
 def make_evaluate(objective):
@@ -146,7 +154,7 @@ def run_nevergrad(evaluate, split: Split, optimizer, n_steps: int, *, num_candid
         asked = {}
         for b in fits:
             asked[b] = [opts[b].ask() for _ in range(c)]
-            told = [cand.value for cand in asked[b]]
+            told = [values_of(split, cand) for cand in asked[b]]
             for k in split.names:
                 values[k][b] = [v[k] for v in told]
         loss, aux = jax.device_get(evaluate({k: jnp.asarray(v) for k, v in values.items()},
@@ -164,7 +172,8 @@ def run_nevergrad(evaluate, split: Split, optimizer, n_steps: int, *, num_candid
         progress.update(1, loss[fits])
     out = []
     for b in range(n):
-        final = {k: np.asarray(v, dtype=dtype[k]) for k, v in opts[b].recommend().value.items()}
+        final = {k: np.asarray(v, dtype=dtype[k])
+                 for k, v in values_of(split, opts[b].recommend()).items()}
         stack = lambda i: jax.tree.map(  # noqa: E731
             lambda *xs: np.stack(xs), *[r[i] for r in records[b]])
         out.append(((stack(0), stack(1), stack(2)), final, bool(converged[b])))
