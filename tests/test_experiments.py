@@ -238,3 +238,16 @@ def test_a_kind_with_only_loss_fn_still_runs(tiny):
     fit_new, _ = runner.fit(kind, "grad", target, target_ds)
     assert timing["batch_size"] == 1
     np.testing.assert_allclose(fit_old["loss"].values, fit_new["loss"].values, rtol=1e-5)
+
+
+def test_auto_chunks_one_per_core_nearly_equal_and_capped():
+    targets = list(range(500))
+    chunks = runner.chunk_targets(targets, "auto", cores=2)
+    assert [len(c) for c in chunks] == [250, 250] and sum(chunks, []) == targets
+    assert [len(c) for c in runner.chunk_targets(targets[:12], "auto", cores=8)] == [
+        1, 2, 1, 2, 1, 2, 1, 2]  # nearly equal, in order
+    assert len(runner.chunk_targets(list(range(2000)), "auto", cores=2)) == 8  # <= 256 each
+    assert runner.chunk_targets(targets[:3], "auto", cores=16) == [[0], [1], [2]]
+    assert [len(c) for c in runner.chunk_targets(targets[:5], 2)] == [2, 2, 1]
+    with pytest.raises(ValueError, match="chunk_size"):
+        runner.chunk_targets(targets, 0)

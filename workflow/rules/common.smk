@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from eegfit.experiments import depends, load
+from eegfit.experiments.runner import chunk_targets
 
 EXPERIMENTS = load(config)  # an old-shape config is refused here, with the new shape shown
 ENV = "../../envs/eegfit.yaml"
@@ -45,11 +46,10 @@ def result(experiment, kind, target=None, backend=None, ext="nc"):
 
 
 def chunks(experiment):
-    """The experiment's targets in chunks (config batching.chunk_size): one job fits a chunk in
-    one process, still one NetCDF per target and per fit."""
-    size = int(config.get("batching", {}).get("chunk_size", 1))
-    targets = EXPERIMENTS[experiment].targets()
-    return [targets[i : i + size] for i in range(0, len(targets), size)]
+    """The experiment's targets in chunks (config batching.chunk_size, default auto: one per CPU
+    core): one job fits a chunk in one process as one batch, one NetCDF per target and fit."""
+    size = config.get("batching", {}).get("chunk_size", "auto")
+    return chunk_targets(EXPERIMENTS[experiment].targets(), size)
 
 
 def backends(experiment):

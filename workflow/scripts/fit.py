@@ -1,4 +1,5 @@
-"""Fit each target of a chunk with one backend; one NetCDF record and one timing JSON per fit."""
+"""Fit the targets of a chunk with one backend, as one batch; one NetCDF record and one timing
+JSON per fit."""
 
 from _job import chunk, start
 
@@ -12,10 +13,10 @@ from eegfit import io  # noqa: E402
 from eegfit.experiments import runner  # noqa: E402
 
 smk = snakemake  # noqa: F821
-for target, target_path, fit_path, timing_path in zip(chunk(smk, kind), smk.input,
-                                                      smk.output.fits, smk.output.timings):
-    target_ds = xr.load_dataset(target_path)
-    fit_ds, timing = runner.fit(kind, smk.params.backend, target, target_ds)
+targets = [xr.load_dataset(path) for path in smk.input]
+records = runner.fit_chunk(kind, smk.params.backend, chunk(smk, kind), targets)
+for (fit_ds, timing), fit_path, timing_path in zip(records, smk.output.fits,
+                                                   smk.output.timings):
     io.write_netcdf(fit_ds, fit_path)
     with open(timing_path, "w") as fh:
         json.dump(timing, fh)
