@@ -270,7 +270,7 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
     total, skip, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key,
                                        y0, grad_horizon_ms, checkpoint, "trace")
     time_ms = (skip + 1 + jnp.arange(total - skip)) * dt_ms
-    return Trace(time_ms=time_ms, eeg_mv=core(*args))
+    return Trace(time_ms=time_ms, eeg_mv=_call(core, args))
 
 
 def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: float = 0.0,
@@ -287,7 +287,22 @@ def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms:
     """
     _, _, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0,
                                 grad_horizon_ms, checkpoint, "rms")
-    return core(*args)
+    return _call(core, args)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted(core):
+    return jax.jit(core)
+
+
+def _call(core, args):
+    """``core(*args)``; through a jit of it when no argument is traced (an eager call: calling
+    the custom JVP and batching wrappers eagerly traces them anew each time, about 4 ms, which
+    made a target or a fit's extras cost several times its simulation). With no traced argument
+    no transformation reaches the core, so the jit cannot change what it computes."""
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
+        return core(*args)
+    return _jitted(core)(*args)
 
 
 def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_horizon_ms,

@@ -30,6 +30,7 @@ A kind is named in the config by its built-in name (``KINDS``) or by an import p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 
 import jax
@@ -42,6 +43,7 @@ from eegfit.models.base import check_value
 TARGET_STREAM, FIT_STREAM = 0, 1
 
 
+@functools.lru_cache(maxsize=4096)  # a few ms of eager dispatch, asked for at every target and fit
 def keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """(target key, fit key) of an integer seed: a fit never sees its target's own noise."""
     base = jax.random.key(int(seed))

@@ -24,8 +24,10 @@ Seeds: the target's drive noise uses the seed's target key and the fit's its fit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
@@ -86,6 +88,13 @@ def read_column(r: Reader, dt_ms: float | None = None):
     for k, v in values.items():
         check_value(model_cls, k, v, f"config {params.path(k)}")
     return model_cls(**values, drive=read_drive(r.sub("drive"), dt_ms, model_cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_features(kind, names: tuple):
+    """``kind``'s features ``names`` of a trace as one jitted function (eager, op by op, they
+    cost several ms per target)."""
+    return jax.jit(lambda eeg_mv: kind._features(eeg_mv, names))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,9 +161,15 @@ class Column(Kind):
         return simulate(self.model_at(values), key=key, **self.spec.simulation.kwargs())
 
     def feature_values(self, eeg_mv, names=None) -> dict:
-        """The features of a trace (time on axis 0; trailing axes a batch), by name."""
+        """The features of a trace (time on axis 0; trailing axes a batch), by name (one
+        compiled call for a trace given as an array, not traced)."""
+        names = tuple(names or self.spec.features)
+        if isinstance(eeg_mv, jax.core.Tracer):
+            return self._features(eeg_mv, names)
+        return _compiled_features(self, names)(eeg_mv)
+
+    def _features(self, eeg_mv, names) -> dict:
         dt_ms = self.spec.simulation.dt_ms
-        names = names or list(self.spec.features)
         return {n: sf.feature(n)(eeg_mv, dt_ms=dt_ms, **self.spec.features.get(n, {}))
                 for n in names}
 
