@@ -231,6 +231,33 @@ def make_minimal_scan_fit():
     return fit
 
 
+def make_minimal_de_loop(evaluate):
+    """The smallest DE fit doing what the Fitter's does: nevergrad's DE (popsize 6) on a bounded
+    ``ng.p.Scalar`` started at 115 with a seeded random state, 6 candidates asked, evaluated in
+    one call of ``evaluate`` (the Fitter's own compiled batched evaluation) and told per step;
+    no history, no checks, no progress, no result record."""
+    family = ng.optimizers.registry["DE"]
+    factory = type(family)(**{**family._config, "popsize": DE_POPSIZE})
+
+    def fit(seed=0):
+        box = ng.p.Scalar(init=C_START, lower=BOUNDS[0], upper=BOUNDS[1])
+        box.random_state = np.random.RandomState(seed)
+        opt = factory(parametrization=box, budget=DE_STEPS * DE_CANDIDATES,
+                      num_workers=DE_CANDIDATES)
+        best_loss, best_C = np.inf, np.nan
+        for _ in range(DE_STEPS):
+            cands = [opt.ask() for _ in range(DE_CANDIDATES)]
+            C = np.asarray([[c.value for c in cands]], np.float32)
+            loss = np.asarray(evaluate({"C": jnp.asarray(C)}, None)[0], float)[0]
+            for c, value in zip(cands, loss):
+                opt.tell(c, float(value) if np.isfinite(value) else float("inf"))
+            j = int(np.argmin(loss))
+            if loss[j] < best_loss:
+                best_loss, best_C = float(loss[j]), float(C[0, j])
+        return dict(best_C=best_C, final_C=float(opt.recommend().value), best_loss=best_loss)
+    return fit
+
+
 # --- the benchmark -------------------------------------------------------------------------------
 def machine_info() -> dict:
     try:
@@ -378,6 +405,7 @@ def run(mode: str) -> dict:
         f"vmap_{BIG_BATCH}": (lambda: evaluate(batches[BIG_BATCH], None), R["batch"]),
         "grad_fit": (keep("grad", lambda: gf.fit(GRAD_STEPS, progress=False)), 1),
         "de_fit": (de_fit, 1),
+        "minimal_de_loop": (keep("minimal_de_loop", make_minimal_de_loop(evaluate)), 1),
         "naive_jit_vg": (keep("naive_jit_vg", lambda: naive_loop(vg_a)), 1),
         "naive_no_jit": (keep("naive_no_jit", lambda: naive_loop(vg_eager)), 1),
         "jit_step_loop": (keep("jit_step_loop", step_loop), 1),
@@ -445,6 +473,8 @@ def run(mode: str) -> dict:
         compile_s=med(cold["de_fit"]) - de_med, eval_time_in_fit=summary(de_eval_totals),
         python_overhead_per_step=summary(overhead),
         overhead_per_step_in_eval6=statistics.median(overhead) / med(st[f"vmap_{DE_CANDIDATES}"]),
+        minimal_loop=dict(steady=st["minimal_de_loop"], **last["minimal_de_loop"]),
+        ratio_to_minimal_loop=de_med / med(st["minimal_de_loop"]),
         cost_in_one_eval=de_med / one, first_call=fit_summary(nf_first),
         **fit_summary(last["de"]))
     naive = {}
@@ -564,6 +594,9 @@ def print_table(r: dict) -> None:
     trow("    of which batched evaluations (8 calls)", d["eval_time_in_fit"])
     trow("    Python + nevergrad overhead per step", d["python_overhead_per_step"],
          d["overhead_per_step_in_eval6"], f"x one {DE_CANDIDATES}-candidate eval")
+    trow("  a minimal ask/evaluate/tell loop (same DE, box, evaluation)",
+         d["minimal_loop"]["steady"], d["ratio_to_minimal_loop"],
+         f"= Fitter / loop; C = {d['minimal_loop']['best_C']:.2f}")
 
     sec(f"5. the same {GRAD_STEPS}-step grad fit, hand-written (ratio: steady time / eegfit's)")
     trow("eegfit Fitter (compiled lax.scan step loop)", g["steady"], 1.0,

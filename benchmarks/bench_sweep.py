@@ -1,30 +1,32 @@
-"""A sweep of fits through the Snakemake pipeline vs the same fits in one Python process.
+"""The sweep of fits three ways: a minimal batched reference program, eegfit in one process,
+and the Snakemake pipeline; and the peak memory of a fit job per chunk size.
 
 Run alone (``run_all.py`` runs it too)::
 
-    python benchmarks/bench_sweep.py [--truths 50 --seeds 10 --chunk-size 50] [--out FILE]
+    python benchmarks/bench_sweep.py [--truths 50 --seeds 10 --chunk-size auto] [--out FILE]
+    python benchmarks/bench_sweep.py --quick        # 4 x 2 x 2 = 16 fits, no pipeline: ~15 s
 
-The default is 50 ground truths x 10 seeds x 2 backends = 1,000 fits (``--quick``: 4 x 2 x 2 =
-16). Both sides start with an empty JAX persistent compilation cache of their own and compute the
-same fits (the default experiment's settings: C in [110, 170] from 115, RMS feature, adam(2.0) x
-40 steps, DE 6 x 8 with popsize 6; truths evenly spaced in [125, 165], seeds 0..n-1):
+The default is 50 ground truths x 10 seeds x 2 backends = 1,000 fits of the default experiment's
+settings (C in [110, 170] from 115, RMS feature, adam(2.0) x 40 steps, DE 6 x 8 with popsize 6
+and LHS; truths evenly spaced in [125, 165], seeds 0..n-1). Each side runs in a fresh process
+with an empty JAX persistent compilation cache of its own:
 
+- reference: ``sweep_reference.py``, the smallest program doing the same fits batched (no eegfit,
+  writes nothing): its process wall time.
+- one process: ``python bench_sweep.py --loop CONFIG CACHE OUT``: imports eegfit, makes and writes
+  every target, fits all targets with each backend as one batch (``runner.fit_chunk``) and
+  writes every fit's NetCDF and timing, as the pipeline's jobs do. Its process wall time.
 - pipeline: a temporary copy of the workflow (Snakefile, workflow/, config/, envs/, profiles/)
-  with a config that sets the truths, seeds, ``batching.chunk_size`` and
-  ``runtime.jax_cache_dir`` (a new empty folder), run as ``snakemake --cores 2 TARGETS`` where the
-  targets are every fit's NetCDF (so the jobs are the target and fit jobs: landscape, summary and
-  figures are not asked for). Wall time of the snakemake command, start to exit. Nothing is
-  written into the repository's results/.
-- one process: ``python bench_sweep.py --loop CONFIG CACHE`` in a fresh process that imports
-  eegfit, calls ``eegfit.runtime.configure(cache_dir=CACHE)`` (XLA keeps its default threads),
-  and for each (truth, seed) computes the target and its feature (``experiment.target``,
-  ``experiment.features_of``), then ``experiment.run_fit`` for each backend. No files written.
-  Wall time of the process, start to exit.
+  with the default config's experiment, only its truths and seeds changed (``batching`` as in the
+  default config, ``auto``, unless ``--chunk-size``), run as ``snakemake --cores 2 TARGETS`` for
+  every fit's NetCDF. Wall time of the snakemake command. Nothing is written into results/.
+- memory: for each chunk size of ``--memory-sizes``, a fresh process fits the first targets of
+  the sweep as one chunk with both backends (targets, fits, records, no files) and reports its
+  peak resident memory (VmHWM) and wall time.
 
-The ratio pipeline / one process is the overhead of the pipeline (process starts, imports,
-Snakemake's scheduling, NetCDF writes, a simulation of each fitted trace) net of its use of two
-cores. The load average is recorded before and after each side. The fitted values of both sides
-are compared (they must agree: same code, same seeds).
+Ratios: one process / reference and pipeline / one process, with the load average before and
+after each side. The fitted values of the pipeline and the one process are compared (the same
+code and chunks up to float rounding), and those of the reference.
 """
 
 from __future__ import annotations
@@ -49,14 +51,22 @@ sys.path.insert(0, str(HERE))
 from bench_startup import copy_workflow, snakemake_bin  # noqa: E402
 
 
-def sweep_config(n_truths: int, n_seeds: int, chunk_size: int, cache_dir: str) -> dict:
+T_START = time.perf_counter()
+
+
+def sweep_config(n_truths: int, n_seeds: int, chunk_size, cache_dir: str) -> dict:
+    """The default config's C experiment with only its truths and seeds changed (and the
+    cache folder; ``chunk_size`` None keeps the default config's batching)."""
     default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     block = default["experiments"]["jansen_rit_C_rms"]
     lo, hi = 125.0, 165.0
     step = (hi - lo) / max(1, n_truths - 1)
     block["parameters"]["C"]["truths"] = [round(lo + i * step, 2) for i in range(n_truths)]
     block["seeds"] = list(range(n_seeds))
-    return {"experiments": {EXPERIMENT: block}, "batching": {"chunk_size": int(chunk_size)},
+    batching = dict(default.get("batching", {}))
+    if chunk_size is not None:
+        batching["chunk_size"] = chunk_size
+    return {"experiments": {EXPERIMENT: block}, "batching": batching,
             "runtime": {"jax_cache_dir": cache_dir}}
 
 
@@ -71,23 +81,62 @@ def _fits(config):
                   for t in par["truths"] for s in block["seeds"]]
 
 
-def loop(config_path: str, cache_dir: str) -> dict:
-    """The same fits in this one process (no files written)."""
+def peak_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def loop(config_path: str, cache_dir: str, out_dir: str) -> dict:
+    """The sweep in this one process: every target made and written, all targets fitted with
+    each backend as one batch, every fit written (NetCDF and timing JSON)."""
     t0 = time.perf_counter()
-    from eegfit import experiments, runtime
+    from eegfit import experiments, io, runtime
     from eegfit.experiments import runner
     runtime.configure(cache_dir=cache_dir)
     config = yaml.safe_load(Path(config_path).read_text())
     t_import = time.perf_counter() - t0
     kind = experiments.load(config)[EXPERIMENT]
-    name = kind.spec.names[0]
-    fitted = {}
-    for target in kind.targets():
-        target_ds = runner.make_target(kind, target)
-        for backend in kind.spec.backends:
-            fit_ds, _ = runner.fit(kind, backend.name, target, target_ds)
+    name, out = kind.spec.names[0], Path(out_dir)
+    targets = kind.targets()
+    datasets = []
+    for target in targets:
+        datasets.append(runner.make_target(kind, target))
+        io.write_netcdf(datasets[-1], out / "targets" / target.label / f"seed={target.seed}.nc")
+    t_targets = time.perf_counter()
+    fitted, phases = {}, {"targets_s": t_targets - t0 - t_import}
+    for backend in kind.spec.backends:
+        t1 = time.perf_counter()
+        records = runner.fit_chunk(kind, backend.name, targets, datasets)
+        t2 = time.perf_counter()
+        for target, (fit_ds, timing) in zip(targets, records):
+            folder = out / "fits" / backend.name / target.label
+            io.write_netcdf(fit_ds, folder / f"seed={target.seed}.nc")
+            (folder / f"seed={target.seed}.json").write_text(json.dumps(timing))
             fitted[f"{backend.name}/{target.label}/{target.seed}"] = float(fit_ds[f"best_{name}"])
-    return dict(import_s=t_import, compute_s=time.perf_counter() - t0 - t_import, fitted=fitted)
+        phases[f"{backend.name}_fit_s"] = t2 - t1
+        phases[f"{backend.name}_write_s"] = time.perf_counter() - t2
+    return dict(import_s=t_import, compute_s=time.perf_counter() - t0 - t_import, fitted=fitted,
+                phases=phases, peak_rss_mb=peak_rss_mb())
+
+
+def chunk_job(config_path: str, n_targets: int) -> dict:
+    """One fit job's work on a chunk of ``n_targets``: targets, both backends, the records."""
+    t0 = time.perf_counter()
+    from eegfit import experiments
+    from eegfit.experiments import runner
+    config = yaml.safe_load(Path(config_path).read_text())
+    kind = experiments.load(config)[EXPERIMENT]
+    targets = kind.targets()[:n_targets]
+    datasets = [runner.make_target(kind, t) for t in targets]
+    for backend in kind.spec.backends:
+        runner.fit_chunk(kind, backend.name, targets, datasets)
+    return dict(n_targets=len(targets), wall_s=time.perf_counter() - t0,
+                peak_rss_mb=peak_rss_mb())
 
 
 def pipeline_fitted(work: Path, config: dict) -> dict:
@@ -108,7 +157,28 @@ def loadavg():
         return None
 
 
-def run(n_truths: int, n_seeds: int, chunk_size: int, keep: bool = False) -> dict:
+def _process(args, cwd=ROOT) -> tuple[float, dict]:
+    """Wall time of a fresh Python process running ``args``, and the JSON of its last line."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=3600)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{args} failed:\n{proc.stderr[-3000:]}")
+    return wall, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _compare(a: dict, b: dict) -> dict:
+    """Largest relative difference of the fitted values per backend (keys in both)."""
+    out = {}
+    for key in a.keys() & b.keys():
+        backend = key.split("/")[0]
+        out[backend] = max(out.get(backend, 0.0), abs(a[key] - b[key]) / abs(b[key]))
+    return out
+
+
+def run(n_truths: int, n_seeds: int, chunk_size=None, memory_sizes=(), keep=False,
+        pipeline=True) -> dict:
     say = lambda msg: print(f"  .. {msg}", file=sys.stderr, flush=True)  # noqa: E731
     tmp = Path(tempfile.mkdtemp(prefix="eegfit-bench-sweep-"))
     try:
@@ -119,51 +189,79 @@ def run(n_truths: int, n_seeds: int, chunk_size: int, keep: bool = False) -> dic
         name, fits = _fits(config)
         targets = [f"results/{EXPERIMENT}/fits/{b}/{label}/seed={s}.nc" for b, label, s in fits]
         n_fits = len(targets)
-        n_pairs = n_truths * n_seeds
-        n_chunks = -(-n_pairs // chunk_size)
+        sys.path.insert(0, str(ROOT / "src"))
+        from eegfit.experiments import load
+        from eegfit.experiments.runner import chunk_targets
+        kind = load(config)[EXPERIMENT]
+        chunks = chunk_targets(kind.targets(), config["batching"].get("chunk_size", "auto"))
         backends = config["experiments"][EXPERIMENT]["backends"]
-        out = dict(n_truths=n_truths, n_seeds=n_seeds, n_fits=n_fits, chunk_size=chunk_size,
-                   jobs=dict(targets=n_chunks, fits=n_chunks * len(backends)))
+        out = dict(n_truths=n_truths, n_seeds=n_seeds, n_fits=n_fits,
+                   chunk_size=config["batching"].get("chunk_size", "auto"),
+                   chunk_sizes=sorted({len(c) for c in chunks}), cpu_count=os.cpu_count(),
+                   jobs=dict(targets=len(chunks), fits=len(chunks) * len(backends)))
 
-        say(f"sweep: {n_fits} fits in one process")
+        say(f"sweep: {n_fits} fits, the minimal batched reference program")
+        out["loadavg_before_reference"] = loadavg()
+        ref_wall, ref = _process([HERE / "sweep_reference.py", "--truths", n_truths,
+                                  "--seeds", n_seeds])
+        out["loadavg_after_reference"] = loadavg()
+
+        say(f"sweep: {n_fits} fits in one process (eegfit, every NetCDF written)")
         out["loadavg_before_loop"] = loadavg()
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--loop",
-                               str(config_path), str(tmp / "cache_loop")],
-                              capture_output=True, text=True, cwd=ROOT, timeout=3600)
-        loop_wall = time.perf_counter() - t0
-        if proc.returncode:
-            raise RuntimeError(f"the one-process loop failed:\n{proc.stderr[-3000:]}")
-        looped = json.loads(proc.stdout.strip().splitlines()[-1])
+        loop_wall, looped = _process([Path(__file__).resolve(), "--loop", config_path,
+                                      tmp / "cache_loop", tmp / "loop_results"])
         out["loadavg_after_loop"] = loadavg()
 
-        say(f"sweep: {n_fits} fits through snakemake --cores 2 ({out['jobs']} jobs)")
-        out["loadavg_before_pipeline"] = loadavg()
-        t0 = time.perf_counter()
-        proc = subprocess.run([snakemake_bin(), "--cores", "2", "--configfile", str(config_path),
-                               "--quiet", "all", "--", *targets],
-                              cwd=work, capture_output=True, text=True, timeout=3600)
-        pipe_wall = time.perf_counter() - t0
-        out["loadavg_after_pipeline"] = loadavg()
-        if proc.returncode:
-            raise RuntimeError(f"snakemake failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-        piped = pipeline_fitted(work, config)
-        diffs = [abs(piped[k] - looped["fitted"][k]) for k in piped]
-        job_walls = []
-        for tsv in (work / "results" / "benchmarks").rglob("*.tsv"):
-            lines = tsv.read_text().splitlines()
-            if len(lines) > 1:
-                job_walls.append(float(lines[1].split("\t")[0]))
+        pipe_wall, piped, job_walls, job_rss = None, {}, [], []
+        if pipeline:
+            say(f"sweep: {n_fits} fits through snakemake --cores 2 ({out['jobs']} jobs)")
+            out["loadavg_before_pipeline"] = loadavg()
+            t0 = time.perf_counter()
+            proc = subprocess.run([snakemake_bin(), "--cores", "2", "--configfile",
+                                   str(config_path), "--quiet", "all", "--", *targets],
+                                  cwd=work, capture_output=True, text=True, timeout=3600)
+            pipe_wall = time.perf_counter() - t0
+            out["loadavg_after_pipeline"] = loadavg()
+            if proc.returncode:
+                raise RuntimeError(f"snakemake failed:\n{proc.stdout[-2000:]}\n"
+                                   f"{proc.stderr[-3000:]}")
+            piped = pipeline_fitted(work, config)
+            for tsv in (work / "results" / "benchmarks").rglob("*.tsv"):
+                lines = tsv.read_text().splitlines()
+                if len(lines) > 1:
+                    header, values = lines[0].split("\t"), lines[1].split("\t")
+                    job_walls.append(float(values[0]))
+                    if "max_rss" in header and values[header.index("max_rss")] not in ("",
+                                                                                     "NA"):
+                        job_rss.append(float(values[header.index("max_rss")]))
+
+        memory = []
+        for size in memory_sizes:
+            say(f"memory: a chunk of {size} targets, both backends, in a fresh process")
+            memory.append(_process([Path(__file__).resolve(), "--chunk-job", config_path,
+                                    size])[1])
         out.update(
-            pipeline_wall_s=pipe_wall, loop_wall_s=loop_wall, loop_import_s=looped["import_s"],
-            loop_compute_s=looped["compute_s"], ratio=pipe_wall / loop_wall,
-            per_fit_pipeline_s=pipe_wall / n_fits, per_fit_loop_s=loop_wall / n_fits,
+            reference_wall_s=ref_wall, reference=dict(
+                {k: ref[k] for k in ("targets_s", "grad_s", "de_s", "process_s")}),
+            loop_wall_s=loop_wall, loop_import_s=looped["import_s"],
+            loop_compute_s=looped["compute_s"], loop_phases=looped["phases"],
+            loop_peak_rss_mb=looped["peak_rss_mb"],
+            pipeline_wall_s=pipe_wall,
+            ratio_loop_to_reference=loop_wall / ref_wall, target_loop_to_reference=1.5,
+            ratio=pipe_wall and pipe_wall / loop_wall, target_ratio=1.3,
+            per_fit_pipeline_s=pipe_wall and pipe_wall / n_fits,
+            per_fit_loop_s=loop_wall / n_fits,
+            per_fit_reference_s=ref_wall / n_fits,
             pipeline_job_wall_s=dict(n=len(job_walls), sum=sum(job_walls),
                                      max=max(job_walls, default=0.0)),
-            max_abs_diff_fitted=max(diffs), n_compared=len(diffs),
-            target_ratio=2.0,
+            pipeline_job_max_rss_mb=max(job_rss, default=None),
+            max_rel_diff_pipeline_vs_loop=_compare(piped, looped["fitted"]),
+            max_rel_diff_loop_vs_reference=_compare(looped["fitted"], ref["fitted"]),
+            n_compared=len(looped["fitted"]), memory=memory,
             # A few fits only show the fixed costs (a smoke test): no verdict below 200 fits.
-            ok=(pipe_wall / loop_wall <= 2.0) if n_fits >= 200 else None)
+            ok=dict(loop=loop_wall / ref_wall <= 1.5,
+                    pipeline=None if pipe_wall is None else pipe_wall / loop_wall <= 1.3)
+            if n_fits >= 200 else None)
         if keep:
             out["kept"] = str(tmp)
         return out
@@ -173,21 +271,45 @@ def run(n_truths: int, n_seeds: int, chunk_size: int, keep: bool = False) -> dic
 
 
 def print_table(r: dict) -> None:
+    verdict = lambda key: "no verdict" if r["ok"] is None else (  # noqa: E731
+        "OK" if r["ok"][key] else "MISSED")
     print(f"\nsweep: {r['n_fits']} fits ({r['n_truths']} truths x {r['n_seeds']} seeds x 2 "
-          f"backends), chunk_size {r['chunk_size']} -> {r['jobs']['targets']} target jobs + "
-          f"{r['jobs']['fits']} fit jobs")
-    print(f"  one process (imports {r['loop_import_s']:.1f} s)      {r['loop_wall_s']:8.1f} s  "
-          f"({r['per_fit_loop_s'] * 1e3:.0f} ms per fit)")
-    print(f"  snakemake --cores 2                {r['pipeline_wall_s']:8.1f} s  "
-          f"({r['per_fit_pipeline_s'] * 1e3:.0f} ms per fit; jobs' own wall times add up to "
-          f"{r['pipeline_job_wall_s']['sum']:.1f} s)")
-    print(f"  ratio pipeline / one process       {r['ratio']:8.2f}x  (target <= 2x: "
-          f"{'OK' if r['ok'] else 'MISSED'}); fitted values agree to "
-          f"{r['max_abs_diff_fitted']:.2g} over {r['n_compared']} fits")
-    la = [r.get(k) for k in ("loadavg_before_loop", "loadavg_after_loop",
+          f"backends), chunk_size {r['chunk_size']} (chunks of {r['chunk_sizes']} on "
+          f"{r['cpu_count']} CPUs) -> {r['jobs']['targets']} target jobs + {r['jobs']['fits']} "
+          f"fit jobs")
+    ref = r["reference"]
+    print(f"  reference (minimal batched program)  {r['reference_wall_s']:8.1f} s  (targets "
+          f"{ref['targets_s']:.1f} s, grad {ref['grad_s']:.1f} s, DE {ref['de_s']:.1f} s)")
+    ph = r["loop_phases"]
+    print(f"  one process (imports {r['loop_import_s']:.1f} s)        {r['loop_wall_s']:8.1f} s  "
+          f"({r['per_fit_loop_s'] * 1e3:.0f} ms per fit; targets {ph['targets_s']:.1f} s, "
+          + ", ".join(f"{b} fit {ph[f'{b}_fit_s']:.1f} s + write {ph[f'{b}_write_s']:.1f} s"
+                      for b in ("grad", "nevergrad") if f"{b}_fit_s" in ph)
+          + f"; peak RSS {r['loop_peak_rss_mb']:.0f} MB)")
+    if r["pipeline_wall_s"] is None:
+        print("  snakemake --cores 2                  (skipped: --quick)")
+    else:
+        print(f"  snakemake --cores 2                  {r['pipeline_wall_s']:8.1f} s  "
+              f"({r['per_fit_pipeline_s'] * 1e3:.0f} ms per fit; jobs' own wall times add up to "
+              f"{r['pipeline_job_wall_s']['sum']:.1f} s; largest job max_rss "
+              f"{r['pipeline_job_max_rss_mb'] or float('nan'):.0f} MB)")
+    print(f"  one process / reference              {r['ratio_loop_to_reference']:8.2f}x  "
+          f"(target <= 1.5x: {verdict('loop')})")
+    if r["ratio"] is not None:
+        print(f"  pipeline / one process               {r['ratio']:8.2f}x  (target <= 1.3x: "
+              f"{verdict('pipeline')})")
+    fmt = lambda d: ", ".join(f"{k} {v:.2g}" for k, v in sorted(d.items())) or "-"  # noqa: E731
+    print(f"  fitted values, largest relative difference: pipeline vs one process "
+          f"{fmt(r['max_rel_diff_pipeline_vs_loop'])}; one process vs reference "
+          f"{fmt(r['max_rel_diff_loop_vs_reference'])} ({r['n_compared']} fits)")
+    for m in r.get("memory", []):
+        print(f"  a fit job's chunk of {m['n_targets']:4d} targets (both backends): peak RSS "
+              f"{m['peak_rss_mb']:.0f} MB, {m['wall_s']:.1f} s")
+    la = [r.get(k) for k in ("loadavg_before_reference", "loadavg_after_reference",
+                             "loadavg_before_loop", "loadavg_after_loop",
                              "loadavg_before_pipeline", "loadavg_after_pipeline")]
-    print("  load average (1 min) before/after loop, before/after pipeline: "
-          + ", ".join(f"{x[0]:.2f}" if x else "?" for x in la))
+    print("  load average (1 min) before/after reference, one process, pipeline: "
+          + ", ".join(f"{x[0]:.2f}" if x else "-" for x in la))
 
 
 def main(argv=None) -> int:
@@ -195,17 +317,27 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 truths x 2 seeds x 2 backends")
     parser.add_argument("--truths", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--chunk-size", type=int, default=50)
+    parser.add_argument("--chunk-size", default=None,
+                        help="batching.chunk_size (default: the default config's, auto)")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[1, 10, 50, 250, 500],
+                        help="chunk sizes whose fit job's peak memory is measured")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--loop", nargs=2, metavar=("CONFIG", "CACHE"), help=argparse.SUPPRESS)
+    parser.add_argument("--loop", nargs=3, metavar=("CONFIG", "CACHE", "OUT"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--chunk-job", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/sweep.json")
     args = parser.parse_args(argv)
     if args.loop:
         print(json.dumps(loop(*args.loop)))
         return 0
-    if args.quick:
-        args.truths, args.seeds, args.chunk_size = 4, 2, 4
-    result = run(args.truths, args.seeds, args.chunk_size, keep=args.keep)
+    if args.chunk_job:
+        print(json.dumps(chunk_job(args.chunk_job[0], int(args.chunk_job[1]))))
+        return 0
+    chunk = None if args.chunk_size in (None, "auto") else int(args.chunk_size)
+    if args.quick:  # CI-sized: the reference and the one process only, about 15 s
+        args.truths, args.seeds, args.memory_sizes = 4, 2, []
+    result = run(args.truths, args.seeds, chunk, args.memory_sizes, keep=args.keep,
+                 pipeline=not args.quick)
     return bench_io.finish(result, print_table, args.out)
 
 
