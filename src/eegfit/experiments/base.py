@@ -45,9 +45,11 @@ TARGET_STREAM, FIT_STREAM = 0, 1
 
 @functools.lru_cache(maxsize=4096)  # a few ms of eager dispatch, asked for at every target and fit
 def keys(seed: int) -> tuple[jax.Array, jax.Array]:
-    """(target key, fit key) of an integer seed: a fit never sees its target's own noise."""
-    base = jax.random.key(int(seed))
-    return jax.random.fold_in(base, TARGET_STREAM), jax.random.fold_in(base, FIT_STREAM)
+    """(target key, fit key) of an integer seed: a fit never sees its target's own noise.
+    Concrete arrays even when asked for inside a trace (so caching them is safe)."""
+    with jax.ensure_compile_time_eval():
+        base = jax.random.key(int(seed))
+        return jax.random.fold_in(base, TARGET_STREAM), jax.random.fold_in(base, FIT_STREAM)
 
 
 def set_path(tree, path: str, value):
