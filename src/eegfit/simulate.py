@@ -12,8 +12,6 @@ for predictor and corrector), both strongly convergent at order 1 (tests/test_no
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 from typing import NamedTuple
 
@@ -21,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
+from eegfit.dispatch import batch_last_jvp, batch_last_jvp_active, call_core  # noqa: F401
 from eegfit.signal.numerics import safe_sqrt as _safe_sqrt
 
 INTEGRATORS = ("euler", "heun", "rk4")
@@ -196,29 +195,6 @@ def _broadcast_batching(plain):
     return batched
 
 
-_BATCH_LAST_JVP = contextvars.ContextVar("eegfit_batch_last_jvp", default=False)
-
-
-@contextlib.contextmanager
-def batch_last_jvp():
-    """Trace forward-mode derivatives of batched simulations in the batch-last layout.
-
-    A ``jax.jvp`` of a ``jax.vmap`` over parameter sets goes through the rollout's custom JVP
-    rule, which ``vmap`` batches in its own batch-first layout (1.5-2x slower than batch-last
-    for hundreds of sets, see benchmarks/). Code traced inside this context makes that rule
-    batch through :func:`_broadcast_batching` as the forward pass does. The switch acts at
-    trace time only (a compiled function keeps the rule it was traced with) and is meant for
-    forward mode under ``vmap``, as the Fitter's batched grad step uses it: a reverse-mode
-    derivative (``grad``) traced inside it fails unless every simulation is under a ``vmap``
-    (a custom batching rule has no transpose).
-    """
-    token = _BATCH_LAST_JVP.set(True)
-    try:
-        yield
-    finally:
-        _BATCH_LAST_JVP.reset(token)
-
-
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
              remat: bool, output: str = "trace"):
@@ -240,7 +216,7 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     core = jax.custom_jvp(batched)
 
     def jvp(primals, tangents):  # see batch_last_jvp: the batched rule in forward mode only
-        return jax.jvp(batched if _BATCH_LAST_JVP.get() else plain, primals, tangents)
+        return jax.jvp(batched if batch_last_jvp_active() else plain, primals, tangents)
     core.defjvp(jvp)
     return core
 
@@ -270,7 +246,7 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
     total, skip, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key,
                                        y0, grad_horizon_ms, checkpoint, "trace")
     time_ms = (skip + 1 + jnp.arange(total - skip)) * dt_ms
-    return Trace(time_ms=time_ms, eeg_mv=_call(core, args))
+    return Trace(time_ms=time_ms, eeg_mv=call_core(core, args))
 
 
 def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: float = 0.0,
@@ -287,22 +263,7 @@ def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms:
     """
     _, _, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0,
                                 grad_horizon_ms, checkpoint, "rms")
-    return _call(core, args)
-
-
-@functools.lru_cache(maxsize=None)
-def _jitted(core):
-    return jax.jit(core)
-
-
-def _call(core, args):
-    """``core(*args)``; through a jit of it when no argument is traced (an eager call: calling
-    the custom JVP and batching wrappers eagerly traces them anew each time, about 4 ms, which
-    made a target or a fit's extras cost several times its simulation). With no traced argument
-    no transformation reaches the core, so the jit cannot change what it computes."""
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
-        return core(*args)
-    return _jitted(core)(*args)
+    return call_core(core, args)
 
 
 def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_horizon_ms,

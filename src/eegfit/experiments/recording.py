@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec

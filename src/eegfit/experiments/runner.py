@@ -118,7 +118,7 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter:
                   num_candidates=settings.num_candidates, optimizer_options=settings.options)
 
 
-def hessians(kind: Kind, fit: Fitter, results: list[FitResult], data) -> list:
+def hessians(fit: Fitter, results: list[FitResult], data) -> list:
     """The loss Hessian at each fit's best point, all in one compiled call (a Fitter of every
     target, its fits' ``data`` stacked); ``None`` where a fit has no best point."""
     from eegfit.fit.uncertainty import loss_hessians  # noqa: PLC0415
@@ -207,7 +207,7 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
             out = fitter_.fit_many(settings.n_steps, data=stacked, starts=starts,
                                    seeds=[int(targets[b].seed) for b in group],
                                    tol=settings.tol, progress=progress)
-            curv = (hessians(kind, fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
+            curv = (hessians(fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
                     is not None else [None] * len(group))
             for b, result, h in zip(group, out, curv):
                 results[b], hessian[b], batch_size[b] = result, h, len(group)

@@ -29,7 +29,6 @@ A fit alone is a batch of one: ``fit`` and ``fit_many`` run the same code.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import time
 
@@ -37,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eegfit.fit.batch import batch_size, start_values, takes_data
 from eegfit.fit.grad import (CONVERGED, DIVERGED, make_chunk_runner, resolve_derivatives,
                              run_grad)
 from eegfit.fit.nevergrad_backend import (make_evaluate, parametrization, resolve_optimizer,
@@ -46,28 +46,6 @@ from eegfit.fit.progress import Progress
 from eegfit.fit.result import FitResult, History, best_from_history
 
 BACKENDS = ("grad", "nevergrad")
-
-
-def _takes_data(loss_fn) -> bool:
-    """Whether ``loss_fn`` needs a second positional argument (``loss_fn(model, data)``)."""
-    try:
-        inspect.signature(loss_fn).bind(None)
-    except TypeError:
-        return True
-    except ValueError:  # no signature (a builtin): assume the one-argument form
-        return False
-    return False
-
-
-def _batch_size(tree, what: str) -> int | None:
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return None
-    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
-    if len(sizes) != 1 or None in sizes:
-        raise ValueError(f"fit_many: every leaf of {what} needs the same leading (batch) axis, "
-                         f"got shapes {[np.shape(x) for x in leaves]}")
-    return sizes.pop()
 
 
 class Fitter:
@@ -114,7 +92,7 @@ class Fitter:
         self.num_candidates, self.chunk_size = num_candidates, chunk_size
         self.optimizer_options = dict(optimizer_options or {})
         self.optimizer_label = optimizer_label
-        self.takes_data = _takes_data(loss_fn)
+        self.takes_data = takes_data(loss_fn)
         self._checked = set()
         if not self.takes_data:
             self._check_loss_fn(None)
@@ -208,69 +186,39 @@ class Fitter:
         """
         if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-        n_steps = int(n_steps)
         if data is not None and not self.takes_data:
             raise TypeError("data given, but loss_fn takes only the model: write "
                             "loss_fn(model, data)")
         if data is None and self.takes_data:
             raise TypeError("loss_fn takes (model, data): pass data= to fit / fit_many")
         data = None if data is None else jax.tree.map(jnp.asarray, data)
-        sizes = {what: size for what, size in (
-            ("data", _batch_size(data, "data")),
-            ("seeds", None if seeds is None else len(seeds)),
-            ("starts", _batch_size(starts, "starts"))) if size is not None}
-        if not sizes:
-            raise ValueError("fit_many: give data, seeds or starts (one row per fit)")
-        if len(set(sizes.values())) != 1:
-            raise ValueError(f"fit_many: the batch sizes disagree: {sizes}")
-        n = next(iter(sizes.values()))
-        if n < 1:
-            raise ValueError("fit_many: the batch is empty")
+        n = batch_size(data, seeds, starts)
         seeds = [0] * n if seeds is None else [int(s) for s in seeds]
-        starts = self._starts(starts, n)
+        starts = start_values(self.split, starts, n)
         if data is not None:
             self._check_loss_fn(jax.tree.map(lambda x: x[0], data))
         label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "")
-        bar = Progress(n_steps, label, progress)
+        bar = Progress(int(n_steps), label, progress)
         t0 = time.perf_counter()
         try:
-            if self.backend == "grad":
-                outs = [(jax.tree.map(lambda a: a[:, None], records), final,
-                         code == CONVERGED, code == DIVERGED)
-                        for records, final, code in self._fit_grad(n_steps, starts, data, tol,
-                                                                    bar)]
-            else:
-                outs = [(records, final, converged, False) for records, final, converged in
-                        run_nevergrad(self._evaluate, self.split, self.optimizer, n_steps,
-                                      num_candidates=self.num_candidates,
-                                      options=self.optimizer_options, seeds=seeds,
-                                      starts=starts, data=data, tol=tol, progress=bar)]
+            outs = self._run(int(n_steps), starts, data, seeds, tol, bar)
         finally:
             bar.close()
         wall = (time.perf_counter() - t0) / n
-        return [self._result(records, final, converged, diverged, seed, wall,
-                             {k: v[b] for k, v in starts.items()})
-                for b, ((records, final, converged, diverged), seed) in enumerate(
-                    zip(outs, seeds))]
+        return [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
+                for b, (out, seed) in enumerate(zip(outs, seeds))]
 
-    def _starts(self, starts: dict | None, n: int) -> dict:
-        """Start values name -> ``(n, *shape)`` NumPy arrays, checked against the bounds."""
-        out = {}
-        for name in self.split.names:
-            start = np.asarray(self.split.start[name])
-            value = np.broadcast_to(start, (n,) + start.shape) if starts is None or name not in \
-                starts else np.asarray(starts[name], dtype=start.dtype)
-            if value.shape != (n,) + start.shape:
-                raise ValueError(f"starts[{name!r}] must have shape {(n,) + start.shape}, got "
-                                 f"{value.shape}")
-            bounds = self.split.bounds[name]
-            if bounds is not None and (np.any(value < bounds[0]) or np.any(value > bounds[1])):
-                raise ValueError(f"starts[{name!r}] has values outside the bounds {bounds}")
-            out[name] = np.array(value)
-        if starts is not None and set(starts) - set(self.split.names):
-            raise ValueError(f"starts names parameters that are not fitted: "
-                             f"{sorted(set(starts) - set(self.split.names))}")
-        return out
+    def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
+        """Per fit ``(records, final, converged, diverged)`` of the backend."""
+        if self.backend == "grad":
+            return [(jax.tree.map(lambda a: a[:, None], records), final, code == CONVERGED,
+                     code == DIVERGED)
+                    for records, final, code in self._fit_grad(n_steps, starts, data, tol, bar)]
+        return [(records, final, converged, False) for records, final, converged in
+                run_nevergrad(self._evaluate, self.split, self.optimizer, n_steps,
+                              num_candidates=self.num_candidates,
+                              options=self.optimizer_options, seeds=seeds, starts=starts,
+                              data=data, tol=tol, progress=bar)]
 
     def _fit_grad(self, n_steps, starts, data, tol, bar):
         chunk = min(n_steps, self.chunk_size)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from eegfit.dispatch import batch_last_jvp
 from eegfit.fit.param import Split
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
@@ -92,8 +93,6 @@ def batched_value_and_grad(objective, split: Split, derivatives: str):
             grads, (loss, aux) = jax.grad(summed, has_aux=True)(values, data)
             return loss, aux, grads
         return vg
-
-    from eegfit.simulate import batch_last_jvp  # noqa: PLC0415
 
     names = split.names
     shapes = {n: np.shape(split.start[n]) for n in names}
