@@ -32,7 +32,8 @@ for name, kind in EXPERIMENTS.items():
             input:
                 [p for p in kind.generated_inputs()],
             output:
-                [result(name, "targets", t) for t in chunk],
+                targets=[result(name, "targets", t) for t in chunk],
+                chunk=chunk_manifest(name, i),
             log:
                 log("targets", name, f"chunk{i}"),
             benchmark:
@@ -55,7 +56,7 @@ for name, kind in EXPERIMENTS.items():
                 name:
                     f"fit_{name}_{backend}_{i}"
                 input:
-                    [result(name, "targets", t) for t in chunk],
+                    chunk_manifest(name, i),
                 output:
                     fits=[result(name, "fits", t, backend) for t in chunk],
                     timings=[result(name, "timings", t, backend, "json") for t in chunk],
