@@ -198,7 +198,7 @@ BAD_CONFIGS = [
     ("a drive field of another model", "models_wong_wang", ("model", "drive", "rate_hz"), 220.0,
      "rate_hz"),
     ("a noise drive the model lacks", "models_stuart_landau", ("model", "drive", "kind"),
-     "white_noise", "white_noise"),
+     "ou_noise", "ou_noise"),
 ]
 
 

@@ -61,6 +61,8 @@ def read_drive(r: Reader, dt_ms: float | None = None, model_cls: type = JansenRi
     default = model_cls().drive  # the model's own default input, where the kind is its kind
     if type(default) is cls and hasattr(default, "unit"):
         values = {**{name: getattr(default, name) for name in fields}, **values}
+    elif "mean" in fields and hasattr(default, "value"):  # a noisy input around the model's own
+        values = {"mean": default.value, **values}
     if any(f.name == "unit" for f in dataclasses.fields(cls)):
         values["unit"] = model_cls.drive_units
     try:

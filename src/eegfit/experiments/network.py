@@ -1,4 +1,4 @@
-"""A network of Jansen-Rit columns on a structural connectome, fitted to functional connectivity.
+"""A network of neural masses on a structural connectome, fitted to functional connectivity.
 
 The target is the FC (correlation matrix of the node signals) simulated at a known coupling with
 the target's noise; each fit simulates with its own noise (the fit key of its seed, common to all
@@ -7,12 +7,21 @@ a fit cannot do better than the **noise floor**: the objective (and the FC corre
 the target and the FC at the truth under the fit's noise. Keys of its block::
 
     connectome: {source: hcp, n_nodes: 10, subject: null, seed: 0}
-    model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}
+    model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}   # Jansen-Rit nodes
+    model: {name: wilson_cowan, params: {}, drive: {kind: white_noise, ...}}  # any model's nodes
     n_realisations: 4          # the fit's FC: the mean over this many noise realisations
     objective: fc_rmse         # fc_rmse | fc_correlation_loss
     observable: eeg            # eeg | bold (Balloon-Windkessel on the firing rates)
     bold: {dt_ms: 10, tr_s: 0.72, discard_s: 10, input_sd: 0.1}
     scan: {n_points: 21}
+
+The nodes are Jansen-Rit columns with JR95's per-node uniform drive (``drive: {low_hz, high_hz,
+interval_ms}``, :class:`~eegfit.models.network.JansenRitNetwork`; fitted fields ``k`` and
+``column.<field>``) unless the block names a ``model.name`` or a ``drive.kind``: then the nodes are
+that model (:func:`eegfit.models.network.coupled`, coupled through its own coupling variable and
+form; fitted fields ``k`` and ``node.<field>``) with that drive, independent per node where it is
+noisy. The BOLD signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit:
+S(y1 - y2)), its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from eegfit.data import connectome as sc
 from eegfit.experiments.base import Kind, Target, as_float, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, integer
-from eegfit.models.network import JansenRitNetwork, network
+from eegfit.models.network import JansenRitNetwork, Network as NodesNetwork, coupled, network
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
 from eegfit.simulate import simulate
 
@@ -51,8 +60,10 @@ class NetworkSpec(Spec):
     connectome: dict = dataclasses.field(default_factory=lambda: {
         "source": "synthetic", "n_nodes": 10, "subject": None, "seed": 0})
     column: object = None
-    drive: dict = dataclasses.field(default_factory=lambda: {
+    """The node model with its drive (any model with ``drive.kind`` or ``model.name`` given)."""
+    drive: dict | None = dataclasses.field(default_factory=lambda: {
         "low_hz": 50.0, "high_hz": 150.0, "interval_ms": None})
+    """JR95's per-node uniform drive of a Jansen-Rit network; None when ``column`` is any model."""
     n_realisations: int = 1
     objective: str = "fc_rmse"
     observable: str = "eeg"
@@ -73,18 +84,23 @@ class NetworkSpec(Spec):
                       "n_nodes": None if conn.block.get("n_nodes", 1) is None
                       else conn.integer("n_nodes", defaults["connectome"]["n_nodes"], low=2),
                       "subject": conn.raw("subject"), "seed": conn.integer("seed", 0, low=0)}
-        model = r.sub("model", ("params", "drive"))
-        drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))
-        drive_values = {k: drive.number(k, v, optional=v is None, above=0.0 if k == "interval_ms"
-                                        else None) for k, v in defaults["drive"].items()}
+        model = r.sub("model", ("name", "params", "drive"))
+        if "name" in model.block or "kind" in (model.raw("drive") or {}):
+            dt_ms = r.sub("simulation").raw("dt_ms")
+            column = read_column(model, dt_ms if isinstance(dt_ms, (int, float)) else None)
+            drive_values = None
+        else:
+            drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))
+            drive_values = {k: drive.number(k, v, optional=v is None,
+                                            above=0.0 if k == "interval_ms" else None)
+                            for k, v in defaults["drive"].items()}
+            column = read_column(Reader({"params": model.raw("params") or {}}, model.where))
         b = r.sub("bold", tuple(f.name for f in dataclasses.fields(Bold)))
         bold_spec = Bold(**{f.name: b.number(f.name, f.default, above=0.0)
                             for f in dataclasses.fields(Bold)})
         scan = r.sub("scan", ("n_points", "seeds"))
         return {"connectome": connectome,
-                "column": read_column(Reader({"params": model.raw("params") or {}},
-                                             model.where)),
-                "drive": drive_values,
+                "column": column, "drive": drive_values,
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
                 "objective": r.choice("objective", FC_OBJECTIVES, cls.objective),
                 "observable": r.choice("observable", ("eeg", "bold"), cls.observable),
@@ -120,11 +136,24 @@ class Network(Kind):
                                  seed=c["seed"])
         return self._conn
 
-    def base_model(self) -> JansenRitNetwork:
+    def base_model(self) -> JansenRitNetwork | NodesNetwork:
         if self._base is None:
-            self._base = network(self.connectome.weights, column=self.spec.column,
-                                 **self.spec.drive)
+            weights = self.connectome.weights
+            if self.spec.drive is not None:
+                self._base = network(weights, column=self.spec.column, **self.spec.drive)
+            else:  # any model: its drive independent per node where it is noisy
+                drive = self.spec.column.drive
+                if "n_nodes" in {f.name for f in dataclasses.fields(drive)}:
+                    drive = dataclasses.replace(drive, n_nodes=len(weights))
+                self._base = coupled(self.spec.column, weights, drive=drive)
         return self._base
+
+    @staticmethod
+    def bold_input(model, signal: jax.Array) -> jax.Array:
+        """What drives a node's BOLD signal: its firing rate where its model has a sigmoid (of
+        the observable: Jansen-Rit's S(y1 - y2)), its observable otherwise."""
+        node = model.column if isinstance(model, JansenRitNetwork) else model.node
+        return node.sigmoid(signal) if hasattr(node, "sigmoid") else signal
 
     def aux_units(self) -> dict:
         return {self.spec.objective: "1", "fc_correlation": "1"}
@@ -138,7 +167,7 @@ class Network(Kind):
             return functional_connectivity(eeg)
         b = self.spec.bold
         block = int(round(b.dt_ms / self.spec.simulation.dt_ms))
-        rates = model.column.sigmoid(eeg)
+        rates = self.bold_input(model, eeg)
         n = rates.shape[0] // block * block
         rates = rates[:n].reshape(n // block, block, rates.shape[1]).mean(axis=1)
         return bold.bold_fc(rates, dt_s=b.dt_ms / 1000.0, tr_s=b.tr_s, discard_s=b.discard_s,

@@ -52,7 +52,8 @@ class RecordingSpec(Spec):
     segment_s: float = 2.0
     overlap: float = 0.5
     features: dict = dataclasses.field(default_factory=lambda: dict(sf.DEFAULT_SPECTRUM_FEATURES))
-    model: JansenRit = JansenRit()
+    model: object = JansenRit()
+    """The column's model: any registered model (``model.name``), Jansen-Rit by default."""
     demo: dict | None = None
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
@@ -90,7 +91,7 @@ class RecordingSpec(Spec):
                 "segment_s": r.number("segment_s", cls.segment_s, above=0.0),
                 "overlap": r.number("overlap", cls.overlap, low=0.0),
                 "features": features,
-                "model": read_column(r.sub("model", ("params", "drive")),
+                "model": read_column(r.sub("model", ("name", "params", "drive")),
                                      dt_ms if isinstance(dt_ms, (int, float)) else None),
                 "demo": data.read_demo(r)}
 
@@ -112,7 +113,7 @@ class Recording(Kind):
     def figure_names(self) -> tuple[str, ...]:
         return tuple(f"{fig}_{name}" for name in self.spec.files for fig in ("psd", "windows"))
 
-    def base_model(self) -> JansenRit:
+    def base_model(self):
         return self.spec.model
 
     def targets(self) -> list[Target]:

@@ -4,7 +4,8 @@ protocol (:class:`NeuralMass`) and a registry by the name a config uses (:data:`
 from eegfit.models.base import (FINITE, NONNEGATIVE, POSITIVE, Model, NeuralMass, Node, Range,
                                 check, pytree_dataclass, static_field)
 from eegfit.models.drive import ConstantDrive, ConstantInput, UniformNoiseDrive
-from eegfit.models.noise import OUNoiseDrive, WhiteNoiseDrive, uniform_intensity
+from eegfit.models.noise import (OUNoiseDrive, WhiteNoiseDrive, WhiteNoiseInput,
+                                 uniform_intensity)
 from eegfit.models.stuart_landau import StuartLandau
 from eegfit.models.jansen_rit import JansenRit
 from eegfit.models.wilson_cowan import WilsonCowan
@@ -26,5 +27,5 @@ def model_class(name: str, where: str = "model.name") -> type:
 
 __all__ = ["ConstantDrive", "ConstantInput", "FINITE", "JansenRit", "MODELS", "Model",
            "NONNEGATIVE", "NeuralMass", "Node", "OUNoiseDrive", "POSITIVE", "Range", "StuartLandau",
-           "UniformNoiseDrive", "WhiteNoiseDrive", "WilsonCowan", "WongWang", "check",
+           "UniformNoiseDrive", "WhiteNoiseDrive", "WhiteNoiseInput", "WilsonCowan", "WongWang", "check",
            "model_class", "pytree_dataclass", "static_field", "uniform_intensity"]

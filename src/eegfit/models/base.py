@@ -31,11 +31,11 @@ deriving from :class:`Model` (for ``check``) and filling in :class:`NeuralMass`:
   drive of the excitatory interneurons, Hz; Wilson-Cowan: to the input of E; Wong-Wang: times
   J_NMDA to the current into E; Stuart-Landau: to dx/dt); ``coupling_units`` (default "1") is
   the unit of a network's global coupling k. :class:`eegfit.models.network.Network` couples the
-  nodes of any model this way (the ``network`` experiment kind still builds Jansen-Rit
-  networks only).
+  nodes of any model this way.
 
-:func:`eegfit.simulate.simulate` integrates any such model, and the ``column`` experiment kind
-takes it by its registry name (:data:`eegfit.models.MODELS`); nothing else needs to change.
+:func:`eegfit.simulate.simulate` integrates any such model, and the ``column``, ``network``,
+``empirical_fc`` and ``recording`` experiment kinds take it by its registry name
+(:data:`eegfit.models.MODELS`, ``model: {name: ...}``); nothing else needs to change.
 """
 
 from __future__ import annotations

@@ -113,9 +113,53 @@ class WhiteNoiseDrive:
     def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
         """Drive value per step, shape ``(n_steps, *batch[, n_nodes])``."""
         self.check(dt_ms)
-        (mean, sigma), shape = _noise_layout(self, key, self.mean_hz, self.sigma_hz_sqrt_s)
-        z = jax.random.normal(key, (n_steps,) + shape, dtype=jnp.result_type(float))
-        return mean + sigma / math.sqrt(dt_ms * 1e-3) * z
+        return _white(self, key, self.mean_hz, self.sigma_hz_sqrt_s, n_steps, dt_ms)
+
+
+def _white(drive, key, mean, sigma, n_steps: int, dt_ms: float) -> jax.Array:
+    """``mean + sigma * xi`` held over each step: ``mean + sigma * z / sqrt(dt)`` (dt in s)."""
+    (mean, sigma), shape = _noise_layout(drive, key, mean, sigma)
+    z = jax.random.normal(key, (n_steps,) + shape, dtype=jnp.result_type(float))
+    return mean + sigma / math.sqrt(dt_ms * 1e-3) * z
+
+
+@pytree_dataclass
+class WhiteNoiseInput:
+    """White-noise input ``mean + sigma * xi(t)`` of a model whose drive is not a rate in Hz
+    (Wilson-Cowan: dimensionless; Wong-Wang: nA; Stuart-Landau: 1/s): :class:`WhiteNoiseDrive`
+    in the model's ``drive_units`` (same scheme, same intensity-per-unit-time convention).
+
+    Attributes:
+        mean: mean input, in ``unit``.
+        sigma: noise intensity, in ``unit`` s^0.5 (``sigma^2``: the two-sided spectral density).
+        unit: the model's ``drive_units`` (static; ``check()`` holds it to the model's).
+        n_nodes: ``None`` for a single node; an int for independent noise per node (static).
+    """
+
+    mean: float = 0.0
+    sigma: float = 0.0
+    unit: str = static_field("1")
+    n_nodes: int | None = static_field(None)
+
+    needs_key = True
+
+    def __post_init__(self):
+        _check_n_nodes("WhiteNoiseInput", self.n_nodes)
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {"mean": self.unit, "sigma": f"{self.unit} s^0.5"}
+
+    def check(self, dt_ms: float) -> None:
+        """Raise ``ValueError`` naming a NaN/infinite mean or a negative/NaN intensity."""
+        del dt_ms
+        _check_finite("WhiteNoiseInput", "mean", self.mean)
+        _check_finite("WhiteNoiseInput", "sigma", self.sigma, nonnegative=True)
+
+    def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
+        """Input value per step, shape ``(n_steps, *batch[, n_nodes])``."""
+        self.check(dt_ms)
+        return _white(self, key, self.mean, self.sigma, n_steps, dt_ms)
 
 
 def _ou_step_coefficients(h: float) -> tuple[float, float, float, float, float]:

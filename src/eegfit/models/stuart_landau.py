@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from eegfit.models.base import Model, pytree_dataclass
 from eegfit.models.drive import ConstantInput
+from eegfit.models.noise import WhiteNoiseInput
 
 
 @pytree_dataclass
@@ -51,7 +52,7 @@ class StuartLandau(Model):
     observable_name = "oscillator coordinate x"
     observable_units = "1"
     drive_units = "1/s"
-    drives = {"constant": ConstantInput}
+    drives = {"constant": ConstantInput, "white_noise": WhiteNoiseInput}
     coupling_form = "diffusive"
     coupling_units = "1/s"  # of a network's k: input to dx/dt (1/s) per unit of x
     units = {"a": "1/s", "omega": "rad/s"}

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 
 from eegfit.models.base import NONNEGATIVE, POSITIVE, Model, pytree_dataclass
 from eegfit.models.drive import ConstantInput
+from eegfit.models.noise import WhiteNoiseInput
 
 
 @pytree_dataclass
@@ -76,7 +77,7 @@ class WilsonCowan(Model):
     observable_name = "excitatory activity E"
     observable_units = "1"
     drive_units = "1"
-    drives = {"constant": ConstantInput}
+    drives = {"constant": ConstantInput, "white_noise": WhiteNoiseInput}
     coupling_form = "additive"
     units = {"tau_e": "ms", "tau_i": "ms", "c_ee": "1", "c_ei": "1", "c_ie": "1", "c_ii": "1",
              "a_e": "1", "a_i": "1", "mu_e": "1", "mu_i": "1", "q": "1"}

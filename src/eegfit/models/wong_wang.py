@@ -41,6 +41,7 @@ import jax.numpy as jnp
 
 from eegfit.models.base import NONNEGATIVE, POSITIVE, Range, Model, pytree_dataclass
 from eegfit.models.drive import ConstantInput
+from eegfit.models.noise import WhiteNoiseInput
 
 
 def transfer(current_na, a_per_nc, b_hz, d_s):
@@ -95,7 +96,7 @@ class WongWang(Model):
     observable_name = "NMDA gating S_E of the excitatory population"
     observable_units = "1"
     drive_units = "nA"
-    drives = {"constant": ConstantInput}
+    drives = {"constant": ConstantInput, "white_noise": WhiteNoiseInput}
     coupling_form = "additive"
     units = {"a_e": "1/nC", "b_e": "Hz", "d_e": "s", "tau_e": "ms", "gamma_e": "1", "w_e": "1",
              "a_i": "1/nC", "b_i": "Hz", "d_i": "s", "tau_i": "ms", "w_i": "1", "j_nmda": "nA",
