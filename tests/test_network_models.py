@@ -59,7 +59,7 @@ def test_nodes_are_the_named_model_with_independent_noise(kind):
     assert model.drive == WhiteNoiseInput(mean=0.0, sigma=1.0, unit="1/s", n_nodes=6)
     assert kind.units() == {"k": "1/s"}  # Stuart-Landau's coupling: input to dx/dt per unit x
     x = np.asarray(simulate(kind.model_at({"k": 0.0}), key=jax.random.key(0),
-                            **kind.spec.simulation.kwargs()).eeg_mv)
+                            **kind.spec.simulation.kwargs()).observable)
     c = np.corrcoef(x.T)[np.triu_indices(6, 1)]
     assert np.all(np.abs(c) < 0.15), c  # uncoupled, the nodes' noises are independent
 

@@ -39,6 +39,11 @@ class Trace(NamedTuple):
     time_ms: jax.Array
     eeg_mv: jax.Array
 
+    @property
+    def observable(self) -> jax.Array:
+        """The observable by a name that holds for every model (``eeg_mv`` is Jansen-Rit's)."""
+        return self.eeg_mv
+
 
 def n_steps(duration_ms: float, dt_ms: float) -> int:
     """Number of integration steps of a simulation (``duration_ms / dt_ms``, rounded)."""
