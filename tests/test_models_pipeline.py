@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -28,8 +29,10 @@ SIGNAL_UNITS = {"models_wilson_cowan": "1", "models_wong_wang": "1", "models_stu
 
 
 def figures(experiment: str) -> list[str]:
-    one = len(EXAMPLES["experiments"][experiment]["parameters"]) == 1
-    return ["convergence", "comparison"] + (["eeg_fit", "landscape"] if one else ["loss_surface"])
+    block = EXAMPLES["experiments"][experiment]
+    one = len(block["parameters"]) == 1
+    return (["convergence", "comparison"] + (["eeg_fit", "landscape"] if one else ["loss_surface"])
+            + (["posterior", "identifiability"] if "posterior" in block else []))
 
 
 TARGETS = [f"results/{e}/{path}" for e in TOLERANCE
@@ -59,6 +62,18 @@ def test_each_model_recovers_its_truths_with_both_backends(run, experiment):
     assert set(table["status"]) <= {"max_steps", "converged"}, table
     assert (table["rel_error"] < TOLERANCE[experiment]).all(), table
     assert (table["noise_floor_loss"] == 0).all()  # constant drive: the truth hits the target
+
+
+@pytest.mark.parametrize("experiment", sorted(TOLERANCE))
+def test_each_model_says_whether_its_data_identify_it(run, experiment):
+    """One parameter: the grid posterior's 90 % set holds the truth, and its verdict is given;
+    two: each fit carries a finite, positive Laplace standard deviation."""
+    table = pd.read_csv(run / "results" / experiment / "summary.csv")
+    if "posterior" in EXAMPLES["experiments"][experiment]:
+        assert (table["truth_in_hds"] == "inside").all(), table.to_dict("records")
+        assert set(table["identified"]) <= {"yes", "no"} and table["hds_n_intervals"].min() >= 1
+    else:
+        assert (table["std"] > 0).all() and np.isfinite(table["std"]).all(), table
 
 
 @pytest.mark.parametrize("experiment", sorted(TOLERANCE))
