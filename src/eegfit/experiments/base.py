@@ -21,7 +21,11 @@ A kind is a class deriving from :class:`Kind`, with a frozen config spec (``Spec
   pipeline makes before the targets, e.g. a demo recording);
 - for posteriors (the config's ``posterior:`` block, :mod:`.posterior`):
   ``simulate_features(values, key) -> {feature: array}`` (the features the loss compares, at
-  parameter values that may be a batch) and ``noisy`` (whether the drive is random).
+  parameter values that may be a batch, each a scalar per parameter set: a vector feature is
+  one entry per element, named ``feature[label]``), ``noisy`` (whether the drive is random),
+  and where ``observed`` is not already such a mapping, ``posterior_observed(observed)`` (the
+  same names) and, optionally, ``posterior_scale(observed)`` (a scale the target itself gives,
+  such as a recording's segment-to-segment spread).
 
 A kind is named in the config by its built-in name (``KINDS``) or by an import path
 ``package.module:Class``, so a kind defined outside eegfit runs without editing eegfit.
@@ -206,6 +210,16 @@ class Kind:
         """The features the loss compares, at ``values`` (name -> array; a batch broadcasts) with
         the drive noise of ``key``: what a posterior's likelihood is built on (override)."""
         raise NotImplementedError
+
+    def posterior_observed(self, observed) -> dict:
+        """The observed features by the names of :meth:`simulate_features` (default: the
+        kind's ``observed`` mapping itself)."""
+        return observed
+
+    def posterior_scale(self, observed) -> dict | None:
+        """The likelihood's scale per feature where the target gives one (None: the block's)."""
+        del observed
+        return None
 
     @property
     def has_posterior(self) -> bool:

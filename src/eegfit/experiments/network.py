@@ -30,6 +30,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import xarray as xr
 
 from eegfit.observe import bold
@@ -180,6 +181,23 @@ class Network(Kind):
         n = self.spec.n_realisations
         fit_keys = jax.random.split(key, n)
         return sum(self.fc_at(model, fit_keys[r]) for r in range(n)) / n
+
+    # ---- posteriors: the FC's entries above the diagonal, one feature each ---------------------
+    noisy = True
+
+    def _fc_entries(self, fc) -> dict:
+        rows, cols = np.triu_indices(fc.shape[-1], 1)
+        return {f"fc[{i},{j}]": fc[..., i, j] for i, j in zip(rows.tolist(), cols.tolist())}
+
+    def simulate_features(self, values: dict, key) -> dict:
+        """The fit's FC (its realisations' mean) at ``values`` (a batch is mapped), by entry."""
+        shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in values.values()))
+        flat = {n: jnp.broadcast_to(jnp.asarray(v), shape).reshape(-1) for n, v in values.items()}
+        fc = jax.vmap(lambda v: self.fit_fc(self.model_at(v), key))(flat)
+        return self._fc_entries(fc.reshape(shape + fc.shape[-2:]))
+
+    def posterior_observed(self, observed) -> dict:
+        return observed if isinstance(observed, dict) else self._fc_entries(np.asarray(observed))
 
     # ---- targets, loss, extras --------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:

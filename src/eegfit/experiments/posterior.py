@@ -24,21 +24,34 @@ DEFAULT_SEED_SPREAD = 16
 
 
 def _observed_features(kind: Kind, observed) -> dict:
+    observed = kind.posterior_observed(observed)
     if not isinstance(observed, dict):
         raise ValueError(f"experiment {kind.spec.name}: a posterior needs the observed features "
                          f"as a mapping name -> value, got {type(observed).__name__}")
     return {k: float(np.asarray(v)) for k, v in observed.items()}
 
 
-def scale(kind: Kind, observed: dict, truth: dict | None) -> tuple[dict, str]:
-    """The likelihood's standard deviation per feature and how it was set (for the attrs)."""
+def group(feature: str) -> str:
+    """The feature an entry belongs to: ``fc`` of ``fc[0,3]``, ``rms`` of ``rms``."""
+    return feature.partition("[")[0]
+
+
+def scale(kind: Kind, observed: dict, truth: dict | None,
+          given: dict | None = None) -> tuple[dict, str]:
+    """The likelihood's standard deviation per feature and how it was set (for the attrs):
+    the block's ``sd`` (per feature, or per vector feature for all its entries), else the
+    target's own scale (``given``: a recording's spread), else ``rel_sd`` or the seed-to-seed
+    spread."""
     spec = kind.spec.posterior
     where = f"config experiments.{kind.spec.name}.posterior.scale"
     if spec.sd is not None:
-        missing = sorted(set(observed) - set(spec.sd))
+        sd = {k: spec.sd.get(k, spec.sd.get(group(k))) for k in observed}
+        missing = sorted({group(k) for k, v in sd.items() if v is None})
         if missing:
             raise ValueError(f"{where}.sd gives no scale for the feature(s) {missing}")
-        return {k: spec.sd[k] for k in observed}, "sd given per feature"
+        return sd, "sd given per feature"
+    if given is not None and spec.rel_sd is None and spec.seed_spread is None:
+        return given, "the target's own spread"
     n_seeds = spec.seed_spread or (DEFAULT_SEED_SPREAD if kind.noisy and spec.rel_sd is None
                                    else None)
     if n_seeds is None:
@@ -56,14 +69,16 @@ def scale(kind: Kind, observed: dict, truth: dict | None) -> tuple[dict, str]:
 def problem(kind: Kind, target: Target, observed) -> tuple[infer.Problem, str]:
     """The :class:`~eegfit.infer.Problem` of one target, and how its scale was set."""
     spec = kind.spec
+    given = kind.posterior_scale(observed)
     observed = _observed_features(kind, observed)
-    sd, how = scale(kind, observed, target.truth)
+    sd, how = scale(kind, observed, target.truth, given)
     bounds = {p.name: p.bounds for p in spec.parameters}
     priors = {n: spec.posterior.prior(n, b) for n, b in bounds.items()}
     return infer.problem(kind.simulate_features, observed, sd, bounds,
                          {n: p for n, p in priors.items() if p is not None},
                          context=keys(target.seed)[1], units=kind.units(),
-                         feature_units={n: kind.aux_units().get(n, "1") for n in observed}), how
+                         feature_units={n: kind.aux_units().get(group(n), "1")
+                                        for n in observed}), how
 
 
 def starts_from_fit(fit: xr.Dataset | None, problem_: infer.Problem, chains: int) -> dict | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
@@ -178,6 +179,37 @@ class Recording(Kind):
         values = self.model_features(model, fit_data["key"])
         return (spectral.misfit(values, fit_data["features"], fit_data["spread"]),
                 data.aux_of(values, self._aux_axes))
+
+    # ---- posteriors: an entry per element of each feature, each feature weighed once -----------
+    def _entries(self, features: dict) -> dict:
+        """``{name: scalar}`` and ``{name[label]: element}`` (the feature's own axis first)."""
+        out = {}
+        for name, value in features.items():
+            labels = self._aux_axes[name]
+            if labels is None:
+                out[name] = value
+            else:
+                out.update({f"{name}[{label if isinstance(label, str) else f'{label:g}'}]":
+                            value[i] for i, label in enumerate(labels)})
+        return out
+
+    def simulate_features(self, values: dict, key) -> dict:
+        """The model's spectrum features at ``values`` (a batch: one simulation), by entry."""
+        return self._entries(self.model_features(self.model_at(values), key))
+
+    def posterior_observed(self, observed) -> dict:
+        return self._entries(observed["features"]) if "features" in observed else observed
+
+    def posterior_scale(self, observed) -> dict | None:
+        """The target's segment-to-segment spread of each entry, times ``sqrt(K n_k)`` (``K``
+        features, ``n_k`` entries of feature ``k``): the log likelihood is then minus half the
+        fit's own misfit (:func:`eegfit.signal.spectral.misfit`), each feature counting once."""
+        if "spread" not in observed:
+            return None
+        spread = observed["spread"]
+        return {k: float(v) for k, v in self._entries({
+            n: np.asarray(v, float) * np.sqrt(len(spread) * np.size(v))
+            for n, v in spread.items()}).items()}
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)
