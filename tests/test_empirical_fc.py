@@ -5,6 +5,7 @@ config checks and a short fit per backend."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from eegfit import experiments
 from eegfit.experiments import runner, summary
 
 NAME = "tiny_empirical_k"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tiny() -> dict:
@@ -106,3 +108,28 @@ def test_tiny_pipeline_block(tmp_path, hcp_data):
     table = pd.read_csv(workdir / res / "summary.csv")
     assert len(table) == 2 and {"fitted", "best_fc_correlation", "floor_std"} <= set(table)
     assert (workdir / res / "figures/fc_matrices.pdf").stat().st_size > 1000
+
+
+def readme_block() -> tuple[str, dict]:
+    """The block behind the README's empirical-FC numbers, as config/README.md prints it."""
+    text = (ROOT / "config/README.md").read_text()
+    start = text.index("experiments:\n  jr_hcp10_bold_k:")
+    ((name, block),) = yaml.safe_load(text[start:text.index("```", start)])["experiments"].items()
+    return name, block
+
+
+@pytest.mark.slow
+def test_the_readmes_empirical_fc_numbers(hcp_data):
+    """README: the SC correlates 0.45 with the empirical FC; the k scan peaks at about 0.62 near
+    k = 20 and drops to 0.14 at k = 60 (seed 0's noise; four of the scan's 13 values)."""
+    from eegfit.signal.fc import fc_correlation
+
+    name, block = readme_block()
+    block["scan"] = {"n_points": 4, "seeds": [0]}  # k = 0, 20, 40, 60
+    kind = experiments.build(name, block)
+    target_ds = runner.make_target(kind, kind.targets()[0])
+    sc = np.asarray(kind.connectome.weights, np.float32)
+    assert float(fc_correlation(sc, kind.observed(target_ds))) == pytest.approx(0.45, abs=0.02)
+    corr = runner.scan(kind, [target_ds])["fc_correlation"].values[0]
+    assert int(np.argmax(corr)) == 1, corr
+    assert corr[1] == pytest.approx(0.62, abs=0.05) and corr[3] == pytest.approx(0.14, abs=0.08)

@@ -58,6 +58,18 @@ def test_small_config_runs_through_the_slurm_profile(slurm, tmp_path):
     assert (table["rel_error"] < 0.01).all(), table
     assert (res / "figures" / "comparison.png").is_file()
     assert (res / "figures" / "paper" / "recovery.png").is_file()
+    # each rule's own threads, memory and time (workflow/rules/common.smk STAGES) reached sbatch,
+    # not the command line's default resources (mem_mb=1000, runtime=10)
+    queue = subprocess.run(["squeue", "--states=all", "--noheader", "-o", "%k|%m|%l|%C"],
+                           capture_output=True, text=True, timeout=60).stdout
+    asked = {}
+    for line in queue.splitlines():
+        comment, mem, limit, cpus = line.strip().split("|")
+        rule = comment.removeprefix("rule_").split("_wildcards_")[0]
+        asked.setdefault(rule.split("_")[0], set()).add((mem, limit, cpus))
+    assert asked.get("fit") == {("4000M", "1:00:00", "1")}, queue
+    assert asked.get("summary") == {("1000M", "10:00", "1")}, queue
+    assert asked.get("targets") == {("2000M", "20:00", "1")}, queue
     # every rule really went through sbatch: the plugin keeps one log per SLURM job
     slurm_logs = list((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert len(slurm_logs) >= 7, slurm_logs  # targets, 2 fits, scan, summary, figures, paper
