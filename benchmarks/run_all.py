@@ -20,7 +20,7 @@ Sections (each also runs alone as ``python benchmarks/bench_<name>.py``):
 
 Writes ``benchmarks/results/all.json`` (every number, the machine, the code version, load
 averages), ``benchmarks/results/scaling.{png,pdf}`` and ``benchmarks/results/summary.md`` (the
-table of benchmarks/PERFORMANCE.md filled with this run's numbers). Nothing asserts a time.
+table of the README's Performance section filled with this run's numbers). Nothing asserts a time.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def plot(results: dict, stem: Path) -> list[Path] | None:
 
 # --- summary -------------------------------------------------------------------------------------
 def summary_markdown(r: dict) -> str:
-    """The measured table (markdown) of this run, as PERFORMANCE.md shows it."""
+    """The measured table (markdown) of this run, as the README's Performance section shows it."""
     L = []
     m = r["machine"]
     L.append(f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs, jax {m['jax']} ({m['backend']}), "

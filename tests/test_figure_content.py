@@ -64,18 +64,26 @@ def test_landscape_draws_the_scan(run):
 
 
 def test_progress_lines_report_the_losses_of_the_records(run):
-    """Each nevergrad step's progress line carries the record's best loss so far at that step,
-    and each grad chunk's line the best loss at its last step."""
+    """A chunk's fits advance as one batch: each of its progress lines carries the lowest best
+    loss so far over the chunk's fits at that step, and each fit's closing line its own best
+    loss, as the records hold them."""
     logs = run.parents[1] / "logs" / "fits" / EXP
+    records = {(f.attrs["backend"], f.attrs["target"], int(f.attrs["seed"])): f
+               for f in _fits(run)}
+    seen = set()
     for backend in ("grad", "nevergrad"):
-        text = "\n".join(p.read_text() for p in sorted((logs / backend).glob("chunk*.log")))
-        steps = [(int(s), float(v)) for s, v in
-                 re.findall(r"step (\d+)/\d+, best loss ([0-9.eE+-]+)", text)]
-        fits = [f for f in _fits(run) if f.attrs["backend"] == backend]
-        assert len(steps) >= len(fits)
-        for fit in fits:
-            best = fit["best_loss_so_far"].values
-            n = int(fit.sizes["step"])
-            reported = [v for s, v in steps if s == n]
-            assert any(np.isclose(v, best[-1], rtol=1e-5) for v in reported), \
-                (backend, fit.attrs["target"], best[-1], reported)
+        for log in sorted((logs / backend).glob("chunk*.log")):
+            text = log.read_text()
+            closing = re.findall(rf"^.* {EXP} (\S+) seed (\d+), {backend}: \w+, best .*, loss "
+                                 r"([0-9.eE+-]+)$", text, flags=re.M)
+            fits = [records[(backend, label, int(seed))] for label, seed, _ in closing]
+            for (label, seed, loss), fit in zip(closing, fits):
+                assert np.isclose(float(loss), float(fit["best_loss"]), rtol=1e-5), (label, loss)
+                seen.add((backend, label, int(seed)))
+            steps = [(int(s), float(v)) for s, v in
+                     re.findall(r"step (\d+)/\d+, best loss ([0-9.eE+-]+)", text)]
+            assert steps, log
+            for step, value in steps:
+                lowest = min(float(f["best_loss_so_far"].values[step - 1]) for f in fits)
+                assert np.isclose(value, lowest, rtol=1e-5), (log.name, step, value, lowest)
+    assert seen == set(records)  # every fit closed its log with its own line
