@@ -54,19 +54,11 @@ def clean(tmp_path_factory):
     return work
 
 
-def test_every_kind_is_byte_identical_in_a_fresh_directory(clean, tmp_path):
-    again = copy_workflow(tmp_path / "again")
-    run(again)
-    first, second = digests(clean / "results"), digests(again / "results")
-    kinds = {p.split("/")[0] for p in first}
-    assert {"small_C_rms", "tiny_C_p", "tiny_network_k"} <= kinds
-    assert any("/fits/" in p for p in first) and first == second
-
-
 def test_sigkill_then_resume_gives_complete_identical_outputs(clean, tmp_path):
     """SIGKILL to Snakemake and its jobs while fits run; `--unlock`, then a rerun with
     --rerun-incomplete completes, and every NetCDF equals the clean run's (no half-written file
-    survives)."""
+    survives). The two runs are in two fresh directories, so this is also every kind's
+    byte-identity, fits included, in a fresh directory."""
     work = copy_workflow(tmp_path / "killed")
     proc = subprocess.Popen(snakemake_cmd(), cwd=work, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -79,7 +71,9 @@ def test_sigkill_then_resume_gives_complete_identical_outputs(clean, tmp_path):
     assert partial, "no fit had been written when the run was killed"
     run(work, "--unlock")
     run(work, "--rerun-incomplete")
-    assert digests(work / "results") == digests(clean / "results")
+    first, second = digests(clean / "results"), digests(work / "results")
+    assert {"small_C_rms", "tiny_C_p", "tiny_network_k"} <= {p.split("/")[0] for p in first}
+    assert any("/fits/" in p for p in first) and first == second
     assert not list((work / "results").rglob("*.tmp"))
 
 
