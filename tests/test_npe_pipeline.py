@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import yaml
 from eegfit import experiments
 from eegfit.experiments import npe, runner
 from test_pipeline import copy_workflow
+from test_posterior_pipeline import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / ".test" / "npe.yaml").read_text())
@@ -68,19 +67,10 @@ def test_npe_block_off_by_default_and_outside_the_fits_dependencies():
 
 # ---- the pipeline ------------------------------------------------------------------------------
 
-def snakemake(workdir: Path, *args, config=CONFIG):
-    path = workdir / "npe_config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", str(path)]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = copy_workflow(tmp_path_factory.mktemp("npe"))
-    snakemake(workdir)
+    snakemake(workdir, config=CONFIG)
     return workdir
 
 
@@ -117,11 +107,11 @@ def test_npe_figures_are_nonempty_images(run):
 
 @pytest.mark.slow
 def test_rerun_is_noop_and_byte_identical_and_a_changed_prior_is_refused(run):
-    assert "Nothing to be done" in snakemake(run, "-n")
+    assert "Nothing to be done" in snakemake(run, "-n", config=CONFIG)
     folder = run / "results" / "npe_C_rms" / "npe"
     before = digests(folder)
     snakemake(run, *(f"results/npe_C_rms/npe/{p}" for p in before),
-              "--forcerun", "npe_train_npe_C_rms")
+              "--forcerun", "npe_train_npe_C_rms", config=CONFIG)
     assert digests(folder) == before
     changed = copy.deepcopy(BLOCK)
     changed["parameters"]["C"]["bounds"] = [100, 170]

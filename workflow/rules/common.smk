@@ -160,8 +160,10 @@ def all_outputs():
 
 PAPER = config.get("paper", {}).get("experiment")
 PAPER_POSTERIOR = PAPER is not None and PAPER in EXPERIMENTS and posterior_on(PAPER)
+PAPER_NPE = PAPER is not None and PAPER in EXPERIMENTS and npe_on(PAPER)
 PAPER_FIGURES = ["targets", "landscape", "convergence_seeds", "recovery", "cost",
-                 *(["posterior"] if PAPER_POSTERIOR else [])]
+                 *(["posterior"] if PAPER_POSTERIOR else []),
+                 *(["npe_sbc", "npe_coverage"] if PAPER_NPE else [])]
 PAPER_FORMATS = ["pdf", "png"]
 if PAPER is not None and PAPER not in EXPERIMENTS:
     raise ValueError(f"config paper.experiment {PAPER!r} is not an experiment of the config: "

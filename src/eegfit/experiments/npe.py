@@ -53,7 +53,7 @@ def prior_problem(kind: Kind) -> infer.Problem:
 
 def train(kind: Kind) -> Estimator:
     """The experiment's NPE, trained on its ``npe.n_simulations`` prior simulations."""
-    return train_estimator(prior_problem(kind), noise(kind), kind.spec.npe.settings())
+    return train_estimator(prior_problem(kind), noise(kind), kind.spec.npe.settings)
 
 
 def load(kind: Kind, path) -> Estimator:
