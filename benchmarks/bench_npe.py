@@ -8,7 +8,8 @@ The case study (Jansen-Rit, 220 Hz constant drive, 600 ms at dt 0.1 ms, first 20
 C in [110, 170] uniform); the likelihood's scale is 1 % of the feature. Measured:
 
 - NPE training for its budget (prior simulations on the batched path, then the compiled
-  training loop, compilation included): the one-off cost;
+  training loop, compilation included): the one-off cost (full: the default config's 4,000
+  simulations and 3,000 steps; quick: 2,000 and 500);
 - NPE draws for a new target: 1,000 draws, after a first call that compiles (median over
   targets), and draws per second;
 - 1,000 targets (truths spread over the box, observed with the likelihood's noise): the NPE,
@@ -65,7 +66,8 @@ def npe_costs(quick: bool, observed, template) -> tuple[dict, object]:
     from eegfit.infer import npe
     from eegfit.infer.npe_train import train
 
-    settings = npe.Settings(n_simulations=2000 if quick else 4000, steps=500 if quick else 1500)
+    # full: the default config's settings (4,000 simulations, 3,000 steps)
+    settings = npe.Settings(n_simulations=2000, steps=500) if quick else npe.Settings()
     t0 = time.perf_counter()
     est = train(template, npe.Noise(rel_sd=0.01), settings)
     out = {"settings": dict(settings.__dict__), "training_s": time.perf_counter() - t0,
