@@ -101,6 +101,8 @@ def test_wrong_length_and_nan_features_are_refused(estimator):
         estimator.sample({"rms": math.nan}, 10)
     with pytest.raises(ValueError, match=r"do not match the trained features \['rms'\]"):
         estimator.sample({"peak": 1.0}, 10)
+    with pytest.raises(ValueError, match=r"feature\(s\) \['rms'\] are <= 0"):
+        estimator.sample({"rms": -0.5}, 10)
 
 
 @pytest.mark.parametrize("change, message", [

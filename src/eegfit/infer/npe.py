@@ -1,8 +1,8 @@
 """Neural posterior estimation: a conditional normalizing flow ``q(theta | y)`` trained once on
 simulations from the prior, then a posterior for any target in milliseconds.
 
-Training (:func:`eegfit.infer.npe_train.train`): ``n_simulations`` parameter sets drawn from the problem's priors, their
-features simulated on the batched simulation path (:func:`eegfit.infer.grid.in_chunks`: one call
+Training (:func:`eegfit.infer.npe_train.train`): ``n_simulations`` parameter sets drawn from the
+problem's priors, their features simulated on the batched simulation path (:func:`eegfit.infer.grid.in_chunks`: one call
 per chunk of 2,048), the likelihood's noise added (``y = f(theta) + s(f) eps``, ``s`` from
 :class:`Noise`: ``rel_sd |f|``, the default scale of :func:`~eegfit.infer.relative_scale` taken
 at the simulated feature, or a fixed ``sd`` per feature); simulations whose features are not
@@ -23,7 +23,6 @@ take the observed features as an argument, so a new target compiles nothing.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import equinox as eqx
@@ -100,11 +99,18 @@ class Estimator:
         bad = [names[i] for i in range(len(names)) if not np.all(np.isfinite(y[..., i]))]
         if bad:
             raise ValueError(f"NPE observed feature(s) {bad} are not finite")
+        logged = np.asarray(self.scaling.y_log) > 0
+        bad = [names[i] for i in range(len(names)) if logged[i] and np.any(y[..., i] <= 0)]
+        if bad:
+            raise ValueError(f"NPE observed feature(s) {bad} are <= 0: every training simulation "
+                             f"had them > 0 (the flow reads their logarithm)")
         return jnp.asarray(y, jnp.result_type(float))
 
     def sample(self, observed, n: int, seed: int = 0) -> dict[str, np.ndarray]:
         """``n`` draws of ``q(theta | observed)``, name -> ``(n, *batch)`` in parameter units
         (``observed``: a mapping, a vector, or a batch of vectors ``(..., K)``)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"NPE draws must be an integer >= 1, got {n!r}")
         y = self.condition_of(observed)
         x = _sample(self.flow, self.scaling, self._lows(), self._widths(), y,
                     jax.random.key(int(seed)), int(n))
@@ -138,8 +144,6 @@ class NpeResult:
 def posterior_draws(estimator: Estimator, observed, n: int = 1000, seed: int = 0) -> NpeResult:
     """``n`` draws for one target, as 4 chains of independent draws where ``n`` divides by 4
     (the shape of a grid posterior's draws), else one."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"NPE draws must be an integer >= 1, got {n!r}")
     t0 = time.perf_counter()
     x = estimator.sample(observed, n, seed)
     lp = estimator.log_prob(x, observed)
