@@ -55,8 +55,9 @@ def coverage(calibration):
 
 
 def npe_vs_grid(npe_posteriors, grid_posteriors):
-    """A panel per target (its first seed) and parameter: the grid posterior's marginal density
-    (exact where it is a grid) and a histogram of the NPE's draws, the truth marked."""
+    """A panel per target (its first seed) and parameter: the posterior block's marginal density
+    (exact where it is a grid; a density estimate of NUTS draws otherwise) and a histogram of the
+    NPE's draws, the truth marked."""
     npe = first_seeds(npe_posteriors)
     grids = {str(g["identifiability"].attrs["target"]): g for g in first_seeds(grid_posteriors)}
     names = list(npe[0]["posterior"].data_vars)
@@ -70,7 +71,8 @@ def npe_vs_grid(npe_posteriors, grid_posteriors):
             lo, hi = np.quantile(draws, [0.01, 0.99])  # the view: the bulk of both
             if target in grids:
                 m = marginal(grids[target], name)
-                ax.stairs(m.density, m.edges, color=GRID_COLOR, lw=1.0, label="grid")
+                method = grids[target]["posterior"].attrs.get("sampled_from", "grid")
+                ax.stairs(m.density, m.edges, color=GRID_COLOR, lw=1.0, label=method)
                 q = m.quantile([0.005, 0.995])
                 lo, hi = min(lo, q[0]), max(hi, q[1])
             pad = 0.15 * (hi - lo) or 1.0
