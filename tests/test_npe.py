@@ -142,3 +142,24 @@ def test_npe_training_is_seeded():
     a, b = (train(c_problem(), npe.Noise(rel_sd=REL_SD), small) for _ in range(2))
     assert np.array_equal(a.sample({"rms": 1.0}, 20, 0)["C"], b.sample({"rms": 1.0}, 20, 0)["C"])
     assert jnp.all(jnp.isfinite(a.scaling.z_sd))
+
+
+def test_two_parameters_through_a_linear_model(tmp_path):
+    """Two parameters, two features, a fixed sd: the flow's 2-D path (permutation, joint HDS),
+    checked against the posterior it should find: near the identity, 0.5 wide."""
+
+    def linear(values, context):
+        return {"sum": values["a"] + values["b"], "diff": values["a"] - values["b"]}
+
+    box = {"a": (-5.0, 5.0), "b": (-5.0, 5.0)}
+    problem = infer.problem(linear, {"sum": 1.0, "diff": 0.0}, {"sum": 0.5, "diff": 0.5}, box)
+    noise = npe.Noise(rel_sd=None, sd={"sum": 0.5, "diff": 0.5})
+    est = train(problem, noise, npe.Settings(n_simulations=3000, steps=600, nn_width=16))
+    draws = est.sample({"sum": 2.0, "diff": 1.0}, 2000, seed=0)  # a = 1.5, b = 0.5
+    assert abs(draws["a"].mean() - 1.5) < 0.15 and abs(draws["b"].mean() - 0.5) < 0.15
+    assert 0.25 < draws["a"].std() < 0.5  # the exact posterior's sd: 0.5 / sqrt(2) = 0.35
+    cal = sbc.calibrate(est, problem, runs=40, draws=19, bins=4)
+    assert cal["coverage_central"].shape == (19, 2) and cal["coverage_hpd"].shape == (19,)
+    path = npe_io.save(est, tmp_path / "ab.eqx")
+    with pytest.raises(ValueError, match="other likelihood noise"):
+        npe_io.load(path, npe_io.expected(problem, npe.Noise(rel_sd=0.01)))
