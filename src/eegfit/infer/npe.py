@@ -15,14 +15,16 @@ then one conditional affine layer (location and width, however narrow); Adam wit
 decay over ``steps`` minibatches of ``batch_size``, the whole loop one compiled ``lax.scan``.
 Everything is seeded by ``seed``: a rerun trains the same flow.
 
-Sampling (:meth:`Estimator.sample`) and densities (:meth:`Estimator.log_prob`) are jitted and
-take the observed features as an argument, so a new target compiles nothing.
+Sampling (:meth:`Estimator.sample`) and densities (:meth:`Estimator.log_prob`) are compiled once
+per flow shape (the weights and the observed features are arguments), so a new target, a
+reloaded or a retrained estimator compiles nothing.
 :mod:`eegfit.infer.npe_io` saves and reloads an estimator; :mod:`eegfit.infer.sbc` calibrates it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import equinox as eqx
@@ -112,15 +114,24 @@ class Estimator:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"NPE draws must be an integer >= 1, got {n!r}")
         y = self.condition_of(observed)
-        x = _sample(self.flow, self.scaling, self._lows(), self._widths(), y,
-                    jax.random.key(int(seed)), int(n))
+        params, others, _ = split(self.flow)
+        x = _programs(self.shape)[0](params, others, self.scaling, self._lows(), self._widths(),
+                                     y, jax.random.key(int(seed)), int(n))
         return {name: np.asarray(x[..., j]) for j, name in enumerate(self.names)}
 
     def log_prob(self, values: dict, observed) -> np.ndarray:
         """``log q(theta | observed)`` in the parameters' own units (draws broadcast)."""
         y = self.condition_of(observed)
         x = jnp.stack([jnp.asarray(values[n], jnp.result_type(float)) for n in self.names], -1)
-        return np.asarray(_log_prob(self.flow, self.scaling, self._lows(), self._widths(), x, y))
+        params, others, _ = split(self.flow)
+        return np.asarray(_programs(self.shape)[1](params, others, self.scaling, self._lows(),
+                                                   self._widths(), x, y))
+
+    @property
+    def shape(self) -> tuple:
+        """The flow's sizes: the arguments of :func:`structure`."""
+        s = self.settings
+        return (len(self.names), len(self.feature_names), s.flow_layers, s.nn_width, s.knots)
 
     def _lows(self):
         return jnp.asarray([self.boxes[n][0] for n in self.names], jnp.result_type(float))
@@ -152,22 +163,45 @@ def posterior_draws(estimator: Estimator, observed, n: int = 1000, seed: int = 0
                      lp.reshape(chains, -1), time.perf_counter() - t0)
 
 
-@eqx.filter_jit  # n (a Python int) is static; a new target compiles nothing
-def _sample(flow, scaling, lows, widths, y, key, n):
-    cond = scaling.condition(y)
-    u = flow.sample(key, (n,), condition=cond)
-    z = scaling.z_mean + scaling.z_sd * u
-    return lows + widths * jax.nn.sigmoid(z)
+def split(flow) -> tuple:
+    """A flow as ``(params, others, static)``: its float arrays (the weights), its other arrays
+    (e.g. a permutation's indices) and the rest (functions, sizes), which is the same for every
+    flow of one :func:`structure`."""
+    arrays, static = eqx.partition(flow, eqx.is_array)
+    params, others = eqx.partition(arrays, eqx.is_inexact_array)
+    return params, others, static
 
 
-@eqx.filter_jit
-def _log_prob(flow, scaling, lows, widths, x, y):
-    frac = (x - lows) / widths
-    z = jnp.log(frac) - jnp.log1p(-frac)
-    u = (z - scaling.z_mean) / scaling.z_sd
-    log_jac = jnp.log(widths) - jax.nn.softplus(z) - jax.nn.softplus(-z)  # log |dx/dz|
-    logq = flow.log_prob(u, condition=scaling.condition(y))
-    return logq - jnp.sum(jnp.log(scaling.z_sd) + log_jac, axis=-1)
+@functools.lru_cache(maxsize=16)
+def structure(n_params: int, n_features: int, flow_layers: int, nn_width: int, knots: int):
+    """The non-array part of every flow of these sizes: compiled programs close over it and take
+    the arrays as arguments, so every estimator of one shape (trained, reloaded) shares them."""
+    settings = Settings(flow_layers=flow_layers, nn_width=nn_width, knots=knots)
+    return split(build_flow(jax.random.key(0), n_params, n_features, settings))[2]
 
 
-__all__ = ["Estimator", "Noise", "NpeResult", "Scaling", "Settings", "build_flow", "posterior_draws"]
+@functools.lru_cache(maxsize=16)
+def _programs(shape: tuple):
+    """The compiled sampler and log density of flows of ``shape`` (:func:`structure`'s
+    arguments); the draws' number ``n`` is static, the target an argument."""
+    static = structure(*shape)
+
+    def sample(params, others, scaling, lows, widths, y, key, n):
+        flow = eqx.combine(params, others, static)
+        u = flow.sample(key, (n,), condition=scaling.condition(y))
+        return lows + widths * jax.nn.sigmoid(scaling.z_mean + scaling.z_sd * u)
+
+    def log_prob(params, others, scaling, lows, widths, x, y):
+        flow = eqx.combine(params, others, static)
+        frac = (x - lows) / widths
+        z = jnp.log(frac) - jnp.log1p(-frac)
+        u = (z - scaling.z_mean) / scaling.z_sd
+        log_jac = jnp.log(widths) - jax.nn.softplus(z) - jax.nn.softplus(-z)  # log |dx/dz|
+        logq = flow.log_prob(u, condition=scaling.condition(y))
+        return logq - jnp.sum(jnp.log(scaling.z_sd) + log_jac, axis=-1)
+
+    return jax.jit(sample, static_argnums=7), jax.jit(log_prob)
+
+
+__all__ = ["Estimator", "Noise", "NpeResult", "Scaling", "Settings", "build_flow", "posterior_draws",
+           "split", "structure"]

@@ -5,6 +5,7 @@ likelihood's noise, the scaling of the flow's space and condition, and one compi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 
@@ -15,7 +16,7 @@ import numpy as np
 import optax
 
 from eegfit.infer.grid import in_chunks
-from eegfit.infer.npe import Estimator, Noise, Scaling, Settings, build_flow
+from eegfit.infer.npe import Estimator, Noise, Scaling, Settings, build_flow, split, structure
 from eegfit.infer.problem import Problem
 
 log = logging.getLogger("eegfit.infer")
@@ -60,28 +61,30 @@ def _scaling(problem: Problem, theta: np.ndarray, y: np.ndarray) -> Scaling:
                    jnp.asarray(y_log.astype(float), dtype)), z
 
 
-@eqx.filter_jit
-def _fit(flow, u, cond, key, steps: int, batch_size: int, learning_rate: float):
-    """Adam with cosine decay on minibatches of ``(u, cond)``: the trained flow and the losses."""
-    import paramax  # noqa: PLC0415
-
-    params, static = eqx.partition(flow, eqx.is_inexact_array,
-                                   is_leaf=lambda leaf: isinstance(leaf, paramax.NonTrainable))
+@functools.lru_cache(maxsize=16)
+def _trainer(shape: tuple, steps: int, batch_size: int, learning_rate: float):
+    """The compiled training loop of flows of ``shape`` (:func:`~eegfit.infer.npe.structure`):
+    Adam with cosine decay on minibatches of ``(u, cond)``; ``fit(params, others, u, cond, key)
+    -> (params, losses)``. Cached, so a retraining of the same shape compiles nothing."""
+    static = structure(*shape)
     optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps))
 
-    def loss(p, ub, cb):
-        return -jnp.mean(eqx.combine(p, static).log_prob(ub, condition=cb))
+    def fit(params, others, u, cond, key):
+        def loss(p, ub, cb):  # frozen leaves (paramax.NonTrainable) get zero gradients
+            return -jnp.mean(eqx.combine(p, others, static).log_prob(ub, condition=cb))
 
-    def step(carry, k):
-        p, state = carry
-        idx = jax.random.randint(k, (batch_size,), 0, u.shape[0])
-        value, grads = jax.value_and_grad(loss)(p, u[idx], cond[idx])
-        updates, state = optimizer.update(grads, state, p)
-        return (optax.apply_updates(p, updates), state), value
+        def step(carry, k):
+            p, state = carry
+            idx = jax.random.randint(k, (batch_size,), 0, u.shape[0])
+            value, grads = jax.value_and_grad(loss)(p, u[idx], cond[idx])
+            updates, state = optimizer.update(grads, state, p)
+            return (optax.apply_updates(p, updates), state), value
 
-    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)),
-                                       jax.random.split(key, steps))
-    return eqx.combine(params, static), losses
+        (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)),
+                                           jax.random.split(key, steps))
+        return params, losses
+
+    return jax.jit(fit)
 
 
 def train(problem: Problem, noise: Noise | None = None, settings: Settings | None = None, *,
@@ -104,9 +107,13 @@ def train(problem: Problem, noise: Noise | None = None, settings: Settings | Non
     u = (jnp.asarray(z, scaling.z_mean.dtype) - scaling.z_mean) / scaling.z_sd
     cond = scaling.condition(jnp.asarray(y, scaling.y_mean.dtype))
     key = jax.random.key(int(settings.seed))
-    flow = build_flow(jax.random.fold_in(key, 1), len(names), len(feature_names), settings)
-    flow, losses = _fit(flow, u, cond, jax.random.fold_in(key, 2), settings.steps,
-                        settings.batch_size, float(settings.learning_rate))
+    shape = (len(names), len(feature_names), settings.flow_layers, settings.nn_width,
+             settings.knots)
+    params, others, _ = split(build_flow(jax.random.fold_in(key, 1), len(names),
+                                         len(feature_names), settings))
+    fit = _trainer(shape, settings.steps, settings.batch_size, float(settings.learning_rate))
+    params, losses = fit(params, others, u, cond, jax.random.fold_in(key, 2))
+    flow = eqx.combine(params, others, structure(*shape))
     losses = np.asarray(losses)
     tail = losses[-max(1, len(losses) // 10):]
     report = {"n_simulations_used": int(len(theta)), "simulation_time_s": t_sim,
