@@ -16,7 +16,9 @@ Sections (each also runs alone as ``python benchmarks/bench_<name>.py``):
 - ``scaling``   bench_scaling.py: time and peak memory vs batch size and vs simulated length;
 - ``sweep``     bench_sweep.py: a 1,000-fit sweep through snakemake vs one process;
 - ``posterior`` bench_posterior.py: grid posteriors (1-D, 2-D) per target and NUTS (effective
-                samples per second and per model evaluation) beside the point fits' cost.
+                samples per second and per model evaluation) beside the point fits' cost;
+- ``npe``       bench_npe.py: NPE training for its budget, draws per second per target, and
+                posteriors for 1,000 targets by NPE against the grid and NUTS.
 
 Writes ``benchmarks/results/all.json`` (every number, the machine, the code version, load
 averages), ``benchmarks/results/scaling.{png,pdf}`` and ``benchmarks/results/summary.md`` (the
@@ -37,12 +39,13 @@ sys.path.insert(0, str(HERE))
 import bench_core as core  # noqa: E402  (first: sets the persistent compilation cache off)
 import bench_batching  # noqa: E402
 import bench_brainmass  # noqa: E402
+import bench_npe  # noqa: E402
 import bench_posterior  # noqa: E402
 import bench_scaling  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_sweep  # noqa: E402
 
-SECTIONS = ("core", "brainmass", "batching", "startup", "scaling", "sweep", "posterior")
+SECTIONS = ("core", "brainmass", "batching", "startup", "scaling", "sweep", "posterior", "npe")
 
 
 def run_section(name: str, quick: bool, args) -> dict:
@@ -66,13 +69,15 @@ def run_section(name: str, quick: bool, args) -> dict:
                                (1, 10, 50, 250, 500))
     if name == "posterior":
         return bench_posterior.run(mode)
+    if name == "npe":
+        return bench_npe.run(mode)
     raise ValueError(name)
 
 
 PRINTERS = {"core": core.print_table, "brainmass": bench_brainmass.print_table,
             "batching": bench_batching.print_table, "startup": bench_startup.print_table,
             "scaling": bench_scaling.print_table, "sweep": bench_sweep.print_table,
-            "posterior": bench_posterior.print_table}
+            "posterior": bench_posterior.print_table, "npe": bench_npe.print_table}
 
 
 # --- figure --------------------------------------------------------------------------------------
@@ -263,6 +268,19 @@ def summary_markdown(r: dict) -> str:
             f"{n['ess_per_s']:.0f} ESS/s, {n['ess_per_evaluation']:.3f} ESS per evaluation "
             f"({n['wall_s']:.1f} s, {n['n_evaluations']} gradient evaluations, R-hat "
             f"{n['rhat']:.3f}; {n['wall_s'] / grad:.0f}x a grad fit)")
+    ne = r.get("npe")
+    if ne:
+        n, s = ne["npe"], ne["npe"]["settings"]
+        total = n["training_s"] + n["targets_one_by_one_s"]
+        row(7, f"NPE training, {s['n_simulations']} simulations x {s['steps']} steps",
+            f"{n['training_s']:.1f} s (simulations {n['simulation_s']:.1f} s)")
+        row(7, "NPE, 1,000 draws for a new target (after the first call)",
+            f"{ft(n['per_target_median_s'])} ({n['draws_per_s']:.2g} draws/s)", "< 0.5 s",
+            n["per_target_median_s"] < 0.5)
+        row(7, "1,000 targets: NPE (with training) / grid / NUTS (estimated)",
+            f"{total:.0f} s / {ne['grid']['for_1000_s']:.0f} s / {ne['nuts']['for_1000_s']:.0f} s "
+            f"({ne['grid']['for_1000_s'] / total:.1f}x, {ne['nuts']['for_1000_s'] / total:.0f}x "
+            f"the NPE)")
     return "\n".join(L) + "\n"
 
 

@@ -15,6 +15,7 @@ STAGES = {  # stage -> (threads, resources)
     "fit": (1, {"mem_mb": 4000, "runtime": 60}),
     "scan": (1, {"mem_mb": 4000, "runtime": 30}),
     "posterior": (1, {"mem_mb": 4000, "runtime": 60}),
+    "npe": (1, {"mem_mb": 4000, "runtime": 60}),
     "summary": (1, {"mem_mb": 1000, "runtime": 10}),
     "figures": (1, {"mem_mb": 2000, "runtime": 10}),
     "paper": (1, {"mem_mb": 2000, "runtime": 15}),
@@ -93,6 +94,23 @@ def posterior_starts(experiment, chunk):
     return [result(experiment, "fits", t, "nevergrad") for t in chunk]
 
 
+def npe_on(experiment):
+    """Whether the experiment's npe: block is on (it needs its posterior: block)."""
+    return EXPERIMENTS[experiment].spec.npe is not None
+
+
+def all_npe_posteriors(experiment):
+    """results/<experiment>/npe/posteriors/<label>/seed=<seed>.nc of every target (none when off)."""
+    if not npe_on(experiment):
+        return []
+    return [result(experiment, "npe/posteriors", t) for t in EXPERIMENTS[experiment].targets()]
+
+
+def npe_figures(experiment):
+    """The NPE figures: SBC rank histograms, the coverage curve, NPE vs grid per target."""
+    return ["npe_sbc", "npe_coverage", "npe_vs_grid"] if npe_on(experiment) else []
+
+
 def has_verdict(experiment):
     """One parameter and verdict_points > 0: the verdict over the box (posteriors/verdict.nc)."""
     spec = EXPERIMENTS[experiment].spec
@@ -134,13 +152,18 @@ def all_outputs():
                       ext=["pdf", "png"])
         out += expand(f"results/{name}/figures/{{fig}}.{{ext}}", fig=posterior_figures(name),
                       ext=["pdf", "png"])
+        out += expand(f"results/{name}/figures/{{fig}}.{{ext}}", fig=npe_figures(name),
+                      ext=["pdf", "png"])
+        out += [f"results/{name}/npe/calibration.nc"] if npe_on(name) else []
     return out
 
 
 PAPER = config.get("paper", {}).get("experiment")
 PAPER_POSTERIOR = PAPER is not None and PAPER in EXPERIMENTS and posterior_on(PAPER)
+PAPER_NPE = PAPER is not None and PAPER in EXPERIMENTS and npe_on(PAPER)
 PAPER_FIGURES = ["targets", "landscape", "convergence_seeds", "recovery", "cost",
-                 *(["posterior"] if PAPER_POSTERIOR else [])]
+                 *(["posterior"] if PAPER_POSTERIOR else []),
+                 *(["npe_sbc", "npe_coverage"] if PAPER_NPE else [])]
 PAPER_FORMATS = ["pdf", "png"]
 if PAPER is not None and PAPER not in EXPERIMENTS:
     raise ValueError(f"config paper.experiment {PAPER!r} is not an experiment of the config: "

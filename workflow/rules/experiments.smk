@@ -1,6 +1,7 @@
 # One rule set for every experiment of the config, whatever its kind: inputs the pipeline makes
 # (a demo recording), targets and fits in chunks (one process per chunk, one NetCDF per target
-# and per fit), posteriors where the experiment's posterior: block is on, the scan over the box,
+# and per fit), posteriors where the experiment's posterior: block is on, an NPE (trained once,
+# applied to every target, calibrated) where its npe: block is on, the scan over the box,
 # the summary table and the figures. The experiment's kind
 # supplies the science (eegfit.experiments); nothing here is specific to one kind.
 
@@ -137,6 +138,112 @@ for name, kind in EXPERIMENTS.items():
                 ENV
             script:
                 "../scripts/posterior_figures.py"
+
+    if npe_on(name):
+
+        rule:
+            name:
+                f"npe_train_{name}"
+            output:
+                weights=f"results/{name}/npe/estimator.eqx",
+                sidecar=f"results/{name}/npe/estimator.json",
+            log:
+                log("npe", name, "train"),
+            benchmark:
+                bench("npe", name, "train")
+            params:
+                config=depends(kind, "npe"),
+                experiment=name,
+            threads: threads("npe")
+            resources:
+                **resources("npe"),
+            conda:
+                ENV
+            script:
+                "../scripts/npe_train.py"
+
+        for i, chunk in enumerate(chunks(name)):
+
+            rule:
+                name:
+                    f"npe_posterior_{name}_{i}"
+                input:
+                    targets=[result(name, "targets", t) for t in chunk],
+                    weights=f"results/{name}/npe/estimator.eqx",
+                    sidecar=f"results/{name}/npe/estimator.json",
+                output:
+                    [result(name, "npe/posteriors", t) for t in chunk],
+                log:
+                    log("npe", name, f"posteriors_chunk{i}"),
+                benchmark:
+                    bench("npe", name, f"posteriors_chunk{i}")
+                params:
+                    config=depends(kind, "npe"),
+                    experiment=name,
+                    targets=[(t.label, t.seed) for t in chunk],
+                threads: threads("posterior")
+                resources:
+                    **resources("posterior"),
+                conda:
+                    ENV
+                script:
+                    "../scripts/npe_posterior.py"
+
+        rule:
+            name:
+                f"npe_calibration_{name}"
+            input:
+                weights=f"results/{name}/npe/estimator.eqx",
+                sidecar=f"results/{name}/npe/estimator.json",
+            output:
+                f"results/{name}/npe/calibration.nc",
+            log:
+                log("npe", name, "calibration"),
+            benchmark:
+                bench("npe", name, "calibration")
+            params:
+                config=depends(kind, "npe_calibration"),
+                experiment=name,
+            threads: threads("npe")
+            resources:
+                **resources("npe"),
+            conda:
+                ENV
+            script:
+                "../scripts/npe_calibration.py"
+
+        rule:
+            name:
+                f"npe_figures_{name}"
+            input:
+                calibration=f"results/{name}/npe/calibration.nc",
+                npe=all_npe_posteriors(name),
+                grid=all_posteriors(name),
+            output:
+                **{
+                    f"{fig}_{ext}": report(
+                        f"results/{name}/figures/{fig}.{ext}",
+                        caption=caption(fig),
+                        category=name,
+                        labels={"figure": fig, "format": ext},
+                    )
+                    for fig in npe_figures(name)
+                    for ext in ["pdf", "png"]
+                },
+            log:
+                log("figures", name, "npe"),
+            benchmark:
+                bench("figures", name, "npe")
+            params:
+                config=depends(kind, "npe"),
+                experiment=name,
+            threads: threads("figures")
+            resources:
+                **resources("figures"),
+            conda:
+                ENV
+            script:
+                "../scripts/npe_figures.py"
 
     rule:
         name:

@@ -12,6 +12,7 @@ if PAPER is not None:
             scan=f"results/{PAPER}/scan.nc",
             posteriors=all_posteriors(PAPER),
             verdict=[f"results/{PAPER}/posteriors/verdict.nc"] if has_verdict(PAPER) else [],
+            calibration=[f"results/{PAPER}/npe/calibration.nc"] if PAPER_NPE else [],
         output:
             notebook=f"results/{PAPER}/notebooks/paper_figures.ipynb",
             **{

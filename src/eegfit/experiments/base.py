@@ -125,6 +125,10 @@ class Kind:
         if spec.posterior is not None and not self.has_posterior:
             raise ValueError(f"config experiments.{spec.name}.posterior: kind {spec.kind!r} has "
                              f"no feature likelihood (Kind.simulate_features); remove the block")
+        if spec.npe is not None and self.noisy:
+            raise ValueError(f"config experiments.{spec.name}.npe: an NPE is trained with the "
+                             f"likelihood's Gaussian noise on a constant drive's features; this "
+                             f"drive is noisy (remove the block or use a constant drive)")
 
     # ---- the targets ---------------------------------------------------------------------------
     def targets(self) -> list[Target]:

@@ -32,12 +32,17 @@ log = logging.getLogger("eegfit")
 
 
 STAGE_IGNORES = {  # keys of a block a stage's outputs do not depend on
-    "target": ("backends", "scan", "uncertainty", "posterior", "seeds", "parameters.truths",
-               "parameters.start", "parameters.bounds"),
-    "fit": ("scan", "posterior", "seeds", "parameters.truths"),
-    "scan": ("backends", "uncertainty", "posterior"),
-    "posterior": ("backends", "scan", "uncertainty", "seeds", "parameters.truths",
+    "target": ("backends", "scan", "uncertainty", "posterior", "npe", "seeds",
+               "parameters.truths", "parameters.start", "parameters.bounds"),
+    "fit": ("scan", "posterior", "npe", "seeds", "parameters.truths"),
+    "scan": ("backends", "uncertainty", "posterior", "npe"),
+    "posterior": ("backends", "scan", "uncertainty", "npe", "seeds", "parameters.truths",
                   "parameters.start"),
+    "npe": ("backends", "scan", "uncertainty", "seeds", "parameters.truths", "parameters.start"),
+    "npe_calibration": ("backends", "scan", "uncertainty", "seeds", "parameters.truths",
+                        "parameters.start"),
+    "figures": ("npe",),
+    "summary": ("npe",),
 }
 
 

@@ -14,7 +14,7 @@ An experiment is one block of the config's ``experiments:`` mapping::
         ...                           # the kind's own keys
 
 The envelope (``kind``, ``parameters``, ``seeds``, ``simulation``, ``backends``,
-``uncertainty``, ``posterior``) is read here, once for every kind; a kind's spec (a frozen dataclass deriving
+``uncertainty``, ``posterior``, ``npe``) is read here, once for every kind; a kind's spec (a frozen dataclass deriving
 from :class:`Spec`) reads its own keys with the same small readers (:class:`Reader`). Every
 error is a ``ValueError`` naming the key by its full path (``experiments.<name>.<key>...``), so a
 bad config stops at planning, before any job runs.
@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from eegfit.experiments.npe_spec import NpeSpec
 from eegfit.experiments.posterior_spec import PosteriorSpec, Prior
 from eegfit.experiments.reader import Reader, default, integer, interval, number
 from eegfit.simulate import INTEGRATORS
 
 
-ENVELOPE = ("kind", "parameters", "seeds", "simulation", "backends", "uncertainty", "posterior")
+ENVELOPE = ("kind", "parameters", "seeds", "simulation", "backends", "uncertainty", "posterior",
+            "npe")
 """The keys every experiment block may have; a kind's spec adds its own (``extra_keys``)."""
 
 
@@ -179,6 +181,7 @@ class Spec:
     block: dict
     uncertainty_rel_sd: float | None = None
     posterior: PosteriorSpec | None = None
+    npe: NpeSpec | None = None
 
     extra_keys = ()
     has_truths = True
@@ -205,6 +208,7 @@ class Spec:
             raise ValueError(f"config {backends.where} must configure at least one backend "
                              f"(grad, nevergrad)")
         unc = r.sub("uncertainty", ("rel_sd",))
+        posterior = PosteriorSpec.read(r.raw("posterior"), r.path("posterior"), parameters)
         return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
                    simulation=Simulation.read(r.raw("simulation"), r.path("simulation")),
                    backends=tuple(Backend.read(b, v, backends.path(b))
@@ -212,8 +216,8 @@ class Spec:
                    block=block,
                    uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")
                    else None,
-                   posterior=PosteriorSpec.read(r.raw("posterior"), r.path("posterior"),
-                                                parameters),
+                   posterior=posterior,
+                   npe=NpeSpec.read(r.raw("npe"), r.path("npe"), posterior),
                    **cls.read_extra(r))
 
     @classmethod
@@ -233,5 +237,5 @@ class Spec:
                          f"{[b.name for b in self.backends]}")
 
 
-__all__ = ["Backend", "ENVELOPE", "Parameter", "PosteriorSpec", "Prior", "Reader", "Simulation", "Spec", "default",
+__all__ = ["Backend", "ENVELOPE", "NpeSpec", "Parameter", "PosteriorSpec", "Prior", "Reader", "Simulation", "Spec", "default",
            "integer", "interval", "number"]

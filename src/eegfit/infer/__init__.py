@@ -11,6 +11,12 @@ with the data, and whether the data pin a parameter down.
 - :mod:`~eegfit.infer.hds`: highest-density sets as intervals and the identifiability verdict.
 - :mod:`~eegfit.infer.posterior`: :func:`posterior`, one call from a problem to its result.
 - :mod:`~eegfit.infer.idata`: the results as ArviZ InferenceData groups in one NetCDF file.
+- amortized posteriors (imported on use: they need equinox and flowjax):
+  :mod:`~eegfit.infer.npe` (the trained estimator: draws and densities for any target),
+  :mod:`~eegfit.infer.npe_settings` (its noise and training settings),
+  :mod:`~eegfit.infer.npe_train` (training on prior simulations), :mod:`~eegfit.infer.npe_io`
+  (save and reload, refusing a changed prior), :mod:`~eegfit.infer.sbc` (simulation-based
+  calibration and expected coverage).
 """
 
 from eegfit.infer.grid import GridPosterior, grid_posterior

@@ -87,21 +87,27 @@ def _chunk_sizes(max_batch: int) -> list[int]:
     return [*sizes, max_batch]
 
 
-def evaluate(problem: Problem, points: np.ndarray, max_batch: int = 2048) -> np.ndarray:
-    """Log posterior at ``points`` ``(m, n_params)`` on the batched path, in chunks of at most
+def in_chunks(problem: Problem, points: np.ndarray, fn, max_batch: int = 2048) -> np.ndarray:
+    """``fn(values)`` (name -> batch of values; returns an array with the batch on axis 0) at
+    ``points`` ``(m, n_params)`` on the batched simulation path, in chunks of at most
     ``max_batch`` padded to a few fixed sizes (so a simulation compiles for few batch shapes)."""
-    observed, scale = problem.data()
     sizes = _chunk_sizes(max_batch)
-    out = np.empty(len(points))
     dtype = jnp.result_type(float)
+    out = []
     for start in range(0, len(points), max_batch):
         chunk = points[start:start + max_batch]
         size = next(s for s in sizes if s >= len(chunk))
         padded = np.concatenate([chunk, np.repeat(chunk[:1], size - len(chunk), axis=0)])
         values = {n: jnp.asarray(padded[:, j], dtype) for j, n in enumerate(problem.names)}
-        lp = problem.log_posterior(values, observed, scale, problem.context)
-        out[start:start + len(chunk)] = np.asarray(lp, dtype=float)[:len(chunk)]
-    return out
+        out.append(np.asarray(fn(values), dtype=float)[:len(chunk)])
+    return np.concatenate(out) if out else np.empty((0,))
+
+
+def evaluate(problem: Problem, points: np.ndarray, max_batch: int = 2048) -> np.ndarray:
+    """Log posterior at ``points`` ``(m, n_params)`` on the batched path (:func:`in_chunks`)."""
+    observed, scale = problem.data()
+    return in_chunks(problem, points, lambda values: problem.log_posterior(
+        values, observed, scale, problem.context), max_batch)
 
 
 def _base_grid(problem: Problem, n_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,4 +193,4 @@ def grid_posterior(problem: Problem, n_points: int = 241, *, refine: int = 2,
                          dict(problem.boxes), n_eval, time.perf_counter() - t0)
 
 
-__all__ = ["GridPosterior", "evaluate", "grid_posterior"]
+__all__ = ["GridPosterior", "evaluate", "grid_posterior", "in_chunks"]

@@ -3,10 +3,12 @@
 Groups (each a NetCDF group; every variable with ``units`` and ``long_name``; the provenance
 given by the caller in every group's attrs):
 
-- ``posterior``: draws per parameter on ``(chain, draw)``: NUTS's, or for a grid posterior
-  independent draws resampled from the cells (4 x 1000, attr ``sampled_from = grid``).
+- ``posterior``: draws per parameter on ``(chain, draw)``: NUTS's, an NPE's (independent, 4
+  "chains", ``sampled_from = npe``), or for a grid posterior independent draws resampled from
+  the cells (4 x 1000, attr ``sampled_from = grid``).
 - ``sample_stats``: NUTS's ``diverging``, ``lp``, ``acceptance_rate``, ``tree_depth``, ``n_steps``,
-  ``energy``, ``step_size``; for the grid, ``lp`` of each draw's cell.
+  ``energy``, ``step_size``; for the grid, ``lp`` of each draw's cell; for an NPE, ``lp``, its
+  log density at the draw.
 - ``prior``: draws of the prior on ``(chain, draw)``.
 - ``observed_data``: the observed features; ``constant_data``: the likelihood's scale per feature
   (``scale_<feature>``) and each parameter's box (``low_<name>``, ``high_<name>``).
@@ -107,11 +109,18 @@ def _verdict_dataset(verdicts: dict, summaries: dict, units: dict) -> xr.Dataset
                       attrs={"hds_prob": v0.prob, "max_width": v0.max_width})
 
 
-def _posterior_groups(problem, grid, nuts, grid_draws: int, seed: int) -> dict:
-    """The posterior draws (NUTS, or drawn from the grid's cells) and their sample stats."""
+def _posterior_groups(problem, grid, nuts, grid_draws: int, seed: int, npe=None) -> dict:
+    """The posterior draws (NUTS, an NPE's, or drawn from the grid's cells) and their stats."""
     units = problem.units
     groups = {}
-    if nuts is not None:
+    if npe is not None:
+        groups["posterior"] = _draws_dataset(npe.draws, units, "NPE")
+        groups["posterior"].attrs.update(sampled_from="npe", inference_library="flowjax")
+        groups["sample_stats"] = xr.Dataset(
+            {"lp": (("chain", "draw"), npe.lp, {
+                "units": "1", "long_name": "log density of the NPE at the draw (parameter "
+                                           "units)"})}, coords=groups["posterior"].coords)
+    elif nuts is not None:
         groups["posterior"] = _draws_dataset(nuts.draws, units, "NUTS")
         groups["posterior"].attrs.update(sampled_from="nuts", inference_library="blackjax",
                                          warmup_steps=nuts.warmup)
@@ -168,7 +177,7 @@ def _grid_group(grid, units: dict) -> xr.Dataset:
     return xr.Dataset(cells, attrs={"n_evaluations": grid.n_evaluations})
 
 
-def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=None,
+def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=None, npe=None,
                    prior_draws: int = 1000, grid_draws: int = 4000, seed: int = 0,
                    attrs: dict | None = None) -> dict[str, xr.Dataset]:
     """The groups of a posterior (see the module docstring), as ``{group: Dataset}`` in
@@ -179,13 +188,14 @@ def inference_data(problem, *, verdicts: dict, summaries: dict, grid=None, nuts=
         verdicts: name -> :class:`~eegfit.infer.Identifiability`.
         summaries: name -> ``{mean, q05, q95, sd, rhat, ...}`` (missing ones are NaN).
         grid: a :class:`~eegfit.infer.GridPosterior` (its cells, and the posterior draws when
-            ``nuts`` is None); ``nuts``: a :class:`~eegfit.infer.NutsResult`.
+            ``nuts`` and ``npe`` are None); ``nuts``: a :class:`~eegfit.infer.NutsResult`;
+            ``npe``: an :class:`~eegfit.infer.npe.NpeResult`.
         attrs: flat provenance attrs for every group.
     """
     import jax  # noqa: PLC0415
 
     units, attrs = problem.units, dict(attrs or {})
-    groups = _posterior_groups(problem, grid, nuts, grid_draws, seed)
+    groups = _posterior_groups(problem, grid, nuts, grid_draws, seed, npe)
     rng = jax.random.key(int(seed))
     prior = {n: np.asarray(problem.priors[n].sample(jax.random.fold_in(rng, i), prior_draws))
              for i, n in enumerate(problem.names)}

@@ -5,7 +5,7 @@
 - :mod:`~eegfit.plots.fits`: the figures common to every fit of every experiment kind.
 - one module per experiment kind: :mod:`~eegfit.plots.column`, :mod:`~eegfit.plots.network`,
   :mod:`~eegfit.plots.recording`; :mod:`~eegfit.plots.posterior`, posteriors and their
-  identifiability verdict; and :mod:`~eegfit.plots.paper`, the paper's figures.
+  identifiability verdict; :mod:`~eegfit.plots.npe`, the NPE's calibration and its posteriors; and :mod:`~eegfit.plots.paper`, the paper's figures.
 
 The figures read datasets and tables only; they import no experiment module. Each function
 returns a matplotlib Figure; :func:`save` writes it as PDF and PNG, the same bytes on a rerun.
@@ -22,6 +22,7 @@ from eegfit.plots.recording import (RECORDING_COLOR, recording_convergence, reco
                                     recording_windows)
 from eegfit.plots.paper import PAPER_FIGURES, convergence_over_seeds, cost, recovery
 from eegfit.plots.posterior import posterior_marginals, posterior_pairs, verdict_strip
+from eegfit.plots.npe import coverage, npe_vs_grid, sbc_ranks
 
 __all__ = [
     # style
@@ -37,4 +38,6 @@ __all__ = [
     "PAPER_FIGURES", "convergence_over_seeds", "cost", "recovery",
     # posteriors
     "posterior_marginals", "posterior_pairs", "verdict_strip",
+    # amortized posteriors (NPE)
+    "coverage", "npe_vs_grid", "sbc_ranks",
 ]

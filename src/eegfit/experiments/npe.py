@@ -1,0 +1,91 @@
+"""The amortized posterior of an experiment whose ``npe:`` block is on, written once for every
+kind that supplies ``simulate_features``: one NPE trained per experiment on prior simulations,
+applied to every target (the same InferenceData as the ``posterior:`` block's files), and
+calibrated by SBC and expected coverage.
+
+The likelihood's noise and the priors are the ``posterior:`` block's (its ``rel_sd`` or ``sd``;
+uniform on each box unless configured), so the NPE and the grid posterior answer the same
+question. Feature names come from one simulation at the box's centre.
+
+>>> estimator = npe.train(kind)                         # once per experiment
+>>> npe_io.save(estimator, "results/<exp>/npe/estimator.eqx")
+>>> estimator = npe.load(kind, "results/<exp>/npe/estimator.eqx")   # refused if the prior changed
+>>> groups = npe.run(kind, estimator, target, target_ds)             # per target
+>>> calibration = npe.calibration(kind, estimator)                   # SBC + coverage dataset
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from eegfit import infer
+from eegfit.experiments.base import Kind, Target, as_float, keys
+from eegfit.experiments.posterior import problem as target_problem
+from eegfit.infer import npe_io, sbc
+from eegfit.infer.npe import Estimator, Noise
+from eegfit.infer.npe_train import train as train_estimator
+
+
+def noise(kind: Kind) -> Noise:
+    """The likelihood's noise of the posterior block: its ``sd`` per feature, else ``rel_sd``
+    (default 0.01) of the feature."""
+    spec = kind.spec.posterior
+    if spec.sd is not None:
+        return Noise(rel_sd=None, sd=dict(spec.sd))
+    return Noise(rel_sd=spec.rel_sd or 0.01)
+
+
+def prior_problem(kind: Kind) -> infer.Problem:
+    """The experiment's parameters, boxes, priors and features as a :class:`~eegfit.infer.Problem`
+    (its observed values are placeholders: an NPE uses only the feature names)."""
+    spec = kind.spec
+    bounds = {p.name: p.bounds for p in spec.parameters}
+    centre = {n: as_float(0.5 * (lo + hi)) for n, (lo, hi) in bounds.items()}
+    context = keys(spec.npe.seed)[1]
+    names = list(kind.simulate_features(centre, context))
+    priors = {n: spec.posterior.prior(n, b) for n, b in bounds.items()}
+    return infer.problem(kind.simulate_features, {k: 1.0 for k in names}, {k: 1.0 for k in names},
+                         bounds, {n: p for n, p in priors.items() if p is not None},
+                         context=context, units=kind.units(),
+                         feature_units={n: kind.aux_units().get(n, "1") for n in names})
+
+
+def train(kind: Kind) -> Estimator:
+    """The experiment's NPE, trained on its ``npe.n_simulations`` prior simulations."""
+    return train_estimator(prior_problem(kind), noise(kind), kind.spec.npe.settings)
+
+
+def load(kind: Kind, path) -> Estimator:
+    """The saved estimator, refused (``ValueError``) if trained for another prior or noise."""
+    return npe_io.load(path, npe_io.expected(prior_problem(kind), noise(kind)))
+
+
+def run(kind: Kind, estimator: Estimator, target: Target,
+        target_ds: xr.Dataset) -> dict[str, xr.Dataset]:
+    """The NPE posterior of one target as InferenceData groups with provenance."""
+    from eegfit.experiments.runner import provenance  # noqa: PLC0415
+
+    post_spec, spec = kind.spec.posterior, kind.spec.npe
+    prob, how = target_problem(kind, target, kind.observed(target_ds))
+    post = infer.posterior(prob, "npe", estimator=estimator, truth=target.truth,
+                           hds_prob=post_spec.hds_prob, max_width=post_spec.max_width,
+                           draws=spec.draws, seed=int(target.seed))
+    attrs = provenance(kind, "npe", target, scale=how, npe_noise=str(estimator.noise.describe()))
+    return post.groups(attrs=attrs, seed=int(target.seed))
+
+
+def calibration(kind: Kind, estimator: Estimator) -> xr.Dataset:
+    """SBC ranks, their chi-square test and expected coverage, with provenance."""
+    from eegfit.experiments.runner import provenance  # noqa: PLC0415
+
+    spec = kind.spec.npe
+    ds = sbc.calibrate(estimator, prior_problem(kind), runs=spec.sbc_runs, draws=spec.sbc_draws,
+                       bins=spec.sbc_bins)
+    ds.attrs.update(provenance(kind, "npe_calibration"))
+    ds.attrs["final_training_loss"] = float(np.round(estimator.report.get("final_loss",
+                                                                          np.nan), 6))
+    return ds
+
+
+__all__ = ["calibration", "load", "noise", "prior_problem", "run", "train"]
