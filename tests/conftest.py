@@ -123,3 +123,23 @@ def x64():
     with jax.enable_x64(True):
         yield
     assert jax.config.jax_enable_x64 == before, "float64 leaked out of the test"
+
+
+BLOCKS = [".test/config.yaml", ".test/multi.yaml", ".test/network.yaml"]
+"""The small column, two-parameter and network experiments, run together by the pipeline tests."""
+
+
+@pytest.fixture(scope="session")
+def blocks_run(tmp_path_factory):
+    """Every output of :data:`BLOCKS`, run once from nothing in a fresh directory by Snakemake
+    (shared by tests/test_experiments_pipeline.py and tests/test_workflow_guarantees.py)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from test_pipeline import copy_workflow  # noqa: PLC0415
+
+    work = copy_workflow(tmp_path_factory.mktemp("blocks"))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile",
+                           *BLOCKS], cwd=work, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return work

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from test_pipeline import copy_workflow
 
 pytestmark = pytest.mark.slow
 CONFIGS = [".test/config.yaml", ".test/multi.yaml", ".test/network.yaml"]
@@ -30,10 +29,9 @@ def snakemake(workdir: Path, *args, targets=TARGETS):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("experiments"))
-    snakemake(workdir)
-    return workdir
+def run(blocks_run):
+    """The three configs run once (the session's run, shared with the workflow guarantees)."""
+    return blocks_run
 
 
 def test_small_config_alone_runs_neither_experiment(run):

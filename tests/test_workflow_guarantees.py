@@ -19,7 +19,7 @@ from test_pipeline import copy_workflow, digests
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-BLOCKS = [".test/config.yaml", ".test/multi.yaml", ".test/network.yaml"]
+BLOCKS = [".test/config.yaml", ".test/multi.yaml", ".test/network.yaml"]  # conftest.blocks_run
 
 
 def snakemake_cmd(*args, configs=BLOCKS):
@@ -47,11 +47,9 @@ def test_default_config_plans(tmp_path, hcp_data):
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    """Every tiny experiment run once, from nothing, in a fresh directory."""
-    work = copy_workflow(tmp_path_factory.mktemp("clean"))
-    run(work)
-    return work
+def clean(blocks_run):
+    """Every tiny experiment run once, from nothing, in a fresh directory (the session's run)."""
+    return blocks_run
 
 
 def test_sigkill_then_resume_gives_complete_identical_outputs(clean, tmp_path):
