@@ -66,7 +66,9 @@ def test_both_backends_recover_a_and_b_within_2_percent(recording, dt_ms, backen
     for name, truth in TRUTH.items():
         assert abs(best[name] - truth) / truth < REL_TOL, (dt_ms, backend, best)
     assert float(ds["best_loss"]) < 1.0  # within the segment-to-segment floor
+    assert ds["model_psd"].dims == ("frequency",) and "model_peak_frequency" in ds
     if backend == "grad":
+        assert "box width" in ds.attrs["optimizer"]  # learning_rate_units: box
         assert ds.attrs["gradient_check_sign_agree"] == 1
         assert ds.attrs["gradient_check_rel_error"] < ds.attrs["gradient_check_rtol"]
 

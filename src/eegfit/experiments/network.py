@@ -60,6 +60,9 @@ class NetworkSpec(Spec):
     scan_points: int = 21
     scan_seeds: tuple[int, ...] = ()
 
+    # the FC loss of seconds of noisy network ripples below ~1 % of the box; the 100 ms truncated
+    # gradient follows its slope over 2 % (benchmarks/bench_gradients.py)
+    gradient_check = {"rtol": 0.5, "rel_step": 0.02}
     extra_keys = ("connectome", "model", "n_realisations", "objective", "observable", "bold",
                   "scan")
 

@@ -120,16 +120,15 @@ class Simulation:
         return out
 
 
-def read_gradient_check(r: Reader) -> dict | None:
+def read_gradient_check(r: Reader, defaults: dict) -> dict | None:
     """``backends.grad.gradient_check: {enabled, rtol, rel_step}`` -> the Fitter's settings
-    (``None`` when disabled); on by default (:class:`eegfit.fit.gradient_check.GradientCheck`)."""
-    from eegfit.fit.gradient_check import GradientCheck  # noqa: PLC0415
-
+    (``None`` when disabled); on by default, with the kind's ``defaults``
+    (``Spec.gradient_check``)."""
     Reader(r.block, r.where, ("enabled", "rtol", "rel_step"))
     if not r.boolean("enabled", True):
         return None
-    out = {"rtol": r.number("rtol", GradientCheck.rtol, above=0.0),
-           "rel_step": r.number("rel_step", GradientCheck.rel_step, above=0.0)}
+    out = {"rtol": r.number("rtol", defaults["rtol"], above=0.0),
+           "rel_step": r.number("rel_step", defaults["rel_step"], above=0.0)}
     if out["rel_step"] > 0.5:
         raise ValueError(f"config {r.path('rel_step')} must be at most 0.5 (of the box width), "
                          f"got {out['rel_step']}")
@@ -153,7 +152,7 @@ class Backend:
     gradient_check: dict | None = None
 
     @classmethod
-    def read(cls, name: str, block, where: str) -> Backend:
+    def read(cls, name: str, block, where: str, check_defaults: dict | None = None) -> Backend:
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
                                       "n_steps", "tol", "gradient_check"))
@@ -165,7 +164,8 @@ class Backend:
                        learning_rate=r.number("learning_rate", above=0.0),
                        learning_rate_units=r.choice("learning_rate_units", ("parameter", "box"),
                                                     cls.learning_rate_units),
-                       gradient_check=read_gradient_check(r.sub("gradient_check")))
+                       gradient_check=read_gradient_check(
+                           r.sub("gradient_check"), check_defaults or Spec.gradient_check))
         if name == "nevergrad":
             r = Reader(block, where, ("optimizer", "num_candidates", "n_steps", "options", "tol"))
             from eegfit.fit.nevergrad_backend import check_options, resolve_optimizer  # noqa: PLC0415
@@ -204,6 +204,11 @@ class Spec:
 
     extra_keys = ()
     has_truths = True
+    gradient_check = {"rtol": 0.5, "rel_step": 0.005}
+    """The grad fits' first-step check unless ``backends.grad.gradient_check`` says otherwise:
+    ``rel_step`` is the scale (fraction of the box) on which the kind's loss is smooth enough
+    for its gradient to be compared (benchmarks/bench_gradients.py, README "Gradients through
+    noisy simulations")."""
 
     @classmethod
     def read(cls, name: str, block: dict, where: str) -> Spec:
@@ -229,7 +234,7 @@ class Spec:
         unc = r.sub("uncertainty", ("rel_sd",))
         return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
                    simulation=Simulation.read(r.raw("simulation"), r.path("simulation")),
-                   backends=tuple(Backend.read(b, v, backends.path(b))
+                   backends=tuple(Backend.read(b, v, backends.path(b), cls.gradient_check)
                                   for b, v in backends.block.items()),
                    block=block,
                    uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")
