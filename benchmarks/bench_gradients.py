@@ -44,21 +44,17 @@ from eegfit import experiments
 from eegfit.experiments import runner
 from eegfit.fit.grad import batched_value_and_grad
 
-RECORDING = {  # the default config's recording_demo (model PSD: 16 realisations of 5 s)
-    "kind": "recording", "files": {"demo": "results/bench_recording/inputs/demo.edf"},
-    "channels": ["O1", "O2"], "segment_s": 2.0, "overlap": 0.5,
-    "model": {"params": {}, "drive": {"kind": "white_noise"}},
-    "n_realisations": 16, "noise_floor_hz": [40.0, 45.0],
-    "simulation": {"dt_ms": 0.5, "duration_ms": 5500.0, "transient_ms": 500.0,
-                   "integrator": "heun"},
-    "parameters": {"a": {"bounds": [80.0, 120.0], "start": 90.0},
-                   "b": {"bounds": [40.0, 60.0], "start": 55.0}},
-    "seeds": [0],
-    "backends": {"grad": {"optimizer": "adam", "learning_rate": 0.02,
-                          "learning_rate_units": "box", "n_steps": 150}},
-    "demo": {"path": "results/bench_recording/inputs/demo.edf", "truth": {"a": 100.0, "b": 50.0},
-             "sfreq_hz": 250, "duration_s": 120, "gain_uv_per_mv": 10.0, "noise_uv": 2.0,
-             "seed": 1, "channels": {"O1": 1.0, "O2": 0.9, "Cz": 0.4}, "dt_ms": 0.1}}
+
+def config_block(name: str) -> dict:
+    """An experiment block of the default config (config/config.yaml)."""
+    import yaml  # noqa: PLC0415
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" /
+                             "config.yaml").read_text())
+    return copy.deepcopy(config["experiments"][name])
+
+
+RECORDING = config_block("recording_demo")  # the model PSD: 16 realisations of 5 s
 RECORDING_ONE_RUN = {**RECORDING, "n_realisations": 1,  # one realisation of 40 s (the old one)
                      "simulation": {**RECORDING["simulation"], "duration_ms": 41000.0,
                                     "transient_ms": 1000.0}}
@@ -79,15 +75,6 @@ EMPIRICAL_FC = {
 FC_POINTS = ({"k": 40.0}, {"k": 20.0}, {"k": 10.0})
 NETWORK_POINTS = ({"k": 30.0}, {"k": 45.0}, {"k": 70.0})
 NETWORK_HORIZONS = (25.0, 100.0, 500.0, None)
-
-
-def network_block() -> dict:
-    """The default config's network experiment (10 HCP regions, EEG FC, 8 s, 4 realisations)."""
-    import yaml  # noqa: PLC0415
-
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" /
-                             "config.yaml").read_text())
-    return copy.deepcopy(config["experiments"]["jr_network_hcp10_k"])
 FC_HORIZONS = (100.0, 1000.0, 10000.0, None)
 FD_STEPS = (2e-2, 5e-3, 1e-3)  # of each parameter's box width (the checks' steps: 5e-3, 2e-2)
 SHOWN = FD_STEPS  # the steps in the printed table (all are in the JSON)
@@ -154,8 +141,9 @@ def compare(grad: dict, fd: dict) -> tuple[float, bool]:
     return rel, bool(np.all(np.sign(g) == np.sign(f)))
 
 
-def run_kind(label: str, block: dict, points, horizons, workdir: Path) -> list[dict]:
-    name = f"bench_{label}"
+def run_kind(label: str, block: dict, points, horizons, workdir: Path,
+             name: str | None = None) -> list[dict]:
+    name = name or f"bench_{label}"
     data = fit_data(build(name, block, None), workdir)
     rows = []
     settings = [(h, False, "forward") for h in horizons] + [(None, True, "reverse")]
@@ -221,11 +209,13 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         if "recording" in args.kinds:
-            rows += run_kind("recording", rec, rec_points, RECORDING_HORIZONS, Path(tmp))
+            rows += run_kind("recording", rec, rec_points, RECORDING_HORIZONS, Path(tmp),
+                             "recording_demo")
         if "recording_1x41s" in args.kinds:
-            rows += run_kind("rec_1x41s", rec_one, rec_points, RECORDING_HORIZONS, Path(tmp))
+            rows += run_kind("rec_1x41s", rec_one, rec_points, RECORDING_HORIZONS, Path(tmp),
+                             "recording_demo")
         if "network" in args.kinds:
-            net = network_block()
+            net = config_block("jr_network_hcp10_k")
             if args.quick:
                 net["simulation"]["duration_ms"] = 4000.0
             rows += run_kind("network", net, NETWORK_POINTS[:1] if args.quick else

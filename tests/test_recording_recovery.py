@@ -21,7 +21,7 @@ pytest.importorskip("mne")
 pytest.importorskip("edfio")
 
 from eegfit import experiments  # noqa: E402
-from eegfit.experiments import runner  # noqa: E402
+from eegfit.experiments import recording_data, runner  # noqa: E402
 from eegfit.experiments.base import as_float  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +48,18 @@ def recording(tmp_path_factory):
     assert kind.spec.demo["dt_ms"] == 0.1 and kind.spec.demo["truth"] == TRUTH
     assert type(kind.spec.model.drive).__name__ == "WhiteNoiseDrive"
     (target,) = kind.targets()
+    steps, original = [], recording_data.simulate
+
+    def simulate(model, **sim):
+        steps.append(sim["dt_ms"])
+        return original(model, **sim)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
         (path,) = kind.generated_inputs()
-        kind.make_input("demo", workdir / path)
+        with pytest.MonkeyPatch.context() as spy:
+            spy.setattr(recording_data, "simulate", simulate)
+            kind.make_input("demo", workdir / path)
+        assert steps == [0.1]  # the demo is written at its own, finer step
         return target, runner.make_target(kind, target)
 
 
@@ -91,3 +99,16 @@ def test_the_measurement_floor_removes_the_bias_it_would_cause(recording):
     assert kind.observed(target_ds)["floor_fraction"] == 0.0
     assert 0 < build().observed(target_ds)["floor_fraction"] < 0.05
     np.testing.assert_array_less(with_floor[0], 0.1)
+
+
+def test_the_model_psd_is_the_mean_over_independent_realisations():
+    import jax  # noqa: PLC0415
+
+    kind, one = build(n_realisations=3), build(n_realisations=1)
+    model, key = kind.model_at({"a": as_float(100.0), "b": as_float(50.0)}), jax.random.key(7)
+    freqs, psd = kind.model_spectrum(model, key)
+    singles = [one.model_spectrum(model, k)[1] for k in jax.random.split(key, 3)]
+    psd, want = np.asarray(psd), np.mean(np.asarray(singles), axis=0)
+    np.testing.assert_allclose(psd, want, rtol=1e-3, atol=1e-5 * want.max())
+    assert not np.allclose(np.asarray(singles[0]), np.asarray(singles[1]), rtol=1e-2)
+    assert freqs[1] == 0.5 and len(freqs) == len(psd)
