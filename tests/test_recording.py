@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

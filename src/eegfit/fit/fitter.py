@@ -221,7 +221,8 @@ class Fitter:
                 for b, (out, seed) in enumerate(zip(outs, seeds))]
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
-        """Per fit ``(records, final, converged, diverged)`` of the backend."""
+        """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:
+        whether the gradient check stopped it and its numbers; ``None`` without a check)."""
         if self.backend == "grad":
             return [(jax.tree.map(lambda a: a[:, None], records), final, code == CONVERGED,
                      code == DIVERGED, None if checked is None else (code == UNRELIABLE, checked))
