@@ -13,7 +13,7 @@ Keys of its block (documented in ``config/README.md``)::
     overlap: 0.5
     features: {peak_frequency: {...}, relative_power: {...}, normalised_psd: {...}}
     model: {params: {}, drive: {kind: white_noise, ...}}
-    n_realisations: 8           # the model PSD: the mean over this many independent simulations
+    n_realisations: 16          # the model PSD: the mean over this many independent simulations
     noise_floor_hz: [40, 45]    # the recording's white floor, read here, added to the model PSD
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels, dt_ms}
 
