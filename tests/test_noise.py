@@ -162,3 +162,38 @@ def test_noisy_drives_need_a_key():
     for drive in (WhiteNoiseDrive(), OUNoiseDrive(tau_ms=1.0)):
         with pytest.raises(ValueError, match="key"):
             simulate(JansenRit(drive=drive), duration_ms=10.0)
+
+
+BAD_CONFIG_DRIVES = {
+    "negative intensity": ({"kind": "white_noise", "sigma_hz_sqrt_s": -0.5}, 0.5,
+                           "sigma_hz_sqrt_s"),
+    "NaN intensity": ({"kind": "white_noise", "sigma_hz_sqrt_s": float("nan")}, 0.5,
+                      "sigma_hz_sqrt_s"),
+    "negative sd": ({"kind": "ou_noise", "tau_ms": 5.0, "sd_hz": -1.0}, 0.5, "sd_hz"),
+    "tau shorter than the step": ({"kind": "ou_noise", "tau_ms": 0.2}, 0.5, "tau_ms"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CONFIG_DRIVES)
+def test_bad_noise_in_a_config_is_an_error_naming_its_key(name, monkeypatch):
+    """The recording experiment's drive (the default config's block) with bad noise: the error
+    names the key path and the field when the config is read, before any simulation."""
+    import copy  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    from eegfit import experiments  # noqa: PLC0415
+
+    drive, dt_ms, field = BAD_CONFIG_DRIVES[name]
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" /
+                             "config.yaml").read_text())
+    block = copy.deepcopy(config["experiments"]["recording_demo"])
+    block["model"]["drive"] = drive
+    block["simulation"]["dt_ms"] = dt_ms
+
+    def no_rollout(*args, **kwargs):
+        raise AssertionError("simulated despite a bad drive")
+    monkeypatch.setattr(SIMULATE_MODULE, "_rollout", no_rollout)
+    with pytest.raises(ValueError, match=rf"experiments\.recording_demo\.model\.drive.*{field}"):
+        experiments.build("recording_demo", block)

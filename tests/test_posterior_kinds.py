@@ -57,7 +57,6 @@ def test_a_scale_for_a_vector_feature_serves_its_entries_and_none_is_refused(net
 def recording(tmp_path_factory, monkeypatch_module):
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     block = config["experiments"]["recording_demo"]
-    block["simulation"]["duration_ms"] = 11000.0
     block["posterior"] = {"method": "grid", "grid_points": 15, "refine": 1}
     monkeypatch_module.chdir(tmp_path_factory.mktemp("recording"))
     kind = ex.build("recording_demo", block)

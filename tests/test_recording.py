@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -234,26 +232,23 @@ def test_target_keeps_the_segment_count(demo):
 
 @pytest.mark.parametrize("backend", ["grad", "nevergrad"])
 def test_fit_of_a_generated_recording_recovers_its_parameters(demo, backend):
+    """This block is the old recording setup: one 30 s realisation of the per-step drive,
+    gradients truncated at 250 ms. nevergrad recovers a and b within 5 %; the grad fit's first
+    gradient disagrees with the loss's finite difference there, so it stops at its start (one
+    gradient fit on that rough loss was a coin flip; tests/test_recording_recovery.py fits the
+    default setup within 2 % with both backends)."""
     kind, target, target_ds = demo
     ds, _ = runner.fit(kind, backend, target, target_ds)
+    if backend == "grad":
+        assert ds.attrs["status"] == "gradient_unreliable", ds.attrs["status_message"]
+        assert int(ds.attrs["n_steps"]) == 1 and float(ds["best_a"]) == 90.0
+        return
     assert ds.attrs["status"] in ("converged", "max_steps"), ds.attrs["status_message"]
     best_loss = float(ds["best_loss"])
     start = kind.loss_fn(kind.observed(target_ds), target.seed)(
         kind.model_at({"a": 90.0, "b": 55.0}))
     assert best_loss <= float(start[0])
     best = {name: float(ds[f"best_{name}"]) for name in TRUTH}
-    if backend == "grad":
-        # One gradient fit on this noisy, rough loss is a coin flip: from a = 90 +- 0.1 about
-        # half the starts recover, in float rounding's luck (before fits were batched too). The
-        # best of a batch of starts, one compiled program, recovers.
-        starts = {"a": np.asarray([88.0, 89.0, 89.99, 90.0, 90.01, 90.1, 91.0, 92.0]),
-                  "b": np.full(8, 55.0)}
-        data = kind.fit_data(kind.observed(target_ds), target.seed)
-        results = runner.fitter(kind, "grad").fit_many(
-            BLOCK["backends"]["grad"]["n_steps"], starts=starts, seeds=[target.seed] * 8,
-            data=jax.tree.map(lambda x: jnp.stack([x] * 8), data), progress=False)
-        winner = min(results, key=lambda r: r.best_loss)
-        best_loss, best = winner.best_loss, {n: float(winner.best_params[n]) for n in TRUTH}
     # within the noise floor: the fitted model's features lie within the recording's
     # window-to-window spread on average ...
     assert best_loss < 1.0
@@ -263,5 +258,3 @@ def test_fit_of_a_generated_recording_recovers_its_parameters(demo, backend):
         assert float(ds[f"true_{name}"]) == truth
     assert best_loss < 0.2 * float(start[0])
     assert ds["model_psd"].dims == ("frequency",) and "model_peak_frequency" in ds
-    if backend == "grad":
-        assert "box width" in ds.attrs["optimizer"]  # learning_rate_units: box

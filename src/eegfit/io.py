@@ -142,4 +142,22 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
                  "n_evaluations": int(result.n_evaluations),
                  "n_nonfinite": int(result.n_nonfinite),
                  "fitted_parameters": ",".join(result.names)}
+    if result.gradient_check is not None:
+        data.update(_check_vars(result, param_units))
+        check = result.gradient_check
+        run_attrs.update({f"gradient_check_{k}": (int(v) if isinstance(v, bool) else float(v))
+                          for k, v in check.items() if np.ndim(v) == 0 and not isinstance(v, dict)})
     return xr.Dataset(data, coords=coords, attrs={**attrs, **run_attrs})
+
+
+def _check_vars(result: FitResult, param_units: dict) -> dict:
+    """The first step's gradient and finite difference of each parameter (grad with a check)."""
+    check, out = result.gradient_check, {}
+    for name in result.names:
+        unit = f"1/({param_units.get(name, '1')})"
+        out[f"gradient_check_gradient_{name}"] = _var(
+            (), check["gradient"][name], unit, f"gradient of the loss in {name} at the start")
+        out[f"gradient_check_fd_{name}"] = _var(
+            (), check["finite_difference"][name], unit, f"central finite difference of the "
+            f"loss in {name} at the start, over rel_step of the box")
+    return out

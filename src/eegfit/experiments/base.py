@@ -220,6 +220,12 @@ class Kind:
         kind's ``observed`` mapping itself)."""
         return observed
 
+    def posterior_context(self, observed, seed: int):
+        """What :meth:`simulate_features` takes beside the values for the posterior of a target
+        observed as ``observed`` with fit seed ``seed``: the fit's noise key by default."""
+        del observed
+        return keys(seed)[1]
+
     def posterior_scale(self, observed) -> dict | None:
         """The likelihood's scale per feature where the target gives one (None: the block's)."""
         del observed

@@ -72,6 +72,10 @@ class NetworkSpec(Spec):
     scan_points: int = 21
     scan_seeds: tuple[int, ...] = ()
 
+    # the FC loss of seconds of noisy network ripples below ~1 % of the box; the 100 ms truncated
+    # gradient agrees in sign with its slope over 2 % but underestimates it (rel error 0.4-0.9:
+    # benchmarks/bench_gradients.py), which Adam's normalised step absorbs
+    gradient_check = {"rtol": 1.0, "rel_step": 0.02}
     extra_keys = ("connectome", "model", "n_realisations", "objective", "observable", "bold",
                   "scan")
 

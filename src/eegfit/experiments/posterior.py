@@ -69,14 +69,14 @@ def scale(kind: Kind, observed: dict, truth: dict | None,
 def problem(kind: Kind, target: Target, observed) -> tuple[infer.Problem, str]:
     """The :class:`~eegfit.infer.Problem` of one target, and how its scale was set."""
     spec = kind.spec
-    given = kind.posterior_scale(observed)
+    raw, given = observed, kind.posterior_scale(observed)
     observed = _observed_features(kind, observed)
     sd, how = scale(kind, observed, target.truth, given)
     bounds = {p.name: p.bounds for p in spec.parameters}
     priors = {n: spec.posterior.prior(n, b) for n, b in bounds.items()}
     return infer.problem(kind.simulate_features, observed, sd, bounds,
                          {n: p for n, p in priors.items() if p is not None},
-                         context=keys(target.seed)[1], units=kind.units(),
+                         context=kind.posterior_context(raw, target.seed), units=kind.units(),
                          feature_units={n: kind.aux_units().get(group(n), "1")
                                         for n in observed}), how
 

@@ -12,8 +12,10 @@ Keys of its block (documented in ``config/README.md``)::
     segment_s: 2.0              # Welch segment, s (bins every 1 / segment_s Hz)
     overlap: 0.5
     features: {peak_frequency: {...}, relative_power: {...}, normalised_psd: {...}}
-    model: {params: {}, drive: {kind: uniform_noise, ...}}
-    demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels}
+    model: {params: {}, drive: {kind: white_noise, ...}}
+    n_realisations: 16          # the model PSD: the mean over this many independent simulations
+    noise_floor_hz: [40, 45]    # the recording's white floor, read here, added to the model PSD
+    demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels, dt_ms}
 
 The model is simulated at its own step and its Welch PSD computed with the same segment length
 (s), so both spectra lie on the same frequency grid without resampling. The loss is the mean over
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
@@ -55,10 +58,12 @@ class RecordingSpec(Spec):
     features: dict = dataclasses.field(default_factory=lambda: dict(sf.DEFAULT_SPECTRUM_FEATURES))
     model: object = JansenRit()
     """The column's model: any registered model (``model.name``), Jansen-Rit by default."""
+    n_realisations: int = 1
+    noise_floor_hz: tuple[float, float] | None = None
     demo: dict | None = None
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
-                  "overlap", "features", "model", "demo")
+                  "overlap", "features", "model", "n_realisations", "noise_floor_hz", "demo")
     has_truths = False
 
     @classmethod
@@ -94,6 +99,9 @@ class RecordingSpec(Spec):
                 "features": features,
                 "model": read_column(r.sub("model", ("name", "params", "drive")),
                                      dt_ms if isinstance(dt_ms, (int, float)) else None),
+                "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
+                "noise_floor_hz": None if r.raw("noise_floor_hz") is None else interval(
+                    r.raw("noise_floor_hz"), r.path("noise_floor_hz"), low=0.0),
                 "demo": data.read_demo(r)}
 
 
@@ -147,21 +155,37 @@ class Recording(Kind):
     def observed(self, target_ds: xr.Dataset) -> dict:
         freqs = target_ds["frequency"].values
         return {"freqs_hz": freqs,
+                "floor_fraction": data.floor_fraction(self.spec, freqs, target_ds["psd"].values),
                 "features": {k: target_ds[k].values for k in self.spec.features},
                 "spread": {k: target_ds[f"spread_{k}"].values for k in self.spec.features},
                 "axes": sf.feature_axes(freqs, self.spec.features)}
 
     # ---- the model side ------------------------------------------------------------------------
-    def model_spectrum(self, model, key):
-        """``(freqs_hz, mean Welch PSD)`` of the model's EEG on the recording's frequency grid."""
-        sim = self.spec.simulation.kwargs()
-        eeg = simulate(model, key=key, **sim).eeg_mv
-        freqs, psd, _ = spectral.welch(eeg, fs_hz=1e3 / sim["dt_ms"], segment_s=self.spec.segment_s,
-                                       overlap=self.spec.overlap, axis=0)
-        return freqs, psd
+    def model_spectrum(self, model, key, floor_fraction=0.0):
+        """``(freqs_hz, mean Welch PSD)`` of the model's EEG on the recording's frequency grid:
+        of one simulation with the noise of ``key``, or the mean over ``n_realisations``
+        independent ones (keys split from ``key``). Short independent realisations keep the
+        loss smooth where one long one does not: the rhythm's phase drifts against a fixed
+        noise history over the simulated time, so the loss of one simulation of T seconds
+        ripples on a parameter scale of about 1 / (T df/dparam) (README, "Gradients through
+        noisy simulations"). With ``noise_floor_hz``, a white floor added so that it is
+        ``floor_fraction`` of the mean PSD over the features' band, as in the recording
+        (:func:`recording_data.floor_fraction`): the recording's measurement noise, which the
+        model lacks, would otherwise bias the fit through the bands it lifts."""
+        sim, s = self.spec.simulation.kwargs(), self.spec
+        fs_hz = 1e3 / sim["dt_ms"]
 
-    def model_features(self, model, key) -> dict:
-        freqs, psd = self.model_spectrum(model, key)
+        def psd_of(k):
+            eeg = simulate(model, key=k, **sim).eeg_mv
+            return spectral.welch(eeg, fs_hz=fs_hz, segment_s=s.segment_s, overlap=s.overlap,
+                                  axis=0)[1]
+        freqs = spectral.frequencies(spectral.segment_samples(s.segment_s, fs_hz), fs_hz)
+        psd = (psd_of(key) if s.n_realisations == 1 else
+               jnp.mean(jax.vmap(psd_of)(jax.random.split(key, s.n_realisations)), axis=0))
+        return freqs, data.with_floor(s, freqs, psd, floor_fraction)
+
+    def model_features(self, model, key, floor_fraction=0.0) -> dict:
+        freqs, psd = self.model_spectrum(model, key, floor_fraction)
         return sf.spectral_features(freqs, psd, self.spec.features, axis=0)
 
     def fit_data(self, observed: dict, seed: int) -> dict:
@@ -170,13 +194,14 @@ class Recording(Kind):
         dtype = jnp.result_type(float)
         as_arrays = lambda d: {k: jnp.asarray(v, dtype) for k, v in d.items()}  # noqa: E731
         return {"features": as_arrays(observed["features"]),
-                "spread": as_arrays(observed["spread"]), "key": keys(seed)[1]}
+                "spread": as_arrays(observed["spread"]), "key": keys(seed)[1],
+                "floor_fraction": jnp.asarray(observed["floor_fraction"], dtype)}
 
     def loss(self, model, fit_data):
         """The misfit of the model's features against the target's, in units of the target's
         segment-to-segment spread, with the fit's drive noise (its fit key) at every
         evaluation."""
-        values = self.model_features(model, fit_data["key"])
+        values = self.model_features(model, fit_data["key"], fit_data["floor_fraction"])
         return (spectral.misfit(values, fit_data["features"], fit_data["spread"]),
                 data.aux_of(values, self._aux_axes))
 
@@ -194,8 +219,14 @@ class Recording(Kind):
         return out
 
     def simulate_features(self, values: dict, key) -> dict:
-        """The model's spectrum features at ``values`` (a batch: one simulation), by entry."""
-        return self._entries(self.model_features(self.model_at(values), key))
+        """The model's spectrum features at ``values`` (a batch: one simulation), by entry;
+        ``key`` is a noise key, or ``(key, floor_fraction)`` as the fit's loss has them."""
+        key, floor = key if isinstance(key, tuple) else (key, 0.0)
+        return self._entries(self.model_features(self.model_at(values), key, floor))
+
+    def posterior_context(self, observed, seed: int):
+        floor = observed.get("floor_fraction", 0.0) if isinstance(observed, dict) else 0.0
+        return keys(seed)[1], jnp.asarray(floor, jnp.result_type(float))
 
     def posterior_observed(self, observed) -> dict:
         return self._entries(observed["features"]) if "features" in observed else observed

@@ -3,6 +3,7 @@ spectra and features, a fit's model spectrum)."""
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -17,7 +18,7 @@ FEATURE_DIMS = {"relative_power": "band", "normalised_psd": "shape_frequency"}
 """The dimension of each vector feature's own axis in the NetCDF files."""
 
 DEMO_KEYS = ("path", "truth", "sfreq_hz", "duration_s", "gain_uv_per_mv", "noise_uv", "seed",
-             "channels")
+             "channels", "dt_ms")
 
 
 def read_demo(r: Reader) -> dict | None:
@@ -35,7 +36,8 @@ def read_demo(r: Reader) -> dict | None:
             "duration_s": d.number("duration_s", above=0.0),
             "gain_uv_per_mv": d.number("gain_uv_per_mv", above=0.0),
             "noise_uv": d.number("noise_uv", low=0.0), "seed": d.integer("seed", 0, low=0),
-            "channels": {str(k): channels.number(k) for k in channels.block}}
+            "channels": {str(k): channels.number(k) for k in channels.block},
+            "dt_ms": d.number("dt_ms", optional=True, above=0.0)}
 
 
 def max_feature_hz(spec) -> float:
@@ -62,6 +64,13 @@ def check(spec) -> None:
         raise ValueError(f"{where}.simulation: the kept simulation "
                          f"({sim.duration_ms - sim.transient_ms:g} ms) must hold at least two "
                          f"segments of segment_s ({spec.segment_s} s)")
+    if spec.noise_floor_hz is not None:
+        low, high = spec.noise_floor_hz
+        f = filt or {}
+        if (f.get("low_hz") is not None and low < f["low_hz"]) or (
+                f.get("high_hz") is not None and high > f["high_hz"]) or high >= fs_hz / 2:
+            raise ValueError(f"{where}.noise_floor_hz {[low, high]} Hz must lie inside the "
+                             f"band-pass filter and below the model's Nyquist frequency")
     if max_feature_hz(spec) >= fs_hz / 2:
         raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for features "
                          f"up to {max_feature_hz(spec):g} Hz")
@@ -80,7 +89,8 @@ def check(spec) -> None:
 
 def demo_signals(kind) -> tuple[dict, float]:
     """Channels (name -> mV) of a synthetic recording at ``demo.truth``: the model simulated at
-    its step for ``demo.duration_s`` (after the transient), decimated to ``demo.sfreq_hz``
+    ``demo.dt_ms`` (default: the simulation's step) for ``demo.duration_s`` (after the
+    transient), in one realisation, decimated to ``demo.sfreq_hz``
     (MNE's anti-aliased resampling), scaled by ``demo.gain_uv_per_mv``, each channel of
     ``demo.channels`` with its own white noise of ``demo.noise_uv`` (RMS, µV)."""
     import mne  # noqa: PLC0415
@@ -88,13 +98,15 @@ def demo_signals(kind) -> tuple[dict, float]:
     demo, sim = kind.spec.demo, kind.spec.simulation.kwargs()
     sim["duration_ms"] = sim["transient_ms"] + 1e3 * float(demo["duration_s"])
     sim.pop("grad_horizon_ms", None)
+    sim.pop("checkpoint", None)
+    sim["dt_ms"] = float(demo.get("dt_ms") or sim["dt_ms"])
     model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
     eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).eeg_mv, float)
     sfreq = float(demo["sfreq_hz"])
     ratio = (1e3 / sim["dt_ms"]) / sfreq
     if abs(ratio - round(ratio)) > 1e-9:
         raise ValueError(f"config experiments.{kind.spec.name}.demo.sfreq_hz ({sfreq:g}) must "
-                         f"divide the model's rate 1000 / simulation.dt_ms "
+                         f"divide the model's rate 1000 / demo.dt_ms (or simulation.dt_ms) "
                          f"({1e3 / sim['dt_ms']:g} Hz)")
     decimated = mne.filter.resample(eeg, down=float(round(ratio)), verbose="error")
     rng = np.random.default_rng(int(demo["seed"]))
@@ -102,6 +114,41 @@ def demo_signals(kind) -> tuple[dict, float]:
     signals = {ch: gain_mv * weight * decimated + noise_mv * rng.standard_normal(len(decimated))
                for ch, weight in demo["channels"].items()}
     return signals, sfreq
+
+
+def fit_band(spec) -> tuple[float, float]:
+    """The band the features read, from the lowest to the highest frequency."""
+    bands = [band for _, band in sf.feature_bands(spec.features)]
+    return min(low for low, _ in bands), max(high for _, high in bands)
+
+
+def floor_fraction(spec, freqs_hz, psd) -> float:
+    """The recording's white floor (its mean PSD over ``noise_floor_hz``) as a fraction of its
+    mean PSD over the features' band; 0 without ``noise_floor_hz``."""
+    if spec.noise_floor_hz is None:
+        return 0.0
+    freqs_hz, psd = np.asarray(freqs_hz), np.asarray(psd, dtype=float)
+    low, high = fit_band(spec)
+    floor = (freqs_hz >= spec.noise_floor_hz[0]) & (freqs_hz <= spec.noise_floor_hz[1])
+    band = (freqs_hz >= low) & (freqs_hz <= high)
+    fraction = float(np.mean(psd[floor]) / np.mean(psd[band]))
+    if not 0 <= fraction < 0.5:
+        raise rec.RecordingError(
+            f"config experiments.{spec.name}.noise_floor_hz: the recording's PSD over "
+            f"{list(spec.noise_floor_hz)} Hz is {fraction:.3g} of its mean over the features' "
+            f"band {[low, high]} Hz: not a floor below the signal")
+    return fraction
+
+
+def with_floor(spec, freqs_hz, psd, fraction):
+    """``psd`` (frequency first) plus the white floor that is ``fraction`` of the result's mean
+    over the features' band: ``c = fraction * mean / (1 - fraction)``."""
+    if spec.noise_floor_hz is None:
+        return psd
+    low, high = fit_band(spec)
+    band = (np.asarray(freqs_hz) >= low) & (np.asarray(freqs_hz) <= high)
+    mean = jnp.mean(psd[band], axis=0)
+    return psd + fraction * mean / (1.0 - fraction)
 
 
 def target_features(spec, recording: rec.Recording) -> dict:
@@ -221,7 +268,7 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     best = {k: float(v) for k, v in result.best_params.items()}
     if all(np.isfinite(v) for v in best.values()):
         model = kind.model_at({k: as_float(v) for k, v in best.items()})
-        freqs, psd = kind.model_spectrum(model, keys(target.seed)[1])
+        freqs, psd = kind.model_spectrum(model, keys(target.seed)[1], observed["floor_fraction"])
         values = sf.spectral_features(freqs, psd, kind.spec.features, axis=0)
         n = len(observed["freqs_hz"])  # same bin spacing; the model's grid runs further up
         out["model_psd"] = _var(("frequency",), np.asarray(psd, float)[:n], sf.units("psd", "mV"),

@@ -115,9 +115,9 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter:
         if settings.learning_rate_units == "box":
             widths = {p.name: p.bounds[1] - p.bounds[0] for p in spec.parameters}
             return Fitter(model, optax.chain(make(1.0), scale_by_box(widths, lr)),
-                          loss_fn=loss_fn,
+                          loss_fn=loss_fn, gradient_check=settings.gradient_check,
                           optimizer_label=f"{settings.optimizer}(lr={lr} x box width)")
-        return Fitter(model, make(lr), loss_fn=loss_fn,
+        return Fitter(model, make(lr), loss_fn=loss_fn, gradient_check=settings.gradient_check,
                       optimizer_label=f"{settings.optimizer}(lr={lr})")
     return Fitter(model, settings.optimizer, loss_fn=loss_fn, backend="nevergrad",
                   num_candidates=settings.num_candidates, optimizer_options=settings.options)

@@ -91,6 +91,7 @@ class Simulation:
     transient_ms: float = 0.0
     integrator: str = "euler"
     grad_horizon_ms: float | None = None
+    checkpoint: bool = False
     float64: bool = False
 
     @classmethod
@@ -100,6 +101,7 @@ class Simulation:
                   transient_ms=r.number("transient_ms", cls.transient_ms, low=0.0),
                   integrator=r.choice("integrator", INTEGRATORS, cls.integrator),
                   grad_horizon_ms=r.number("grad_horizon_ms", optional=True, above=0.0),
+                  checkpoint=r.boolean("checkpoint", cls.checkpoint),
                   float64=r.boolean("float64", cls.float64))
         if not sim.transient_ms < sim.duration_ms:
             raise ValueError(f"config {where}.transient_ms ({sim.transient_ms:g}) must be < "
@@ -115,7 +117,24 @@ class Simulation:
                "transient_ms": self.transient_ms, "integrator": self.integrator}
         if self.grad_horizon_ms is not None:
             out["grad_horizon_ms"] = self.grad_horizon_ms
+        if self.checkpoint:
+            out["checkpoint"] = True
         return out
+
+
+def read_gradient_check(r: Reader, defaults: dict) -> dict | None:
+    """``backends.grad.gradient_check: {enabled, rtol, rel_step}`` -> the Fitter's settings
+    (``None`` when disabled); on by default, with the kind's ``defaults``
+    (``Spec.gradient_check``)."""
+    Reader(r.block, r.where, ("enabled", "rtol", "rel_step"))
+    if not r.boolean("enabled", True):
+        return None
+    out = {"rtol": r.number("rtol", defaults["rtol"], above=0.0),
+           "rel_step": r.number("rel_step", defaults["rel_step"], above=0.0)}
+    if out["rel_step"] > 0.5:
+        raise ValueError(f"config {r.path('rel_step')} must be at most 0.5 (of the box width), "
+                         f"got {out['rel_step']}")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +151,13 @@ class Backend:
     learning_rate_units: str = "parameter"
     num_candidates: int = 1
     options: dict = dataclasses.field(default_factory=dict)
+    gradient_check: dict | None = None
 
     @classmethod
-    def read(cls, name: str, block, where: str) -> Backend:
+    def read(cls, name: str, block, where: str, check_defaults: dict | None = None) -> Backend:
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
-                                      "n_steps", "tol"))
+                                      "n_steps", "tol", "gradient_check"))
             from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
 
             optax_optimizer(r.string("optimizer"), r.path("optimizer"))
@@ -145,7 +165,9 @@ class Backend:
                        r.number("tol", optional=True, low=0.0),
                        learning_rate=r.number("learning_rate", above=0.0),
                        learning_rate_units=r.choice("learning_rate_units", ("parameter", "box"),
-                                                    cls.learning_rate_units))
+                                                    cls.learning_rate_units),
+                       gradient_check=read_gradient_check(
+                           r.sub("gradient_check"), check_defaults or Spec.gradient_check))
         if name == "nevergrad":
             r = Reader(block, where, ("optimizer", "num_candidates", "n_steps", "options", "tol"))
             from eegfit.fit.nevergrad_backend import check_options, resolve_optimizer  # noqa: PLC0415
@@ -185,6 +207,11 @@ class Spec:
 
     extra_keys = ()
     has_truths = True
+    gradient_check = {"rtol": 0.5, "rel_step": 0.005}
+    """The grad fits' first-step check unless ``backends.grad.gradient_check`` says otherwise:
+    ``rel_step`` is the scale (fraction of the box) on which the kind's loss is smooth enough
+    for its gradient to be compared (benchmarks/bench_gradients.py, README "Gradients through
+    noisy simulations")."""
 
     @classmethod
     def read(cls, name: str, block: dict, where: str) -> Spec:
@@ -211,7 +238,7 @@ class Spec:
         posterior = PosteriorSpec.read(r.raw("posterior"), r.path("posterior"), parameters)
         return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
                    simulation=Simulation.read(r.raw("simulation"), r.path("simulation")),
-                   backends=tuple(Backend.read(b, v, backends.path(b))
+                   backends=tuple(Backend.read(b, v, backends.path(b), cls.gradient_check)
                                   for b, v in backends.block.items()),
                    block=block,
                    uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")

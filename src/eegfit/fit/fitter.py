@@ -37,13 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegfit.fit.batch import batch_size, start_values, takes_data
-from eegfit.fit.grad import (CONVERGED, DIVERGED, make_chunk_runner, resolve_derivatives,
-                             run_grad)
+from eegfit.fit import gradient_check as gcheck
+from eegfit.fit.grad import (CONVERGED, DIVERGED, UNRELIABLE, make_chunk_runner,
+                             resolve_derivatives, run_grad)
 from eegfit.fit.nevergrad_backend import (make_evaluate, parametrization, resolve_optimizer,
                                           run_nevergrad)
 from eegfit.fit.param import split as split_model
 from eegfit.fit.progress import Progress
-from eegfit.fit.result import FitResult, History, best_from_history
+from eegfit.fit.result import FitResult, History, at_bound, best_from_history, status_of
 
 BACKENDS = ("grad", "nevergrad")
 
@@ -74,12 +75,19 @@ class Fitter:
             gradient up to float rounding, except where the loss hides a non-finite value behind
             a ``where`` (reverse mode then gives NaN, forward mode the kept branch's derivative);
             a fit and the same fit in a batch use the same mode.
+        gradient_check: grad only: ``None`` (default: no check), ``True``, a dict of settings
+            or a :class:`eegfit.fit.gradient_check.GradientCheck` (``rtol``, ``rel_step``): each
+            fit compares its first gradient with a central finite difference of its own loss
+            (two evaluations per fitted scalar, once, the batch's in one call) and, where they
+            disagree, stops at its start with status ``gradient_unreliable``; the numbers are in
+            ``FitResult.gradient_check``.
     """
 
     def __init__(self, model, optimizer, *, loss_fn, backend: str = "grad",
                  search_space: dict | None = None, num_candidates: int = 1,
                  optimizer_options: dict | None = None, chunk_size: int = 50,
-                 optimizer_label: str | None = None, derivatives: str = "auto"):
+                 optimizer_label: str | None = None, derivatives: str = "auto",
+                 gradient_check=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         if not callable(loss_fn):
@@ -104,8 +112,12 @@ class Fitter:
                 raise ValueError("num_candidates and optimizer_options are for the nevergrad "
                                  "backend; configure an optax optimizer by its arguments")
             self.derivatives = resolve_derivatives(derivatives, self.split)
-            self._runners = {}
+            self.gradient_check = gcheck.resolve(gradient_check)
+            self._runners, self._fd = {}, None
         else:
+            if gradient_check:
+                raise ValueError("gradient_check is for the grad backend")
+            self.gradient_check = None
             parametrization(self.split, seed=0)  # fail now, not at fit(): bounds missing
             resolve_optimizer(optimizer, self.optimizer_options)  # unknown name or option
             self.derivatives = None
@@ -209,12 +221,14 @@ class Fitter:
                 for b, (out, seed) in enumerate(zip(outs, seeds))]
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
-        """Per fit ``(records, final, converged, diverged)`` of the backend."""
+        """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:
+        whether the gradient check stopped it and its numbers; ``None`` without a check)."""
         if self.backend == "grad":
             return [(jax.tree.map(lambda a: a[:, None], records), final, code == CONVERGED,
-                     code == DIVERGED)
-                    for records, final, code in self._fit_grad(n_steps, starts, data, tol, bar)]
-        return [(records, final, converged, False) for records, final, converged in
+                     code == DIVERGED, None if checked is None else (code == UNRELIABLE, checked))
+                    for records, final, code, checked in self._fit_grad(n_steps, starts, data,
+                                                                        tol, bar)]
+        return [(records, final, converged, False, None) for records, final, converged in
                 run_nevergrad(self._evaluate, self.split, self.optimizer, n_steps,
                               num_candidates=self.num_candidates,
                               options=self.optimizer_options, seeds=seeds, starts=starts,
@@ -224,41 +238,47 @@ class Fitter:
         chunk = min(n_steps, self.chunk_size)
         if chunk not in self._runners:
             self._runners[chunk] = make_chunk_runner(self._objective, self.split, self.optimizer,
-                                                     chunk, self.derivatives)
-        return run_grad(self._runners[chunk], self.optimizer,
-                        {k: jnp.asarray(v) for k, v in starts.items()}, data, n_steps, tol=tol,
-                        progress=bar)
+                                                     chunk, self.derivatives, self.gradient_check)
+        starts = {k: jnp.asarray(v) for k, v in starts.items()}
+        reference = None
+        if self.gradient_check is not None:
+            if self._fd is None:
+                self._fd = gcheck.finite_differences(self._objective, self.split,
+                                                     self.gradient_check)
+            reference = self._fd(starts, data)
+        return run_grad(self._runners[chunk], self.optimizer, starts, data, n_steps, tol=tol,
+                        progress=bar, reference=reference)
 
-    def _result(self, records, final, converged, diverged, seed, wall, start) -> FitResult:
+    def _result(self, records, final, converged, diverged, checked, seed, wall,
+                start) -> FitResult:
         loss, values, aux = records
         history = History(loss=np.asarray(loss, dtype=float), params=values, aux=aux)
         names = self.split.names
         best, best_loss, best_aux = best_from_history(history, names)
         start = {n: np.asarray(start[n]) for n in names}
         n_nonfinite = int(np.sum(~np.isfinite(history.loss)))
-        moved = any(np.any(history.params[n] != start[n]) for n in names) or any(
-            np.any(np.asarray(final[n]) != start[n]) for n in names)
-        if not np.isfinite(best_loss):
-            status, message = "failed", "no evaluation gave a finite loss"
-        elif diverged:
-            status = "diverged"
-            message = (f"non-finite loss or gradient at step {len(history.loss)}; best values "
-                       f"are from the finite steps before it")
-        elif converged:
-            status, message = "converged", "loss reached tol"
-        elif not moved:
-            status = "stalled"
-            message = ("the parameters never left the start: the loss is flat there (zero "
-                       "gradient, e.g. a quiescent column whose feature does not change)")
-        else:
-            status, message = "max_steps", "step budget used up"
+        status, message = status_of(history, start, final, best_loss, converged=converged,
+                                    diverged=diverged)
+        check = None
+        if checked is not None:
+            unreliable, (grad, fd, rel, sign) = checked
+            check = {"gradient": grad, "finite_difference": fd, "rel_error": rel,
+                     "sign_agree": sign, "rtol": self.gradient_check.rtol,
+                     "rel_step": self.gradient_check.rel_step}
+            if unreliable and status != "converged":
+                status, message = "gradient_unreliable", gcheck.message(check)
+        if status in ("converged", "max_steps"):
+            edge = at_bound(best, self.split.bounds) or at_bound(
+                {n: np.asarray(final[n]) for n in names}, self.split.bounds, "last iterate")
+            if edge:
+                status, message = "at_bound", f"{edge} ({message})"
         return FitResult(
             backend=self.backend, optimizer=self.optimizer_name, names=names,
             start_params=start, best_params=best, best_loss=best_loss, best_aux=best_aux,
             final_params={n: np.asarray(final[n]) for n in names}, status=status,
             message=message, history=history, n_steps=int(history.loss.shape[0]),
             n_evaluations=int(history.loss.size), n_nonfinite=n_nonfinite, seed=seed,
-            wall_time_s=wall)
+            wall_time_s=wall, gradient_check=check)
 
     def model_at(self, values: dict) -> object:
         """The model (plain values) with the fitted parameters set to ``values``."""

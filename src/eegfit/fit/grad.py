@@ -25,9 +25,10 @@ import numpy as np
 import optax
 
 from eegfit.dispatch import batch_last_jvp
+from eegfit.fit import gradient_check
 from eegfit.fit.param import Split
 
-RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+RUNNING, CONVERGED, DIVERGED, UNRELIABLE = 0, 1, 2, 3
 DERIVATIVES = ("auto", "forward", "reverse")
 FORWARD_MAX_SCALARS = 4
 """``derivatives="auto"`` uses forward mode up to this many fitted scalars per fit: a batch then
@@ -125,36 +126,48 @@ def _project(values, bounds):
 
 
 def make_chunk_runner(objective, split: Split, optimizer: optax.GradientTransformation,
-                      chunk_size: int, derivatives: str = "forward"):
-    """A jitted ``run(carry, data, n_total, tol) -> (carry, records)`` doing ``chunk_size`` steps
-    of a batch of fits.
+                      chunk_size: int, derivatives: str = "forward",
+                      check: gradient_check.GradientCheck | None = None):
+    """A jitted ``run(carry, data, n_total, tol, reference) -> (carry, records)`` doing
+    ``chunk_size`` steps of a batch of fits.
 
-    ``carry = (values, opt_state, step, codes)``: values and optimizer state with one row per
-    fit, the step count (shared), a status code per fit. A fit whose code is not ``RUNNING``
+    ``carry = (values, opt_state, step, codes, checked)``: values and optimizer state with one
+    row per fit, the step count (shared), a status code per fit, and the first step's gradient
+    check per fit (``(gradient, rel_error, sign_agree)``). A fit whose code is not ``RUNNING``
     keeps its row and records ``valid = False``, as do all fits at steps at or past ``n_total``.
     ``data`` (leaves ``(n, ...)``, or ``None``) is an argument, not a constant of the program:
-    new targets reuse the compiled code.
+    new targets reuse the compiled code. With ``check``, ``reference`` is the finite difference
+    of every fit's loss at its start (:func:`eegfit.fit.gradient_check.finite_differences`): at
+    step 0 a fit whose gradient disagrees with it records its start and stops (``UNRELIABLE``).
     """
     value_and_grad = batched_value_and_grad(objective, split, derivatives)
     update = jax.vmap(optimizer.update)
 
-    def step(carry, _, data, n_total, tol):
-        values, opt_state, i, codes = carry
+    def step(carry, _, data, n_total, tol, reference):
+        values, opt_state, i, codes, checked = carry
         active = (codes == RUNNING) & (i < n_total)
 
         def advance(_):
             loss, aux, grads = value_and_grad(values, data)
             finite = jnp.isfinite(loss) & _rows_finite(grads)
+            unreliable, new_checked = jnp.zeros_like(active), checked
+            if check is not None:
+                rel, sign = gradient_check.compare(split, values, grads, reference)
+                first = i == 0
+                unreliable = first & ~((rel <= check.rtol) & sign)
+                new_checked = jax.tree.map(lambda new, old: jnp.where(first, new, old),
+                                           (grads, rel, sign), checked)
             updates, new_state = update(grads, opt_state, values)
             new_values = _project(optax.apply_updates(values, updates), split.bounds)
-            moves = active & finite
+            moves = active & finite & ~unreliable
             keep = lambda new, old: jax.tree.map(  # noqa: E731
                 lambda a, b: jnp.where(_per_fit(moves, a), a, b), new, old)
             new_codes = jnp.where(~active, codes, jnp.where(
-                ~finite, DIVERGED, jnp.where(loss <= tol, CONVERGED, RUNNING)))
+                ~finite, DIVERGED, jnp.where(loss <= tol, CONVERGED, jnp.where(
+                    unreliable, UNRELIABLE, RUNNING))))
             record = (jnp.where(active & finite, loss, jnp.nan), values, aux, active)
             return (keep(new_values, values), keep(new_state, opt_state), i + 1,
-                    new_codes), record
+                    new_codes, new_checked), record
 
         def idle(_):  # every fit has stopped: skip the evaluation
             loss_shape, aux_shape, _ = jax.eval_shape(value_and_grad, values, data)
@@ -165,37 +178,46 @@ def make_chunk_runner(objective, split: Split, optimizer: optax.GradientTransfor
         return jax.lax.cond(jnp.any(active), advance, idle, None)
 
     @jax.jit
-    def run(carry, data, n_total, tol):
-        return jax.lax.scan(lambda c, x: step(c, x, data, n_total, tol), carry, None,
+    def run(carry, data, n_total, tol, reference):
+        return jax.lax.scan(lambda c, x: step(c, x, data, n_total, tol, reference), carry, None,
                             length=chunk_size)
 
     return run
 
 
 def run_grad(runner, optimizer, starts: dict, data, n_steps: int, *, tol: float | None,
-             progress):
-    """Run a batch of fits from ``starts`` (name -> ``(n, *shape)``) for up to ``n_steps``.
+             progress, reference=None):
+    """Run a batch of fits from ``starts`` (name -> ``(n, *shape)``) for up to ``n_steps``
+    (``reference``: the finite differences at the starts, for a runner with a check).
 
-    Returns one ``(records, final_values, code)`` per fit: records are NumPy arrays
-    ``(loss, values, aux)`` with one row per step that fit ran."""
+    Returns one ``(records, final_values, code, checked)`` per fit: records are NumPy arrays
+    ``(loss, values, aux)`` with one row per step that fit ran; ``checked`` the first step's
+    ``(gradient, finite_difference, rel_error, sign_agree)``, or ``None`` without a reference."""
     n = next(iter(starts.values())).shape[0]
+    checked = (jax.tree.map(jnp.zeros_like, starts), jnp.zeros(n), jnp.zeros(n, bool))
     carry = (starts, jax.vmap(optimizer.init)(starts), jnp.asarray(0),
-             jnp.full((n,), RUNNING))
+             jnp.full((n,), RUNNING), checked)
     tol_value = jnp.asarray(-jnp.inf if tol is None else tol, jnp.result_type(float))
     chunks = []
     while int(carry[2]) < n_steps and bool(np.any(np.asarray(carry[3]) == RUNNING)):
         done_before = int(carry[2])
-        carry, record = runner(carry, data, n_steps, tol_value)
+        carry, record = runner(carry, data, n_steps, tol_value, reference)
         chunks.append(jax.device_get(record))
         progress.update(min(int(carry[2]), n_steps) - done_before, chunks[-1][0])
     joined = jax.tree.map(lambda *xs: np.concatenate(xs), *chunks)  # leaves (steps, n, ...)
     loss, values, aux, valid = joined
     finals, codes = jax.device_get(carry[0]), np.asarray(carry[3])
+    grads, rel, sign = jax.device_get(carry[4])
+    fds = jax.device_get(reference)
     out = []
     for b in range(n):
         rows = valid[:, b]
         pick = lambda a: np.asarray(a)[rows, b]  # noqa: E731
         out.append(((loss[rows, b], {k: pick(v) for k, v in values.items()},
                      jax.tree.map(pick, aux)),
-                    {k: np.asarray(v[b]) for k, v in finals.items()}, int(codes[b])))
+                    {k: np.asarray(v[b]) for k, v in finals.items()}, int(codes[b]),
+                    None if reference is None else (
+                        {k: np.asarray(v[b]) for k, v in grads.items()},
+                        {k: np.asarray(v[b]) for k, v in fds.items()}, float(rel[b]),
+                        bool(sign[b]))))
     return out

@@ -8,8 +8,13 @@ from typing import Any
 import jax
 import numpy as np
 
-STATUSES = ("converged", "max_steps", "stalled", "diverged", "failed")
+STATUSES = ("converged", "max_steps", "at_bound", "stalled", "diverged", "gradient_unreliable",
+            "failed")
 """Fit statuses: ``converged`` (loss reached ``tol``), ``max_steps`` (budget used up),
+``at_bound`` (converged or budget used up with the best value or the last iterate on the box
+boundary, within :data:`AT_BOUND_FRACTION` of the box width: the optimum may lie outside the box,
+or the fit ran into it), ``gradient_unreliable`` (grad with a gradient check: the first gradient disagreed with a
+finite difference of the loss, so the fit stopped at its start),
 ``stalled`` (the parameters never left the start: a flat or zero gradient), ``diverged``
 (a non-finite loss or gradient stopped the fit; best values are from the finite steps before it),
 ``failed`` (no evaluation had a finite loss: there is no best value, best params are NaN)."""
@@ -54,6 +59,9 @@ class FitResult:
         n_steps: steps run; n_evaluations: loss evaluations made; n_nonfinite: evaluations whose
             loss or gradient was not finite.
         seed: the seed of the run; wall_time_s: seconds spent in ``fit`` (compile included).
+        gradient_check: grad with a check: ``gradient`` and ``finite_difference`` at the start
+            (name -> per parameter unit), ``rel_error``, ``sign_agree``, ``rtol``, ``rel_step``
+            (:mod:`eegfit.fit.gradient_check`); ``None`` without.
     """
 
     backend: str
@@ -72,11 +80,31 @@ class FitResult:
     n_nonfinite: int
     seed: int
     wall_time_s: float
+    gradient_check: dict | None = None
 
     @property
     def ok(self) -> bool:
         """True when the fit ended with a usable best value (converged, max_steps)."""
         return self.status in ("converged", "max_steps")
+
+
+AT_BOUND_FRACTION = 0.005
+"""A best value within this fraction of its box width from a bound lies on the boundary."""
+
+
+def at_bound(best: dict, bounds: dict, what: str = "best value") -> str:
+    """A sentence naming the values (``what``) on their box boundary ("" if none)."""
+    edges = []
+    for name, value in best.items():
+        if bounds.get(name) is None:
+            continue
+        low, high = bounds[name]
+        tol = AT_BOUND_FRACTION * (high - low)
+        v = np.asarray(value, dtype=float)
+        if np.any(v <= low + tol) or np.any(v >= high - tol):
+            edges.append(f"{name} = {np.array2string(v, precision=6)} on the box [{low:g}, "
+                         f"{high:g}]")
+    return (f"{what} on the box boundary: " + "; ".join(edges)) if edges else ""
 
 
 def best_from_history(history: History, names) -> tuple[dict, float, Any]:
@@ -91,3 +119,23 @@ def best_from_history(history: History, names) -> tuple[dict, float, Any]:
     pick = lambda a: np.asarray(a)[step, cand]  # noqa: E731
     return ({n: pick(history.params[n]) for n in names}, float(history.loss[step, cand]),
             jax.tree.map(pick, history.aux))
+
+
+def status_of(history: History, start: dict, final: dict, best_loss: float, *, converged: bool,
+              diverged: bool) -> tuple[str, str]:
+    """``(status, message)`` of a fit from its history and how it stopped (before the gradient
+    check and the boundary are looked at)."""
+    names = list(start)
+    moved = any(np.any(history.params[n] != start[n]) for n in names) or any(
+        np.any(np.asarray(final[n]) != start[n]) for n in names)
+    if not np.isfinite(best_loss):
+        return "failed", "no evaluation gave a finite loss"
+    if diverged:
+        return "diverged", (f"non-finite loss or gradient at step {len(history.loss)}; best "
+                            f"values are from the finite steps before it")
+    if converged:
+        return "converged", "loss reached tol"
+    if not moved:
+        return "stalled", ("the parameters never left the start: the loss is flat there (zero "
+                           "gradient, e.g. a quiescent column whose feature does not change)")
+    return "max_steps", "step budget used up"
