@@ -1,7 +1,7 @@
 """``io.write_netcdf`` is atomic: a write that dies half-way leaves the old file as it was.
 
 The failure is made where a killed job or a full disk makes it: inside the NetCDF writer, after
-it has written part of a genuine file into the path it was given. (A dataset xarray rejects
+it has written part of a genuine file into the path it was given. (A dataset the writer refuses
 before opening the file, as in test_io, does not tell an atomic writer from a plain one.)
 """
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from eegfit import io
 from eegfit.io import write_netcdf
 
 
@@ -20,19 +21,19 @@ class Crash(Exception):
 
 @pytest.fixture
 def half_writing_to_netcdf(monkeypatch):
-    """Make ``Dataset.to_netcdf`` write its file, cut it to half, then raise ``error``."""
-    real = xr.Dataset.to_netcdf
+    """Make the NetCDF file writer write its file, cut it to half, then raise ``error``."""
+    real = io._write_classic
     calls = []
 
     def install(error):
-        def to_netcdf(self, path=None, *args, **kwargs):
-            real(self, path, *args, **kwargs)
+        def write(path, *args, **kwargs):
+            real(path, *args, **kwargs)
             size = Path(path).stat().st_size
             with open(path, "r+b") as f:
                 f.truncate(size // 2)
             calls.append(Path(path))
             raise error
-        monkeypatch.setattr(xr.Dataset, "to_netcdf", to_netcdf)
+        monkeypatch.setattr(io, "_write_classic", write)
         return calls
     return install
 

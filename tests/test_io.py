@@ -40,6 +40,49 @@ def test_write_is_atomic_and_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.nc"]  # no temporary file left
 
 
+def every_type() -> xr.Dataset:
+    """A dataset with every kind of value the results hold."""
+    return xr.Dataset(
+        {"v": ("t", np.arange(3.0), {"units": "mV", "long_name": "a float"}),
+         "scalar": ((), np.float64(2.5), {"units": "1"}),
+         "single": ("t", np.arange(3, dtype=np.float32)),
+         "flag": ("t", np.array([True, False, True])),
+         "count": ("t", np.arange(3)),
+         "label": ("node", np.array(["V1", "béta"])),
+         "matrix": (("node", "t"), np.arange(6.0).reshape(2, 3))},
+        coords={"t": ("t", np.arange(3), {"units": "ms"}), "node": ["x", "yz"],
+                "onset_ms": ("t", [1.0, 2.0, 3.0])},
+        attrs={"n": 1, "x": 2.5, "text": "µV, ±", "empty": "", "window": [1.0, 2.0],
+               "seed": np.int64(7)})
+
+
+@pytest.mark.parametrize("engine", ["netcdf4", "scipy"])
+def test_every_type_reads_back_identical(tmp_path, engine):
+    ds = every_type()
+    path = io.write_netcdf(ds, tmp_path / "x.nc")
+    with xr.open_dataset(path, engine=engine) as back:
+        assert back.identical(ds)
+        assert back["flag"].dtype == bool and back["label"].values.tolist() == ["V1", "béta"]
+        assert "onset_ms" in back.coords and back.attrs["text"] == "µV, ±"
+
+
+@pytest.mark.parametrize("bad, named", [
+    ({"attrs": {"config": {"nested": 1}}}, "'config'"),
+    ({"attrs": {"flag": True}}, "'flag'"),
+    ({"attrs": {"big": 2 ** 40}}, "'big'"),
+    ({"data_vars": {"when": ("t", np.array(["2026-01-01"] * 3, dtype="datetime64[ns]"))}},
+     "'when'"),
+    ({"data_vars": {"huge": ("t", np.array([0, 1, 2 ** 40]))}}, "'huge'"),
+    ({"data_vars": {"mixed": ("t", np.array([1, "a", None], dtype=object))}}, "'mixed'")],
+    ids=["nested-attr", "bool-attr", "int64-attr", "datetime", "int64-values", "objects"])
+def test_values_the_format_cannot_hold_are_named_before_writing(tmp_path, bad, named):
+    ds = xr.Dataset({"v": ("t", np.arange(3.0))}, attrs=bad.get("attrs", {}))
+    ds = ds.assign(bad.get("data_vars", {}))
+    with pytest.raises((TypeError, ValueError), match=named):
+        io.write_netcdf(ds, tmp_path / "x.nc")
+    assert not list(tmp_path.iterdir())
+
+
 def test_fit_dataset_round_trip(fit_result, tmp_path):
     attrs = io.provenance({"simulation": {"dt_ms": 0.1, "window": [100, 300]}}, seed=3)
     ds = io.fit_dataset(fit_result, param_units={"C": "1"}, aux_units={"rms": "mV"},

@@ -5,6 +5,14 @@ Every variable carries ``units`` and ``long_name``; provenance goes into flat da
 to ``config.<path>`` keys, the seed, backend and simulation settings. Nothing run-dependent (wall
 time, date, host) is written, so a rerun gives byte-identical files; timings live elsewhere.
 Files are written to a temporary name and renamed, so a killed job never leaves half a file.
+
+The files are classic NetCDF (64-bit offset), which every NetCDF reader opens: a results file is
+a small flat record, and the classic format writes one in under a millisecond where NetCDF-4's
+HDF5 layer (through xarray) takes about ten, which a sweep's thousands of files feel. Values are
+encoded as xarray would for that format (integers as int32, booleans as int8 with ``dtype:
+bool``, strings as UTF-8 character arrays, non-index coordinates named in ``coordinates``), so
+``xarray.open_dataset`` gives the dataset back; anything the format cannot hold is refused by
+name before the file is touched. (Posteriors, with their groups, are NetCDF-4: ``infer.idata``.)
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import xarray as xr
 
 import eegfit
@@ -74,10 +83,91 @@ def atomic_path(path):
 
 
 def write_netcdf(ds: xr.Dataset, path) -> Path:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename) as a
+    classic NetCDF file; a value the format cannot hold raises before anything is written."""
+    dims, variables, attrs = _classic(ds)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        _write_classic(tmp, dims, variables, attrs)
     return Path(path)
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _int32(values, what: str) -> np.ndarray:
+    if values.size and (values.min() < _INT32.min or values.max() > _INT32.max):
+        raise ValueError(f"{what}: integer values outside int32, which classic NetCDF cannot "
+                         f"hold; store them as float")
+    return values.astype(np.int32)
+
+
+def _classic_attr(key, value):
+    what = f"NetCDF attribute {key!r}"
+    if not isinstance(key, str) or not key or "/" in key:
+        raise ValueError(f"{what}: not a valid NetCDF name")
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (dict, set)):
+        raise TypeError(f"{what}: a {type(value).__name__} cannot be a NetCDF attribute "
+                        f"(flatten it, or store it as a number or string)")
+    values = np.atleast_1d(np.asarray(value))
+    if values.ndim != 1 or values.dtype.kind not in "iuf":
+        raise TypeError(f"{what}: {value!r} is not a string or a 1-D array of numbers")
+    if values.dtype.kind in "iu":
+        return values if values.dtype in (np.int8, np.int16, np.int32) else _int32(values, what)
+    return values.astype(np.float64) if values.dtype.itemsize > 4 else values
+
+
+def _classic_variable(name, var: xr.Variable):
+    """(dims, values, attrs) of one variable in the classic format's types."""
+    what = f"NetCDF variable {name!r}"
+    values, dims, attrs = np.asarray(var.values), tuple(var.dims), dict(var.attrs)
+    kind = values.dtype.kind
+    if kind == "b":
+        values, attrs["dtype"] = values.astype(np.int8), "bool"
+    elif kind in "iu" and values.dtype not in (np.int8, np.int16, np.int32):
+        values = _int32(values, what)
+    elif kind == "f" and values.dtype.itemsize < 4:
+        values = values.astype(np.float32)
+    elif kind in "UO":
+        if kind == "O" and not all(isinstance(v, str) for v in values.ravel()):
+            raise TypeError(f"{what}: an object array that is not all strings")
+        values = np.char.encode(values.astype(str), "utf-8")
+        attrs["_Encoding"] = "utf-8"
+        kind = "S"
+    elif kind not in "fS":
+        raise TypeError(f"{what}: dtype {values.dtype} cannot be written to classic NetCDF")
+    if kind == "S":  # a character array, its last axis the string length (as xarray writes it)
+        width = max(1, values.dtype.itemsize)
+        values = values.astype(f"S{width}").reshape(values.shape + (1,)).view("S1")
+        dims += (f"string{width}",)
+    return dims, values, {k: _classic_attr(f"{name}.{k}", v) for k, v in attrs.items()}
+
+
+def _classic(ds: xr.Dataset):
+    """The dataset's dimensions, variables and attrs in classic NetCDF types."""
+    variables = {name: _classic_variable(name, var) for name, var in ds.variables.items()}
+    dims = dict(ds.sizes)
+    for var_dims, values, _ in variables.values():
+        dims.update(zip(var_dims, values.shape))
+    attrs = dict(ds.attrs)
+    extra = sorted(str(n) for n in ds.coords if n not in ds.dims)
+    if extra:
+        attrs["coordinates"] = " ".join(extra)
+    return dims, variables, {k: _classic_attr(k, v) for k, v in attrs.items()}
+
+
+def _write_classic(path, dims, variables, attrs) -> None:
+    with scipy.io.netcdf_file(path, "w", version=2) as nc:
+        for dim, size in dims.items():
+            nc.createDimension(dim, size)
+        for key, value in attrs.items():
+            setattr(nc, key, value)
+        for name, (var_dims, values, var_attrs) in variables.items():
+            var = nc.createVariable(name, values.dtype, var_dims)
+            for key, value in var_attrs.items():
+                setattr(var, key, value)
+            var[...] = values
 
 
 def _var(dims, data, units: str, long_name: str):
@@ -85,11 +175,12 @@ def _var(dims, data, units: str, long_name: str):
 
 
 def trace_dataset(time_ms, eeg_mv, *, attrs: dict, name: str = "eeg",
-                  long_name: str = "EEG observable y1 - y2", units: str = "mV") -> xr.Dataset:
+                  long_name: str = "EEG observable y1 - y2", units: str = "mV",
+                  variables: dict | None = None) -> xr.Dataset:
     """A trace on a ``time`` axis in ms, with units (the model's observable's) and provenance
-    attrs."""
+    attrs; ``variables`` are further variables, ``{name: (dims, values, attrs)}``."""
     return xr.Dataset(
-        {name: _var(("time",), eeg_mv, units, long_name)},
+        {name: _var(("time",), eeg_mv, units, long_name), **(variables or {})},
         coords={"time": ("time", np.asarray(time_ms),
                          {"units": "ms", "long_name": "time since simulation start"})},
         attrs=attrs)
@@ -102,12 +193,14 @@ def features_dataset(values: dict, units: dict, *, attrs: dict) -> xr.Dataset:
 
 
 def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None = None,
-                truth: dict | None = None, fitted_trace=None, attrs: dict) -> xr.Dataset:
+                truth: dict | None = None, fitted_trace=None, attrs: dict,
+                extras: dict | None = None) -> xr.Dataset:
     """A fit's full record: per-step loss, parameters and aux; best values; status.
 
     Dimensions ``step`` (optimizer step) and ``candidate`` (1 for grad; the population for
     nevergrad). ``fitted_trace`` is an optional ``(time_ms, eeg_mv)`` simulated at the best params.
-    Wall time is deliberately left out (it differs run to run).
+    ``extras`` are further variables, ``{name: (dims, values, attrs)}``, with their coordinates
+    under ``"coords"``. Wall time is deliberately left out (it differs run to run).
     """
     aux_units = aux_units or {}
     dims = ("step", "candidate")
@@ -136,6 +229,9 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
         time_ms, eeg_mv = fitted_trace
         data["fitted_eeg"] = _var(("time",), eeg_mv, "mV", "EEG simulated at the best params")
         coords["time"] = ("time", np.asarray(time_ms), {"units": "ms", "long_name": "time"})
+    extras = dict(extras or {})
+    coords.update(extras.pop("coords", {}))
+    data.update(extras)
     run_attrs = {"backend": result.backend, "optimizer": result.optimizer,
                  "status": result.status, "status_message": result.message,
                  "seed": int(result.seed), "n_steps": int(result.n_steps),

@@ -56,6 +56,13 @@ def keys(seed: int) -> tuple[jax.Array, jax.Array]:
         return jax.random.fold_in(base, TARGET_STREAM), jax.random.fold_in(base, FIT_STREAM)
 
 
+def noise_floor_var(floor: float) -> dict:
+    """The record variable of a fit's noise floor (the loss at the true parameters)."""
+    return {"noise_floor_loss": ((), floor, {
+        "units": "1", "long_name": "loss at the true parameters (the fit's noise vs the "
+                                   "target's): the noise floor"})}
+
+
 def set_path(tree, path: str, value):
     """A copy of a (nested) frozen dataclass with the field at dotted ``path`` replaced."""
     head, _, rest = path.partition(".")
@@ -200,11 +207,14 @@ class Kind:
         ``coords``. The default: the loss at the truth (the noise floor), where there is one."""
         if target.truth is None:
             return {}
-        floor = float(loss_fn(self.model_at({n: as_float(v) for n, v in
-                                             target.truth.items()}))[0])
-        return {"noise_floor_loss": ((), floor, {
-            "units": "1", "long_name": "loss at the true parameters (the fit's noise vs the "
-                                       "target's): the noise floor"})}
+        return noise_floor_var(float(loss_fn(self.model_at({n: as_float(v) for n, v in
+                                                            target.truth.items()}))[0]))
+
+    def fit_extras_many(self, targets: list[Target], observed: list, results: list) -> list[dict]:
+        """:meth:`fit_extras` of each fit of a chunk (default: one at a time; a kind may compute
+        them for the whole chunk at once)."""
+        return [self.fit_extras(t, o, r, self.loss_fn(o, t.seed))
+                for t, o, r in zip(targets, observed, results)]
 
     # ---- posteriors (optional) ---------------------------------------------------------------
     noisy: bool = False

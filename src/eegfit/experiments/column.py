@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from eegfit import io
-from eegfit.experiments.base import Kind, Target, as_float, keys
+from eegfit.experiments.base import Kind, Target, as_float, keys, noise_floor_var
 from eegfit.experiments.spec import Reader, Spec
 from eegfit.models import ConstantDrive, ConstantInput, JansenRit, model_class
 from eegfit.models.base import check_value
@@ -90,6 +90,18 @@ def read_column(r: Reader, dt_ms: float | None = None):
     for k, v in values.items():
         check_value(model_cls, k, v, f"config {params.path(k)}")
     return model_cls(**values, drive=read_drive(r.sub("drive"), dt_ms, model_cls))
+
+
+@functools.lru_cache(maxsize=8)
+def _extras_program(kind: Kind):
+    """``(truth, best, data) -> (noise floors, time_ms, fitted traces)`` of a chunk's fits,
+    one row each (vmapped, jitted: compiled once per chunk size; the floors are NaN for a kind
+    without ``loss(model, data)``)."""
+    def one(truth, best, data):
+        floor = kind.loss(kind.model_at(truth), data)[0] if kind.takes_data else jnp.nan
+        trace = kind.simulate(best, data["key"])
+        return floor, trace.time_ms, trace.eeg_mv
+    return jax.jit(jax.vmap(one))
 
 
 @functools.lru_cache(maxsize=None)
@@ -194,13 +206,13 @@ class Column(Kind):
             raise FloatingPointError(
                 f"experiment {self.spec.name}: the target {target.label} (seed {target.seed}) "
                 f"diverged: its EEG is not finite; lower simulation.dt_ms or change the truth")
-        ds = io.trace_dataset(trace.time_ms, trace.eeg_mv, attrs={}, units=self.signal_units,
-                              long_name=type(self.spec.model).observable_name)
         names = list(dict.fromkeys([*self.spec.features, *sf.RECORDED_TRACE_FEATURES]))
-        for name, value in self.feature_values(trace.eeg_mv, names).items():
-            ds[name] = ((), float(value), {"units": sf.units(name, self.signal_units),
-                                           "long_name": f"target's {sf.long_name(name)}"})
-        return ds
+        features = {name: ((), float(value), {"units": sf.units(name, self.signal_units),
+                                              "long_name": f"target's {sf.long_name(name)}"})
+                    for name, value in self.feature_values(trace.eeg_mv, names).items()}
+        return io.trace_dataset(trace.time_ms, trace.eeg_mv, attrs={}, units=self.signal_units,
+                                long_name=type(self.spec.model).observable_name,
+                                variables=features)
 
     def observed(self, target_ds: xr.Dataset) -> dict:
         return {n: float(target_ds[n]) for n in self.spec.features}
@@ -216,17 +228,38 @@ class Column(Kind):
         return sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values), values
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
-        out = super().fit_extras(target, observed, result, loss_fn)
-        for name, value in observed.items():
-            out[f"target_{name}"] = ((), value, {"units": sf.units(name, self.signal_units),
-                                                 "long_name": f"target's {name}"})
-        best = {n: result.best_params[n] for n in self.spec.names}
-        if all(np.all(np.isfinite(v)) for v in best.values()):
-            trace = self.simulate(best, keys(target.seed)[1])
-            out["fitted_eeg"] = (("time",), np.asarray(trace.eeg_mv), {
-                "units": self.signal_units, "long_name": "EEG simulated at the best params"})
-            out["coords"] = {"time": ("time", np.asarray(trace.time_ms),
-                                      {"units": "ms", "long_name": "time"})}
+        return self.fit_extras_many([target], [observed], [result])[0]
+
+    def fit_extras_many(self, targets: list[Target], observed: list, results: list) -> list[dict]:
+        """Each fit's noise floor, target features and trace at its best parameters, the
+        chunk's simulations in one compiled call (a fit without truth has no noise floor; one
+        with a non-finite best value no fitted trace)."""
+        names = self.spec.names
+        data = jax.tree.map(lambda *xs: jnp.stack(xs),
+                            *[self.fit_data(o, t.seed) for o, t in zip(observed, targets)])
+        truth = {n: np.asarray([as_float(t.truth[n]) if t.truth else np.nan for t in targets])
+                 for n in names}
+        best = {n: np.asarray([np.asarray(r.best_params[n], float) for r in results])
+                for n in names}
+        floors, time_ms, eeg = _extras_program(self)(truth, best, data)
+        time_ms, eeg = np.asarray(time_ms[0]), np.asarray(eeg)
+        out = []
+        for b, (target, obs, result) in enumerate(zip(targets, observed, results)):
+            if target.truth is None:
+                extras = {}
+            elif self.takes_data:
+                extras = noise_floor_var(float(floors[b]))
+            else:  # only loss_fn(observed, seed): the noise floor one fit at a time
+                extras = super().fit_extras(target, obs, result, self.loss_fn(obs, target.seed))
+            for name, value in obs.items():
+                extras[f"target_{name}"] = ((), value, {
+                    "units": sf.units(name, self.signal_units), "long_name": f"target's {name}"})
+            if all(np.all(np.isfinite(result.best_params[n])) for n in names):
+                extras["fitted_eeg"] = (("time",), eeg[b], {
+                    "units": self.signal_units, "long_name": "EEG simulated at the best params"})
+                extras["coords"] = {"time": ("time", time_ms, {"units": "ms",
+                                                               "long_name": "time"})}
+            out.append(extras)
         return out
 
     # ---- the scan and the figures --------------------------------------------------------------

@@ -175,11 +175,6 @@ def curvature_vars(kind: Kind, fit: Fitter | None, result: FitResult,
     return out
 
 
-def _assign(ds: xr.Dataset, extras: dict) -> xr.Dataset:
-    extras = dict(extras)
-    return ds.assign_coords(extras.pop("coords", {})).assign(extras)
-
-
 def fit(kind: Kind, backend: str, target: Target, target_ds: xr.Dataset,
         progress: bool | None = False) -> tuple[xr.Dataset, dict]:
     """Fit one target with one backend: ``(the fit's record, its timing)`` (a chunk of one)."""
@@ -223,11 +218,12 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
                                  progress=progress)
             if kind.spec.uncertainty_rel_sd is not None and np.isfinite(results[b].best_loss):
                 hessian[b] = curvature_vars(kind, one, results[b])["hessian"][1]
-    return [(_record(kind, backend, target, obs, result, h),
+    extras = kind.fit_extras_many(targets, observed, results)
+    return [(_record(kind, backend, target, result, h, more),
              {"wall_time_s": result.wall_time_s, "n_evaluations": result.n_evaluations,
               "batch_size": size})
-            for target, obs, result, h, size in zip(targets, observed, results, hessian,
-                                                   batch_size)]
+            for target, result, h, size, more in zip(targets, results, hessian, batch_size,
+                                                     extras)]
 
 
 def _same_shapes(data: list) -> list[list[int]]:
@@ -240,25 +236,25 @@ def _same_shapes(data: list) -> list[list[int]]:
     return list(groups.values())
 
 
-def _record(kind: Kind, backend: str, target: Target, observed, result: FitResult,
-            hessian) -> xr.Dataset:
-    """The fit's NetCDF record: the result, the kind's extras, the noise floor, the
-    uncertainty."""
+def _record(kind: Kind, backend: str, target: Target, result: FitResult, hessian,
+            extras: dict) -> xr.Dataset:
+    """The fit's NetCDF record: the result, the kind's ``extras`` (:meth:`Kind.fit_extras`),
+    the noise floor, the uncertainty."""
     log.info("%s %s seed %d, %s: %s, best %s, loss %.6g", kind.spec.name, target.label,
              target.seed, backend, result.status,
              ", ".join(f"{k}={float(np.ravel(v)[0]):.6g}" for k, v in result.best_params.items()),
              result.best_loss)
-    ds = io.fit_dataset(result, param_units=kind.units(), aux_units=kind.aux_units(),
-                        truth=target.truth, attrs=provenance(kind, "fit", target, backend))
-    ds = _assign(ds, kind.fit_extras(target, observed, result,
-                                     kind.loss_fn(observed, target.seed)))
-    if "noise_floor_loss" not in ds:
-        ds["noise_floor_loss"] = ((), np.nan, {"units": "1", "long_name": "noise floor (none for "
-                                                                         "this kind)"})
+    extras = {"noise_floor_loss": ((), np.nan, {"units": "1", "long_name": "noise floor (none "
+                                                                     "for this kind)"}),
+              **extras}
+    attrs = provenance(kind, "fit", target, backend)
     if kind.spec.uncertainty_rel_sd is not None:
-        ds = _assign(ds, curvature_vars(kind, None, result, hessian))
-        ds.attrs["uncertainty_rel_sd"] = kind.spec.uncertainty_rel_sd
-    return ds
+        curvature = curvature_vars(kind, None, result, hessian)
+        extras["coords"] = {**extras.get("coords", {}), **curvature.pop("coords", {})}
+        extras.update(curvature)
+        attrs["uncertainty_rel_sd"] = kind.spec.uncertainty_rel_sd
+    return io.fit_dataset(result, param_units=kind.units(), aux_units=kind.aux_units(),
+                          truth=target.truth, attrs=attrs, extras=extras)
 
 
 def scan(kind: Kind, target_datasets) -> xr.Dataset | None:
