@@ -48,6 +48,8 @@ def every_type() -> xr.Dataset:
          "single": ("t", np.arange(3, dtype=np.float32)),
          "flag": ("t", np.array([True, False, True])),
          "count": ("t", np.arange(3)),
+         "small": ("t", np.arange(3, dtype=np.int8)),
+         "unsigned": ("t", np.arange(3, dtype=np.uint8)),
          "label": ("node", np.array(["V1", "béta"])),
          "matrix": (("node", "t"), np.arange(6.0).reshape(2, 3))},
         coords={"t": ("t", np.arange(3), {"units": "ms"}), "node": ["x", "yz"],

@@ -135,7 +135,7 @@ def _classic_variable(name, var: xr.Variable):
         values = np.char.encode(values.astype(str), "utf-8")
         attrs["_Encoding"] = "utf-8"
         kind = "S"
-    elif kind not in "fS":
+    elif kind not in "fiS":
         raise TypeError(f"{what}: dtype {values.dtype} cannot be written to classic NetCDF")
     if kind == "S":  # a character array, its last axis the string length (as xarray writes it)
         width = max(1, values.dtype.itemsize)
