@@ -4,7 +4,7 @@ numbers (the same fit key, so the difference sees the same noise), per truncatio
 
 Run::
 
-    python benchmarks/bench_gradients.py [--quick] [--kinds recording empirical_fc]
+    python benchmarks/bench_gradients.py [--quick | --smoke] [--kinds recording empirical_fc]
                                          [--out benchmarks/results/gradients.json]
 
 For each kind and evaluation point it prints one row per gradient setting: the truncation horizon
@@ -192,6 +192,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="one point per kind, 21 s for the one-run recording, 120 s of BOLD")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the test suite's run: one point, the full and one truncated "
+                             "horizon per kind, short simulations (numbers not meaningful)")
     parser.add_argument("--kinds", nargs="+", default=["recording", "recording_1x41s",
                                                        "network", "empirical_fc"])
     parser.add_argument("--dt-ms", type=float, default=None, help="the recording model's step")
@@ -210,23 +213,33 @@ def main(argv=None) -> int:
         rec_one["simulation"]["duration_ms"] = 21000.0
         fc["simulation"]["duration_ms"] = 120000.0
         rec_points, fc_points = rec_points[:1], fc_points[:1]
+    horizons = {"recording": RECORDING_HORIZONS, "network": NETWORK_HORIZONS,
+                "empirical_fc": FC_HORIZONS}
+    net_ms = 4000.0 if args.quick else None
+    if args.smoke:  # every kind and mode runs; too short for its numbers to mean anything
+        rec["n_realisations"] = 2
+        rec_one["simulation"]["duration_ms"] = 5000.0
+        fc["simulation"]["duration_ms"] = 60000.0
+        net_ms = 1000.0
+        rec_points, fc_points = rec_points[:1], fc_points[:1]
+        horizons = {k: (h[0], None) for k, h in horizons.items()}
     header()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         if "recording" in args.kinds:
-            rows += run_kind("recording", rec, rec_points, RECORDING_HORIZONS, Path(tmp),
+            rows += run_kind("recording", rec, rec_points, horizons["recording"], Path(tmp),
                              "recording_demo")
         if "recording_1x41s" in args.kinds:
-            rows += run_kind("rec_1x41s", rec_one, rec_points, RECORDING_HORIZONS, Path(tmp),
-                             "recording_demo")
+            rows += run_kind("rec_1x41s", rec_one, rec_points, horizons["recording"],
+                             Path(tmp), "recording_demo")
         if "network" in args.kinds:
             net = config_block("jr_network_hcp10_k")
-            if args.quick:
-                net["simulation"]["duration_ms"] = 4000.0
-            rows += run_kind("network", net, NETWORK_POINTS[:1] if args.quick else
-                             NETWORK_POINTS, NETWORK_HORIZONS, Path(tmp))
+            if net_ms:
+                net["simulation"]["duration_ms"] = net_ms
+            rows += run_kind("network", net, NETWORK_POINTS[:1] if net_ms else
+                             NETWORK_POINTS, horizons["network"], Path(tmp))
         if "empirical_fc" in args.kinds:
-            rows += run_kind("empirical_fc", fc, fc_points, FC_HORIZONS, Path(tmp))
+            rows += run_kind("empirical_fc", fc, fc_points, horizons["empirical_fc"], Path(tmp))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1, default=str))
