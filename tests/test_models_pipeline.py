@@ -61,7 +61,9 @@ def test_each_model_recovers_its_truths_with_both_backends(run, experiment):
     assert set(table["backend"]) == {"grad", "nevergrad"}
     assert set(table["status"]) <= {"max_steps", "converged"}, table
     assert (table["rel_error"] < TOLERANCE[experiment]).all(), table
-    assert (table["noise_floor_loss"] == 0).all()  # constant drive: the truth hits the target
+    # constant drive: the truth hits the target (up to float32 rounding: the chunk's noise
+    # floors are one batched simulation, the target a single one)
+    assert (table["noise_floor_loss"] < 1e-12).all(), table["noise_floor_loss"]
 
 
 @pytest.mark.parametrize("experiment", sorted(TOLERANCE))

@@ -267,6 +267,22 @@ def test_old_shape_config_is_refused_with_the_new_shape(tmp_path):
     assert "experiments:" in out and "parameters:" in out, out[-2000:]
 
 
+def test_a_job_that_fails_says_why_in_its_log(tmp_path):
+    """A target that diverges (Euler at dt 0.1 ms with a = 25,000 /s) stops its job: the error,
+    naming the target, is in the job's log file, which Snakemake prints with the failed rule."""
+    config = copy.deepcopy(SMALL)
+    block = config["experiments"][EXP]
+    block["parameters"] = {"a": {"truths": [25000.0], "bounds": [50.0, 30000.0],
+                                 "start": 100.0}}
+    workdir = copy_workflow(tmp_path)
+    proc = snakemake(workdir, config=config, check=False)
+    assert proc.returncode != 0
+    text = (workdir / "logs" / "targets" / EXP / "chunk0.log").read_text()
+    assert "job failed: FloatingPointError" in text and "a=25000" in text and "diverged" in text
+    assert "Traceback" in text
+    assert "job failed: FloatingPointError" in proc.stdout + proc.stderr  # shown with the rule
+
+
 def test_forced_divergence_is_recorded_and_pipeline_completes(tmp_path):
     """Fitting the time constant a from a start where Euler at dt 0.1 ms blows up (a dt > 2)."""
     config = copy.deepcopy(SMALL)

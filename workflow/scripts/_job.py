@@ -2,15 +2,18 @@
 read the job's experiment into its Kind."""
 
 import logging
+import sys
 
 
 def start(smk):
-    """Send logging to ``smk.log[0]``; set JAX threads, cache and precision; return the Kind of
-    the job's experiment (its whole block from the config: the rule's ``params.config`` holds
-    only the values its outputs depend on, for Snakemake's rerun triggers and for provenance)."""
+    """Send logging to ``smk.log[0]``, an uncaught error's traceback included; set JAX threads,
+    cache and precision; return the Kind of the job's experiment (its whole block from the
+    config: the rule's ``params.config`` holds only the values its outputs depend on, for
+    Snakemake's rerun triggers and for provenance)."""
     logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
+    sys.excepthook = _log_then_raise
     name = smk.params.get("experiment") or smk.wildcards["experiment"]
     block = smk.config["experiments"][name]
     from eegfit import experiments, runtime  # noqa: PLC0415  (after logging is set up)
@@ -27,3 +30,11 @@ def chunk(smk, kind) -> list:
     """The job's targets (``params.targets``: (label, seed) pairs), in output order."""
     by_key = {(t.label, t.seed): t for t in kind.targets()}
     return [by_key[(label, int(seed))] for label, seed in smk.params.targets]
+
+
+def _log_then_raise(kind, error, tb):
+    """The job's error into its log file (which Snakemake shows with the failed rule), then
+    Python's own report on stderr."""
+    logging.getLogger("eegfit").error("job failed: %s: %s", kind.__name__, error,
+                                      exc_info=(kind, error, tb))
+    sys.__excepthook__(kind, error, tb)
