@@ -5,6 +5,15 @@ The case study: constant drive p = 220 Hz, 600 ms simulated at dt = 0.1 ms with 
 discarded, zero initial state; targets at C* = 150 (slow ~5.5 Hz regime) and C* = 137 (alpha
 regime); fits start at C = 115 inside the box (110, 170). Targets and the fits that several tests
 inspect are session-scoped: a JAX fit costs mostly compilation, so each is done once.
+
+The suite runs on two pytest-xdist workers (pyproject.toml: ``-n 2 --dist loadfile``), each a
+process with a session of its own. loadfile runs all the tests of a file on one worker, in file
+order, so a module-scoped fixture (most of them a pipeline run or a fit) is made once; the files
+that share one session-scoped pipeline run (:data:`SHARED_RUNS`, a minute or more each) count as
+one file (:func:`pytest_xdist_make_scheduler`), so the run is made once and the tests that rerun,
+lint and report in its directory never run at the same time. The case-study targets and fits
+below are cheap (seconds) and made once per worker. Everything a test writes is under its
+tmp_path or a tmp_path_factory folder (per worker under xdist), none in the repository.
 """
 
 from __future__ import annotations
@@ -127,6 +136,58 @@ def x64():
 
 BLOCKS = [".test/config.yaml", ".test/multi.yaml", ".test/network.yaml"]
 """The small column, two-parameter and network experiments, run together by the pipeline tests."""
+
+
+SHARED_RUNS = {
+    "blocks_run": ("tests/test_experiments_pipeline.py", "tests/test_workflow_guarantees.py"),
+    "small_run": ("tests/test_figure_content.py", "tests/test_paper.py", "tests/test_pipeline.py"),
+}
+"""The session fixtures that run the pipeline, and the only files whose tests may use them: under
+xdist each set of files is one work unit, run on one worker, so each run is made once."""
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own; unknown without xdist
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` where the files of one :data:`SHARED_RUNS` entry count as one file.
+
+    (Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest-xdist 3.8.0 carries a group in
+    the test's node ID, which pytest 9.2 no longer lets it change, so the marks are silently
+    ignored: pytest-dev/pytest-xdist#1386.)
+    """
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415
+
+    unit = {file: run for run, files in SHARED_RUNS.items() for file in files}
+
+    class SharedRunScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return unit.get(file, file)
+
+    return SharedRunScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that uses a shared run outside its files (it would be made twice)."""
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        for run, files in SHARED_RUNS.items():
+            if run in item.fixturenames and file not in files:
+                raise pytest.UsageError(f"{item.nodeid} uses {run}: add {file} to "
+                                        f"SHARED_RUNS[{run!r}] in tests/conftest.py")
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """The small config (.test/config.yaml), rule paper_figures included, run once from nothing
+    in a fresh directory by Snakemake (shared by tests/test_pipeline.py, test_paper.py and
+    test_figure_content.py)."""
+    from test_pipeline import SMALL, copy_workflow, snakemake  # noqa: PLC0415
+
+    workdir = copy_workflow(tmp_path_factory.mktemp("pipeline"))
+    snakemake(workdir, config=SMALL)
+    return workdir
 
 
 @pytest.fixture(scope="session")

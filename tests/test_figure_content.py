@@ -16,14 +16,14 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from eegfit import plots  # noqa: E402
-from test_pipeline import EXP, small_run  # noqa: E402
+from test_pipeline import EXP  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return small_run(tmp_path_factory) / "results" / EXP
+def run(small_run):
+    return small_run / "results" / EXP
 
 
 def _fits(run):

@@ -24,7 +24,7 @@ import pytest
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_pipeline import BLOCK, EXP, ROOT, SMALL, small_run, snakemake  # noqa: E402
+from test_pipeline import BLOCK, EXP, ROOT, SMALL, snakemake  # noqa: E402
 
 from eegfit import io, plots, results  # noqa: E402
 
@@ -36,9 +36,9 @@ SINGLE_COLUMN_PX = round(89 / 25.4 * 300)  # 1051 px: 89 mm at 300 dpi
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(small_run):
     assert SMALL["paper"]["experiment"] == EXP
-    return small_run(tmp_path_factory)
+    return small_run
 
 
 @pytest.fixture(scope="module")

@@ -70,21 +70,11 @@ def with_key(config: dict, path: tuple, value) -> dict:
     return new
 
 
-_SMALL_RUN: dict[str, Path] = {}
-
-
-def small_run(tmp_path_factory) -> Path:
-    """The small config run once per session (test_paper.py reads the same run)."""
-    if "workdir" not in _SMALL_RUN:
-        workdir = copy_workflow(tmp_path_factory.mktemp("pipeline"))
-        snakemake(workdir, config=SMALL)
-        _SMALL_RUN["workdir"] = workdir
-    return _SMALL_RUN["workdir"]
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return small_run(tmp_path_factory)
+def run(small_run):
+    """The small config run once per session (conftest.small_run: test_paper.py and
+    test_figure_content.py read the same run)."""
+    return small_run
 
 
 def test_outputs_exist_and_fits_recover_truth(run):
