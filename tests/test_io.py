@@ -68,6 +68,14 @@ def test_every_type_reads_back_identical(tmp_path, engine):
         assert "onset_ms" in back.coords and back.attrs["text"] == "µV, ±"
 
 
+def test_an_empty_dimension_reads_back_identical(tmp_path):
+    ds = xr.Dataset({"interval": ("n", np.zeros(0), {"units": "1"}), "v": ("t", np.arange(3.0))},
+                    attrs={"seed": 1})
+    path = io.write_netcdf(ds, tmp_path / "x.nc")
+    with xr.open_dataset(path) as back:
+        assert back.identical(ds) and back.sizes["n"] == 0
+
+
 @pytest.mark.parametrize("bad, named", [
     ({"attrs": {"config": {"nested": 1}}}, "'config'"),
     ({"attrs": {"flag": True}}, "'flag'"),

@@ -84,7 +84,13 @@ def atomic_path(path):
 
 def write_netcdf(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename) as a
-    classic NetCDF file; a value the format cannot hold raises before anything is written."""
+    classic NetCDF file; a value the format cannot hold raises before anything is written.
+    A dataset with an empty dimension is written as NetCDF-4 by xarray (in the classic format
+    a dimension of length 0 is the record dimension)."""
+    if 0 in ds.sizes.values():
+        with atomic_path(path) as tmp:
+            ds.to_netcdf(tmp, engine="netcdf4")
+        return Path(path)
     dims, variables, attrs = _classic(ds)
     with atomic_path(path) as tmp:
         _write_classic(tmp, dims, variables, attrs)
