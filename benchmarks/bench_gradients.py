@@ -201,6 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--integrator", default=None, help="the recording model's integrator")
     parser.add_argument("--out", default="benchmarks/results/gradients.json")
     args = parser.parse_args(argv)
+    if args.quick and args.smoke:
+        parser.error("--quick and --smoke are two sizes of run: give one")
     rec, fc = copy.deepcopy(RECORDING), copy.deepcopy(EMPIRICAL_FC)
     rec_one = copy.deepcopy(RECORDING_ONE_RUN)
     rec_points, fc_points = RECORDING_POINTS, FC_POINTS

@@ -63,3 +63,21 @@ def test_a_first_write_failing_half_way_leaves_nothing(tmp_path, half_writing_to
     with pytest.raises(Crash):
         write_netcdf(dataset(np.arange(1000.0)), tmp_path / "new" / "x.nc")
     assert list((tmp_path / "new").iterdir()) == []  # neither a half file nor a temporary one
+
+
+def test_the_netcdf4_fallback_failing_half_way_keeps_the_old_file(tmp_path, monkeypatch):
+    """A dataset with an empty dimension goes through xarray's NetCDF-4 writer: atomic too."""
+    path = tmp_path / "x.nc"
+    write_netcdf(dataset(np.arange(3.0)), path)
+    before, real = path.read_bytes(), xr.Dataset.to_netcdf
+
+    def to_netcdf(self, target=None, *args, **kwargs):
+        real(self, target, *args, **kwargs)
+        with open(target, "r+b") as f:
+            f.truncate(Path(target).stat().st_size // 2)
+        raise Crash("disk full")
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", to_netcdf)
+    with pytest.raises(Crash):
+        write_netcdf(xr.Dataset({"v": ("n", np.zeros(0))}), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]

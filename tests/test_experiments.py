@@ -70,6 +70,7 @@ BAD = {
     "unknown key": (_set("oops", 1), f"{AT} has unknown key(s) ['oops']"),
     "unknown kind": (_set("kind", "nope"), f"{AT}.kind"),
     "duplicate seeds": (_set("seeds", [0, 0]), f"{AT}.seeds"),
+    "seed beyond int32": (_set("seeds", [0, 2 ** 31]), f"{AT}.seeds[1]"),
     "bad integrator": (_set("simulation", "integrator", "rk5"), f"{AT}.simulation.integrator"),
     "unknown feature": (_set("features", "loudness", {}), f"{AT}.features.loudness"),
     "unknown feature option": (_set("features", "spectral_peak_hz", {"oops": 1}),
@@ -238,6 +239,22 @@ def test_a_kind_with_only_loss_fn_still_runs(tiny):
     fit_new, _ = runner.fit(kind, "grad", target, target_ds)
     assert timing["batch_size"] == 1
     np.testing.assert_allclose(fit_old["loss"].values, fit_new["loss"].values, rtol=1e-5)
+
+
+def test_a_columns_own_fit_extras_reach_its_record(tiny):
+    """A Column subclass that adds to ``fit_extras`` keeps its variables (the chunk's extras are
+    computed one fit at a time through it, not batched past it)."""
+    kind, target, target_ds = tiny
+
+    class Extra(Column):
+        def fit_extras(self, target, observed, result, loss_fn):
+            out = super().fit_extras(target, observed, result, loss_fn)
+            return {**out, "my_extra": ((), 42.0, {"units": "1", "long_name": "mine"})}
+    record, _ = runner.fit(Extra(kind.spec), "grad", target, target_ds)
+    plain, _ = runner.fit(kind, "grad", target, target_ds)
+    assert float(record["my_extra"]) == 42.0 and "my_extra" not in plain
+    assert float(record["noise_floor_loss"]) == float(plain["noise_floor_loss"])
+    np.testing.assert_array_equal(record["fitted_eeg"].values, plain["fitted_eeg"].values)
 
 
 def test_auto_chunks_one_per_core_nearly_equal_and_capped():

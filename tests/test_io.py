@@ -55,7 +55,7 @@ def every_type() -> xr.Dataset:
         coords={"t": ("t", np.arange(3), {"units": "ms"}), "node": ["x", "yz"],
                 "onset_ms": ("t", [1.0, 2.0, 3.0])},
         attrs={"n": 1, "x": 2.5, "text": "µV, ±", "empty": "", "window": [1.0, 2.0],
-               "seed": np.int64(7)})
+               "seed": np.int64(7), "half": np.float16(1.5), "single": np.float32(0.25)})
 
 
 @pytest.mark.parametrize("engine", ["netcdf4", "scipy"])
@@ -66,6 +66,15 @@ def test_every_type_reads_back_identical(tmp_path, engine):
         assert back.identical(ds)
         assert back["flag"].dtype == bool and back["label"].values.tolist() == ["V1", "béta"]
         assert "onset_ms" in back.coords and back.attrs["text"] == "µV, ±"
+
+
+def test_names_beyond_ascii_read_back_identical(tmp_path):
+    """A band or node named in Greek or with a micro sign (config keys become attr names)."""
+    ds = xr.Dataset({"power_α": ("t", np.arange(3.0), {"units": "µV²"})},
+                    attrs={"config.features.relative_power.bands.µ": [8.0, 13.0]})
+    path = io.write_netcdf(ds, tmp_path / "x.nc")
+    with xr.open_dataset(path) as back:
+        assert back.identical(ds)
 
 
 def test_an_empty_dimension_reads_back_identical(tmp_path):

@@ -85,9 +85,10 @@ def atomic_path(path):
 def write_netcdf(ds: xr.Dataset, path) -> Path:
     """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename) as a
     classic NetCDF file; a value the format cannot hold raises before anything is written.
-    A dataset with an empty dimension is written as NetCDF-4 by xarray (in the classic format
-    a dimension of length 0 is the record dimension)."""
-    if 0 in ds.sizes.values():
+    A dataset with an empty dimension or a name beyond plain ASCII is written as NetCDF-4 by
+    xarray (in the classic format a dimension of length 0 is the record dimension, and scipy
+    writes names as Latin-1 where NetCDF readers expect UTF-8)."""
+    if 0 in ds.sizes.values() or not all(map(_plain_name, _names(ds))):
         with atomic_path(path) as tmp:
             ds.to_netcdf(tmp, engine="netcdf4")
         return Path(path)
@@ -98,6 +99,22 @@ def write_netcdf(ds: xr.Dataset, path) -> Path:
 
 
 _INT32 = np.iinfo(np.int32)
+
+
+def _names(ds: xr.Dataset):
+    """Every dimension, variable and attribute name of ``ds``."""
+    yield from map(str, ds.dims)
+    yield from ds.attrs
+    for name, var in ds.variables.items():
+        yield str(name)
+        yield from var.attrs
+
+
+def _plain_name(name) -> bool:
+    """Whether the classic writer takes ``name`` as it is: printable ASCII, no ``/``, no
+    surrounding space."""
+    return (isinstance(name, str) and name.isascii() and name.isprintable() and "/" not in name
+            and name == name.strip() and bool(name))
 
 
 def _int32(values, what: str) -> np.ndarray:
@@ -121,7 +138,7 @@ def _classic_attr(key, value):
         raise TypeError(f"{what}: {value!r} is not a string or a 1-D array of numbers")
     if values.dtype.kind in "iu":
         return values if values.dtype in (np.int8, np.int16, np.int32) else _int32(values, what)
-    return values.astype(np.float64) if values.dtype.itemsize > 4 else values
+    return values.astype(np.float64 if values.dtype.itemsize > 4 else np.float32)
 
 
 def _classic_variable(name, var: xr.Variable):

@@ -101,7 +101,7 @@ def _extras_program(kind: Kind):
         floor = kind.loss(kind.model_at(truth), data)[0] if kind.takes_data else jnp.nan
         trace = kind.simulate(best, data["key"])
         return floor, trace.time_ms, trace.eeg_mv
-    return jax.jit(jax.vmap(one))
+    return jax.jit(jax.vmap(one, out_axes=(0, None, 0)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -228,12 +228,18 @@ class Column(Kind):
         return sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values), values
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
-        return self.fit_extras_many([target], [observed], [result])[0]
+        return self._batched_extras([target], [observed], [result])[0]
 
     def fit_extras_many(self, targets: list[Target], observed: list, results: list) -> list[dict]:
         """Each fit's noise floor, target features and trace at its best parameters, the
         chunk's simulations in one compiled call (a fit without truth has no noise floor; one
-        with a non-finite best value no fitted trace)."""
+        with a non-finite best value no fitted trace). A subclass that overrides
+        :meth:`fit_extras` gets its own, one fit at a time."""
+        if type(self).fit_extras is not Column.fit_extras:
+            return Kind.fit_extras_many(self, targets, observed, results)
+        return self._batched_extras(targets, observed, results)
+
+    def _batched_extras(self, targets: list[Target], observed: list, results: list) -> list[dict]:
         names = self.spec.names
         data = jax.tree.map(lambda *xs: jnp.stack(xs),
                             *[self.fit_data(o, t.seed) for o, t in zip(observed, targets)])
@@ -242,7 +248,7 @@ class Column(Kind):
         best = {n: np.asarray([np.asarray(r.best_params[n], float) for r in results])
                 for n in names}
         floors, time_ms, eeg = _extras_program(self)(truth, best, data)
-        time_ms, eeg = np.asarray(time_ms[0]), np.asarray(eeg)
+        time_ms, eeg = np.asarray(time_ms), np.asarray(eeg)
         out = []
         for b, (target, obs, result) in enumerate(zip(targets, observed, results)):
             if target.truth is None:

@@ -77,11 +77,18 @@ def number(value, where: str, *, low: float | None = None,
     return float(value)
 
 
+INT32_MAX = 2 ** 31 - 1
+"""The largest config integer: every one is written into its results' provenance, as int32."""
+
+
 def integer(value, where: str, *, low: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"config {where} must be an integer, got {value!r}")
     if low is not None and value < low:
         raise ValueError(f"config {where} must be >= {low}, got {value!r}")
+    if abs(value) > INT32_MAX:
+        raise ValueError(f"config {where} must be at most {INT32_MAX} in size (results store it "
+                         f"as a 32-bit integer), got {value!r}")
     return int(value)
 
 
