@@ -5,6 +5,7 @@ it has written part of a genuine file into the path it was given. (A dataset the
 before opening the file, as in test_io, does not tell an atomic writer from a plain one.)
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,15 @@ def test_the_netcdf4_fallback_failing_half_way_keeps_the_old_file(tmp_path, monk
         write_netcdf(xr.Dataset({"v": ("n", np.zeros(0))}), path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_written_file_has_the_permissions_of_the_umask(tmp_path, umask, mode):
+    """As ``open`` would give it (not the temporary file's 0600): a group sharing results on a
+    cluster reads them."""
+    old = os.umask(umask)
+    try:
+        path = write_netcdf(dataset(np.arange(3.0)), tmp_path / "x.nc")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
