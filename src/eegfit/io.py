@@ -224,14 +224,13 @@ def features_dataset(values: dict, units: dict, *, attrs: dict) -> xr.Dataset:
 
 
 def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None = None,
-                truth: dict | None = None, fitted_trace=None, attrs: dict,
+                truth: dict | None = None, attrs: dict,
                 extras: dict | None = None) -> xr.Dataset:
     """A fit's full record: per-step loss, parameters and aux; best values; status.
 
     Dimensions ``step`` (optimizer step) and ``candidate`` (1 for grad; the population for
-    nevergrad). ``fitted_trace`` is an optional ``(time_ms, eeg_mv)`` simulated at the best params.
-    ``extras`` are further variables, ``{name: (dims, values, attrs)}``, with their coordinates
-    under ``"coords"``. Wall time is deliberately left out (it differs run to run).
+    nevergrad). ``extras`` are further variables, ``{name: (dims, values, attrs)}`` (the kind's:
+    a fitted trace, the noise floor...), with their coordinates under ``"coords"``. Wall time is deliberately left out (it differs run to run).
     """
     aux_units = aux_units or {}
     dims = ("step", "candidate")
@@ -256,10 +255,6 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
     coords = {"step": ("step", np.arange(result.n_steps), {"long_name": "optimizer step"}),
               "candidate": ("candidate", np.arange(result.history.loss.shape[1]),
                             {"long_name": "candidate within a step"})}
-    if fitted_trace is not None:
-        time_ms, eeg_mv = fitted_trace
-        data["fitted_eeg"] = _var(("time",), eeg_mv, "mV", "EEG simulated at the best params")
-        coords["time"] = ("time", np.asarray(time_ms), {"units": "ms", "long_name": "time"})
     extras = dict(extras or {})
     coords.update(extras.pop("coords", {}))
     data.update(extras)
