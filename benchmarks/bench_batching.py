@@ -24,7 +24,6 @@ also compiled ahead of time), all timed in interleaved rounds (see bench_core.py
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -279,12 +278,7 @@ def print_table(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default="benchmarks/results/batching.json")
-    args = parser.parse_args(argv)
-    result = run("quick" if args.quick else "full")
-    return bench_io.finish(result, print_table, args.out)
+    return bench_io.main(__doc__, run, print_table, "benchmarks/results/batching.json", argv)
 
 
 if __name__ == "__main__":

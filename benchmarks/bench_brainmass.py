@@ -22,7 +22,6 @@ both see similar machine load; the load average is recorded.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -149,12 +148,7 @@ def print_table(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default="benchmarks/results/brainmass.json")
-    args = parser.parse_args(argv)
-    result = run("quick" if args.quick else "full")
-    return bench_io.finish(result, print_table, args.out)
+    return bench_io.main(__doc__, run, print_table, "benchmarks/results/brainmass.json", argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Nothing asserts a time; the JSON keeps every number.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -154,11 +153,7 @@ def print_table(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(HERE / "results" / "npe.json"))
-    args = parser.parse_args(argv)
-    return bench_io.finish(run("quick" if args.quick else "full"), print_table, args.out)
+    return bench_io.main(__doc__, run, print_table, HERE / "results" / "npe.json", argv)
 
 
 if __name__ == "__main__":
