@@ -97,12 +97,15 @@ def write_netcdf(ds: xr.Dataset, path) -> Path:
     xarray (in the classic format a dimension of length 0 is the record dimension, and scipy
     writes names as Latin-1 where NetCDF readers expect UTF-8)."""
     if 0 in ds.sizes.values() or not all(map(_plain_name, _names(ds))):
-        with atomic_path(path) as tmp:
+        def write(tmp):
             ds.to_netcdf(tmp, engine="netcdf4")
-        return Path(path)
-    dims, variables, attrs = _classic(ds)
+    else:
+        classic = _classic(ds)  # refuses what the format cannot hold, before any file
+
+        def write(tmp):
+            _write_classic(tmp, *classic)
     with atomic_path(path) as tmp:
-        _write_classic(tmp, dims, variables, attrs)
+        write(tmp)
     return Path(path)
 
 
@@ -134,8 +137,6 @@ def _int32(values, what: str) -> np.ndarray:
 
 def _classic_attr(key, value):
     what = f"NetCDF attribute {key!r}"
-    if not isinstance(key, str) or not key or "/" in key:
-        raise ValueError(f"{what}: not a valid NetCDF name")
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (dict, set)):
