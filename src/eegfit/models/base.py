@@ -52,13 +52,33 @@ def pytree_dataclass(cls):
     """Make ``cls`` a frozen dataclass and register it as a JAX pytree.
 
     Fields declared with ``dataclasses.field(metadata={"static": True})`` become static metadata
-    (hashable, part of the compiled function's identity); all others are pytree children.
+    (hashable, part of the compiled function's identity); all others are pytree children, keyed
+    by their field name (``jax.tree_util.GetAttrKey``).
+
+    The class is registered with ``register_pytree_with_keys``, whose treedefs compare equal only
+    for the same class. ``jax.tree_util.register_dataclass`` (jax 0.10 to 0.12 at least) makes
+    treedefs of two different classes with the same number of fields and equal static metadata
+    compare equal while their hashes differ, so ``jit``'s cache, keyed by the treedef, could run
+    the program traced for one model class on another (issue 21).
     """
     cls = dataclasses.dataclass(frozen=True)(cls)
     fields = dataclasses.fields(cls)
-    meta = [f.name for f in fields if f.metadata.get("static", False)]
-    data = [f.name for f in fields if not f.metadata.get("static", False)]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
+
+    def flatten_with_keys(obj):
+        return (tuple(zip(keys, (getattr(obj, n) for n in data))),
+                tuple(getattr(obj, n) for n in meta))
+
+    def flatten(obj):
+        return tuple(getattr(obj, n) for n in data), tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(meta_values, children):
+        return cls(**dict(zip(data, children)), **dict(zip(meta, meta_values)))
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def static_field(default):
