@@ -40,7 +40,7 @@ def scale(kind: Kind, observed: dict, truth: dict | None,
           given: dict | None = None) -> tuple[dict, str]:
     """The likelihood's standard deviation per feature and how it was set (for the attrs):
     the block's ``sd`` (per feature, or per vector feature for all its entries), else the
-    target's own scale (``given``: a recording's spread), else ``rel_sd`` or the seed-to-seed
+    target's own scale (``given``: a recording's whitened log-PSD, scale 1), else ``rel_sd`` or the seed-to-seed
     spread."""
     spec = kind.spec.posterior
     where = f"config experiments.{kind.spec.name}.posterior.scale"
@@ -51,7 +51,7 @@ def scale(kind: Kind, observed: dict, truth: dict | None,
             raise ValueError(f"{where}.sd gives no scale for the feature(s) {missing}")
         return sd, "sd given per feature"
     if given is not None and spec.rel_sd is None and spec.seed_spread is None:
-        return given, "the target's own spread"
+        return given, "the target's own likelihood"
     n_seeds = spec.seed_spread or (DEFAULT_SEED_SPREAD if kind.noisy and spec.rel_sd is None
                                    else None)
     if n_seeds is None:

@@ -1,5 +1,5 @@
-"""A column fitted to measured EEG: each file of ``files`` is a target, fitted through gain-free
-spectral features (the model's mV and the scalp's µV differ by an unknown gain).
+"""A column fitted to measured EEG: each file of ``files`` is a target, fitted by the likelihood
+of its Welch spectrum (the model's mV and the scalp's µV differ by an unknown gain, profiled out).
 
 Keys of its block (documented in ``config/README.md``)::
 
@@ -12,15 +12,23 @@ Keys of its block (documented in ``config/README.md``)::
     segment_s: 2.0              # Welch segment, s (bins every 1 / segment_s Hz)
     overlap: 0.5
     features: {peak_frequency: {...}, relative_power: {...}, normalised_psd: {...}}
+    band_hz: null               # the likelihood's band (null: from the lowest to the highest
+                                # frequency the features read)
     model: {params: {}, drive: {kind: white_noise, ...}}
     n_realisations: 16          # the model PSD: the mean over this many independent simulations
     noise_floor_hz: [40, 45]    # the recording's white floor, read here, added to the model PSD
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels, dt_ms}
 
 The model is simulated at its own step and its Welch PSD computed with the same segment length
-(s), so both spectra lie on the same frequency grid without resampling. The loss is the mean over
-features of the squared model-target difference in units of the target's segment-to-segment
-spread: about 1 or less means the model sits within the recording's own variability.
+(s), so both spectra lie on the same frequency grid without resampling. The loss is the negative
+log likelihood of the recording's log-PSD over ``band_hz`` given the model's
+(:mod:`eegfit.signal.likelihood`): a Gaussian whose variance is the recording's Welch sampling
+variance plus the model PSD's own Monte Carlo variance (its mean over ``n_realisations``), with
+the bins' correlation and the gain profiled out. Twice the best loss is then a chi-square with
+about one degree of freedom per bin where the model makes the spectrum: each fit records its
+``chi2_per_dof`` and ``fit_p_value``, so a spectrum the model cannot reach shows as a misfit,
+not as a wide posterior. The ``features`` are what a fit reports (its history's aux, the
+figures), not what it fits.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, default, interval
 from eegfit.models import JansenRit
 from eegfit.signal import features as sf
-from eegfit.signal import spectral
+from eegfit.signal import likelihood, spectral
 from eegfit.simulate import simulate
 
 
@@ -56,6 +64,7 @@ class RecordingSpec(Spec):
     segment_s: float = 2.0
     overlap: float = 0.5
     features: dict = dataclasses.field(default_factory=lambda: dict(sf.DEFAULT_SPECTRUM_FEATURES))
+    band_hz: tuple[float, float] | None = None
     model: object = JansenRit()
     """The column's model: any registered model (``model.name``), Jansen-Rit by default."""
     n_realisations: int = 1
@@ -63,7 +72,8 @@ class RecordingSpec(Spec):
     demo: dict | None = None
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
-                  "overlap", "features", "model", "n_realisations", "noise_floor_hz", "demo")
+                  "overlap", "features", "band_hz", "model", "n_realisations", "noise_floor_hz",
+                  "demo")
     has_truths = False
 
     @classmethod
@@ -97,6 +107,8 @@ class RecordingSpec(Spec):
                 "segment_s": r.number("segment_s", cls.segment_s, above=0.0),
                 "overlap": r.number("overlap", cls.overlap, low=0.0),
                 "features": features,
+                "band_hz": None if r.raw("band_hz") is None else interval(
+                    r.raw("band_hz"), r.path("band_hz"), low=0.0),
                 "model": read_column(r.sub("model", ("name", "params", "drive")),
                                      dt_ms if isinstance(dt_ms, (int, float)) else None),
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
@@ -109,14 +121,29 @@ class Recording(Kind):
     """Parameters of a column fitted to the spectrum of a measured recording."""
 
     Spec = RecordingSpec
+    summary_columns = ("chi2_per_dof", "fit_p_value")
 
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)
         data.check(spec)
         # the model's frequency grid (that of its Welch PSD) labels the axes the aux reads
         fs_hz = 1e3 / spec.simulation.dt_ms
-        freqs = spectral.frequencies(spectral.segment_samples(spec.segment_s, fs_hz), fs_hz)
+        n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
+        freqs = spectral.frequencies(n_per_segment, fs_hz)
         self._aux_axes = sf.feature_axes(freqs, spec.features)
+        self.band_hz = spec.band_hz or data.fit_band(spec)
+        self._mask = spectral.band_mask(freqs, self.band_hz, f"experiments.{spec.name}.band_hz")
+        self._n_per_segment = n_per_segment
+        kept = int(round((spec.simulation.duration_ms - spec.simulation.transient_ms) / 1e3
+                         * fs_hz))
+        per_realisation = len(spectral.segment_starts(kept, n_per_segment, spec.overlap))
+        self.model_dof = likelihood.welch_dof([per_realisation] * spec.n_realisations,
+                                              n_per_segment, spec.overlap)
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins the likelihood reads."""
+        return int(self._mask.sum())
 
     @property
     def figure_names(self) -> tuple[str, ...]:
@@ -154,7 +181,17 @@ class Recording(Kind):
 
     def observed(self, target_ds: xr.Dataset) -> dict:
         freqs = target_ds["frequency"].values
-        return {"freqs_hz": freqs,
+        mask = spectral.band_mask(freqs, self.band_hz, f"experiments.{self.spec.name}.band_hz")
+        band = target_ds["psd"].values[mask]
+        if mask.sum() != self.n_bins or not np.all(np.isfinite(band) & (band > 0)):
+            raise rec.RecordingError(
+                f"recording {target_ds.attrs.get('source_file', '')!r}: its Welch PSD over "
+                f"{list(self.band_hz)} Hz must be finite and > 0 in each of the model's "
+                f"{self.n_bins} bins (a flat or clipped channel?)")
+        floor = data.floor_level(self.spec, freqs, target_ds["psd"].values)
+        sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof, 1.0 - floor / band)
+        whiten = likelihood.whitening(sd, self._n_per_segment)
+        return {"freqs_hz": freqs, "whiten": whiten, "log_psd": whiten @ np.log(band),
                 "floor_fraction": data.floor_fraction(self.spec, freqs, target_ds["psd"].values),
                 "features": {k: target_ds[k].values for k in self.spec.features},
                 "spread": {k: target_ds[f"spread_{k}"].values for k in self.spec.features},
@@ -193,54 +230,45 @@ class Recording(Kind):
         the spec's) and the fit key of ``seed``."""
         dtype = jnp.result_type(float)
         as_arrays = lambda d: {k: jnp.asarray(v, dtype) for k, v in d.items()}  # noqa: E731
-        return {"features": as_arrays(observed["features"]),
-                "spread": as_arrays(observed["spread"]), "key": keys(seed)[1],
+        return {"log_psd": jnp.asarray(observed["log_psd"], dtype),
+                "whiten": jnp.asarray(observed["whiten"], dtype), "key": keys(seed)[1],
                 "floor_fraction": jnp.asarray(observed["floor_fraction"], dtype)}
 
     def loss(self, model, fit_data):
-        """The misfit of the model's features against the target's, in units of the target's
-        segment-to-segment spread, with the fit's drive noise (its fit key) at every
-        evaluation."""
-        values = self.model_features(model, fit_data["key"], fit_data["floor_fraction"])
-        return (spectral.misfit(values, fit_data["features"], fit_data["spread"]),
-                data.aux_of(values, self._aux_axes))
+        """The negative log likelihood of the recording's spectrum given the model's (module
+        docstring), with the fit's drive noise (its fit key) at every evaluation."""
+        freqs, psd = self.model_spectrum(model, fit_data["key"], fit_data["floor_fraction"])
+        nll = likelihood.negative_log_likelihood(psd, self._mask, fit_data["whiten"],
+                                                 fit_data["log_psd"])
+        values = sf.spectral_features(freqs, psd, self.spec.features, axis=0)
+        return nll, data.aux_of(values, self._aux_axes)
 
-    # ---- posteriors: an entry per element of each feature, each feature weighed once -----------
-    def _entries(self, features: dict) -> dict:
-        """``{name: scalar}`` and ``{name[label]: element}`` (the feature's own axis first)."""
-        out = {}
-        for name, value in features.items():
-            labels = self._aux_axes[name]
-            if labels is None:
-                out[name] = value
-            else:
-                out.update({f"{name}[{label if isinstance(label, str) else f'{label:g}'}]":
-                            value[i] for i, label in enumerate(labels)})
-        return out
-
-    def simulate_features(self, values: dict, key) -> dict:
-        """The model's spectrum features at ``values`` (a batch: one simulation), by entry;
-        ``key`` is a noise key, or ``(key, floor_fraction)`` as the fit's loss has them."""
-        key, floor = key if isinstance(key, tuple) else (key, 0.0)
-        return self._entries(self.model_features(self.model_at(values), key, floor))
+    # ---- posteriors: the likelihood's whitened log-PSD, one entry per degree of freedom -------
+    def simulate_features(self, values: dict, context) -> dict:
+        """The model's whitened log-PSD at ``values`` (a batch: one simulation), one entry per
+        row of the target's whitening; ``context`` is ``(key, floor_fraction, whitening)`` as
+        :meth:`posterior_context` gives them. With the observed entries and a scale of 1, the
+        Gaussian of :mod:`eegfit.infer` is the fit's likelihood."""
+        key, floor, whiten = context
+        _, psd = self.model_spectrum(self.model_at(values), key, floor)
+        entries = likelihood.whitened_log_psd(psd, self._mask, whiten)
+        return {f"log_psd_w[{i}]": entries[i] for i in range(entries.shape[0])}
 
     def posterior_context(self, observed, seed: int):
-        floor = observed.get("floor_fraction", 0.0) if isinstance(observed, dict) else 0.0
-        return keys(seed)[1], jnp.asarray(floor, jnp.result_type(float))
+        dtype = jnp.result_type(float)
+        return (keys(seed)[1], jnp.asarray(observed["floor_fraction"], dtype),
+                jnp.asarray(observed["whiten"], dtype))
 
     def posterior_observed(self, observed) -> dict:
-        return self._entries(observed["features"]) if "features" in observed else observed
+        if "log_psd" not in observed:
+            return observed
+        return {f"log_psd_w[{i}]": v for i, v in enumerate(np.asarray(observed["log_psd"]))}
 
     def posterior_scale(self, observed) -> dict | None:
-        """The target's segment-to-segment spread of each entry, times ``sqrt(K n_k)`` (``K``
-        features, ``n_k`` entries of feature ``k``): the log likelihood is then minus half the
-        fit's own misfit (:func:`eegfit.signal.spectral.misfit`), each feature counting once."""
-        if "spread" not in observed:
+        """1 for every whitened entry (the whitening holds the log-PSD's sampling sd)."""
+        if "whiten" not in observed:
             return None
-        spread = observed["spread"]
-        return {k: float(v) for k, v in self._entries({
-            n: np.asarray(v, float) * np.sqrt(len(spread) * np.size(v))
-            for n, v in spread.items()}).items()}
+        return {k: 1.0 for k in self.posterior_observed(observed)}
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)

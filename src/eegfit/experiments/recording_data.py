@@ -11,7 +11,7 @@ from eegfit.data import recordings as rec
 from eegfit.experiments.base import as_float, keys
 from eegfit.experiments.spec import Reader, number
 from eegfit.signal import features as sf
-from eegfit.signal import spectral
+from eegfit.signal import likelihood, spectral
 from eegfit.simulate import simulate
 
 FEATURE_DIMS = {"relative_power": "band", "normalised_psd": "shape_frequency"}
@@ -41,18 +41,23 @@ def read_demo(r: Reader) -> dict | None:
 
 
 def max_feature_hz(spec) -> float:
-    """The highest frequency any fitted feature reads."""
-    return max(high for _, (_, high) in sf.feature_bands(spec.features))
+    """The highest frequency any fitted feature, or the likelihood, reads."""
+    return max(high for _, (_, high) in sf.feature_bands(spec.features) + [
+        ("band_hz", spec.band_hz or (0.0, 0.0))])
 
 
 def check(spec) -> None:
     """Cross-field checks (no file is read); ``ValueError`` naming the key."""
     where = f"config experiments.{spec.name}"
     filt = spec.filter
-    for key, (low, high) in sf.feature_bands(spec.features):
+    bands = list(sf.feature_bands(spec.features))
+    if spec.band_hz is not None:
+        bands.append(("band_hz", spec.band_hz))
+    for key, (low, high) in bands:
         if filt is not None and ((filt["low_hz"] is not None and low < filt["low_hz"])
                                  or (filt["high_hz"] is not None and high > filt["high_hz"])):
-            raise ValueError(f"{where}.features.{key} {[low, high]} Hz reaches outside the "
+            raise ValueError(f"{where}.{'' if key == 'band_hz' else 'features.'}{key} "
+                             f"{[low, high]} Hz reaches outside the "
                              f"band-pass filter {where}.filter [{filt['low_hz']}, "
                              f"{filt['high_hz']}] Hz")
     sim = spec.simulation
@@ -140,6 +145,15 @@ def floor_fraction(spec, freqs_hz, psd) -> float:
     return fraction
 
 
+def floor_level(spec, freqs_hz, psd) -> float:
+    """The recording's white floor: its mean PSD over ``noise_floor_hz`` (0 without it)."""
+    if spec.noise_floor_hz is None:
+        return 0.0
+    floor = (np.asarray(freqs_hz) >= spec.noise_floor_hz[0]) & (
+        np.asarray(freqs_hz) <= spec.noise_floor_hz[1])
+    return float(np.mean(np.asarray(psd, dtype=float)[floor]))
+
+
 def with_floor(spec, freqs_hz, psd, fraction):
     """``psd`` (frequency first) plus the white floor that is ``fraction`` of the result's mean
     over the features' band: ``c = fraction * mean / (1 - fraction)``."""
@@ -155,9 +169,11 @@ def target_features(spec, recording: rec.Recording) -> dict:
     """Welch spectra of a preprocessed recording's segments and their features: ``freqs_hz``,
     ``psd`` (mean over segments, mV²/Hz), ``psd_segment``, ``segment_start_s``, ``features``
     (of the mean PSD: the target), ``window_values`` (per segment), ``spread`` (sd over
-    segments: the noise floor), ``axes`` (labels of each feature's own axis)."""
+    segments: the noise floor), ``axes`` (labels of each feature's own axis), ``psd_dof`` (the
+    Welch PSD's equivalent degrees of freedom: segments, overlap, window; windows cut apart do
+    not overlap)."""
     n = spectral.segment_samples(spec.segment_s, recording.sfreq_hz)
-    powers, starts = [], []
+    powers, starts, counts = [], [], []
     for piece, start_s in zip(recording.pieces_mv, recording.starts_s):
         idx = spectral.segment_starts(len(piece), n, spec.overlap)
         if len(idx) == 0:
@@ -165,6 +181,7 @@ def target_features(spec, recording: rec.Recording) -> dict:
         freqs, power = spectral.periodogram(spectral.segments(np.asarray(piece), n, spec.overlap),
                                             fs_hz=recording.sfreq_hz, axis=1)
         powers.append(np.asarray(power, dtype=float))
+        counts.append(len(idx))
         starts.append(start_s + idx / recording.sfreq_hz)
     n_seg = sum(len(p) for p in powers)
     if n_seg < 2:
@@ -181,7 +198,8 @@ def target_features(spec, recording: rec.Recording) -> dict:
     return {"freqs_hz": freqs, "psd": psd, "psd_segment": psd_segment,
             "segment_start_s": np.concatenate(starts), "features": values,
             "window_values": window, "spread": {k: spectral.spread(v) for k, v in window.items()},
-            "axes": sf.feature_axes(freqs, spec.features)}
+            "axes": sf.feature_axes(freqs, spec.features),
+            "psd_dof": likelihood.welch_dof(counts, n, spec.overlap)}
 
 
 def aux_of(features: dict, axes: dict) -> dict:
@@ -248,7 +266,9 @@ def features_dataset(target: dict) -> xr.Dataset:
                                 sf.units("psd", "mV"),
                                 "periodogram of each Welch segment"),
             "segment_start": _var(("segment",), target["segment_start_s"], "s",
-                                  "recording time of each segment's first sample")}
+                                  "recording time of each segment's first sample"),
+            "psd_dof": _var((), target["psd_dof"], "1", "equivalent degrees of freedom of the "
+                            "Welch PSD (Percival & Walden)")}
     data.update(feature_vars("", target["features"], axes, "of the Welch PSD (the target)"))
     data.update(feature_vars("window_", target["window_values"], axes, "of each segment",
                              ("segment",)))
@@ -275,6 +295,14 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                                 "Welch PSD of the model at the best parameters")
         out.update(feature_vars("model_", {k: np.asarray(v, float) for k, v in values.items()},
                                 axes, "of the fitted model"))
+    loss = float(result.best_loss)
+    chi2_dof, p_value = (likelihood.goodness_of_fit(loss, kind.n_bins, len(kind.spec.parameters))
+                         if np.isfinite(loss) else (np.nan, np.nan))
+    out["chi2_per_dof"] = _var((), chi2_dof, "1", "goodness of fit: twice the best loss over "
+                               "the bins' degrees of freedom (about 1 where the model makes the "
+                               "spectrum)")
+    out["fit_p_value"] = _var((), p_value, "1", "chi-square p-value of the best fit (below 0.01: "
+                              "the model does not make the recording's spectrum)")
     out.update(feature_vars("target_", observed["features"], axes, "of the recording"))
     out.update(feature_vars("spread_", observed["spread"], axes,
                             "standard deviation over the recording's segments"))
