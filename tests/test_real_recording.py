@@ -114,3 +114,26 @@ def test_the_summary_and_figure_exist(run):
     assert list(table["parameter"]) == ["a", "b"] and table["truth"].isna().all()
     assert table["fitted"].notna().all()
     assert (run / OUTPUTS[1]).stat().st_size > 1000
+
+
+def test_a_truncated_copy_is_refused_at_planning_unless_accepted(run, tmp_path):
+    """The first 200 kB of the file (8 whole records of 1 s; its header still says 61):
+    MNE alone would read the 8 s with a warning nobody sees."""
+    cut = tmp_path / "S001R01_cut.edf"
+    cut.write_bytes(EDF.read_bytes()[:200_000])
+    config = copy.deepcopy(CONFIG)
+    config["experiments"][NAME].update(files={"cut": str(cut)}, windows_s=None)
+    target = f"{OUT}/targets/cut/seed=0.nc"
+    proc = snakemake(run, "-n", target, config=config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert (f"recording file '{cut}' is truncated: its header states 61 s but it holds 8 s"
+            in out), out[-3000:]
+    assert f"set experiments.{NAME}.accept_truncated: true" in out
+    config["experiments"][NAME]["accept_truncated"] = True
+    snakemake(run, target, config=config)
+    with xr.open_dataset(run / target) as ds:
+        assert ds.attrs["truncated"] == 1 and ds.attrs["used_duration_s"] == 8.0
+        assert ds.attrs["header_duration_s"] == 61.0 and ds.sizes["time"] == 8 * 160
+    log = (run / "logs" / "targets" / NAME / "chunk0.log").read_text()
+    assert "accept_truncated: true, so the 8 s it holds are used" in log, log

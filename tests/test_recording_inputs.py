@@ -140,7 +140,8 @@ def test_a_recording_shorter_than_two_segments_is_refused_at_planning(tmp_path):
     assert f"config {AT}.files.rest" in message and "1 Welch segment(s)" in message, message
     assert f"{AT}.segment_s" in message
     assert load(path, segment_s=1.0).spec.segment_s == 1.0  # 1 s segments: 3 of them
-    with pytest.raises(ValueError, match=r"holds 1.5 s in its windows \(windows_s \[\[0.0, 1.5\]\]"):
+    windows = r"holds 1.5 s in its windows \(windows_s \[\[0.0, 1.5\]\]"
+    with pytest.raises(ValueError, match=windows):
         load(path, segment_s=1.0, windows_s=[[0, 1.5]], overlap=0.0)
     with pytest.raises(ValueError, match=r"window \[0.0, 5.0\] s lies beyond the recording"):
         load(path, windows_s=[[0, 5]])
@@ -211,5 +212,5 @@ def test_a_flat_or_nan_channel_stops_the_target_naming_it(tmp_path, bad):
     with pytest.raises(rec.RecordingError) as info:
         runner.make_target(kind, kind.targets()[0])
     message = str(info.value)
-    assert "channel 'EEG O2'" in message and str(path) in message, message
+    assert "channel 'EEG O2' (channels 'O2')" in message and str(path) in message, message
     assert ("flat in window" if bad == "flat" else "NaN or infinite") in message

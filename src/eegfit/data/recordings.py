@@ -273,19 +273,20 @@ def check_band(sfreq_hz: float, high_hz: float, what: str, path) -> None:
             f"{what} up to {high_hz:g} Hz (the Nyquist frequency is {sfreq_hz / 2:g} Hz)")
 
 
-def _check_signal(data_mv, names, idx, windows, sfreq_hz, path) -> None:
-    """NaN/inf anywhere in a used channel, or a channel flat over a window: an error naming it."""
-    for i in idx:
+def _check_signal(data_mv, names, used: dict, windows, sfreq_hz, path) -> None:
+    """NaN/inf anywhere in a used channel, or a channel flat over a window: an error naming it
+    and the key that asked for it (``used``: channel index -> e.g. ``"channels 'O1'"``)."""
+    for i, asked in sorted(used.items()):
         channel = data_mv[i]
         if not np.all(np.isfinite(channel)):
             bad = int(np.sum(~np.isfinite(channel)))
-            raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} has {bad} "
-                                 f"NaN or infinite sample(s)")
+            raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} ({asked}) "
+                                 f"has {bad} NaN or infinite sample(s)")
         for start, end in windows:
             piece = channel[int(round(start * sfreq_hz)):int(round(end * sfreq_hz))]
             if piece.size < 2 or np.ptp(piece) == 0:
-                raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} is "
-                                     f"flat in window [{start:g}, {end:g}] s")
+                raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} "
+                                     f"({asked}) is flat in window [{start:g}, {end:g}] s")
 
 
 def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, channels,
@@ -312,12 +313,15 @@ def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, 
     file_channels = resolve_channels(channels, names, path, "channels")
     idx = [names.index(c) for c in file_channels]
     if reference in (None, "none"):
-        ref_idx = []
+        ref_idx, used = [], {}
     elif reference == "average":
         ref_idx = list(range(len(names)))
+        used = {i: "reference average" for i in ref_idx}
     else:
-        ref_idx = [names.index(c) for c in resolve_channels(
-            [reference] if isinstance(reference, str) else reference, names, path, "reference")]
+        reference = [reference] if isinstance(reference, str) else list(reference)
+        ref_idx = [names.index(c) for c in resolve_channels(reference, names, path, "reference")]
+        used = {i: f"reference {c!r}" for i, c in zip(ref_idx, reference)}
+    used.update({i: f"channels {c!r}" for i, c in zip(idx, channels)})
     taken = {c: f for c, f in zip(channels, file_channels) if c != f}
     if taken:
         log.info("recording file %r: channel(s) %s taken as the file's %s", str(path),
@@ -326,7 +330,7 @@ def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, 
     windows = check_windows(windows_s, duration_s, path)
     if max_feature_hz is not None:
         check_band(sfreq_hz, max_feature_hz, "the features", path)
-    _check_signal(data_mv, names, sorted(set(idx) | set(ref_idx)), windows, sfreq_hz, path)
+    _check_signal(data_mv, names, used, windows, sfreq_hz, path)
     data = np.asarray(data_mv, dtype=float)
     if ref_idx:
         data = data - data[ref_idx].mean(axis=0, keepdims=True)
