@@ -147,18 +147,26 @@ def test_a_recording_shorter_than_two_segments_is_refused_at_planning(tmp_path):
         load(path, windows_s=[[0, 5]])
 
 
-def truncated_copy(tmp_path, keep_s: float, n_s: float = 20.0):
-    """An EDF of ``n_s`` s cut after about ``keep_s`` s of records (its header still says
-    ``n_s``): what a recording not stopped cleanly, or a copy cut short, leaves."""
-    path = rec.write(tmp_path / "full.edf", signals(n_s=n_s), SFREQ)
+def truncated_copy(tmp_path, keep_s: float, n_s: float = 20.0, suffix: str = ".edf"):
+    """An EDF (or BDF) of ``n_s`` s cut after about ``keep_s`` s of records (its header still
+    says ``n_s``): what a recording not stopped cleanly, or a copy cut short, leaves."""
+    path = rec.write(tmp_path / f"full{suffix}", signals(n_s=n_s), SFREQ)
     header = rec.read_header(path)
     assert header.header_duration_s == n_s and not header.truncated
     data = path.read_bytes()
     header_bytes = int(data[184:192].decode())
     per_second = (len(data) - header_bytes) / n_s
-    cut = tmp_path / "cut.edf"
+    cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(data[:header_bytes + int(keep_s * per_second) + 100])  # and a partial record
     return cut
+
+
+@pytest.mark.parametrize("suffix", [".edf", ".bdf"])
+def test_a_truncated_header_is_seen(tmp_path, suffix):
+    """16-bit EDF and 24-bit BDF alike: the seconds held, the header's, the partial record."""
+    header = rec.read_header(truncated_copy(tmp_path, keep_s=5.0, suffix=suffix))
+    assert header.truncated and header.header_duration_s == 20.0
+    assert header.used_duration_s == 5.0 and header.partial_bytes == 100
 
 
 def test_a_truncated_file_is_refused_unless_accepted(tmp_path, caplog):
