@@ -148,9 +148,13 @@ class Header:
 
     @property
     def truncated(self) -> bool:
-        """Whether the file holds less than its header states (by more than half a sample)."""
-        return self.header_duration_s is not None and (
-            self.used_duration_s < self.header_duration_s - 0.5 / self.sfreq_hz)
+        return is_truncated(self.used_duration_s, self.header_duration_s, self.sfreq_hz)
+
+
+def is_truncated(used_duration_s: float, header_duration_s: float | None,
+                 sfreq_hz: float) -> bool:
+    """Whether a file holds less than its header states (by more than half a sample)."""
+    return header_duration_s is not None and used_duration_s < header_duration_s - 0.5 / sfreq_hz
 
 
 def _edf_layout(path: Path, bytes_per_sample: int) -> tuple[float | None, int]:

@@ -219,9 +219,9 @@ def preprocessed_dataset(recording: rec.Recording) -> xr.Dataset:
                "used_duration_s": float(recording.used_duration_s),
                "header_duration_s": (np.nan if recording.header_duration_s is None
                                      else float(recording.header_duration_s)),
-               "truncated": int(recording.header_duration_s is not None and
-                                recording.used_duration_s < recording.header_duration_s
-                                - 0.5 / recording.sfreq_hz)})
+               "truncated": int(rec.is_truncated(recording.used_duration_s,
+                                                 recording.header_duration_s,
+                                                 recording.sfreq_hz))})
 
 
 def feature_vars(prefix: str, values: dict, axes: dict, long: str, extra_dims=()) -> dict:
@@ -320,6 +320,9 @@ def check_file(spec, label: str, path: str) -> None:
     rec.check_truncation(header, spec.accept_truncated, f"{where}.accept_truncated")
     try:
         windows = rec.check_windows(spec.windows_s, header.used_duration_s, path)
+    except rec.RecordingError as err:
+        raise rec.RecordingError(f"config {where}.windows_s: {err}") from None
+    try:
         rec.check_band(header.sfreq_hz, max_feature_hz(spec), "the features", path)
         if spec.filter is not None and spec.filter["high_hz"] is not None:
             rec.check_band(header.sfreq_hz, spec.filter["high_hz"], "the band-pass filter", path)
@@ -332,7 +335,7 @@ def check_file(spec, label: str, path: str) -> None:
         used = sum(end - start for start, end in windows)
         raise rec.RecordingError(
             f"config {where}.files.{label}: recording file {path!r} holds {used:g} s in its "
-            f"windows (windows_s {spec.windows_s and [list(w) for w in spec.windows_s]}): "
+            f"windows (windows_s {[list(w) for w in windows]}): "
             f"{n_seg} Welch segment(s) of segment_s {spec.segment_s:g} s at overlap "
             f"{spec.overlap:g}; at least 2 are needed for a noise floor (use a longer recording "
             f"or windows, or a shorter {where}.segment_s)")
