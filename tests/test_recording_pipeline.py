@@ -112,14 +112,34 @@ def test_bad_config_value_stops_at_planning(run):
     assert f"experiments.{NAME}.windows_s[0]" in out, out[-3000:]
 
 
-@pytest.mark.parametrize("key, value, culprit", [("channels", ["Oz"], "'Oz'")])
-def test_bad_input_stops_before_any_fit_and_keeps_earlier_fits(run, key, value, culprit):
-    """A bad input of the recording (a channel it lacks) fails in its targets job."""
+def test_a_channel_the_recording_lacks_stops_at_planning_and_keeps_earlier_fits(run):
+    """The demo file exists after the first run: a channel it lacks is refused when the config
+    is read, naming the key, the value and the file's channels, and no job starts."""
     before = {p: hashlib.sha256((run / p).read_bytes()).hexdigest() for p in FITS}
-    proc = snakemake(run, *TARGETS, config=with_key(key, value), check=False)
+    proc = snakemake(run, *TARGETS, config=with_key("channels", ["Oz"]), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "RecordingError" in out and culprit in out and "demo.edf" in out, out[-3000:]
+    assert (f"config experiments.{NAME}.channels: 'Oz' matches no channel of recording file "
+            f"'{EDF}'") in out and "the file's channels: ['Cz', 'O1', 'O2']" in out, out[-3000:]
+    assert f"rule targets_{NAME}_0" not in out and f"rule fit_{NAME}_" not in out
+    assert {p: hashlib.sha256((run / p).read_bytes()).hexdigest() for p in FITS} == before
+
+
+def test_a_flat_channel_stops_before_any_fit_and_keeps_earlier_fits(run):
+    """What only the samples show (a flat channel) stops the targets job, before any fit."""
+    import numpy as np
+
+    from eegfit.data import recordings as rec
+
+    before = {p: hashlib.sha256((run / p).read_bytes()).hexdigest() for p in FITS}
+    flat = run / "data" / "flat.edf"
+    rec.write(flat, {"O1": np.full(2500, 0.01), "O2": np.sin(np.arange(2500) / 4.0) / 50}, 250.0)
+    bad = with_key("files", {"demo": EDF, "flat": str(flat)})
+    proc = snakemake(run, *TARGETS, config=bad, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "RecordingError" in out and "flat.edf" in out, out[-3000:]
+    assert "channel 'O1' (channels 'O1') is flat" in out, out[-3000:]
     assert f"rule targets_{NAME}_0" in out  # it failed in its targets job
     assert f"rule fit_{NAME}_" not in out  # no fit was started
     assert {p: hashlib.sha256((run / p).read_bytes()).hexdigest() for p in FITS} == before

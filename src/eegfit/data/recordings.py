@@ -15,6 +15,14 @@ ends, not at each window's):
 3. channel: the named channel, or the mean of several named channels;
 4. windows: the ``[start_s, end_s]`` intervals to keep (the whole recording by default).
 
+A channel is named as the config names it: the file's own name (``O1..``), or a 10-20 name
+(``O1``) that :func:`resolve_channels` finds in the common EDF spellings (``EEG O1``, ``O1-A1``,
+``O1-REF``, ``O1..``, any case); none or several matches is an error listing the file's names.
+
+An EDF/BDF file shorter than its header says (a recording not stopped cleanly, a copy cut short)
+is refused unless the caller accepts it (``accept_truncated``): MNE then reads the records the
+file holds, and the seconds used and the header's seconds are kept (:class:`Header`).
+
 Every bad input raises :class:`RecordingError` (a ``ValueError``; ``FileNotFoundError`` for a
 missing file) naming the file and the channel, window or value at fault, before anything is fitted.
 """
@@ -22,9 +30,13 @@ missing file) naming the file and the channel, window or value at fault, before 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 V_TO_MV = 1e3
 UNITS = ("V", "mV", "uV")
@@ -49,6 +61,10 @@ class Recording:
         windows_s: the kept ``(start_s, end_s)`` intervals.
         pieces_mv: one array per window: the preprocessed signal in mV.
         starts_s: recording time (s) of each window's first sample.
+        file_channels: the file's own names of the channels used (``O1..`` for ``O1``).
+        header_duration_s: the duration the file's header states, s (None: it states none).
+        used_duration_s: the duration of the samples read, s (shorter than the header's for a
+            truncated file).
     """
 
     path: str
@@ -57,6 +73,9 @@ class Recording:
     windows_s: tuple[tuple[float, float], ...]
     pieces_mv: tuple[np.ndarray, ...]
     starts_s: tuple[float, ...]
+    file_channels: tuple[str, ...] = ()
+    header_duration_s: float | None = None
+    used_duration_s: float | None = None
 
     def concatenated(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(time_s, eeg_mv, window_index)`` of every kept sample."""
@@ -71,14 +90,92 @@ def _suffix(path: Path) -> str:
     return ".fif.gz" if name.endswith(".fif.gz") else path.suffix.lower()
 
 
-def read(path, units: str | None = None) -> tuple[np.ndarray, list[str], float]:
-    """Read every channel of ``path``: ``(data_mv (n_channels, n_samples), names, sfreq_hz)``.
+REFERENCE_SUFFIXES = ("REF", "A1", "A2", "A1A2", "M1", "M2", "M1M2", "LE", "RE", "AVG", "AV",
+                      "AR", "CAR")
+"""Reference labels an EDF appends to a channel's name (``O1-A1``, ``O1-REF``); a bipolar
+derivation (``O1-O2``) is not one and is never taken for ``O1``."""
 
-    Args:
-        path: an EDF, BDF or FIF file.
-        units: EDF/BDF only: the unit of channels whose header gives none (``V``, ``mV``, ``uV``);
-            a header's own unit always wins (MNE's rule).
+_EEG_PREFIX = re.compile(r"^EEG[\s_:-]*")
+_REF_SUFFIX = re.compile(r"[\s_]*-[\s_]*(" + "|".join(REFERENCE_SUFFIXES) + r")$")
+
+
+def canonical(name: str) -> str:
+    """A channel name without its EDF decorations: upper case, no ``EEG`` prefix, no padding dots
+    and no reference suffix (``"EEG O1-REF"``, ``"O1.."``, ``"o1-a1"`` -> ``"O1"``)."""
+    out = _EEG_PREFIX.sub("", name.strip().upper()).rstrip(". ")
+    return _REF_SUFFIX.sub("", out).rstrip(". ")
+
+
+def resolve_channels(wanted, names, path, key: str = "channels") -> list[str]:
+    """The file's name of each channel in ``wanted``: the name itself where the file has it,
+    otherwise the one file channel with the same :func:`canonical` name. ``RecordingError``,
+    naming ``key``, the value and the file's channels, where none or several match."""
+    out = []
+    for name in wanted:
+        if name in names:
+            out.append(name)
+            continue
+        found = [n for n in names if canonical(n) == canonical(name)]
+        if len(found) != 1:
+            what = ("matches no channel" if not found else
+                    f"matches several channels ({found}; name one of them exactly)")
+            raise RecordingError(
+                f"{key}: {name!r} {what} of recording file {str(path)!r} (tried its own spelling "
+                f"and the EDF ones: 'EEG {name}', '{name}-REF', '{name}-A1', '{name}..', any "
+                f"case); the file's channels: {list(names)}")
+        out.append(found[0])
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What a recording file says about itself, read without its samples.
+
+    Attributes:
+        path: the file; ``names``: its channels (as MNE names them); ``sfreq_hz``: Hz.
+        used_duration_s: the duration of the samples the file holds (what is read), s.
+        header_duration_s: the duration its header states (EDF/BDF: records x record length),
+            s; None where it states none (FIF, or an EDF whose record count is -1).
+        partial_bytes: bytes after the last whole record (a record cut off; never read).
     """
+
+    path: str
+    names: tuple[str, ...]
+    sfreq_hz: float
+    used_duration_s: float
+    header_duration_s: float | None = None
+    partial_bytes: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return is_truncated(self.used_duration_s, self.header_duration_s, self.sfreq_hz)
+
+
+def is_truncated(used_duration_s: float, header_duration_s: float | None,
+                 sfreq_hz: float) -> bool:
+    """Whether a file holds less than its header states (by more than half a sample)."""
+    return header_duration_s is not None and used_duration_s < header_duration_s - 0.5 / sfreq_hz
+
+
+def _edf_layout(path: Path, bytes_per_sample: int) -> tuple[float | None, int]:
+    """``(header duration s or None, bytes after the last whole record)`` of an EDF/BDF file,
+    from its fixed header: record count (bytes 236-244), record length (244-252), header size
+    (184-192), signal count (252-256) and each signal's samples per record."""
+    with open(path, "rb") as fh:
+        fixed = fh.read(256)
+        n_signals = int(fixed[252:256].decode("ascii").strip())
+        fh.seek(256 + 216 * n_signals)
+        per_record = [int(fh.read(8).decode("ascii").strip()) for _ in range(n_signals)]
+    n_records = int(fixed[236:244].decode("ascii").strip())
+    record_s = float(fixed[244:252].decode("ascii").strip())
+    header_bytes = int(fixed[184:192].decode("ascii").strip())
+    record_bytes = sum(per_record) * bytes_per_sample
+    partial = (path.stat().st_size - header_bytes) % record_bytes if record_bytes else 0
+    return (n_records * record_s if n_records > 0 else None), int(partial)
+
+
+def _open(path, units: str | None):
+    """The MNE Raw of ``path`` (samples not loaded) and the file's :class:`Header`."""
     import mne  # noqa: PLC0415  (an optional dependency, imported only when reading)
 
     path = Path(path)
@@ -93,22 +190,64 @@ def read(path, units: str | None = None) -> tuple[np.ndarray, list[str], float]:
     try:
         if suffix in (".edf", ".bdf"):
             reader = mne.io.read_raw_edf if suffix == ".edf" else mne.io.read_raw_bdf
-            raw = reader(path, preload=True, units=units, verbose="error")
+            raw = reader(path, preload=False, units=units, verbose="error")
+            header_s, partial = _edf_layout(path, 2 if suffix == ".edf" else 3)
         else:
-            raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
+            raw = mne.io.read_raw_fif(path, preload=False, verbose="error")
+            header_s, partial = None, 0
+    except Exception as err:  # MNE raises many kinds for a corrupt file
+        raise RecordingError(f"cannot read recording file {str(path)!r}: "
+                             f"{type(err).__name__}: {err}") from err
+    sfreq_hz = float(raw.info["sfreq"])
+    return raw, Header(str(path), tuple(raw.ch_names), sfreq_hz, float(raw.n_times / sfreq_hz),
+                       header_s, partial)
+
+
+def read_header(path, units: str | None = None) -> Header:
+    """The :class:`Header` of ``path`` (no samples read): what planning checks a config by."""
+    return _open(path, units)[1]
+
+
+def check_truncation(header: Header, accept: bool, key: str = "accept_truncated") -> None:
+    """A file shorter than its header: ``RecordingError`` naming ``key`` unless ``accept``;
+    accepted, a warning in the log with the seconds used."""
+    if not header.truncated:
+        return
+    cut = (f"its header states {header.header_duration_s:g} s but it holds "
+           f"{header.used_duration_s:g} s" + (f" (and {header.partial_bytes} bytes of a record "
+                                              f"cut off)" if header.partial_bytes else ""))
+    if not accept:
+        raise RecordingError(
+            f"recording file {header.path!r} is truncated: {cut}. It is refused: copy the file "
+            f"again, or set {key}: true to fit the {header.used_duration_s:g} s it holds")
+    log.warning("recording file %r is truncated: %s; %s: true, so the %g s it holds are used",
+                header.path, cut, key, header.used_duration_s)
+
+
+def read(path, units: str | None = None, *, accept_truncated: bool = False,
+         ) -> tuple[np.ndarray, list[str], float]:
+    """Read every channel of ``path``: ``(data_mv (n_channels, n_samples), names, sfreq_hz)``.
+
+    Args:
+        path: an EDF, BDF or FIF file.
+        units: EDF/BDF only: the unit of channels whose header gives none (``V``, ``mV``, ``uV``);
+            a header's own unit always wins (MNE's rule).
+        accept_truncated: read a file shorter than its header states (its whole records) rather
+            than refuse it (:func:`check_truncation`).
+    """
+    data_mv, header = _read(path, units, accept_truncated)
+    return data_mv, list(header.names), header.sfreq_hz
+
+
+def _read(path, units, accept_truncated) -> tuple[np.ndarray, Header]:
+    raw, header = _open(path, units)
+    check_truncation(header, accept_truncated)
+    try:
         data_v = raw.get_data()
     except Exception as err:  # MNE raises many kinds for a corrupt file
         raise RecordingError(f"cannot read recording file {str(path)!r}: "
                              f"{type(err).__name__}: {err}") from err
-    return data_v * V_TO_MV, list(raw.ch_names), float(raw.info["sfreq"])
-
-
-def _index(names: list[str], wanted, path, what: str) -> list[int]:
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        raise RecordingError(f"recording file {str(path)!r}: unknown {what} {missing}; the file "
-                             f"has {names}")
-    return [names.index(c) for c in wanted]
+    return data_v * V_TO_MV, header
 
 
 def check_windows(windows_s, duration_s: float, path) -> tuple[tuple[float, float], ...]:
@@ -138,24 +277,25 @@ def check_band(sfreq_hz: float, high_hz: float, what: str, path) -> None:
             f"{what} up to {high_hz:g} Hz (the Nyquist frequency is {sfreq_hz / 2:g} Hz)")
 
 
-def _check_signal(data_mv, names, idx, windows, sfreq_hz, path) -> None:
-    """NaN/inf anywhere in a used channel, or a channel flat over a window: an error naming it."""
-    for i in idx:
+def _check_signal(data_mv, names, used: dict, windows, sfreq_hz, path) -> None:
+    """NaN/inf anywhere in a used channel, or a channel flat over a window: an error naming it
+    and the key that asked for it (``used``: channel index -> e.g. ``"channels 'O1'"``)."""
+    for i, asked in sorted(used.items()):
         channel = data_mv[i]
         if not np.all(np.isfinite(channel)):
             bad = int(np.sum(~np.isfinite(channel)))
-            raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} has {bad} "
-                                 f"NaN or infinite sample(s)")
+            raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} ({asked}) "
+                                 f"has {bad} NaN or infinite sample(s)")
         for start, end in windows:
             piece = channel[int(round(start * sfreq_hz)):int(round(end * sfreq_hz))]
             if piece.size < 2 or np.ptp(piece) == 0:
-                raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} is "
-                                     f"flat in window [{start:g}, {end:g}] s")
+                raise RecordingError(f"recording file {str(path)!r}: channel {names[i]!r} "
+                                     f"({asked}) is flat in window [{start:g}, {end:g}] s")
 
 
 def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, channels,
                reference="none", band_pass=DEFAULT_FILTER, windows_s=None,
-               max_feature_hz: float | None = None) -> Recording:
+               max_feature_hz: float | None = None, header: Header | None = None) -> Recording:
     """Re-reference, band-pass, pick (or average) channels and cut windows; see the module doc.
 
     Args:
@@ -167,25 +307,34 @@ def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, 
             only) or ``None`` for no filter.
         windows_s: list of ``[start_s, end_s]``, or ``None`` for the whole recording.
         max_feature_hz: the highest frequency the features read (checked against Nyquist).
+        header: the file's :class:`Header` (its stated and read durations, kept in the result).
     """
     import mne  # noqa: PLC0415
 
     channels = [channels] if isinstance(channels, str) else list(channels)
     if not channels:
         raise RecordingError(f"recording file {str(path)!r}: no channel named")
-    idx = _index(names, channels, path, "channel(s)")
+    file_channels = resolve_channels(channels, names, path, "channels")
+    idx = [names.index(c) for c in file_channels]
     if reference in (None, "none"):
-        ref_idx = []
+        ref_idx, used = [], {}
     elif reference == "average":
         ref_idx = list(range(len(names)))
+        used = {i: "reference average" for i in ref_idx}
     else:
-        ref_idx = _index(names, [reference] if isinstance(reference, str) else reference, path,
-                         "reference channel(s)")
+        reference = [reference] if isinstance(reference, str) else list(reference)
+        ref_idx = [names.index(c) for c in resolve_channels(reference, names, path, "reference")]
+        used = {i: f"reference {c!r}" for i, c in zip(ref_idx, reference)}
+    used.update({i: f"channels {c!r}" for i, c in zip(idx, channels)})
+    taken = {c: f for c, f in zip(channels, file_channels) if c != f}
+    if taken:
+        log.info("recording file %r: channel(s) %s taken as the file's %s", str(path),
+                 list(taken), list(taken.values()))
     duration_s = data_mv.shape[1] / sfreq_hz
     windows = check_windows(windows_s, duration_s, path)
     if max_feature_hz is not None:
         check_band(sfreq_hz, max_feature_hz, "the features", path)
-    _check_signal(data_mv, names, sorted(set(idx) | set(ref_idx)), windows, sfreq_hz, path)
+    _check_signal(data_mv, names, used, windows, sfreq_hz, path)
     data = np.asarray(data_mv, dtype=float)
     if ref_idx:
         data = data - data[ref_idx].mean(axis=0, keepdims=True)
@@ -204,15 +353,19 @@ def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, 
         pieces.append(picked[i0:i1])
         starts.append(i0 / sfreq_hz)
     return Recording(path=str(path), channel=label, sfreq_hz=float(sfreq_hz),
-                     windows_s=windows, pieces_mv=tuple(pieces), starts_s=tuple(starts))
+                     windows_s=windows, pieces_mv=tuple(pieces), starts_s=tuple(starts),
+                     file_channels=tuple(file_channels),
+                     header_duration_s=header.header_duration_s if header else None,
+                     used_duration_s=duration_s)
 
 
 def load(path, *, channels, units=None, reference="none", band_pass=DEFAULT_FILTER,
-         windows_s=None, max_feature_hz=None) -> Recording:
+         windows_s=None, max_feature_hz=None, accept_truncated: bool = False) -> Recording:
     """:func:`read` then :func:`preprocess` one file."""
-    data_mv, names, sfreq_hz = read(path, units=units)
-    return preprocess(data_mv, names, sfreq_hz, path=path, channels=channels, reference=reference,
-                      band_pass=band_pass, windows_s=windows_s, max_feature_hz=max_feature_hz)
+    data_mv, header = _read(path, units, accept_truncated)
+    return preprocess(data_mv, list(header.names), header.sfreq_hz, path=path, channels=channels,
+                      reference=reference, band_pass=band_pass, windows_s=windows_s,
+                      max_feature_hz=max_feature_hz, header=header)
 
 
 def write(path, signals_mv: dict, sfreq_hz: float) -> Path:

@@ -42,7 +42,8 @@ def build(name: str, block: dict) -> Kind:
 
 
 def load(config: dict) -> dict[str, Kind]:
-    """Every experiment of a config, checked (a ``ValueError`` naming the key otherwise); an
+    """Every experiment of a config, checked (a ``ValueError`` naming the key otherwise), with
+    the input files that exist checked against it (:meth:`Kind.check_inputs`); an
     old-shape config (``parameter:``, ``multi:``, ...) is refused with the new shape shown."""
     old = sorted(set(config) & set(OLD_KEYS))
     if old:
@@ -52,7 +53,10 @@ def load(config: dict) -> dict[str, Kind]:
     if not isinstance(blocks, dict) or not blocks:
         raise ValueError(f"config experiments must map experiment names to blocks, e.g.\n"
                          f"{NEW_SHAPE}")
-    return {str(name): build(str(name), block) for name, block in blocks.items()}
+    kinds = {str(name): build(str(name), block) for name, block in blocks.items()}
+    for kind in kinds.values():  # the files that exist now, against their config (e.g. channels)
+        kind.check_inputs()
+    return kinds
 
 
 __all__ = ["KINDS", "Kind", "Reader", "Spec", "Target", "build", "depends", "keys", "kind_class",

@@ -154,6 +154,11 @@ class Kind:
     def make_input(self, what: str, path) -> None:
         raise NotImplementedError(f"{type(self).__name__} makes no input {what!r}")
 
+    def check_inputs(self) -> None:
+        """Check the kind's input files against the config at planning, where they exist (a
+        ``ValueError`` naming the key); :func:`eegfit.experiments.load` calls it, a job does
+        not. None here."""
+
     def make_target(self, target: Target) -> xr.Dataset:
         raise NotImplementedError
 

@@ -9,6 +9,7 @@ Keys of its block (documented in ``config/README.md``)::
     reference: none             # none | average | [channel, ...]
     filter: {low_hz: 1, high_hz: 45}    # zero-phase FIR band-pass (null: none)
     windows_s: null             # [[start, end], ...] s to keep (null: all)
+    accept_truncated: false     # fit an EDF/BDF shorter than its header states (refused otherwise)
     segment_s: 2.0              # Welch segment, s (bins every 1 / segment_s Hz)
     overlap: 0.5
     features: {peak_frequency: {...}, relative_power: {...}, normalised_psd: {...}}
@@ -70,10 +71,11 @@ class RecordingSpec(Spec):
     n_realisations: int = 1
     noise_floor_hz: tuple[float, float] | None = None
     demo: dict | None = None
+    accept_truncated: bool = False
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
                   "overlap", "features", "band_hz", "model", "n_realisations", "noise_floor_hz",
-                  "demo")
+                  "demo", "accept_truncated")
     has_truths = False
 
     @classmethod
@@ -114,7 +116,8 @@ class RecordingSpec(Spec):
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
                 "noise_floor_hz": None if r.raw("noise_floor_hz") is None else interval(
                     r.raw("noise_floor_hz"), r.path("noise_floor_hz"), low=0.0),
-                "demo": data.read_demo(r)}
+                "demo": data.read_demo(r),
+                "accept_truncated": r.boolean("accept_truncated", cls.accept_truncated)}
 
 
 class Recording(Kind):
@@ -160,6 +163,12 @@ class Recording(Kind):
     def generated_inputs(self) -> dict[str, str]:
         return {self.spec.demo["path"]: "demo"} if self.spec.demo else {}
 
+    def check_inputs(self) -> None:
+        """At planning: each file that exists (its header only) or that the demo makes (its
+        channel names) against the channels, windows, segments and rate; a named error."""
+        for label, path in self.spec.files.items():
+            data.check_file(self.spec, label, path)
+
     def make_input(self, what: str, path) -> None:
         signals, sfreq = data.demo_signals(self)
         rec.write(path, signals, sfreq)
@@ -174,7 +183,8 @@ class Recording(Kind):
         recording = rec.load(s.files[target.label], channels=list(s.channels), units=s.units,
                              reference=s.reference, band_pass=s.filter,
                              windows_s=s.windows_s and [list(w) for w in s.windows_s],
-                             max_feature_hz=data.max_feature_hz(s))
+                             max_feature_hz=data.max_feature_hz(s),
+                             accept_truncated=s.accept_truncated)
         return xr.merge([data.preprocessed_dataset(recording),
                          data.features_dataset(data.target_features(s, recording))],
                         combine_attrs="drop_conflicts")

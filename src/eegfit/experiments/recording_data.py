@@ -3,6 +3,8 @@ spectra and features, a fit's model spectrum)."""
 
 from __future__ import annotations
 
+import os
+
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
@@ -218,7 +220,8 @@ def _var(dims, values, units, long_name):
 
 
 def preprocessed_dataset(recording: rec.Recording) -> xr.Dataset:
-    """The preprocessed channel on a ``time`` axis (s since the recording's start)."""
+    """The preprocessed channel on a ``time`` axis (s since the recording's start); its attrs
+    name the file's channels used and the seconds read against those the header states."""
     time_s, eeg_mv, window = recording.concatenated()
     windows = np.asarray(recording.windows_s, dtype=float).reshape(-1, 2)
     return xr.Dataset(
@@ -229,7 +232,14 @@ def preprocessed_dataset(recording: rec.Recording) -> xr.Dataset:
         coords={"time": ("time", time_s, {"units": "s", "long_name": "time since the "
                                           "recording's first sample"})},
         attrs={"channel": recording.channel, "sfreq_hz": recording.sfreq_hz,
-               "source_file": recording.path})
+               "source_file": recording.path,
+               "file_channels": ",".join(recording.file_channels),
+               "used_duration_s": float(recording.used_duration_s),
+               "header_duration_s": (np.nan if recording.header_duration_s is None
+                                     else float(recording.header_duration_s)),
+               "truncated": int(rec.is_truncated(recording.used_duration_s,
+                                                 recording.header_duration_s,
+                                                 recording.sfreq_hz))})
 
 
 def feature_vars(prefix: str, values: dict, axes: dict, long: str, extra_dims=()) -> dict:
@@ -308,3 +318,52 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                             "standard deviation over the recording's segments"))
     out["coords"] = {**frequency_coord(observed["freqs_hz"]), **axis_coords(axes)}
     return out
+
+
+def check_file(spec, label: str, path: str) -> None:
+    """At planning, one file of ``files`` against the config: the channels and reference found
+    (:func:`recordings.resolve_channels`), and, for a file that exists (its header only, no
+    samples), a truncation unless ``accept_truncated``, the windows inside it, a rate above the
+    features' and the filter's Nyquist frequency, and at least two Welch segments. A file the
+    demo makes is checked by its channel names; a file that does not exist yet, not at all.
+    ``ValueError`` (a :class:`recordings.RecordingError`) naming the key and the value."""
+    where = f"experiments.{spec.name}"
+    header = None
+    if spec.demo and spec.demo["path"] == path:
+        names = list(spec.demo["channels"])
+    elif os.path.isfile(path):
+        try:
+            header = rec.read_header(path, spec.units)
+        except rec.RecordingError as err:
+            raise rec.RecordingError(f"config {where}.files.{label}: {err}") from None
+        names = list(header.names)
+    else:
+        return
+    rec.resolve_channels(spec.channels, names, path, f"config {where}.channels")
+    if spec.reference not in (None, "none", "average"):
+        ref = [spec.reference] if isinstance(spec.reference, str) else list(spec.reference)
+        rec.resolve_channels(ref, names, path, f"config {where}.reference")
+    if header is None:
+        return
+    rec.check_truncation(header, spec.accept_truncated, f"{where}.accept_truncated")
+    try:
+        windows = rec.check_windows(spec.windows_s, header.used_duration_s, path)
+    except rec.RecordingError as err:
+        raise rec.RecordingError(f"config {where}.windows_s: {err}") from None
+    try:
+        rec.check_band(header.sfreq_hz, max_feature_hz(spec), "the features", path)
+        if spec.filter is not None and spec.filter["high_hz"] is not None:
+            rec.check_band(header.sfreq_hz, spec.filter["high_hz"], "the band-pass filter", path)
+        n = spectral.segment_samples(spec.segment_s, header.sfreq_hz)
+    except ValueError as err:
+        raise rec.RecordingError(f"config {where}.files.{label}: {err}") from None
+    n_seg = sum(len(spectral.segment_starts(int(round((end - start) * header.sfreq_hz)), n,
+                                            spec.overlap)) for start, end in windows)
+    if n_seg < 2:
+        used = sum(end - start for start, end in windows)
+        raise rec.RecordingError(
+            f"config {where}.files.{label}: recording file {path!r} holds {used:g} s in its "
+            f"windows (windows_s {[list(w) for w in windows]}): "
+            f"{n_seg} Welch segment(s) of segment_s {spec.segment_s:g} s at overlap "
+            f"{spec.overlap:g}; at least 2 are needed for a noise floor (use a longer recording "
+            f"or windows, or a shorter {where}.segment_s)")
