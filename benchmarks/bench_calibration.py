@@ -1,0 +1,175 @@
+"""The spectral likelihood's calibration at full size: 2-D posteriors of (a, b) at the default
+recording block's sizes, in the noise-driven focus (C = 120) and in the limit cycle (C = 135, the
+default column).
+
+Run alone::
+
+    python benchmarks/bench_calibration.py [--quick] [--out FILE]
+
+Recordings: the Jansen-Rit simulator written in tests/test_likelihood.py (stochastic Heun at
+0.1 ms, independent noise per recording) at a = 100 /s, b = 50 /s, 120 s each (the default demo's
+length), their Welch PSD by SciPy at the simulator's rate (2 s Hann segments, half overlapping).
+The fitting model is eegfit's, as the default recording block runs it: 0.5 ms Heun, the mean PSD
+of 16 realisations of 5 s after 0.5 s, each recording with its own noise key. Per recording: the
+loss on a 9 x 9 grid over the box (a in [80, 120], b in [40, 60]), then on an 11 x 11 grid around
+its minimum sized from a local quadratic, a bicubic spline of it on a fine grid, the posterior
+exp(-loss) on it (flat prior), its marginal 90 % intervals and sds, and the grid's minimum as the
+point fit. Reported per regime: how many 90 % intervals hold the truth against the 99 % interval
+of Bin(n, 0.9), the mean posterior sd over the spread (sd) of the point fits, the median
+chi-square p-value, and the time per recording. Quick: 6 recordings, 8 realisations, 60 s.
+Nothing asserts; the JSON keeps every number.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import bench_io
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+TRUTH = {"a": 100.0, "b": 50.0}
+BOX = {"a": (80.0, 120.0), "b": (40.0, 60.0)}
+
+
+def _posterior(values_a, values_b, nll):
+    """Marginal means, sds and 90 % intervals of (a, b), and the point fit, from the loss on a
+    grid (a bicubic spline of it on a 201 x 201 grid)."""
+    import numpy as np  # noqa: PLC0415
+    from scipy import interpolate  # noqa: PLC0415
+
+    spline = interpolate.RectBivariateSpline(values_a, values_b, nll, kx=3, ky=3)
+    fa = np.linspace(values_a[0], values_a[-1], 201)
+    fb = np.linspace(values_b[0], values_b[-1], 201)
+    loss = spline(fa, fb)
+    density = np.exp(-(loss - loss.min()))
+    out = {}
+    i, j = np.unravel_index(np.argmin(loss), loss.shape)
+    for name, axis, grid, best in (("a", 1, fa, fa[i]), ("b", 0, fb, fb[j])):
+        marginal = density.sum(axis=axis)
+        marginal /= np.trapezoid(marginal, grid)
+        mean = np.trapezoid(grid * marginal, grid)
+        sd = math.sqrt(np.trapezoid((grid - mean) ** 2 * marginal, grid))
+        cdf = np.cumsum(marginal)
+        low, high = np.interp([0.05, 0.95], cdf / cdf[-1], grid)
+        out[name] = {"point": float(best), "mean": float(mean), "sd": sd, "low": float(low),
+                     "high": float(high)}
+    return out, float(loss.min())
+
+
+def _regime(c_value: float, n_records: int, duration_s: float, n_realisations: int) -> dict:
+    import jax  # noqa: PLC0415
+    import jax.numpy as jnp  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    from scipy import stats  # noqa: PLC0415
+
+    import test_likelihood as t  # noqa: PLC0415
+    from eegfit.models import JansenRit, WhiteNoiseDrive  # noqa: PLC0415
+    from eegfit.signal import likelihood as lk  # noqa: PLC0415
+    from eegfit.signal import spectral  # noqa: PLC0415
+    from eegfit.simulate import simulate  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    eeg = t.recordings({**TRUTH, "C": c_value}, n_records, duration_s, seed=21) * 10.0
+    freqs, psd = t.scipy_welch(eeg, t.REC_FS_HZ)
+    record_s = time.perf_counter() - t0
+    band = (freqs >= 2.0) & (freqs <= 40.0)
+    n_rec = int(2.0 * t.REC_FS_HZ)
+    target_dof = lk.welch_dof(len(spectral.segment_starts(eeg.shape[1], n_rec)), n_rec)
+    sim = dict(dt_ms=0.5, duration_ms=5500.0, transient_ms=500.0, integrator="heun")
+    fs = 1e3 / sim["dt_ms"]
+    n_model = spectral.segment_samples(2.0, fs)
+    kept = int(round((sim["duration_ms"] - sim["transient_ms"]) * fs / 1e3))
+    model_dof = lk.welch_dof([len(spectral.segment_starts(kept, n_model))] * n_realisations,
+                             n_model)
+    band_model = spectral.band_mask(spectral.frequencies(n_model, fs), (2.0, 40.0))
+    whiten = lk.whitening(lk.log_psd_sd(target_dof, model_dof) * np.ones(band.sum()), n_model)
+
+    def psd_of(a, b, k):
+        model = JansenRit(a=a, b=b, C=c_value,
+                          drive=WhiteNoiseDrive(mean_hz=t.MEAN_HZ, sigma_hz_sqrt_s=t.SIGMA))
+        return spectral.welch(simulate(model, key=k, **sim).eeg_mv, fs_hz=fs, segment_s=2.0,
+                              axis=0)[1][band_model]
+
+    @jax.jit
+    def log_model(a, b, key):  # a, b: flat arrays of grid points
+        keys = jax.random.split(key, n_realisations)
+        mean = jax.vmap(lambda ai, bi: jnp.mean(jax.vmap(lambda k: psd_of(ai, bi, k))(keys),
+                                                axis=0))(a, b)
+        return jnp.log(mean)
+
+    def loss(values_a, values_b, key, target):
+        ga, gb = np.meshgrid(values_a, values_b, indexing="ij")
+        lm = np.asarray(log_model(jnp.asarray(ga.ravel(), jnp.float32),
+                                  jnp.asarray(gb.ravel(), jnp.float32), key), dtype=float)
+        nll = 0.5 * np.sum((lm @ whiten.T - whiten @ target) ** 2, axis=1)
+        return nll.reshape(ga.shape)
+
+    rows, t1 = [], time.perf_counter()
+    for i, target in enumerate(np.log(psd[:, band])):
+        key = jax.random.key(5000 + i)
+        coarse_a, coarse_b = np.linspace(*BOX["a"], 9), np.linspace(*BOX["b"], 9)
+        nll = loss(coarse_a, coarse_b, key, target)
+        ia, ib = np.unravel_index(np.argmin(nll), nll.shape)
+        centre = [coarse_a[ia], coarse_b[ib]]
+        half = [5.0, 2.5]
+        for _ in range(2):  # a local grid, then one sized to +-4 sd of the local posterior
+            values_a = np.clip(np.linspace(centre[0] - half[0], centre[0] + half[0], 11),
+                               *BOX["a"])
+            values_b = np.clip(np.linspace(centre[1] - half[1], centre[1] + half[1], 11),
+                               *BOX["b"])
+            values_a, values_b = np.unique(values_a), np.unique(values_b)
+            nll = loss(values_a, values_b, key, target)
+            post, best = _posterior(values_a, values_b, nll)
+            centre = [post["a"]["mean"], post["b"]["mean"]]
+            half = [max(4.0 * post["a"]["sd"], 0.2), max(4.0 * post["b"]["sd"], 0.1)]
+        rows.append({**post, "p_value": lk.goodness_of_fit(best, int(band.sum()), 2)[1]})
+    fit_s = time.perf_counter() - t1
+    low, high = stats.binom.interval(0.99, n_records, 0.9)
+    out = {"C": c_value, "n_recordings": n_records, "duration_s": duration_s,
+           "n_realisations": n_realisations, "binomial_99": [int(low), int(high)],
+           "recordings_s": record_s, "per_recording_s": fit_s / n_records,
+           "median_p_value": float(np.median([r["p_value"] for r in rows]))}
+    for name in ("a", "b"):
+        points = np.array([r[name]["point"] for r in rows])
+        out[name] = {
+            "covered": int(sum(r[name]["low"] <= TRUTH[name] <= r[name]["high"] for r in rows)),
+            "mean_sd": float(np.mean([r[name]["sd"] for r in rows])),
+            "point_spread": float(np.std(points, ddof=1)),
+            "mean_point": float(np.mean(points))}
+        out[name]["sd_over_spread"] = out[name]["mean_sd"] / out[name]["point_spread"]
+    return out
+
+
+def run(mode: str) -> dict:
+    quick = mode == "quick"
+    sizes = (6, 60.0, 8) if quick else (20, 120.0, 16)
+    return {"mode": mode, "regimes": [_regime(c, *sizes) for c in (120.0, 135.0)]}
+
+
+def print_table(r: dict) -> None:
+    print(f"Spectral likelihood calibration ({r['mode']}): 2-D grid posteriors of (a, b)")
+    for g in r["regimes"]:
+        print(f"  C = {g['C']:g}: {g['n_recordings']} recordings of {g['duration_s']:g} s, "
+              f"{g['n_realisations']} realisations; 99 % binomial interval of the 90 % sets "
+              f"{g['binomial_99']}; {g['per_recording_s']:.1f} s per recording; median "
+              f"chi-square p {g['median_p_value']:.2f}")
+        for name in ("a", "b"):
+            s = g[name]
+            print(f"    {name}: covered {s['covered']}/{g['n_recordings']}, posterior sd "
+                  f"{s['mean_sd']:.3g} / spread of the point fits {s['point_spread']:.3g} = "
+                  f"{s['sd_over_spread']:.2f}, mean point fit {s['mean_point']:.2f} "
+                  f"(truth {TRUTH[name]:g})")
+
+
+def main(argv=None) -> int:
+    return bench_io.main(__doc__, run, print_table, HERE / "results" / "calibration.json", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
