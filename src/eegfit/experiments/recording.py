@@ -15,6 +15,7 @@ Keys of its block (documented in ``config/README.md``)::
     features: {peak_frequency: {...}, relative_power: {...}, normalised_psd: {...}}
     band_hz: null               # the likelihood's band (null: from the lowest to the highest
                                 # frequency the features read)
+    aperiodic: null             # {exponent: [0, 4]}: an aperiodic 1/f^chi background, profiled
     model: {params: {}, drive: {kind: white_noise, ...}}
     n_realisations: 16          # the model PSD: the mean over this many independent simulations
     noise_floor_hz: [40, 45]    # the recording's white floor, read here, added to the model PSD
@@ -28,8 +29,10 @@ variance plus the model PSD's own Monte Carlo variance (its mean over ``n_realis
 the bins' correlation and the gain profiled out. Twice the best loss is then a chi-square with
 about one degree of freedom per bin where the model makes the spectrum: each fit records its
 ``chi2_per_dof`` and ``fit_p_value``, so a spectrum the model cannot reach shows as a misfit,
-not as a wide posterior. The ``features`` are what a fit reports (its history's aux, the
-figures), not what it fits.
+not as a wide posterior. With ``aperiodic``, the measured spectrum is the model's plus an
+aperiodic background ``A f^-chi`` whose ``A`` and ``chi`` are profiled out at every evaluation
+(:mod:`eegfit.observe.spectrum`); the fit records them. The ``features`` are what a fit reports
+(its history's aux, the figures), not what it fits.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, default, interval
 from eegfit.models import JansenRit
+from eegfit.observe import spectrum as observed_spectrum
 from eegfit.signal import features as sf
 from eegfit.signal import likelihood, spectral
 from eegfit.simulate import simulate
@@ -66,6 +70,8 @@ class RecordingSpec(Spec):
     overlap: float = 0.5
     features: dict = dataclasses.field(default_factory=lambda: dict(sf.DEFAULT_SPECTRUM_FEATURES))
     band_hz: tuple[float, float] | None = None
+    aperiodic: tuple[float, float] | None = None
+    """The aperiodic exponent's box (``aperiodic.exponent``), or None: no background."""
     model: object = JansenRit()
     """The column's model: any registered model (``model.name``), Jansen-Rit by default."""
     n_realisations: int = 1
@@ -75,7 +81,7 @@ class RecordingSpec(Spec):
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
                   "overlap", "features", "band_hz", "model", "n_realisations", "noise_floor_hz",
-                  "demo", "accept_truncated")
+                  "demo", "accept_truncated", "aperiodic")
     has_truths = False
 
     @classmethod
@@ -111,6 +117,10 @@ class RecordingSpec(Spec):
                 "features": features,
                 "band_hz": None if r.raw("band_hz") is None else interval(
                     r.raw("band_hz"), r.path("band_hz"), low=0.0),
+                "aperiodic": None if r.raw("aperiodic") is None else
+                observed_spectrum.check_exponent_box(
+                    r.sub("aperiodic", ("exponent",)).raw("exponent", [0.0, 4.0]),
+                    r.path("aperiodic.exponent")),
                 "model": read_column(r.sub("model", ("name", "params", "drive")),
                                      dt_ms if isinstance(dt_ms, (int, float)) else None),
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
@@ -136,6 +146,10 @@ class Recording(Kind):
         self._aux_axes = sf.feature_axes(freqs, spec.features)
         self.band_hz = spec.band_hz or data.fit_band(spec)
         self._mask = spectral.band_mask(freqs, self.band_hz, f"experiments.{spec.name}.band_hz")
+        self._band_freqs = freqs[self._mask]
+        if spec.aperiodic is not None and self._band_freqs[0] <= 0:
+            raise ValueError(f"config experiments.{spec.name}.band_hz must start above 0 Hz "
+                             f"with an aperiodic background (f^-chi at 0 Hz)")
         self._n_per_segment = n_per_segment
         kept = int(round((spec.simulation.duration_ms - spec.simulation.transient_ms) / 1e3
                          * fs_hz))
@@ -202,6 +216,7 @@ class Recording(Kind):
         sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof, 1.0 - floor / band)
         whiten = likelihood.whitening(sd, self._n_per_segment)
         return {"freqs_hz": freqs, "whiten": whiten, "log_psd": whiten @ np.log(band),
+                "band_psd": band,
                 "floor_fraction": data.floor_fraction(self.spec, freqs, target_ds["psd"].values),
                 "features": {k: target_ds[k].values for k in self.spec.features},
                 "spread": {k: target_ds[f"spread_{k}"].values for k in self.spec.features},
@@ -244,30 +259,47 @@ class Recording(Kind):
                 "whiten": jnp.asarray(observed["whiten"], dtype), "key": keys(seed)[1],
                 "floor_fraction": jnp.asarray(observed["floor_fraction"], dtype)}
 
+    def observed_band(self, psd, whiten, log_psd):
+        """The measured spectrum the model predicts on the likelihood's bins: its PSD (the
+        floor included), plus the profiled aperiodic background where the block has one; and
+        that background's ``(log A, chi)`` (None without)."""
+        band = jnp.asarray(psd)[self._mask]
+        if self.spec.aperiodic is None:
+            return band, None
+        total, log_a, chi = observed_spectrum.profile_aperiodic(
+            band, self._band_freqs, whiten, log_psd, self.spec.aperiodic)
+        return total, (log_a, chi)
+
     def loss(self, model, fit_data):
         """The negative log likelihood of the recording's spectrum given the model's (module
         docstring), with the fit's drive noise (its fit key) at every evaluation."""
         freqs, psd = self.model_spectrum(model, fit_data["key"], fit_data["floor_fraction"])
-        nll = likelihood.negative_log_likelihood(psd, self._mask, fit_data["whiten"],
-                                                 fit_data["log_psd"])
-        values = sf.spectral_features(freqs, psd, self.spec.features, axis=0)
-        return nll, data.aux_of(values, self._aux_axes)
+        band, background = self.observed_band(psd, fit_data["whiten"], fit_data["log_psd"])
+        nll = likelihood.negative_log_likelihood(band, np.ones(self.n_bins, bool),
+                                                 fit_data["whiten"], fit_data["log_psd"])
+        aux = data.aux_of(sf.spectral_features(freqs, psd, self.spec.features, axis=0),
+                          self._aux_axes)
+        if background is not None:
+            aux["aperiodic_exponent"] = background[1]
+        return nll, aux
 
     # ---- posteriors: the likelihood's whitened log-PSD, one entry per degree of freedom -------
     def simulate_features(self, values: dict, context) -> dict:
         """The model's whitened log-PSD at ``values`` (a batch: one simulation), one entry per
-        row of the target's whitening; ``context`` is ``(key, floor_fraction, whitening)`` as
+        row of the target's whitening; ``context`` is ``(key, floor_fraction, whitening,
+        whitened target)`` as
         :meth:`posterior_context` gives them. With the observed entries and a scale of 1, the
         Gaussian of :mod:`eegfit.infer` is the fit's likelihood."""
-        key, floor, whiten = context
+        key, floor, whiten, log_psd = context
         _, psd = self.model_spectrum(self.model_at(values), key, floor)
-        entries = likelihood.whitened_log_psd(psd, self._mask, whiten)
+        band, _ = self.observed_band(psd, whiten, log_psd)
+        entries = likelihood.whitened_log_psd(band, np.ones(self.n_bins, bool), whiten)
         return {f"log_psd_w[{i}]": entries[i] for i in range(entries.shape[0])}
 
     def posterior_context(self, observed, seed: int):
         dtype = jnp.result_type(float)
         return (keys(seed)[1], jnp.asarray(observed["floor_fraction"], dtype),
-                jnp.asarray(observed["whiten"], dtype))
+                jnp.asarray(observed["whiten"], dtype), jnp.asarray(observed["log_psd"], dtype))
 
     def posterior_observed(self, observed) -> dict:
         if "log_psd" not in observed:

@@ -291,6 +291,25 @@ def features_dataset(target: dict) -> xr.Dataset:
                       attrs={"n_segments": len(target["segment_start_s"])})
 
 
+def aperiodic_vars(kind, observed: dict, psd, n: int) -> dict:
+    """The profiled aperiodic background at the best parameters: its exponent, its offset in
+    the recording's units (specparam's ``log10(g A)``: the gain is the mean log-ratio of the
+    recording's PSD to the model's over the band) and its PSD in the model's units."""
+    total, (log_a, chi) = kind.observed_band(psd, observed["whiten"], observed["log_psd"])
+    log_gain = float(np.mean(np.log(observed["band_psd"]) - np.log(np.asarray(total, float))))
+    freqs = np.asarray(observed["freqs_hz"], float)
+    background = np.where(freqs > 0, np.exp(float(log_a)) * np.maximum(freqs, 1e-12) ** -float(
+        chi), np.nan)
+    return {"aperiodic_exponent": _var((), float(chi), "1", "exponent chi of the profiled "
+                                       "aperiodic background A f^-chi"),
+            "aperiodic_offset": _var((), (float(log_a) + log_gain) / np.log(10.0),
+                                     "log10(mV2/Hz)", "offset log10(g A) of the aperiodic "
+                                     "background in the recording's units (specparam's)"),
+            "model_aperiodic_psd": _var(("frequency",), background[:n], sf.units("psd", "mV"),
+                                        "the profiled aperiodic background, in the model's "
+                                        "units (model_psd + this is what the fit compares)")}
+
+
 def fit_vars(kind, target, observed: dict, result) -> dict:
     """The model PSD and features at the best parameters, beside the target's features and
     noise floor (no model values if the fit failed)."""
@@ -305,6 +324,8 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                                 "Welch PSD of the model at the best parameters")
         out.update(feature_vars("model_", {k: np.asarray(v, float) for k, v in values.items()},
                                 axes, "of the fitted model"))
+        if kind.spec.aperiodic is not None:
+            out.update(aperiodic_vars(kind, observed, psd, n))
     loss = float(result.best_loss)
     chi2_dof, p_value = (likelihood.goodness_of_fit(loss, kind.n_bins, len(kind.spec.parameters))
                          if np.isfinite(loss) else (np.nan, np.nan))
