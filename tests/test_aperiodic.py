@@ -124,3 +124,31 @@ def test_a_bad_exponent_box_is_refused_naming_it(box, message):
     block["aperiodic"] = {"exponent": [0, 4], "knee": 1.0}
     with pytest.raises(ValueError, match=r"experiments\.rec\.aperiodic.*knee"):
         experiments.build("rec", block)
+
+
+def test_the_spectrum_figure_draws_the_background_and_keeps_its_legend_off_the_data():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import xarray as xr
+
+    from eegfit import plots
+
+    f = np.arange(0.0, 50.5, 0.5)
+    psd = np.exp(-0.5 * ((f - 10.0) / 2.0) ** 2) + 1.0 / np.maximum(f, 0.5)
+    target = xr.Dataset({"psd": ("frequency", psd),
+                         "psd_segment": (("segment", "frequency"), np.stack([psd * 0.9,
+                                                                             psd * 1.1]))},
+                        coords={"frequency": f}, attrs={"channel": "O1"})
+    background = np.where(f > 0, 1.0 / np.maximum(f, 1e-12), np.nan)
+    fit = xr.Dataset({"model_psd": ("frequency", psd - np.nan_to_num(background)),
+                      "model_aperiodic_psd": ("frequency", background),
+                      "aperiodic_exponent": ((), 1.0)}, coords={"frequency": f},
+                     attrs={"backend": "grad"})
+    fig = plots.recording_psd(target, [fit], band_hz=(2.0, 40.0))
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "aperiodic background, grad (chi 1.00)" in labels
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # beside the axes, not over the data

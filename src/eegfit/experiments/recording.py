@@ -324,7 +324,8 @@ class Recording(Kind):
         for ds in targets:
             mine = [f for f in fits if f.attrs["target"] == ds.attrs["target"]]
             name = ds.attrs["target"]
-            out[f"psd_{name}"] = plots.recording_psd(ds, mine, self.spec.features)
+            out[f"psd_{name}"] = plots.recording_psd(ds, mine, self.spec.features,
+                                                       self.band_hz)
             out[f"windows_{name}"] = plots.recording_windows(ds, mine)
         return out
 

@@ -20,20 +20,24 @@ def _fitted_band(spec: dict | None) -> tuple[float, float]:
     return min(b[0] for b in bands), max(b[1] for b in bands)
 
 
-def recording_psd(features, fits, spec: dict | None = None) -> plt.Figure:
-    """The recording's Welch PSD against each fitted model's PSD, both normalised over the fitted
-    band (their absolute scales differ by an unknown gain), the band shaded; the recording's
-    spread over segments as a shaded range."""
-    low, high = _fitted_band(spec)
+def recording_psd(features, fits, spec: dict | None = None,
+                  band_hz: tuple[float, float] | None = None) -> plt.Figure:
+    """The recording's Welch PSD against each fitted model's measured spectrum (its PSD plus, where
+    the fit profiled one, its aperiodic background, dotted alone), all normalised over the fitted
+    band ``band_hz`` (default: the features'; their absolute scales differ by an unknown gain),
+    the band shaded; the recording's spread over segments as a shaded range. The legend sits
+    beside the axes, never over the data."""
+    low, high = band_hz or _fitted_band(spec)
     freqs = features["frequency"].values
     band = (freqs >= low) & (freqs <= high)
     df = freqs[1] - freqs[0]
 
-    def normalise(power):
-        return power / (np.sum(power[..., band], axis=-1, keepdims=True) * df)
+    def normalise(power, by=None):
+        by = power if by is None else by
+        return power / (np.sum(by[..., band], axis=-1, keepdims=True) * df)
 
     with plt.rc_context(STYLE):
-        fig, ax = figure()
+        fig, ax = figure(DOUBLE_COLUMN_IN * 0.75, 2.6)
         seg = normalise(features["psd_segment"].values)
         lo, hi = np.percentile(seg, [16, 84], axis=0)
         show = freqs <= min(freqs[-1], 1.25 * high)
@@ -42,15 +46,27 @@ def recording_psd(features, fits, spec: dict | None = None) -> plt.Figure:
         ax.plot(freqs[show], normalise(features["psd"].values)[show], color=RECORDING_COLOR,
                 label=f"recording ({features.attrs.get('channel', '')})")
         for fit in fits:
-            if "model_psd" in fit:
-                backend = fit.attrs["backend"]
-                ax.plot(freqs[show], normalise(fit["model_psd"].values)[show], "--",
-                        color=color(backend), label=f"model, {backend} fit")
+            if "model_psd" not in fit:
+                continue
+            backend = fit.attrs["backend"]
+            model = fit["model_psd"].values
+            background = (fit["model_aperiodic_psd"].values if "model_aperiodic_psd" in fit
+                          else None)
+            measured = model if background is None else model + np.nan_to_num(background)
+            on = show & (freqs >= low)  # the background grows without bound towards 0 Hz
+            ax.plot(freqs[on], normalise(measured)[on], "--", color=color(backend),
+                    label=f"model, {backend} fit" + ("" if background is None else
+                                                      " (with background)"))
+            if background is not None:
+                ax.plot(freqs[on], normalise(background, measured)[on], ":",
+                        color=color(backend), label=f"aperiodic background, {backend} "
+                        f"(chi {float(fit['aperiodic_exponent']):.2f})")
         ax.axvspan(low, high, color=TARGET_COLOR, alpha=0.08, lw=0, label="fitted band")
         ax.set_yscale("log")
         ax.set_xlabel("frequency (Hz)")
         ax.set_ylabel(f"PSD / power in {low:g}-{high:g} Hz (1/Hz)")
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                  fontsize="small")
     return fig
 
 
