@@ -251,10 +251,9 @@ class Recording(Kind):
         return sf.spectral_features(freqs, psd, self.spec.features, axis=0)
 
     def fit_data(self, observed: dict, seed: int) -> dict:
-        """The target's features and their spread (arrays; the axes' labels stay out: they are
-        the spec's) and the fit key of ``seed``."""
+        """The target's whitened log-PSD and its whitening (the likelihood), its floor, and the
+        fit key of ``seed``."""
         dtype = jnp.result_type(float)
-        as_arrays = lambda d: {k: jnp.asarray(v, dtype) for k, v in d.items()}  # noqa: E731
         return {"log_psd": jnp.asarray(observed["log_psd"], dtype),
                 "whiten": jnp.asarray(observed["whiten"], dtype), "key": keys(seed)[1],
                 "floor_fraction": jnp.asarray(observed["floor_fraction"], dtype)}

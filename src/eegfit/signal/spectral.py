@@ -214,19 +214,6 @@ def spread(window_values, *, floor: float = 1e-3) -> np.ndarray:
     return np.maximum(sd, scale)
 
 
-def misfit(model: dict, target: dict, noise: dict):
-    """Loss (1) of model features against target features in units of their noise floor.
-
-    For each feature (name -> array), the mean over its elements of
-    ``((model - target) / noise) ** 2``; the loss is the mean over features, so each feature
-    counts once whatever its length (a normalised PSD of 77 bins does not outweigh one peak
-    frequency). About 1 or less: the model lies within one window-to-window spread of the target.
-    """
-    terms = [jnp.mean(((model[k] - jnp.asarray(target[k])) / jnp.asarray(noise[k])) ** 2)
-             for k in target]
-    return sum(terms) / len(terms)
-
-
-__all__ = ["band_integral", "band_mask", "check_band", "frequencies", "misfit",
+__all__ = ["band_integral", "band_mask", "check_band", "frequencies",
            "normalised_psd", "padded_length", "peak_frequency", "periodogram", "relative_power",
            "segment_samples", "segment_starts", "segments", "spread", "welch"]
