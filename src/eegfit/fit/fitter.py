@@ -38,6 +38,7 @@ import numpy as np
 
 from eegfit.fit.batch import batch_size, start_values, takes_data
 from eegfit.fit import gradient_check as gcheck
+from eegfit.fit import multistart
 from eegfit.fit.grad import (CONVERGED, DIVERGED, UNRELIABLE, make_chunk_runner,
                              resolve_derivatives, run_grad)
 from eegfit.fit.nevergrad_backend import (make_evaluate, parametrization, resolve_optimizer,
@@ -156,7 +157,8 @@ class Fitter:
         return "optax" if self.backend == "grad" else repr(self.optimizer)
 
     def fit(self, n_steps: int, *, data=None, seed: int = 0, tol: float | None = None,
-            progress: bool | None = None, start: dict | None = None) -> FitResult:
+            progress: bool | None = None, start: dict | None = None, n_starts: int = 1,
+            start_design: str = "sobol") -> FitResult:
         """Run the fit for at most ``n_steps`` steps.
 
         Args:
@@ -168,14 +170,18 @@ class Fitter:
             tol: stop once a loss at or below ``tol`` is reached (status ``converged``).
             progress: show a progress bar; ``None`` shows it when stderr is a terminal.
             start: name -> start value, instead of the Params' own values.
+            n_starts, start_design: grad only: several starts, the best kept (see
+                :meth:`fit_many`).
         """
         batch = None if data is None else jax.tree.map(lambda x: jnp.asarray(x)[None], data)
         starts = None if start is None else {k: np.asarray(v)[None] for k, v in start.items()}
         return self.fit_many(n_steps, data=batch, seeds=[seed], starts=starts, tol=tol,
-                             progress=progress)[0]
+                             progress=progress, n_starts=n_starts,
+                             start_design=start_design)[0]
 
     def fit_many(self, n_steps: int, *, data=None, seeds=None, starts: dict | None = None,
-                 tol: float | None = None, progress: bool | None = None) -> list[FitResult]:
+                 tol: float | None = None, progress: bool | None = None, n_starts: int = 1,
+                 start_design: str = "sobol") -> list[FitResult]:
         """Run a batch of independent fits together: one result per fit, each the result
         :meth:`fit` gives for that fit alone (up to float rounding: see below).
 
@@ -186,6 +192,12 @@ class Fitter:
             seeds: one seed per fit (nevergrad's random state; recorded by both backends).
             starts: name -> start values of every fit, shape ``(n_fits, *shape)`` (default: the
                 Params' own values for every fit).
+            n_starts: grad only: starts per fit, its own (``starts``) and ``n_starts - 1`` more
+                spread over the box by ``start_design`` (``"sobol"`` or ``"lhs"``, seeded with
+                the fit's seed; :func:`eegfit.fit.multistart.design`). Every start of every fit
+                advances in the same batch; each fit's result is its best kept start (a start
+                that fails the gradient check is dropped), with every start in
+                ``FitResult.starts`` (:func:`eegfit.fit.multistart.merge`).
 
         The batch size is the leading axis of ``data``, ``seeds`` or ``starts`` (they must
         agree). grad: every fit keeps its own optimizer state, best values, status and early
@@ -203,22 +215,39 @@ class Fitter:
                             "loss_fn(model, data)")
         if data is None and self.takes_data:
             raise TypeError("loss_fn takes (model, data): pass data= to fit / fit_many")
+        if not isinstance(n_starts, int) or isinstance(n_starts, bool) or n_starts < 1:
+            raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
+        if n_starts > 1 and self.backend != "grad":
+            raise ValueError("n_starts is for the grad backend (nevergrad spreads its own "
+                             "candidates over the box)")
         data = None if data is None else jax.tree.map(jnp.asarray, data)
         n = batch_size(data, seeds, starts)
         seeds = [0] * n if seeds is None else [int(s) for s in seeds]
         starts = start_values(self.split, starts, n)
         if data is not None:
             self._check_loss_fn(jax.tree.map(lambda x: x[0], data))
-        label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "")
+        if n_starts > 1:  # every start a row of the batch: fit b's starts are rows b*S..b*S+S-1
+            designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
+                                         n_starts, seeds[b], start_design) for b in range(n)]
+            starts = {k: np.concatenate([d[k] for d in designs]) for k in starts}
+            data = None if data is None else jax.tree.map(
+                lambda x: jnp.repeat(x, n_starts, axis=0), data)
+            seeds = [s for s in seeds for _ in range(n_starts)]
+        rows = n * n_starts
+        label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "") + (
+            f" x {n_starts} starts" if n_starts > 1 else "")
         bar = Progress(int(n_steps), label, progress)
         t0 = time.perf_counter()
         try:
             outs = self._run(int(n_steps), starts, data, seeds, tol, bar)
         finally:
             bar.close()
-        wall = (time.perf_counter() - t0) / n
-        return [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
-                for b, (out, seed) in enumerate(zip(outs, seeds))]
+        wall = (time.perf_counter() - t0) / rows
+        results = [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
+                   for b, (out, seed) in enumerate(zip(outs, seeds))]
+        if n_starts == 1:
+            return results
+        return [multistart.merge(results[b * n_starts:(b + 1) * n_starts]) for b in range(n)]
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
         """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:
