@@ -164,3 +164,79 @@ def test_hybrid_polishes_the_search_to_the_deep_minimum():
     np.testing.assert_array_equal(again[0].history.loss, results[0].history.loss)
     with pytest.raises(ValueError, match="nevergrad search"):
         Hybrid(grad_fitter(), grad_fitter(), search_steps=3)
+
+
+# ---- from the config: the grad block's starts, the hybrid block, their record and summary ----
+
+def column_block() -> dict:
+    import copy  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / ".test" / "config.yaml")
+                            .read_text())
+    block = copy.deepcopy(config["experiments"]["small_C_rms"])
+    block["simulation"].update(duration_ms=300.0, transient_ms=100.0)
+    block["parameters"]["C"]["truths"] = [150.0]
+    block["backends"] = {
+        "grad": {"optimizer": "adam", "learning_rate": 2.0, "n_steps": 12, "n_starts": 3},
+        "hybrid": {"search": {"optimizer": "DE", "num_candidates": 4, "n_steps": 2,
+                              "options": {"popsize": 4, "initialization": "LHS"}},
+                   "polish": {"optimizer": "adam", "learning_rate": 2.0, "n_steps": 8},
+                   "n_polish": 2}}
+    return block
+
+
+@pytest.mark.parametrize("where, value, culprit", [
+    (("grad", "n_starts"), 0, "backends.grad.n_starts must be >= 1"),
+    (("grad", "n_starts"), 2.5, "backends.grad.n_starts must be an integer"),
+    (("grad", "start_design"), "grid", "backends.grad.start_design must be one of"),
+    (("hybrid", "search"), None, "backends.hybrid.search must be a nevergrad backend block"),
+    (("hybrid", "n_polish"), 0, "backends.hybrid.n_polish must be >= 1"),
+    (("hybrid", "polish", "n_starts"), 4, "backends.hybrid.polish.n_starts: the polish starts"),
+    (("hybrid", "search", "optimizer"), "DEE", "backends.hybrid.search.optimizer"),
+    (("hybrid", "polish", "typo"), 1, "backends.hybrid.polish"),
+])
+def test_bad_multistart_and_hybrid_settings_are_named(where, value, culprit):
+    from eegfit import experiments  # noqa: PLC0415
+
+    block = column_block()
+    node = block["backends"]
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    with pytest.raises(ValueError, match=f"experiments.ms.{culprit}"):
+        experiments.build("ms", block)
+
+
+def test_records_keep_every_start_and_rewrite_byte_identical(tmp_path):
+    from eegfit import experiments, io  # noqa: PLC0415
+    from eegfit.experiments import runner, summary  # noqa: PLC0415
+
+    kind = experiments.build("ms", column_block())
+    assert kind.spec.backend("hybrid").polish.n_steps == 8
+    (target,) = kind.targets()
+    target_ds = runner.make_target(kind, target)
+    paths = []
+    for backend in ("grad", "hybrid"):
+        ds, _ = runner.fit(kind, backend, target, target_ds)
+        assert ds.attrs["n_starts"] == (3 if backend == "grad" else 2)
+        assert ds["starts_best_loss"].dims == ("start",)
+        assert float(ds["starts_start_C"][0]) == (115.0 if backend == "grad" else
+                                                  float(ds["starts_start_C"][0]))
+        chosen = ds.attrs["chosen_start"]
+        assert float(ds["starts_best_loss"][chosen]) == pytest.approx(float(ds["best_loss"]))
+        assert set(ds["starts_status"].values.astype(str)) <= {"max_steps", "at_bound",
+                                                               "converged"}
+        assert ds.attrs["backend"] == backend and abs(float(ds["best_C"]) - 150.0) < 1.0
+        first, again = tmp_path / f"{backend}.nc", tmp_path / f"{backend}2.nc"
+        io.write_netcdf(ds, first)
+        io.write_netcdf(runner.fit(kind, backend, target, target_ds)[0], again)
+        assert first.read_bytes() == again.read_bytes()
+        paths.append(first)
+    table = summary.collect(paths)
+    assert list(table["backend"]) == ["grad", "hybrid"]
+    assert set(table["loss_above_lowest"]) <= {"yes", "no"} and "no" in set(
+        table["loss_above_lowest"])
+    assert list(table["disagrees_90"]) == ["n/a", "n/a"]  # no uncertainty block
