@@ -17,8 +17,8 @@ import pytest
 
 from eegfit import JansenRit, Param
 from eegfit.fit import Fitter
-from eegfit.fit.hybrid import MIN_SEPARATION, Hybrid, polish_starts
-from eegfit.fit.multistart import design
+from eegfit.fit.hybrid import Hybrid, polish_starts
+from eegfit.fit.multistart import MIN_SEPARATION, design
 
 BOUNDS = (110.0, 170.0)
 CHECK = {"rtol": 0.5, "rel_step": 0.005}
@@ -93,6 +93,27 @@ def test_multistart_finds_the_deep_basin_a_single_start_misses():
         alone = fitter.fit(60, data={"deep": jnp.asarray(160.0), "bad_above": jnp.asarray(1e9)},
                            start={"C": r.starts.start["C"][s]})
         np.testing.assert_allclose(alone.best_loss, r.starts.best_loss[s], rtol=1e-5, atol=1e-7)
+
+
+def test_a_screen_starts_from_the_design_points_of_lowest_loss():
+    """16 design points screened, the 2 best apart polished beside the configured start: the
+    deep basin (narrow, at 160) is among them, and the record says what was screened."""
+    fitter = grad_fitter()
+    one = jax.tree.map(lambda x: x[0], data())
+    result = fitter.fit(30, data=one, seed=2, n_starts=3, screen=16)
+    screened = design({"C": BOUNDS}, {"C": np.float32(115.0)}, 17, 2)["C"][1:]
+    losses = np.asarray(two_basins(jnp.asarray(screened), 160.0))
+    starts = result.starts
+    assert starts.n_screened == 16 and starts.start["C"][0] == 115.0
+    assert starts.start["C"][1] == screened[np.argmin(losses)]
+    assert set(starts.start["C"][1:].tolist()) <= set(screened.tolist())
+    assert np.mean(losses <= two_basins(starts.start["C"][2], 160.0) + 1e-6) <= 0.5
+    assert abs(float(result.best_params["C"]) - 160.0) < 0.5
+    assert result.history.loss.shape[0] == 31 and np.isfinite(result.history.loss[0]).sum() == 16
+    np.testing.assert_allclose(result.history.loss[0], losses, rtol=1e-5)
+    assert result.n_evaluations == 16 + int(np.sum(np.isfinite(result.history.loss[1:])))
+    with pytest.raises(ValueError, match="screen must be 0 or"):
+        fitter.fit(5, data=one, n_starts=4, screen=2)
 
 
 def test_multistart_repeats_exactly_and_depends_on_the_seed():
@@ -192,6 +213,7 @@ def column_block() -> dict:
     (("grad", "n_starts"), 0, "backends.grad.n_starts must be >= 1"),
     (("grad", "n_starts"), 2.5, "backends.grad.n_starts must be an integer"),
     (("grad", "start_design"), "grid", "backends.grad.start_design must be one of"),
+    (("grad", "screen"), 1, r"backends.grad.screen \(1\) picks the other starts"),
     (("hybrid", "search"), None, "backends.hybrid.search must be a nevergrad backend block"),
     (("hybrid", "n_polish"), 0, "backends.hybrid.n_polish must be >= 1"),
     (("hybrid", "polish", "n_starts"), 4, "backends.hybrid.polish.n_starts: the polish starts"),

@@ -270,7 +270,8 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
         coords["start"] = ("start", np.arange(result.starts.n_starts),
                            {"long_name": "start of a multi-start fit (0: the configured one)"})
         run_attrs.update(n_starts=int(result.starts.n_starts),
-                         chosen_start=int(result.starts.chosen))
+                         chosen_start=int(result.starts.chosen),
+                         n_screened=int(result.starts.n_screened))
     if result.gradient_check is not None:
         data.update(_check_vars(result, param_units))
         check = result.gradient_check

@@ -137,7 +137,8 @@ def fit_options(settings) -> dict:
     """The keyword arguments of ``fit`` / ``fit_many`` a backend block adds (a grad block's
     starts)."""
     if settings.name == "grad" and settings.n_starts > 1:
-        return {"n_starts": settings.n_starts, "start_design": settings.start_design}
+        return {"n_starts": settings.n_starts, "start_design": settings.start_design,
+                "screen": settings.screen}
     return {}
 
 

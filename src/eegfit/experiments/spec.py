@@ -137,6 +137,17 @@ def read_gradient_check(r: Reader, defaults: dict) -> dict | None:
     return out
 
 
+def read_screen(r: Reader, default: int) -> int:
+    """``backends.grad.screen``: 0, or at least ``n_starts - 1`` design points (with
+    ``n_starts > 1``) whose loss picks the other starts."""
+    screen, n_starts = r.integer("screen", default, low=0), r.integer("n_starts", 1, low=1)
+    if screen and (n_starts == 1 or screen < n_starts - 1):
+        raise ValueError(f"config {r.path('screen')} ({screen}) picks the other starts of "
+                         f"{r.path('n_starts')} ({n_starts}): it needs n_starts > 1 and at least "
+                         f"n_starts - 1 design points (0: no screen)")
+    return screen
+
+
 @dataclasses.dataclass(frozen=True)
 class Backend:
     """One backend block: ``grad`` (an optax optimizer and its learning rate, in the parameters'
@@ -156,6 +167,7 @@ class Backend:
     gradient_check: dict | None = None
     n_starts: int = 1
     start_design: str = "sobol"
+    screen: int = 0
     search: Backend | None = None
     polish: Backend | None = None
     n_polish: int = 4
@@ -165,7 +177,7 @@ class Backend:
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
                                       "n_steps", "tol", "gradient_check", "n_starts",
-                                      "start_design"))
+                                      "start_design", "screen"))
             from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
             from eegfit.fit.multistart import DESIGNS  # noqa: PLC0415
 
@@ -178,7 +190,8 @@ class Backend:
                        gradient_check=read_gradient_check(
                            r.sub("gradient_check"), check_defaults or Spec.gradient_check),
                        n_starts=r.integer("n_starts", cls.n_starts, low=1),
-                       start_design=r.choice("start_design", DESIGNS, cls.start_design))
+                       start_design=r.choice("start_design", DESIGNS, cls.start_design),
+                       screen=read_screen(r, cls.screen))
         if name == "hybrid":
             r = Reader(block, where, ("search", "polish", "n_polish"))
             for part in ("search", "polish"):

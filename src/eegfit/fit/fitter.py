@@ -114,7 +114,7 @@ class Fitter:
                                  "backend; configure an optax optimizer by its arguments")
             self.derivatives = resolve_derivatives(derivatives, self.split)
             self.gradient_check = gcheck.resolve(gradient_check)
-            self._runners, self._fd = {}, None
+            self._runners, self._fd, self._evaluate = {}, None, None
         else:
             if gradient_check:
                 raise ValueError("gradient_check is for the grad backend")
@@ -158,7 +158,7 @@ class Fitter:
 
     def fit(self, n_steps: int, *, data=None, seed: int = 0, tol: float | None = None,
             progress: bool | None = None, start: dict | None = None, n_starts: int = 1,
-            start_design: str = "sobol") -> FitResult:
+            start_design: str = "sobol", screen: int = 0) -> FitResult:
         """Run the fit for at most ``n_steps`` steps.
 
         Args:
@@ -170,18 +170,18 @@ class Fitter:
             tol: stop once a loss at or below ``tol`` is reached (status ``converged``).
             progress: show a progress bar; ``None`` shows it when stderr is a terminal.
             start: name -> start value, instead of the Params' own values.
-            n_starts, start_design: grad only: several starts, the best kept (see
+            n_starts, start_design, screen: grad only: several starts, the best kept (see
                 :meth:`fit_many`).
         """
         batch = None if data is None else jax.tree.map(lambda x: jnp.asarray(x)[None], data)
         starts = None if start is None else {k: np.asarray(v)[None] for k, v in start.items()}
         return self.fit_many(n_steps, data=batch, seeds=[seed], starts=starts, tol=tol,
                              progress=progress, n_starts=n_starts,
-                             start_design=start_design)[0]
+                             start_design=start_design, screen=screen)[0]
 
     def fit_many(self, n_steps: int, *, data=None, seeds=None, starts: dict | None = None,
                  tol: float | None = None, progress: bool | None = None, n_starts: int = 1,
-                 start_design: str = "sobol") -> list[FitResult]:
+                 start_design: str = "sobol", screen: int = 0) -> list[FitResult]:
         """Run a batch of independent fits together: one result per fit, each the result
         :meth:`fit` gives for that fit alone (up to float rounding: see below).
 
@@ -198,6 +198,10 @@ class Fitter:
                 advances in the same batch; each fit's result is its best kept start (a start
                 that fails the gradient check is dropped), with every start in
                 ``FitResult.starts`` (:func:`eegfit.fit.multistart.merge`).
+            screen: with ``n_starts > 1``, evaluate ``screen`` design points per fit first (the
+                loss only, all in one call) and start from the ``n_starts - 1`` best of them
+                that lie apart (:func:`eegfit.fit.multistart.best_apart`), beside the fit's own
+                start; 0: start from the first ``n_starts - 1`` design points.
 
         The batch size is the leading axis of ``data``, ``seeds`` or ``starts`` (they must
         agree). grad: every fit keeps its own optimizer state, best values, status and early
@@ -226,9 +230,17 @@ class Fitter:
         starts = start_values(self.split, starts, n)
         if data is not None:
             self._check_loss_fn(jax.tree.map(lambda x: x[0], data))
+        if not isinstance(screen, int) or isinstance(screen, bool) or screen < 0 or (
+                0 < screen < n_starts - 1) or (screen and n_starts == 1):
+            raise ValueError(f"screen must be 0 or, with n_starts > 1, an integer >= n_starts "
+                             f"- 1 ({n_starts - 1}), got {screen!r}")
+        screened = [None] * n
         if n_starts > 1:  # every start a row of the batch: fit b's starts are rows b*S..b*S+S-1
             designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
-                                         n_starts, seeds[b], start_design) for b in range(n)]
+                                         (screen or n_starts - 1) + 1, seeds[b], start_design)
+                       for b in range(n)]
+            if screen:
+                designs, screened = self._screen(designs, data, n_starts)
             starts = {k: np.concatenate([d[k] for d in designs]) for k in starts}
             data = None if data is None else jax.tree.map(
                 lambda x: jnp.repeat(x, n_starts, axis=0), data)
@@ -247,7 +259,30 @@ class Fitter:
                    for b, (out, seed) in enumerate(zip(outs, seeds))]
         if n_starts == 1:
             return results
-        return [multistart.merge(results[b * n_starts:(b + 1) * n_starts]) for b in range(n)]
+        return [multistart.merge(results[b * n_starts:(b + 1) * n_starts], screen=screened[b])
+                for b in range(n)]
+
+    def _screen(self, designs: list, data, n_starts: int):
+        """Each fit's start and the ``n_starts - 1`` best of its other design points (the loss
+        of all of them, of every fit, in one call), and each fit's screen as a one-step
+        :class:`History`."""
+        if self._evaluate is None:
+            self._evaluate = make_evaluate(self._objective)
+        values = {k: np.stack([d[k][1:] for d in designs]) for k in designs[0]}
+        loss, aux = jax.device_get(self._evaluate({k: jnp.asarray(v) for k, v in values.items()},
+                                                  data))
+        loss = np.where(np.isfinite(loss), np.asarray(loss, float), np.nan)
+        chosen, histories = [], []
+        for b, d in enumerate(designs):
+            mine = {k: v[b] for k, v in values.items()}
+            picks = multistart.best_apart(mine, loss[b], self.split.bounds, n_starts - 1)
+            if picks is None:  # no finite loss: the design's first points
+                picks = {k: v[:n_starts - 1] for k, v in mine.items()}
+            chosen.append({k: np.concatenate([d[k][:1], picks[k]]) for k in d})
+            histories.append(History(loss=loss[b][None], params={k: v[None] for k, v in
+                                                                 mine.items()},
+                                     aux=jax.tree.map(lambda a: np.asarray(a)[b][None], aux)))
+        return chosen, histories
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
         """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:

@@ -4,7 +4,8 @@ from its best candidates, every polish start of every fit in one batch.
 A search alone spends its budget finding the basin and then creeps to the minimum; a gradient fit
 alone reaches the minimum of the basin it starts in, which may not be the right one. The hybrid
 runs a nevergrad :class:`~eegfit.fit.Fitter` for ``search_steps`` steps, takes per fit the
-``n_polish`` best evaluated candidates that lie at least :data:`MIN_SEPARATION` of the box apart
+``n_polish`` best evaluated candidates that lie at least
+:data:`~eegfit.fit.multistart.MIN_SEPARATION` of the box apart
 (so the polish does not start ``n_polish`` times in one basin), and polishes them with a grad
 Fitter (the multi-start merge of :mod:`eegfit.fit.multistart`: a polish start that fails the
 gradient check is dropped). The fit's best is the lowest loss of any evaluation, search or
@@ -27,35 +28,19 @@ import numpy as np
 from eegfit.fit import multistart
 from eegfit.fit.result import FitResult, best_from_history
 
-MIN_SEPARATION = 0.05
-"""Polish starts lie at least this fraction of the box apart (max over parameters), where the
-search found enough such candidates; else the next best candidates fill the rest."""
-
-
 def polish_starts(result: FitResult, bounds: dict, n_polish: int) -> dict:
-    """The ``n_polish`` best candidates of a search, name -> ``(n_polish, *shape)``: in order of
-    loss, each at least :data:`MIN_SEPARATION` of the box from those taken, then the next best
-    (then the best again) where too few are apart."""
-    loss = np.where(np.isfinite(result.history.loss), result.history.loss, np.inf).ravel()
-    names = result.names
+    """The ``n_polish`` best candidates of a search, name -> ``(n_polish, *shape)``, at least
+    :data:`~eegfit.fit.multistart.MIN_SEPARATION` of the box apart where the search found
+    enough such (:func:`eegfit.fit.multistart.best_apart`); the fit's start where it found no
+    finite loss."""
+    loss = np.asarray(result.history.loss).ravel()
     flat = {n: np.asarray(result.history.params[n]).reshape((loss.size,) + np.shape(
-        result.start_params[n])) for n in names}
-    order = [int(i) for i in np.argsort(loss, kind="stable") if np.isfinite(loss[i])]
-    if not order:  # no finite evaluation: polish from the fit's start
-        return {n: np.repeat(np.asarray(result.start_params[n])[None], n_polish, 0) for n in names}
-
-    def scaled(i):
-        return np.concatenate([np.ravel((flat[n][i] - bounds[n][0]) / (bounds[n][1] - bounds[n][0]))
-                               for n in names])
-    picked = []
-    for i in order:
-        if all(np.max(np.abs(scaled(i) - scaled(j))) >= MIN_SEPARATION for j in picked):
-            picked.append(i)
-        if len(picked) == n_polish:
-            break
-    picked += [i for i in order if i not in picked][:n_polish - len(picked)]
-    picked += [order[0]] * (n_polish - len(picked))
-    return {n: np.stack([flat[n][i] for i in picked]) for n in names}
+        result.start_params[n])) for n in result.names}
+    picks = multistart.best_apart(flat, loss, bounds, n_polish)
+    if picks is None:
+        return {n: np.repeat(np.asarray(result.start_params[n])[None], n_polish, 0)
+                for n in result.names}
+    return picks
 
 
 class Hybrid:

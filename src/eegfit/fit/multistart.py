@@ -4,8 +4,10 @@ results into the fit's one :class:`~eegfit.fit.result.FitResult`.
 A fit with ``n_starts`` starts runs as ``n_starts`` rows of one batch (every start of every fit
 advances together in one compiled program, :meth:`eegfit.Fitter.fit_many`): the first start is
 the fit's own (the configured start), the others a seeded, scrambled quasi-random design over the
-box (Sobol', or a Latin hypercube). The fit is the start with the lowest best loss among those
-kept; a start whose first gradient fails the gradient check is dropped, not the fit. Every
+box (Sobol', or a Latin hypercube), or, with a screen, the best of a larger design by their
+loss (one batched evaluation, no gradient: a start then begins in a basin the loss already shows
+rather than wherever the design put it). The fit is the start with the lowest best loss among
+those kept; a start whose first gradient fails the gradient check is dropped, not the fit. Every
 start's start value, best value, best loss and status stay in the result (``FitResult.starts``).
 
 >>> fitter.fit_many(200, data=data, seeds=seeds, n_starts=8)   # one result per fit, 8 starts each
@@ -59,6 +61,36 @@ def design(bounds: dict, start: dict, n_starts: int, seed: int, kind: str = "sob
     return out
 
 
+MIN_SEPARATION = 0.05
+"""Starts picked by loss lie at least this fraction of the box apart (max over parameters),
+where enough candidates are; else the next best fill the rest."""
+
+
+def best_apart(values: dict, loss, bounds: dict, k: int) -> dict:
+    """The ``k`` candidates of lowest finite ``loss`` (``values``: name -> ``(m, *shape)``), in
+    order of loss, each at least :data:`MIN_SEPARATION` of the box from those taken (so that
+    ``k`` starts do not all begin in one basin); then the next best, then the best again, where
+    too few are apart. ``None`` where no loss is finite."""
+    loss = np.where(np.isfinite(loss), loss, np.inf)
+    order = [int(i) for i in np.argsort(loss, kind="stable") if np.isfinite(loss[i])]
+    if not order:
+        return None
+    names = list(values)
+
+    def scaled(i):
+        return np.concatenate([np.ravel((values[n][i] - bounds[n][0]) /
+                                        (bounds[n][1] - bounds[n][0])) for n in names])
+    picked = []
+    for i in order:
+        if all(np.max(np.abs(scaled(i) - scaled(j))) >= MIN_SEPARATION for j in picked):
+            picked.append(i)
+        if len(picked) == k:
+            break
+    picked += [i for i in order if i not in picked][:k - len(picked)]
+    picked += [order[0]] * (k - len(picked))
+    return {n: np.stack([values[n][i] for i in picked]) for n in names}
+
+
 @dataclasses.dataclass(frozen=True)
 class Starts:
     """Every start of a multi-start fit (one row per start).
@@ -70,6 +102,7 @@ class Starts:
         status: each start's status (:data:`~eegfit.fit.result.STATUSES`).
         kept: ``(n_starts,)`` False where the start was dropped (its gradient check failed).
         chosen: the row whose result is the fit's.
+        n_screened: design points whose loss chose the starts (0: the design is the starts).
     """
 
     start: dict
@@ -78,6 +111,7 @@ class Starts:
     status: tuple[str, ...]
     kept: np.ndarray
     chosen: int
+    n_screened: int = 0
 
     @property
     def n_starts(self) -> int:
@@ -118,13 +152,16 @@ def stack_histories(histories: list[History], by: str) -> History:
                    aux=jax.tree.map(cat, *[h.aux for h in histories]))
 
 
-def merge(results: list[FitResult], *, dropped_status: str = "gradient_unreliable") -> FitResult:
+def merge(results: list[FitResult], *, screen: History | None = None,
+          dropped_status: str = "gradient_unreliable") -> FitResult:
     """One fit's result from the results of its starts (``results[0]`` the fit's own start).
 
     The fit is the kept start (status not ``dropped_status``) with the lowest best loss, ties to
     the earlier start; where every start was dropped, the start with the lowest loss at its
     start, with its status (the fit could not move). The history holds every start as a
-    candidate column (a stopped start's later steps NaN); counts are the sum over starts."""
+    candidate column (a stopped start's later steps NaN), after the ``screen`` that chose the
+    starts (one step of its design points) where there was one; counts are the sum over
+    starts and screen."""
     kept = np.array([r.status != dropped_status for r in results])
     losses = np.array([r.best_loss for r in results], float)
     pool = np.flatnonzero(kept) if kept.any() else np.arange(len(results))
@@ -134,7 +171,7 @@ def merge(results: list[FitResult], *, dropped_status: str = "gradient_unreliabl
     starts = Starts(start={n: np.stack([r.start_params[n] for r in results]) for n in names},
                     best={n: np.stack([r.best_params[n] for r in results]) for n in names},
                     best_loss=losses, status=tuple(r.status for r in results), kept=kept,
-                    chosen=chosen)
+                    chosen=chosen, n_screened=0 if screen is None else int(screen.loss.size))
     n_dropped = int(np.sum(~kept))
     message = (f"best of {len(results)} starts: start {chosen} ({best.message})"
                + (f"; {n_dropped} start(s) dropped by the gradient check" if n_dropped else ""))
@@ -142,9 +179,12 @@ def merge(results: list[FitResult], *, dropped_status: str = "gradient_unreliabl
         message = (f"every one of the {len(results)} starts failed the gradient check; the "
                    f"start with the lowest loss is reported ({best.message})")
     history = stack_histories([r.history for r in results], by="candidate")
+    if screen is not None:
+        message = f"{starts.n_screened} design points screened; " + message
+        history = stack_histories([screen, history], by="step")
     return dataclasses.replace(
         best, start_params=results[0].start_params, message=message, history=history,
-        n_steps=max(r.n_steps for r in results),
-        n_evaluations=sum(r.n_evaluations for r in results),
+        n_steps=int(history.loss.shape[0]),
+        n_evaluations=sum(r.n_evaluations for r in results) + starts.n_screened,
         n_nonfinite=sum(r.n_nonfinite for r in results),
         wall_time_s=sum(r.wall_time_s for r in results), starts=starts)
