@@ -219,6 +219,7 @@ def column_block() -> dict:
     (("hybrid", "polish", "n_starts"), 4, "backends.hybrid.polish.n_starts: the polish starts"),
     (("hybrid", "search", "optimizer"), "DEE", "backends.hybrid.search.optimizer"),
     (("hybrid", "polish", "typo"), 1, "backends.hybrid.polish"),
+    (("hybrid", "search", "tol"), 0.1, "backends.hybrid.search.tol: the hybrid's tol"),
 ])
 def test_bad_multistart_and_hybrid_settings_are_named(where, value, culprit):
     from eegfit import experiments  # noqa: PLC0415

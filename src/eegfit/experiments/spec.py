@@ -201,6 +201,9 @@ class Backend:
                                      f"block, got {r.raw(part)!r}")
             search = cls.read("nevergrad", r.raw("search"), r.path("search"))
             polish = cls.read("grad", r.raw("polish"), r.path("polish"), check_defaults)
+            if search.tol is not None:
+                raise ValueError(f"config {r.path('search')}.tol: the hybrid's tol is its "
+                                 f"polish's ({r.path('polish')}.tol), for both phases")
             if polish.n_starts != 1:
                 raise ValueError(f"config {r.path('polish')}.n_starts: the polish starts from "
                                  f"the search's candidates; set {r.path('n_polish')} instead")
