@@ -109,9 +109,10 @@ def test_a_screen_starts_from_the_design_points_of_lowest_loss():
     assert set(starts.start["C"][1:].tolist()) <= set(screened.tolist())
     assert np.mean(losses <= two_basins(starts.start["C"][2], 160.0) + 1e-6) <= 0.5
     assert abs(float(result.best_params["C"]) - 160.0) < 0.5
-    assert result.history.loss.shape[0] == 31 and np.isfinite(result.history.loss[0]).sum() == 16
-    np.testing.assert_allclose(result.history.loss[0], losses, rtol=1e-5)
-    assert result.n_evaluations == 16 + int(np.sum(np.isfinite(result.history.loss[1:])))
+    assert result.history.loss.shape == (30, 3)  # the starts' steps; the screen apart
+    np.testing.assert_allclose(starts.screen_loss, losses, rtol=1e-5)
+    np.testing.assert_array_equal(starts.screen_values["C"], screened)
+    assert result.n_evaluations == 16 + int(np.sum(np.isfinite(result.history.loss)))
     with pytest.raises(ValueError, match="screen must be 0 or"):
         fitter.fit(5, data=one, n_starts=4, screen=2)
 
@@ -245,6 +246,7 @@ def test_records_keep_every_start_and_rewrite_byte_identical(tmp_path):
     for backend in ("grad", "hybrid"):
         ds, _ = runner.fit(kind, backend, target, target_ds)
         assert ds.attrs["n_starts"] == (3 if backend == "grad" else 2)
+        assert ds.attrs["n_screened"] == 0 and "screen_loss" not in ds
         assert ds["starts_best_loss"].dims == ("start",)
         assert float(ds["starts_start_C"][0]) == (115.0 if backend == "grad" else
                                                   float(ds["starts_start_C"][0]))

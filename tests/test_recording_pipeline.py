@@ -72,7 +72,7 @@ def test_every_output_explains_itself(run):
         with xr.open_dataset(run / path) as ds:
             for var, value in {**ds.data_vars, **ds.coords}.items():
                 assert "long_name" in value.attrs, (path, var)
-                if var not in ("band", "step", "candidate", "segment", "start"):
+                if var not in ("band", "step", "candidate", "segment", "start", "screen"):
                     assert "units" in value.attrs, (path, var)
             assert ds.attrs["eegfit_version"] and "config_json" in ds.attrs
             assert ds.attrs["experiment"] == NAME and ds.attrs["kind"] == "recording"
@@ -86,6 +86,7 @@ def test_every_output_explains_itself(run):
         assert fit["model_psd"].dims == ("frequency",)
         assert fit.attrs["optimizer"] == "adam(lr=0.02 x box width)"
         assert fit.attrs["n_starts"] == 2 and fit.attrs["n_screened"] == 4
+        assert fit["screen_loss"].dims == ("screen",) and fit["screen_a"].attrs["units"] == "1/s"
     with xr.open_dataset(run / FITS[2]) as fit:  # the hybrid: 4 searched, 2 polished
         assert fit.attrs["backend"] == "hybrid" and fit.sizes["start"] == 2
         assert 2 <= fit.sizes["step"] <= 1 + 3 and fit.attrs["n_evaluations"] <= 4 + 2 * 3

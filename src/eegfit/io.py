@@ -295,6 +295,13 @@ def _start_vars(result: FitResult, param_units: dict) -> dict:
                                 "fit status of each start")
     out["starts_kept"] = _var(("start",), np.asarray(starts.kept, bool), "1",
                               "whether the start was kept (false: its gradient check failed)")
+    if starts.screen_loss is not None:
+        out["screen_loss"] = _var(("screen",), starts.screen_loss, "1",
+                                  "loss of each screened design point (picked the starts)")
+        for name in result.names:
+            out[f"screen_{name}"] = _var(("screen",), starts.screen_values[name],
+                                         param_units.get(name, "1"),
+                                         f"{name} of each screened design point")
     return out
 
 

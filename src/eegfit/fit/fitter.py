@@ -264,25 +264,22 @@ class Fitter:
 
     def _screen(self, designs: list, data, n_starts: int):
         """Each fit's start and the ``n_starts - 1`` best of its other design points (the loss
-        of all of them, of every fit, in one call), and each fit's screen as a one-step
-        :class:`History`."""
+        of all of them, of every fit, in one call), and each fit's screen ``(loss, values)``."""
         if self._evaluate is None:
             self._evaluate = make_evaluate(self._objective)
         values = {k: np.stack([d[k][1:] for d in designs]) for k in designs[0]}
-        loss, aux = jax.device_get(self._evaluate({k: jnp.asarray(v) for k, v in values.items()},
-                                                  data))
+        loss, _ = jax.device_get(self._evaluate({k: jnp.asarray(v) for k, v in values.items()},
+                                                data))
         loss = np.where(np.isfinite(loss), np.asarray(loss, float), np.nan)
-        chosen, histories = [], []
+        chosen, screens = [], []
         for b, d in enumerate(designs):
             mine = {k: v[b] for k, v in values.items()}
             picks = multistart.best_apart(mine, loss[b], self.split.bounds, n_starts - 1)
             if picks is None:  # no finite loss: the design's first points
                 picks = {k: v[:n_starts - 1] for k, v in mine.items()}
             chosen.append({k: np.concatenate([d[k][:1], picks[k]]) for k in d})
-            histories.append(History(loss=loss[b][None], params={k: v[None] for k, v in
-                                                                 mine.items()},
-                                     aux=jax.tree.map(lambda a: np.asarray(a)[b][None], aux)))
-        return chosen, histories
+            screens.append((loss[b], mine))
+        return chosen, screens
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
         """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:

@@ -102,7 +102,9 @@ class Starts:
         status: each start's status (:data:`~eegfit.fit.result.STATUSES`).
         kept: ``(n_starts,)`` False where the start was dropped (its gradient check failed).
         chosen: the row whose result is the fit's.
-        n_screened: design points whose loss chose the starts (0: the design is the starts).
+        screen_loss: ``(n_screened,)`` the loss of each screened design point (``None``
+            without a screen: the design is the starts).
+        screen_values: name -> ``(n_screened, *shape)`` those design points.
     """
 
     start: dict
@@ -111,7 +113,12 @@ class Starts:
     status: tuple[str, ...]
     kept: np.ndarray
     chosen: int
-    n_screened: int = 0
+    screen_loss: np.ndarray | None = None
+    screen_values: dict | None = None
+
+    @property
+    def n_screened(self) -> int:
+        return 0 if self.screen_loss is None else len(self.screen_loss)
 
     @property
     def n_starts(self) -> int:
@@ -152,16 +159,16 @@ def stack_histories(histories: list[History], by: str) -> History:
                    aux=jax.tree.map(cat, *[h.aux for h in histories]))
 
 
-def merge(results: list[FitResult], *, screen: History | None = None,
+def merge(results: list[FitResult], *, screen: tuple | None = None,
           dropped_status: str = "gradient_unreliable") -> FitResult:
     """One fit's result from the results of its starts (``results[0]`` the fit's own start).
 
     The fit is the kept start (status not ``dropped_status``) with the lowest best loss, ties to
     the earlier start; where every start was dropped, the start with the lowest loss at its
     start, with its status (the fit could not move). The history holds every start as a
-    candidate column (a stopped start's later steps NaN), after the ``screen`` that chose the
-    starts (one step of its design points) where there was one; counts are the sum over
-    starts and screen."""
+    candidate column (a stopped start's later steps NaN); ``screen`` (``(loss, values)`` of
+    the design points that chose the starts) is kept in :class:`Starts`; counts are the sum
+    over starts and screen."""
     kept = np.array([r.status != dropped_status for r in results])
     losses = np.array([r.best_loss for r in results], float)
     pool = np.flatnonzero(kept) if kept.any() else np.arange(len(results))
@@ -171,7 +178,8 @@ def merge(results: list[FitResult], *, screen: History | None = None,
     starts = Starts(start={n: np.stack([r.start_params[n] for r in results]) for n in names},
                     best={n: np.stack([r.best_params[n] for r in results]) for n in names},
                     best_loss=losses, status=tuple(r.status for r in results), kept=kept,
-                    chosen=chosen, n_screened=0 if screen is None else int(screen.loss.size))
+                    chosen=chosen, screen_loss=None if screen is None else screen[0],
+                    screen_values=None if screen is None else screen[1])
     n_dropped = int(np.sum(~kept))
     message = (f"best of {len(results)} starts: start {chosen} ({best.message})"
                + (f"; {n_dropped} start(s) dropped by the gradient check" if n_dropped else ""))
@@ -181,7 +189,6 @@ def merge(results: list[FitResult], *, screen: History | None = None,
     history = stack_histories([r.history for r in results], by="candidate")
     if screen is not None:
         message = f"{starts.n_screened} design points screened; " + message
-        history = stack_histories([screen, history], by="step")
     return dataclasses.replace(
         best, start_params=results[0].start_params, message=message, history=history,
         n_steps=int(history.loss.shape[0]),
