@@ -182,6 +182,13 @@ def test_hybrid_polishes_the_search_to_the_deep_minimum():
         assert result.starts.n_starts == 3
         np.testing.assert_array_equal(result.starts.start["C"],
                                       polish_starts(alone, {"C": BOUNDS}, 3)["C"])
+    # every polish start fails its gradient check: the search's best stands, with its status
+    bad = {"deep": jnp.asarray([160.0]), "bad_above": jnp.asarray([100.0])}
+    (dropped,) = hybrid.fit_many(5, data=bad, seeds=[0])
+    (alone,) = search.fit_many(3, data=bad, seeds=[0])
+    assert not dropped.starts.kept.any() and dropped.status == alone.status == "max_steps"
+    assert "every polish start failed the gradient check" in dropped.message
+    assert dropped.best_loss <= alone.best_loss
     again = hybrid.fit_many(40, data=d, seeds=[0, 1])
     np.testing.assert_array_equal(again[0].history.loss, results[0].history.loss)
     with pytest.raises(ValueError, match="nevergrad search"):
