@@ -60,3 +60,38 @@ def test_fit_in_the_posteriors_set():
                                  row("nevergrad", 97.0, np.nan, 0.1),
                                  row("grad", 97.0, np.nan, 0.1, seed=1)]), hds)
     assert list(t["fitted_in_hds"]) == ["yes", "no", "n/a"]
+
+
+def test_collect_reads_the_posteriors_set_for_each_fit(tmp_path):
+    """A real grid posterior file and a real fit: the fit inside the set says yes, the same
+    record moved outside it says no."""
+    import copy  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    from eegfit import experiments, io  # noqa: PLC0415
+    from eegfit.experiments import posterior, runner  # noqa: PLC0415
+    from eegfit.infer import idata  # noqa: PLC0415
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / ".test" / "config.yaml")
+                            .read_text())
+    block = copy.deepcopy(config["experiments"]["small_C_rms"])
+    block["simulation"].update(duration_ms=300.0, transient_ms=100.0)
+    block["parameters"]["C"]["truths"] = [135.0]
+    block["backends"] = {"nevergrad": block["backends"]["nevergrad"]}
+    block["posterior"] = {"method": "grid", "grid_points": 61, "refine": 1}
+    kind = experiments.build("agree", block)
+    (target,) = kind.targets()
+    target_ds = runner.make_target(kind, target)
+    fit_ds, _ = runner.fit(kind, "nevergrad", target, target_ds)
+    post = idata.write(posterior.run(kind, target, target_ds), tmp_path / "post.nc")
+    inside = io.write_netcdf(fit_ds, tmp_path / "inside.nc")
+    moved = fit_ds.copy()
+    moved["best_C"] = moved["best_C"] * 0 + 169.0
+    moved.attrs["backend"] = "grad"
+    outside = io.write_netcdf(moved, tmp_path / "outside.nc")
+    table = summary.collect([inside, outside], posterior_paths=[post])
+    assert list(table["backend"]) == ["grad", "nevergrad"]
+    assert list(table["fitted_in_hds"]) == ["no", "yes"], table["hds_intervals"].tolist()
+    assert (table["posterior_method"] == "grid").all()
