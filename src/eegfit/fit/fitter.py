@@ -234,6 +234,7 @@ class Fitter:
                 0 < screen < n_starts - 1) or (screen and n_starts == 1):
             raise ValueError(f"screen must be 0 or, with n_starts > 1, an integer >= n_starts "
                              f"- 1 ({n_starts - 1}), got {screen!r}")
+        t0 = time.perf_counter()  # the screen's evaluations count in the fits' wall time
         screened = [None] * n
         if n_starts > 1:  # every start a row of the batch: fit b's starts are rows b*S..b*S+S-1
             designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
@@ -249,7 +250,6 @@ class Fitter:
         label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "") + (
             f" x {n_starts} starts" if n_starts > 1 else "")
         bar = Progress(int(n_steps), label, progress)
-        t0 = time.perf_counter()
         try:
             outs = self._run(int(n_steps), starts, data, seeds, tol, bar)
         finally:
