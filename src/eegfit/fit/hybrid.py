@@ -72,7 +72,7 @@ class Hybrid:
 
     @property
     def optimizer_name(self) -> str:
-        return (f"{self.search.optimizer_name} x {self.search_steps} steps, then "
+        return (f"{self.search.optimizer_name} x {self.search_steps} steps -> "
                 f"{self.polish.optimizer_name} from {self.n_polish} candidates")
 
     def model_at(self, values: dict):
