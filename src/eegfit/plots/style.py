@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 MM = 1 / 25.4
 SINGLE_COLUMN_IN = 89 * MM
 DOUBLE_COLUMN_IN = 183 * MM
-BACKEND_COLORS = {"grad": "#0072B2", "nevergrad": "#D55E00", "hybrid": "#009E73"}  # Okabe-Ito
+BACKEND_COLORS = {"grad": "#0072B2", "nevergrad": "#D55E00", "hybrid": "#E69F00"}  # Okabe-Ito
 BACKEND_MARKERS = {"grad": "o", "nevergrad": "s", "hybrid": "^"}
 TARGET_COLOR = "#009E73"  # Okabe-Ito green: the targets, never a backend
 STYLE = {
