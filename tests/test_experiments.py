@@ -165,7 +165,8 @@ def test_fit_records_are_self_describing(round_trip):
 
 def test_summary_table_of_the_round_trip(round_trip):
     table, _ = round_trip
-    assert list(table.columns) == [*summary.COLUMNS, *summary.POSTERIOR_COLUMNS, "wall_time_s"]
+    assert list(table.columns) == [*summary.COLUMNS, *summary.POSTERIOR_COLUMNS,
+                                   *summary.AGREEMENT_COLUMNS, "wall_time_s"]
     assert (table[list(summary.POSTERIOR_COLUMNS)] == "n/a").all().all()  # no posterior block
     assert list(table["backend"]) == ["grad", "nevergrad"]
     assert list(table["optimizer"].str[:2]) == ["ad", "DE"]

@@ -33,16 +33,22 @@ RECORDING = {
                                                                   "start": 55}},
     "seeds": [0],
     "backends": {"grad": {"optimizer": "adam", "learning_rate": 0.02,
-                          "learning_rate_units": "box", "n_steps": 5},
+                          "learning_rate_units": "box", "n_steps": 5, "n_starts": 2,
+                          "screen": 4},
                  "nevergrad": {"optimizer": "DE", "num_candidates": 4, "n_steps": 2,
-                               "options": {"popsize": 4}}},
+                               "options": {"popsize": 4}},
+                 "hybrid": {"search": {"optimizer": "DE", "num_candidates": 4, "n_steps": 1,
+                                       "options": {"popsize": 4}},
+                            "polish": {"optimizer": "adam", "learning_rate": 0.02,
+                                       "learning_rate_units": "box", "n_steps": 3},
+                            "n_polish": 2}},
     "demo": {"path": EDF, "truth": {"a": 100.0, "b": 50.0},
              "sfreq_hz": 250, "duration_s": 20, "gain_uv_per_mv": 10.0, "noise_uv": 2.0,
              "seed": 1, "channels": {"O1": 1.0, "O2": 0.9, "Cz": 0.4}},
 }
 CONFIG = {**SMALL, "experiments": {**SMALL["experiments"], NAME: RECORDING}}
 TARGET = f"{OUT}/targets/demo/seed=0.nc"
-FITS = [f"{OUT}/fits/{backend}/demo/seed=0.nc" for backend in ("grad", "nevergrad")]
+FITS = [f"{OUT}/fits/{backend}/demo/seed=0.nc" for backend in ("grad", "nevergrad", "hybrid")]
 TARGETS = [f"{OUT}/figures/{name}.{ext}" for name in ("psd_demo", "windows_demo", "convergence")
            for ext in ("pdf", "png")] + [f"{OUT}/summary.csv"]
 
@@ -66,7 +72,7 @@ def test_every_output_explains_itself(run):
         with xr.open_dataset(run / path) as ds:
             for var, value in {**ds.data_vars, **ds.coords}.items():
                 assert "long_name" in value.attrs, (path, var)
-                if var not in ("band", "step", "candidate", "segment"):
+                if var not in ("band", "step", "candidate", "segment", "start", "screen"):
                     assert "units" in value.attrs, (path, var)
             assert ds.attrs["eegfit_version"] and "config_json" in ds.attrs
             assert ds.attrs["experiment"] == NAME and ds.attrs["kind"] == "recording"
@@ -79,11 +85,18 @@ def test_every_output_explains_itself(run):
         assert fit.attrs["fitted_parameters"] == "a,b" and float(fit["true_a"]) == 100.0
         assert fit["model_psd"].dims == ("frequency",)
         assert fit.attrs["optimizer"] == "adam(lr=0.02 x box width)"
+        assert fit.attrs["n_starts"] == 2 and fit.attrs["n_screened"] == 4
+        assert fit["screen_loss"].dims == ("screen",) and fit["screen_a"].attrs["units"] == "1/s"
+    with xr.open_dataset(run / FITS[2]) as fit:  # the hybrid: 4 searched, 2 polished
+        assert fit.attrs["backend"] == "hybrid" and fit.sizes["start"] == 2
+        assert 2 <= fit.sizes["step"] <= 1 + 3 and fit.attrs["n_evaluations"] <= 4 + 2 * 3
+        assert fit["loss"].sizes["candidate"] == 4  # the search's 4, the polish's 2 padded
     for target in TARGETS:
         if "/figures/" in target:
             assert (run / target).stat().st_size > 1000, target
     for bench in (f"inputs/{NAME}/demo.edf", f"targets/{NAME}/chunk0", f"fits/{NAME}/grad/chunk0",
-                  f"fits/{NAME}/nevergrad/chunk0", f"figures/{NAME}"):
+                  f"fits/{NAME}/nevergrad/chunk0", f"fits/{NAME}/hybrid/chunk0",
+                  f"figures/{NAME}"):
         assert (run / "results/benchmarks" / f"{bench}.tsv").is_file(), bench
 
 
@@ -91,7 +104,9 @@ def test_summary_has_a_row_per_fit_and_parameter(run):
     import pandas as pd
 
     table = pd.read_csv(run / OUT / "summary.csv")
-    assert len(table) == 4 and list(table["parameter"]) == ["a", "b"] * 2
+    assert len(table) == 6 and list(table["parameter"]) == ["a", "b"] * 3
+    assert set(table["loss_above_lowest"]) <= {"yes", "no"}
+    assert (table["lowest_loss"] == table["best_loss"].min()).all()
     assert set(table["kind"]) == {"recording"} and set(table["target"]) == {"demo"}
     # the demo recording has a ground truth (demo.truth); a real one would not (NaN)
     assert dict(zip(table["parameter"], table["truth"])) == {"a": 100.0, "b": 50.0}

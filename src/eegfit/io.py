@@ -265,12 +265,44 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
                  "n_evaluations": int(result.n_evaluations),
                  "n_nonfinite": int(result.n_nonfinite),
                  "fitted_parameters": ",".join(result.names)}
+    if result.starts is not None:
+        data.update(_start_vars(result, param_units))
+        coords["start"] = ("start", np.arange(result.starts.n_starts),
+                           {"long_name": "start of a multi-start fit (0: the configured one)"})
+        run_attrs.update(n_starts=int(result.starts.n_starts),
+                         chosen_start=int(result.starts.chosen),
+                         n_screened=int(result.starts.n_screened))
     if result.gradient_check is not None:
         data.update(_check_vars(result, param_units))
         check = result.gradient_check
         run_attrs.update({f"gradient_check_{k}": (int(v) if isinstance(v, bool) else float(v))
                           for k, v in check.items() if np.ndim(v) == 0 and not isinstance(v, dict)})
     return xr.Dataset(data, coords=coords, attrs={**attrs, **run_attrs})
+
+
+def _start_vars(result: FitResult, param_units: dict) -> dict:
+    """Every start of a multi-start fit: its start and best values, best loss, status, kept."""
+    starts, out = result.starts, {}
+    for name in result.names:
+        unit = param_units.get(name, "1")
+        out[f"starts_start_{name}"] = _var(("start",), starts.start[name], unit,
+                                           f"start value of {name} of each start")
+        out[f"starts_best_{name}"] = _var(("start",), starts.best[name], unit,
+                                          f"{name} at each start's lowest loss")
+    out["starts_best_loss"] = _var(("start",), starts.best_loss, "1",
+                                   "lowest finite loss of each start")
+    out["starts_status"] = _var(("start",), np.asarray(starts.status, dtype=str), "",
+                                "fit status of each start")
+    out["starts_kept"] = _var(("start",), np.asarray(starts.kept, bool), "1",
+                              "whether the start was kept (false: its gradient check failed)")
+    if starts.screen_loss is not None:
+        out["screen_loss"] = _var(("screen",), starts.screen_loss, "1",
+                                  "loss of each screened design point (picked the starts)")
+        for name in result.names:
+            out[f"screen_{name}"] = _var(("screen",), starts.screen_values[name],
+                                         param_units.get(name, "1"),
+                                         f"{name} of each screened design point")
+    return out
 
 
 def _check_vars(result: FitResult, param_units: dict) -> dict:

@@ -25,7 +25,7 @@ import xarray as xr
 
 from eegfit import io
 from eegfit.experiments.base import Kind, Target
-from eegfit.fit import Fitter, FitResult, Param
+from eegfit.fit import Fitter, FitResult, Hybrid, Param
 from eegfit.fit.grad import optax_optimizer
 
 log = logging.getLogger("eegfit")
@@ -95,7 +95,7 @@ def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransforma
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter:
+def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter | Hybrid:
     """The Fitter of one backend: each fitted field a bounded Param at its start for ``seed``.
 
     With ``observed``, the Fitter of one target: ``loss_fn`` is the kind's objective closed over
@@ -104,13 +104,23 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter:
 
     grad: the optax optimizer at the configured learning rate in the parameters' own units, or
     (``learning_rate_units: box``) at a unit rate with each step scaled by the learning rate
-    times its box width, so one rate serves parameters of different scales.
+    times its box width, so one rate serves parameters of different scales. hybrid: a
+    :class:`~eegfit.fit.Hybrid` of its ``search`` (nevergrad) and ``polish`` (grad) blocks.
     """
     spec, settings = kind.spec, kind.spec.backend(backend)
     model = kind.model_at({p.name: Param(p.start_value(seed), bounds=p.bounds)
                            for p in spec.parameters})
     loss_fn = kind.loss if observed is None else kind.loss_fn(observed, seed)
-    if backend == "grad":
+    if settings.name == "hybrid":
+        return Hybrid(_fitter(spec, settings.search, model, loss_fn),
+                      _fitter(spec, settings.polish, model, loss_fn),
+                      search_steps=settings.search.n_steps, n_polish=settings.n_polish)
+    return _fitter(spec, settings, model, loss_fn)
+
+
+def _fitter(spec, settings, model, loss_fn) -> Fitter:
+    """The Fitter of a grad or nevergrad backend block."""
+    if settings.name == "grad":
         make, lr = optax_optimizer(settings.optimizer), settings.learning_rate
         if settings.learning_rate_units == "box":
             widths = {p.name: p.bounds[1] - p.bounds[0] for p in spec.parameters}
@@ -121,6 +131,15 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter:
                       optimizer_label=f"{settings.optimizer}(lr={lr})")
     return Fitter(model, settings.optimizer, loss_fn=loss_fn, backend="nevergrad",
                   num_candidates=settings.num_candidates, optimizer_options=settings.options)
+
+
+def fit_options(settings) -> dict:
+    """The keyword arguments of ``fit`` / ``fit_many`` a backend block adds (a grad block's
+    starts)."""
+    if settings.name == "grad" and settings.n_starts > 1:
+        return {"n_starts": settings.n_starts, "start_design": settings.start_design,
+                "screen": settings.screen}
+    return {}
 
 
 def hessians(fit: Fitter, results: list[FitResult], data) -> list:
@@ -206,7 +225,8 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
                       for p in kind.spec.parameters}
             out = fitter_.fit_many(settings.n_steps, data=stacked, starts=starts,
                                    seeds=[int(targets[b].seed) for b in group],
-                                   tol=settings.tol, progress=progress)
+                                   tol=settings.tol, progress=progress,
+                                   **fit_options(settings))
             curv = (hessians(fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
                     is not None else [None] * len(group))
             for b, result, h in zip(group, out, curv):
@@ -215,7 +235,7 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
         for b, (obs, target) in enumerate(zip(observed, targets)):
             one = fitter(kind, backend, obs, target.seed)
             results[b] = one.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
-                                 progress=progress)
+                                 progress=progress, **fit_options(settings))
             if kind.spec.uncertainty_rel_sd is not None and np.isfinite(results[b].best_loss):
                 hessian[b] = curvature_vars(kind, one, results[b])["hessian"][1]
     extras = kind.fit_extras_many(targets, observed, results)

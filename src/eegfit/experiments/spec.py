@@ -137,11 +137,24 @@ def read_gradient_check(r: Reader, defaults: dict) -> dict | None:
     return out
 
 
+def read_screen(r: Reader, default: int) -> int:
+    """``backends.grad.screen``: 0, or at least ``n_starts - 1`` design points (with
+    ``n_starts > 1``) whose loss picks the other starts."""
+    screen, n_starts = r.integer("screen", default, low=0), r.integer("n_starts", 1, low=1)
+    if screen and (n_starts == 1 or screen < n_starts - 1):
+        raise ValueError(f"config {r.path('screen')} ({screen}) picks the other starts of "
+                         f"{r.path('n_starts')} ({n_starts}): it needs n_starts > 1 and at least "
+                         f"n_starts - 1 design points (0: no screen)")
+    return screen
+
+
 @dataclasses.dataclass(frozen=True)
 class Backend:
     """One backend block: ``grad`` (an optax optimizer and its learning rate, in the parameters'
-    units, or a fraction of each box with ``learning_rate_units: box``) or ``nevergrad`` (an
-    optimizer of its registry, candidates per step, its own options)."""
+    units, or a fraction of each box with ``learning_rate_units: box``; ``n_starts`` starts per
+    fit, spread over the box by ``start_design``, the best kept), ``nevergrad`` (an optimizer of
+    its registry, candidates per step, its own options) or ``hybrid`` (a nevergrad ``search``,
+    then a grad ``polish`` of its ``n_polish`` best candidates; ``n_steps`` is the polish's)."""
 
     name: str
     optimizer: str
@@ -152,13 +165,21 @@ class Backend:
     num_candidates: int = 1
     options: dict = dataclasses.field(default_factory=dict)
     gradient_check: dict | None = None
+    n_starts: int = 1
+    start_design: str = "sobol"
+    screen: int = 0
+    search: Backend | None = None
+    polish: Backend | None = None
+    n_polish: int = 4
 
     @classmethod
     def read(cls, name: str, block, where: str, check_defaults: dict | None = None) -> Backend:
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
-                                      "n_steps", "tol", "gradient_check"))
+                                      "n_steps", "tol", "gradient_check", "n_starts",
+                                      "start_design", "screen"))
             from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
+            from eegfit.fit.multistart import DESIGNS  # noqa: PLC0415
 
             optax_optimizer(r.string("optimizer"), r.path("optimizer"))
             return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
@@ -167,7 +188,28 @@ class Backend:
                        learning_rate_units=r.choice("learning_rate_units", ("parameter", "box"),
                                                     cls.learning_rate_units),
                        gradient_check=read_gradient_check(
-                           r.sub("gradient_check"), check_defaults or Spec.gradient_check))
+                           r.sub("gradient_check"), check_defaults or Spec.gradient_check),
+                       n_starts=r.integer("n_starts", cls.n_starts, low=1),
+                       start_design=r.choice("start_design", DESIGNS, cls.start_design),
+                       screen=read_screen(r, cls.screen))
+        if name == "hybrid":
+            r = Reader(block, where, ("search", "polish", "n_polish"))
+            for part in ("search", "polish"):
+                if not isinstance(r.raw(part), dict):
+                    raise ValueError(f"config {r.path(part)} must be a "
+                                     f"{'nevergrad' if part == 'search' else 'grad'} backend "
+                                     f"block, got {r.raw(part)!r}")
+            search = cls.read("nevergrad", r.raw("search"), r.path("search"))
+            polish = cls.read("grad", r.raw("polish"), r.path("polish"), check_defaults)
+            if search.tol is not None:
+                raise ValueError(f"config {r.path('search')}.tol: the hybrid's tol is its "
+                                 f"polish's ({r.path('polish')}.tol), for both phases")
+            if polish.n_starts != 1:
+                raise ValueError(f"config {r.path('polish')}.n_starts: the polish starts from "
+                                 f"the search's candidates; set {r.path('n_polish')} instead")
+            return cls(name, f"{search.optimizer} then {polish.optimizer}", polish.n_steps,
+                       polish.tol, search=search, polish=polish,
+                       n_polish=r.integer("n_polish", cls.n_polish, low=1))
         if name == "nevergrad":
             r = Reader(block, where, ("optimizer", "num_candidates", "n_steps", "options", "tol"))
             from eegfit.fit.nevergrad_backend import check_options, resolve_optimizer  # noqa: PLC0415
@@ -182,7 +224,8 @@ class Backend:
             return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
                        r.number("tol", optional=True, low=0.0),
                        num_candidates=r.integer("num_candidates", low=1), options=options)
-        raise ValueError(f"config {where}: unknown backend {name!r}; known: grad, nevergrad")
+        raise ValueError(f"config {where}: unknown backend {name!r}; known: grad, nevergrad, "
+                         f"hybrid")
 
 
 @dataclasses.dataclass(frozen=True)

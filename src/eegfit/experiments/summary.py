@@ -8,6 +8,14 @@ posterior's (:data:`POSTERIOR_COLUMNS`: the target's 90 % highest-density set, w
 identifies the parameter, where the truth lies; ``n/a`` where the experiment has no posterior).
 ``truth`` and ``rel_error`` are NaN where the data have no ground truth (a recording, an empirical
 FC); ``std`` is the Laplace 1-sigma where the experiment asks for it (``uncertainty.rel_sd``).
+
+Last, the backends compared on each target and seed (:data:`AGREEMENT_COLUMNS`, :func:`agreement`):
+``loss_above_lowest`` flags a fit whose best loss lies above the lowest of any backend on the
+same target by more than the loss's noise floor (it did not find the optimum another backend
+found); ``disagrees_90`` names the backends whose fit lies outside this fit's 90 % set, or whose
+90 % set holds not this fit (the Laplace set ``fitted +- 1.645 std``, where both have one);
+``fitted_in_hds`` whether the fit lies in the target's posterior 90 % set (one set per target,
+from the posterior block).
 """
 
 from __future__ import annotations
@@ -53,6 +61,76 @@ POSTERIOR_COLUMNS = {  # column -> (units, long name); None: the parameter's uni
 }
 
 
+AGREEMENT_COLUMNS = {  # column -> (units, long name)
+    "lowest_loss": ("1", "lowest best loss of any backend on this target and seed"),
+    "loss_gap": ("1", "best_loss - lowest_loss"),
+    "loss_margin": ("1", "the gap allowed: the noise floor (at least LOSS_RTOL of the lowest "
+                         "loss plus LOSS_ATOL)"),
+    "loss_above_lowest": ("", "yes: loss_gap > loss_margin (another backend found a lower "
+                              "optimum)"),
+    "disagrees_90": ("", "backends whose fit and this fit lie outside each other's 90 % "
+                         "Laplace sets (none; n/a where a set is missing)"),
+    "fitted_in_hds": ("", "whether the fit lies in the target's posterior 90 % set (n/a: no "
+                          "posterior)"),
+}
+LOSS_RTOL = 0.1
+"""A gap in loss below this fraction of the lowest loss is not flagged (where the noise floor
+is smaller or unknown): two fits at one optimum differ by their last steps."""
+LOSS_ATOL = 1e-6
+"""Nor below this (a loss of squared relative errors: 0.1 % of a feature): float noise."""
+Z90 = 1.6448536269514722
+"""The half-width of a normal's central 90 % interval, in standard deviations."""
+
+
+def _in_sets(value: float, intervals) -> bool:
+    return any(low <= value <= high for low, high in intervals)
+
+
+def agreement(table: pd.DataFrame, hds: dict | None = None) -> pd.DataFrame:
+    """The table with :data:`AGREEMENT_COLUMNS`: per fit (all rows of a target, seed and
+    backend), the gap to the lowest best loss of any backend on that target and seed, flagged
+    beyond the noise floor; per fit and parameter, the backends outside each other's 90 % sets
+    and whether the fit lies in the posterior's (``hds``: ``(target, seed, parameter) -> [(low,
+    high), ...]``)."""
+    table = table.copy()
+    hds = hds or {}
+    loss = table["best_loss"].astype(float)
+    key = [table["target"], table["seed"]]
+    lowest = loss.where(np.isfinite(loss)).groupby(key).transform("min")
+    floor = table["noise_floor_loss"].astype(float)
+    margin = np.maximum(np.where(np.isfinite(floor), floor, 0.0), LOSS_RTOL * lowest + LOSS_ATOL)
+    gap = loss - lowest
+    table["lowest_loss"], table["loss_gap"], table["loss_margin"] = lowest, gap, margin
+    table["loss_above_lowest"] = np.where(~np.isfinite(lowest), "n/a", np.where(
+        ~np.isfinite(loss) | (gap > margin), "yes", "no"))
+    disagree = []
+    for _, row in table.iterrows():
+        std = float(row["std"])
+        peers = table[(table["target"] == row["target"]) & (table["seed"] == row["seed"])
+                      & (table["parameter"] == row["parameter"])
+                      & (table["backend"] != row["backend"])]
+        if not np.isfinite(std) or peers.empty:
+            disagree.append("n/a")
+            continue
+        names, missing = [], False
+        for _, peer in peers.iterrows():
+            peer_std = float(peer["std"])
+            if not np.isfinite(peer_std):
+                missing = True
+                continue
+            gap_value = abs(float(row["fitted"]) - float(peer["fitted"]))
+            if gap_value > Z90 * std or gap_value > Z90 * peer_std:
+                names.append(str(peer["backend"]))
+        disagree.append(";".join(names) if names else ("n/a" if missing else "none"))
+    table["disagrees_90"] = disagree
+    table["fitted_in_hds"] = [
+        "n/a" if (row["target"], row["seed"], row["parameter"]) not in hds else
+        ("yes" if _in_sets(float(row["fitted"]), hds[(row["target"], row["seed"],
+                                                       row["parameter"])]) else "no")
+        for _, row in table.iterrows()]
+    return table
+
+
 def posterior_rows(paths) -> dict:
     """``(target, seed, parameter) -> {column: value}`` of posterior files (their
     ``identifiability`` group)."""
@@ -63,15 +141,16 @@ def posterior_rows(paths) -> dict:
             for name in ds["parameter"].values:
                 v = ds.sel(parameter=name)
                 n = int(v["n_intervals"])
-                intervals = " ".join(f"[{float(v['lower'][i]):.6g}, {float(v['upper'][i]):.6g}]"
-                                     for i in range(n))
+                sets = [(float(v["lower"][i]), float(v["upper"][i])) for i in range(n)]
+                intervals = " ".join(f"[{low:.6g}, {high:.6g}]" for low, high in sets)
                 out[(target, seed, str(name))] = {
                     "posterior_method": ds.attrs["method"], "hds_intervals": intervals,
                     "hds_n_intervals": n, "hds_width": float(v["width"]),
                     "identified": "yes" if int(v["identified"]) else "no",
                     "truth_in_hds": str(v["truth_position"].values),
                     "truth_hds_level": float(v["truth_level"]),
-                    "posterior_mean": float(v["mean"]), "posterior_rhat": float(v["rhat"])}
+                    "posterior_mean": float(v["mean"]), "posterior_rhat": float(v["rhat"]),
+                    "_hds": sets}
     return out
 
 
@@ -109,8 +188,9 @@ def collect(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None
         with xr.open_dataset(path) as ds:
             new = rows_of(ds, extra_columns)
         for row in new:
-            row.update(posteriors.get((row["target"], row["seed"], row["parameter"]),
-                                      dict.fromkeys(POSTERIOR_COLUMNS, "n/a")))
+            row.update({k: v for k, v in posteriors.get(
+                (row["target"], row["seed"], row["parameter"]),
+                dict.fromkeys(POSTERIOR_COLUMNS, "n/a")).items() if k != "_hds"})
         if timing is not None:
             with open(timing) as fh:
                 wall = float(json.load(fh)["wall_time_s"])
@@ -119,6 +199,10 @@ def collect(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None
         rows += new
     table = pd.DataFrame(rows, columns=[*COLUMNS, *extra_columns, *POSTERIOR_COLUMNS,
                                         *(["wall_time_s"] if timing_paths[:1] != [None] else [])])
+    wall = table.pop("wall_time_s") if "wall_time_s" in table else None
+    table = agreement(table, {k: v["_hds"] for k, v in posteriors.items()})
+    if wall is not None:
+        table["wall_time_s"] = wall
     order = {n: i for i, n in enumerate(dict.fromkeys(table["parameter"]))}
     return (table.assign(_order=table["parameter"].map(order))
             .sort_values(["backend", "target", "seed", "_order"], kind="stable")
@@ -132,7 +216,8 @@ def to_dataset(table: pd.DataFrame, *, attrs: dict) -> xr.Dataset:
     param_unit = units[0] if len(units) == 1 else "mixed (see the units column)"
     data = {}
     for column in table.columns.drop("wall_time_s", errors="ignore"):
-        unit, long_name = {**COLUMNS, **POSTERIOR_COLUMNS}.get(column, ("1", column))
+        unit, long_name = {**COLUMNS, **POSTERIOR_COLUMNS, **AGREEMENT_COLUMNS}.get(column,
+                                                                            ("1", column))
         values = table[column].to_numpy()
         if values.dtype == object:
             values = values.astype(str)

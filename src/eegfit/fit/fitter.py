@@ -38,6 +38,7 @@ import numpy as np
 
 from eegfit.fit.batch import batch_size, start_values, takes_data
 from eegfit.fit import gradient_check as gcheck
+from eegfit.fit import multistart
 from eegfit.fit.grad import (CONVERGED, DIVERGED, UNRELIABLE, make_chunk_runner,
                              resolve_derivatives, run_grad)
 from eegfit.fit.nevergrad_backend import (make_evaluate, parametrization, resolve_optimizer,
@@ -113,7 +114,7 @@ class Fitter:
                                  "backend; configure an optax optimizer by its arguments")
             self.derivatives = resolve_derivatives(derivatives, self.split)
             self.gradient_check = gcheck.resolve(gradient_check)
-            self._runners, self._fd = {}, None
+            self._runners, self._fd, self._evaluate = {}, None, None
         else:
             if gradient_check:
                 raise ValueError("gradient_check is for the grad backend")
@@ -156,7 +157,8 @@ class Fitter:
         return "optax" if self.backend == "grad" else repr(self.optimizer)
 
     def fit(self, n_steps: int, *, data=None, seed: int = 0, tol: float | None = None,
-            progress: bool | None = None, start: dict | None = None) -> FitResult:
+            progress: bool | None = None, start: dict | None = None, n_starts: int = 1,
+            start_design: str = "sobol", screen: int = 0) -> FitResult:
         """Run the fit for at most ``n_steps`` steps.
 
         Args:
@@ -168,14 +170,18 @@ class Fitter:
             tol: stop once a loss at or below ``tol`` is reached (status ``converged``).
             progress: show a progress bar; ``None`` shows it when stderr is a terminal.
             start: name -> start value, instead of the Params' own values.
+            n_starts, start_design, screen: grad only: several starts, the best kept (see
+                :meth:`fit_many`).
         """
         batch = None if data is None else jax.tree.map(lambda x: jnp.asarray(x)[None], data)
         starts = None if start is None else {k: np.asarray(v)[None] for k, v in start.items()}
         return self.fit_many(n_steps, data=batch, seeds=[seed], starts=starts, tol=tol,
-                             progress=progress)[0]
+                             progress=progress, n_starts=n_starts,
+                             start_design=start_design, screen=screen)[0]
 
     def fit_many(self, n_steps: int, *, data=None, seeds=None, starts: dict | None = None,
-                 tol: float | None = None, progress: bool | None = None) -> list[FitResult]:
+                 tol: float | None = None, progress: bool | None = None, n_starts: int = 1,
+                 start_design: str = "sobol", screen: int = 0) -> list[FitResult]:
         """Run a batch of independent fits together: one result per fit, each the result
         :meth:`fit` gives for that fit alone (up to float rounding: see below).
 
@@ -186,6 +192,16 @@ class Fitter:
             seeds: one seed per fit (nevergrad's random state; recorded by both backends).
             starts: name -> start values of every fit, shape ``(n_fits, *shape)`` (default: the
                 Params' own values for every fit).
+            n_starts: grad only: starts per fit, its own (``starts``) and ``n_starts - 1`` more
+                spread over the box by ``start_design`` (``"sobol"`` or ``"lhs"``, seeded with
+                the fit's seed; :func:`eegfit.fit.multistart.design`). Every start of every fit
+                advances in the same batch; each fit's result is its best kept start (a start
+                that fails the gradient check is dropped), with every start in
+                ``FitResult.starts`` (:func:`eegfit.fit.multistart.merge`).
+            screen: with ``n_starts > 1``, evaluate ``screen`` design points per fit first (the
+                loss only, all in one call) and start from the ``n_starts - 1`` best of them
+                that lie apart (:func:`eegfit.fit.multistart.best_apart`), beside the fit's own
+                start; 0: start from the first ``n_starts - 1`` design points.
 
         The batch size is the leading axis of ``data``, ``seeds`` or ``starts`` (they must
         agree). grad: every fit keeps its own optimizer state, best values, status and early
@@ -203,22 +219,67 @@ class Fitter:
                             "loss_fn(model, data)")
         if data is None and self.takes_data:
             raise TypeError("loss_fn takes (model, data): pass data= to fit / fit_many")
+        if not isinstance(n_starts, int) or isinstance(n_starts, bool) or n_starts < 1:
+            raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
+        if n_starts > 1 and self.backend != "grad":
+            raise ValueError("n_starts is for the grad backend (nevergrad spreads its own "
+                             "candidates over the box)")
         data = None if data is None else jax.tree.map(jnp.asarray, data)
         n = batch_size(data, seeds, starts)
         seeds = [0] * n if seeds is None else [int(s) for s in seeds]
         starts = start_values(self.split, starts, n)
         if data is not None:
             self._check_loss_fn(jax.tree.map(lambda x: x[0], data))
-        label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "")
+        if not isinstance(screen, int) or isinstance(screen, bool) or screen < 0 or (
+                0 < screen < n_starts - 1) or (screen and n_starts == 1):
+            raise ValueError(f"screen must be 0 or, with n_starts > 1, an integer >= n_starts "
+                             f"- 1 ({n_starts - 1}), got {screen!r}")
+        t0 = time.perf_counter()  # the screen's evaluations count in the fits' wall time
+        screened = [None] * n
+        if n_starts > 1:  # every start a row of the batch: fit b's starts are rows b*S..b*S+S-1
+            designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
+                                         (screen or n_starts - 1) + 1, seeds[b], start_design)
+                       for b in range(n)]
+            if screen:
+                designs, screened = self._screen(designs, data, n_starts)
+            starts = {k: np.concatenate([d[k] for d in designs]) for k in starts}
+            data = None if data is None else jax.tree.map(
+                lambda x: jnp.repeat(x, n_starts, axis=0), data)
+            seeds = [s for s in seeds for _ in range(n_starts)]
+        rows = n * n_starts
+        label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "") + (
+            f" x {n_starts} starts" if n_starts > 1 else "")
         bar = Progress(int(n_steps), label, progress)
-        t0 = time.perf_counter()
         try:
             outs = self._run(int(n_steps), starts, data, seeds, tol, bar)
         finally:
             bar.close()
-        wall = (time.perf_counter() - t0) / n
-        return [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
-                for b, (out, seed) in enumerate(zip(outs, seeds))]
+        wall = (time.perf_counter() - t0) / rows
+        results = [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
+                   for b, (out, seed) in enumerate(zip(outs, seeds))]
+        if n_starts == 1:
+            return results
+        return [multistart.merge(results[b * n_starts:(b + 1) * n_starts], screen=screened[b])
+                for b in range(n)]
+
+    def _screen(self, designs: list, data, n_starts: int):
+        """Each fit's start and the ``n_starts - 1`` best of its other design points (the loss
+        of all of them, of every fit, in one call), and each fit's screen ``(loss, values)``."""
+        if self._evaluate is None:
+            self._evaluate = make_evaluate(self._objective)
+        values = {k: np.stack([d[k][1:] for d in designs]) for k in designs[0]}
+        loss, _ = jax.device_get(self._evaluate({k: jnp.asarray(v) for k, v in values.items()},
+                                                data))
+        loss = np.where(np.isfinite(loss), np.asarray(loss, float), np.nan)
+        chosen, screens = [], []
+        for b, d in enumerate(designs):
+            mine = {k: v[b] for k, v in values.items()}
+            picks = multistart.best_apart(mine, loss[b], self.split.bounds, n_starts - 1)
+            if picks is None:  # no finite loss: the design's first points
+                picks = {k: v[:n_starts - 1] for k, v in mine.items()}
+            chosen.append({k: np.concatenate([d[k][:1], picks[k]]) for k in d})
+            screens.append((loss[b], mine))
+        return chosen, screens
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
         """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:

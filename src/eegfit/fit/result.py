@@ -62,6 +62,9 @@ class FitResult:
         gradient_check: grad with a check: ``gradient`` and ``finite_difference`` at the start
             (name -> per parameter unit), ``rel_error``, ``sign_agree``, ``rtol``, ``rel_step``
             (:mod:`eegfit.fit.gradient_check`); ``None`` without.
+        starts: a fit of several starts (multi-start grad, the hybrid's polish): every start's
+            start, best values, best loss, status and which was kept
+            (:class:`eegfit.fit.multistart.Starts`); ``None`` for a fit of one start.
     """
 
     backend: str
@@ -81,6 +84,7 @@ class FitResult:
     seed: int
     wall_time_s: float
     gradient_check: dict | None = None
+    starts: Any = None
 
     @property
     def ok(self) -> bool:

@@ -68,7 +68,7 @@ def convergence(fits) -> plt.Figure:
                         alpha=shades[label], label=label)
                 per_step = fit.sizes["candidate"]
             ax.set_yscale("log")
-            ax.set_title(f"{backend} ({per_step} evaluation{'s' * (per_step > 1)} per step)")
+            ax.set_title(f"{backend}\n(<= {per_step} evaluation{'s' * (per_step > 1)}/step)")
             ax.set_xlabel("step")
         axes[0][0].set_ylabel("best loss so far (squared rel. error)")
         legend_unique(axes[0][-1], loc="upper right")

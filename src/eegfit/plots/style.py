@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 MM = 1 / 25.4
 SINGLE_COLUMN_IN = 89 * MM
 DOUBLE_COLUMN_IN = 183 * MM
-BACKEND_COLORS = {"grad": "#0072B2", "nevergrad": "#D55E00"}  # Okabe-Ito, colour-blind safe
-BACKEND_MARKERS = {"grad": "o", "nevergrad": "s"}
+BACKEND_COLORS = {"grad": "#0072B2", "nevergrad": "#D55E00", "hybrid": "#E69F00"}  # Okabe-Ito
+BACKEND_MARKERS = {"grad": "o", "nevergrad": "s", "hybrid": "^"}
 TARGET_COLOR = "#009E73"  # Okabe-Ito green: the targets, never a backend
 STYLE = {
     "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6,
