@@ -17,6 +17,8 @@ exp(-loss) on it (flat prior), its marginal 90 % intervals and sds, and the grid
 point fit. Reported per regime: how many 90 % intervals hold the truth against the 99 % interval
 of Bin(n, 0.9), the mean posterior sd over the spread (sd) of the point fits, the median
 chi-square p-value, and the time per recording. Quick: 6 recordings, 8 realisations, 60 s.
+First, the cost of one likelihood evaluation of the default block, with and without the
+aperiodic profile, and of its value and gradient.
 Nothing asserts; the JSON keeps every number.
 """
 
@@ -146,13 +148,61 @@ def _regime(c_value: float, n_records: int, duration_s: float, n_realisations: i
     return out
 
 
+def _evaluation_cost(repeats: int) -> dict:
+    """One likelihood evaluation of the default recording block (16 realisations of 5.5 s at
+    0.5 ms, Welch, the likelihood), compiled, on a target of the same shape; with the aperiodic
+    profile and without; the median of ``repeats`` calls, and its value-and-grad."""
+    import copy  # noqa: PLC0415
+
+    import jax  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    import yaml  # noqa: PLC0415
+
+    from eegfit import experiments  # noqa: PLC0415
+    from eegfit.experiments.base import as_float  # noqa: PLC0415
+    from eegfit.signal import likelihood as lk  # noqa: PLC0415
+
+    block = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())[
+        "experiments"]["recording_demo"]
+    out = {}
+    for label, aperiodic in (("plain", None), ("aperiodic", {"exponent": [0.0, 4.0]})):
+        kind = experiments.build("recording_demo", {**copy.deepcopy(block),
+                                                    "aperiodic": aperiodic})
+        n = kind.n_bins
+        whiten = lk.whitening(0.2 * np.ones(n), 4000)
+        data = {"log_psd": jax.numpy.asarray(whiten @ np.linspace(0.0, -3.0, n)),
+                "whiten": jax.numpy.asarray(whiten), "key": jax.random.key(0),
+                "floor_fraction": jax.numpy.asarray(0.01)}
+
+        def loss(a, b, kind=kind, data=data):
+            return kind.loss(kind.model_at({"a": a, "b": b}), data)[0]
+        value = jax.jit(loss)
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        args = (as_float(100.0), as_float(50.0))
+        for name, fn in (("value_s", value), ("value_and_grad_s", grad)):
+            jax.block_until_ready(fn(*args))
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                jax.block_until_ready(fn(*args))
+                times.append(time.perf_counter() - t0)
+            out[f"{label}_{name}"] = float(np.median(times))
+    return out
+
+
 def run(mode: str) -> dict:
     quick = mode == "quick"
     sizes = (6, 60.0, 8) if quick else (20, 120.0, 16)
-    return {"mode": mode, "regimes": [_regime(c, *sizes) for c in (120.0, 135.0)]}
+    return {"mode": mode, "evaluation": _evaluation_cost(3 if quick else 10),
+            "regimes": [_regime(c, *sizes) for c in (120.0, 135.0)]}
 
 
 def print_table(r: dict) -> None:
+    e = r["evaluation"]
+    print(f"One likelihood evaluation of the default recording block (16 x 5.5 s at 0.5 ms): "
+          f"{e['plain_value_s'] * 1e3:.0f} ms, value and gradient (a, b) "
+          f"{e['plain_value_and_grad_s'] * 1e3:.0f} ms; with the aperiodic profile "
+          f"{e['aperiodic_value_s'] * 1e3:.0f} ms / {e['aperiodic_value_and_grad_s'] * 1e3:.0f} ms")
     print(f"Spectral likelihood calibration ({r['mode']}): 2-D grid posteriors of (a, b)")
     for g in r["regimes"]:
         print(f"  C = {g['C']:g}: {g['n_recordings']} recordings of {g['duration_s']:g} s, "
