@@ -224,3 +224,52 @@ def test_a_population_of_speeds_runs_batched(hcp5):
         grads = jax.vmap(jax.grad(lambda v: jnp.mean(run(v, checkpoint=True) ** 2)))(speeds)
         assert float(grads[1]) == pytest.approx(
             float(jax.grad(lambda v: jnp.mean(run(v) ** 2))(8.0)), rel=1e-10)
+
+
+# --- the network kind's config ----------------------------------------------------------------
+
+def delay_block(**connectome) -> dict:
+    return {"kind": "network", "model": {"name": "stuart_landau"},
+            "connectome": {"source": "hcp", "n_nodes": 5, "delays": True, **connectome},
+            "parameters": {"k": {"truths": [50.0], "bounds": [0.0, 100.0], "start": 30.0},
+                           "speed_m_s": {"truths": [8.0], "bounds": [4.0, 20.0], "start": 12.0}},
+            "seeds": [0], "simulation": {"dt_ms": 0.1, "duration_ms": 100.0},
+            "backends": {"grad": {"optimizer": "adam", "learning_rate": 1.0, "n_steps": 2}}}
+
+
+def test_the_config_fits_the_speed_of_a_delayed_network():
+    """``connectome.delays: true`` with ``speed_m_s`` as a parameter: the box's low end sizes
+    the history, and the loss has a gradient in the speed."""
+    from eegfit import experiments  # noqa: PLC0415
+
+    kind = experiments.build("delayed", delay_block())
+    model = kind.base_model()
+    assert model.speed_min_m_s == 4.0 and model.delay_mode == "interpolate"
+    np.testing.assert_array_equal(np.asarray(model.lengths_mm), kind.connectome.lengths_mm)
+    assert kind.units()["speed_m_s"] == "m/s"
+    target = kind.make_target(kind.targets()[0])
+    assert "conduction delays" in target["tract_length"].attrs["long_name"]
+    data = kind.fit_data(kind.observed(target), 0)
+    grad = jax.grad(lambda v: kind.loss(kind.model_at({"k": 50.0, "speed_m_s": v}),
+                                        data)[0])(12.0)
+    assert np.isfinite(float(grad)) and float(grad) != 0.0
+    fixed = experiments.build("fixed", {**delay_block(speed_m_s=6.0, delay_mode="round"),
+                                        "parameters": {"k": {"truths": [50.0], "start": 30.0,
+                                                             "bounds": [0.0, 100.0]}}})
+    assert (fixed.base_model().speed_m_s, fixed.base_model().speed_min_m_s) == (6.0, 6.0)
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"connectome": {"source": "synthetic", "n_nodes": 5, "delays": True}}, "no tract lengths"),
+    ({"model": {}}, r"delayed\.model\.name"),
+    ({"connectome": {"source": "hcp", "n_nodes": 5, "speed_m_s": 5.0}}, r"connectome\.delays"),
+    ({"parameters": {"speed_m_s": {"truths": [8.0], "bounds": [0.0, 20.0], "start": 9.0}}},
+     r"parameters\.speed_m_s"),
+    ({"connectome": {"source": "hcp", "n_nodes": 5, "delays": True, "speed_m_s": -1.0}},
+     r"connectome\.speed_m_s"),
+])
+def test_bad_delay_config_is_named(change, named):
+    from eegfit import experiments  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match=named):
+        experiments.build("delayed", {**delay_block(), **change})
