@@ -301,7 +301,10 @@ class Network(Model):
         rows = (now - back) % size  # (n, n): the row of each connection's read
         if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
             index = rows * n + jnp.arange(n, dtype=jnp.int32)
-            delayed = history.reshape(-1).at[index].get(mode="promise_in_bounds")
+            # the barrier keeps XLA from fusing the gather into the sum (1.5x slower on a CPU
+            # at 94 nodes: benchmarks/bench_delays.py)
+            delayed = jax.lax.optimization_barrier(
+                history.reshape(-1).at[index].get(mode="promise_in_bounds"))
             spec = "ij,ij->i"
         else:
             delayed = history[rows, ..., jnp.arange(n)]  # (n, n, *batch)
