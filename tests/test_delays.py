@@ -316,3 +316,20 @@ def test_bad_delay_config_is_named(change, named):
 
     with pytest.raises(ValueError, match=named):
         experiments.build("delayed", {**delay_block(), **change})
+
+
+def test_a_nodes_own_connection_is_undelayed():
+    """neurolib zeroes Dmat's diagonal: a self-connection with a tract length (a network built
+    directly, not through coupled) is not delayed."""
+    weights = np.array([[0.5, 0.8, 0.3], [0.5, 0.4, 1.0], [0.2, 0.6, 0.3]])
+    lengths = np.array([[0.0, 40.0, 90.0], [10.0, 0.0, 63.0], [75.0, 25.0, 0.0]])
+    y0 = initial_state(3, "hopf")
+    expected = ours("hopf", weights, lengths, 5.0, y0, duration_ms=40.0)
+    with jax.enable_x64(True):
+        model = Network(node=jax.tree.map(jnp.float64, StuartLandau()), k=100.0, speed_m_s=5.0,
+                        weights=tuple(map(tuple, weights)), speed_min_m_s=5.0,
+                        lengths_mm=tuple(map(tuple, lengths + 30.0 * np.eye(3))),
+                        delay_mode="round")
+        got = np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=40.0,
+                                  y0=jnp.asarray(y0)).eeg_mv)
+    np.testing.assert_array_equal(got, expected)

@@ -220,7 +220,7 @@ class Network(Model):
 
     def history_length(self, dt_ms: float) -> int:
         """Steps of the coupling variable the rollout keeps: 0 without delays, else
-        ``floor(max_delay_ms / dt_ms) + 2`` (room for the step after the longest delay)."""
+        ``floor(max_delay_ms / dt_ms) + 2`` (room for the longest delay rounded up)."""
         if not self.has_delays:
             return 0
         return int(math.floor(self.max_delay_ms() / dt_ms)) + 2
@@ -279,7 +279,8 @@ class Network(Model):
         the fraction, ``W (1 - f)`` for the value read now and ``W f`` for the same read's
         contribution to the next step, where it is the value one step further back."""
         w = jnp.asarray(self.weights, dtype=dtype)
-        lengths = jnp.asarray(self.lengths_mm, dtype=dtype)
+        off_diagonal = 1.0 - jnp.eye(self.n_nodes, dtype=dtype)  # a node's own term undelayed
+        lengths = jnp.asarray(self.lengths_mm, dtype=dtype) * off_diagonal
         # steps back, in neurolib's order of operations (its Dmat / dt) for the same rounding;
         # capped at the history's reach (a speed below its bound acts as the bound)
         steps = jnp.minimum(lengths / self.speed_m_s / dt_ms, self.max_delay_ms() / dt_ms)
