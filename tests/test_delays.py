@@ -292,6 +292,7 @@ def test_the_config_fits_the_speed_of_a_delayed_network():
     assert kind.units()["speed_m_s"] == "m/s"
     target = kind.make_target(kind.targets()[0])
     assert "conduction delays" in target["tract_length"].attrs["long_name"]
+    assert target.identical(kind.make_target(kind.targets()[0]))  # a rerun: the same target
     data = kind.fit_data(kind.observed(target), 0)
     grad = jax.grad(lambda v: kind.loss(kind.model_at({"k": 50.0, "speed_m_s": v}),
                                         data)[0])(12.0)
