@@ -76,35 +76,39 @@ CASES = {
 
 # --- neurolib, with its conventions reconciled -------------------------------------------------
 
-def network(p, y0, cmat, k_gl, names) -> None:
+def network(p, y0, cmat, k_gl, names, lengths_mm=None, speed_m_s=20.0) -> None:
     """Hand neurolib's ``p`` the initial state ``y0`` (2, n_nodes) and, for a network, the SC
-    ``cmat`` with its global coupling (no delays: zero tract lengths)."""
+    ``cmat`` with its global coupling, and the tract lengths (mm; default zero: no delays) with
+    the conduction speed (m/s, neurolib's ``signalV``)."""
     y0 = np.asarray(y0, dtype=float).reshape(2, -1)
     n = y0.shape[1]
     cmat = np.zeros((1, 1)) if cmat is None else np.asarray(cmat, dtype=float)
     assert cmat.shape == (n, n)
-    p.update(N=n, Cmat=cmat, lengthMat=np.zeros((n, n)), K_gl=k_gl,
+    lengths = np.zeros((n, n)) if lengths_mm is None else np.asarray(lengths_mm, dtype=float)
+    p.update(N=n, Cmat=cmat, lengthMat=lengths, signalV=speed_m_s, K_gl=k_gl,
              **{names[0]: y0[0][:, None], names[1]: y0[1][:, None]})
 
 
-def neurolib_wilson_cowan(m: WilsonCowan, dt_ms, duration_ms, y0, cmat=None,
-                          k=0.0) -> np.ndarray:
+def neurolib_wilson_cowan(m: WilsonCowan, dt_ms, duration_ms, y0, cmat=None, k=0.0,
+                          **delays) -> np.ndarray:
     """E after each step, by neurolib's wc, shape (steps,) or (steps, nodes) with ``cmat``. Same
-    units (ms, dimensionless); neurolib's K_gl is a network's ``k``."""
+    units (ms, dimensionless); neurolib's K_gl is a network's ``k``. ``delays``: ``lengths_mm``
+    and ``speed_m_s`` (see :func:`network`)."""
     p = wc_defaults(seed=0)
-    network(p, y0, cmat, k, ("exc_init", "inh_init"))
+    network(p, y0, cmat, k, ("exc_init", "inh_init"), **delays)
     p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0, tau_exc=m.tau_e, tau_inh=m.tau_i,
              c_excexc=m.c_ee, c_excinh=m.c_ei, c_inhexc=m.c_ie, c_inhinh=m.c_ii, a_exc=m.a_e,
              a_inh=m.a_i, mu_exc=m.mu_e, mu_inh=m.mu_i, exc_ext=m.drive.value, inh_ext=m.q,
              exc_ou=np.zeros(p.N), inh_ou=np.zeros(p.N))
-    _, excs, _, _, _ = wc_ti.timeIntegration(p)
-    return nodes_last(excs, cmat)
+    t, excs, _, _, _ = wc_ti.timeIntegration(p)
+    return nodes_last(excs, cmat, len(t))
 
 
-def nodes_last(states, cmat) -> np.ndarray:
-    """neurolib's (nodes, 1 + steps) without the initial column: (steps,) for one node, else
-    (steps, nodes)."""
-    return states[0, 1:] if cmat is None else states[:, 1:].T
+def nodes_last(states, cmat, n_steps=None) -> np.ndarray:
+    """neurolib's (nodes, history + steps) without the initial history (one column without
+    delays, max delay + 1 with them): (steps,) for one node, else (steps, nodes)."""
+    first = 1 if n_steps is None else states.shape[1] - n_steps
+    return states[0, first:] if cmat is None else states[:, first:].T
 
 
 def ww_params(m: WongWang, dt_ms, duration_ms, y0, cmat=None, k=0.0) -> dict:
@@ -146,18 +150,19 @@ def neurolib_wong_wang(m: WongWang, dt_ms, duration_ms, y0, cmat=None, k=0.0, *,
 ROOT_1000 = math.sqrt(1000.0)  # Stuart-Landau: x (per second) = sqrt(1000) x (neurolib, per ms)
 
 
-def neurolib_stuart_landau(m: StuartLandau, dt_ms, duration_ms, y0, cmat=None,
-                           k=0.0) -> np.ndarray:
+def neurolib_stuart_landau(m: StuartLandau, dt_ms, duration_ms, y0, cmat=None, k=0.0,
+                           **delays) -> np.ndarray:
     """x after each step by neurolib's hopf, in this module's scaling: neurolib's a, w are per ms
     (ours / 1000), its amplitudes ours / sqrt(1000), its input ours / 1000**1.5, its K_gl (per
-    ms) a network's k / 1000."""
+    ms) a network's k / 1000. ``delays``: ``lengths_mm`` and ``speed_m_s`` (see
+    :func:`network`)."""
     p = hopf_defaults(seed=0)
-    network(p, np.asarray(y0) / ROOT_1000, cmat, k * 1e-3, ("xs_init", "ys_init"))
+    network(p, np.asarray(y0) / ROOT_1000, cmat, k * 1e-3, ("xs_init", "ys_init"), **delays)
     p.update(dt=dt_ms, duration=duration_ms, sigma_ou=0.0, a=m.a * 1e-3, w=m.omega * 1e-3,
              x_ext=np.full(p.N, m.drive.value / 1000.0 ** 1.5), y_ext=np.zeros(p.N),
              coupling="diffusive", x_ou=np.zeros(p.N), y_ou=np.zeros(p.N))
-    _, xs, _, _, _ = hopf_ti.timeIntegration(p)
-    return nodes_last(xs, cmat) * ROOT_1000
+    t, xs, _, _, _ = hopf_ti.timeIntegration(p)
+    return nodes_last(xs, cmat, len(t)) * ROOT_1000
 
 
 NEUROLIB = {"wilson_cowan": neurolib_wilson_cowan, "wong_wang": neurolib_wong_wang,

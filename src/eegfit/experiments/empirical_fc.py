@@ -66,9 +66,10 @@ class EmpiricalFC(Network):
     def make_target(self, target: Target) -> xr.Dataset:
         conn = self.connectome
         fc = hcp_bold.empirical_fc(conn.labels, subjects=self.spec.subjects)
+        delays = bool(self.spec.connectome.get("delays"))
         return xr.Dataset(
             {"fc": matrix(fc, "empirical FC (subject mean of HCP resting-state BOLD Pearson "
-                              "correlation)"), **sc_vars(conn)},
+                              "correlation)"), **sc_vars(conn, delays)},
             coords=node_coords(conn.labels), attrs={"connectome_source": conn.source})
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:

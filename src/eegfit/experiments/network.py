@@ -6,7 +6,8 @@ its evaluations) and minimises an FC objective. Two noise realisations never giv
 a fit cannot do better than the **noise floor**: the objective (and the FC correlation) between
 the target and the FC at the truth under the fit's noise. Keys of its block::
 
-    connectome: {source: hcp, n_nodes: 10, subject: null, seed: 0, symmetrise: false}
+    connectome: {source: hcp, n_nodes: 10, subject: null, seed: 0, symmetrise: false,
+                 delays: false, speed_m_s: 10, delay_mode: interpolate}
     model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}   # Jansen-Rit nodes
     model: {name: wilson_cowan, params: {}, drive: {kind: white_noise, ...}}  # any model's nodes
     n_realisations: 4          # the fit's FC: the mean over this many noise realisations
@@ -22,6 +23,11 @@ that model (:func:`eegfit.models.network.coupled`, coupled through its own coupl
 form; fitted fields ``k`` and ``node.<field>``) with that drive, independent per node where it is
 noisy. The BOLD signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit:
 S(y1 - y2)), its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x).
+
+With ``connectome.delays: true`` (a network with ``model.name``; a connectome with tract lengths)
+the coupling is delayed by the tract lengths over the conduction speed ``speed_m_s`` (m/s): the
+fixed ``connectome.speed_m_s``, or a fitted parameter ``speed_m_s`` whose box's lower end sizes
+the history (:class:`eegfit.models.network.Network`).
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from eegfit.data import connectome as sc
 from eegfit.experiments.base import Kind, Target, as_float, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, integer
-from eegfit.models.network import JansenRitNetwork, Network as NodesNetwork, coupled, network
+from eegfit.models.network import (DELAY_MODES, JansenRitNetwork, Network as NodesNetwork,
+                                   coupled, network)
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
 from eegfit.simulate import simulate
 
@@ -83,13 +90,20 @@ class NetworkSpec(Spec):
     def read_extra(cls, r: Reader) -> dict:
         defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
                     if f.default_factory is not dataclasses.MISSING}
-        conn = r.sub("connectome", ("source", "n_nodes", "subject", "seed", "symmetrise"))
+        conn = r.sub("connectome", ("source", "n_nodes", "subject", "seed", "symmetrise",
+                                    "delays", "speed_m_s", "delay_mode"))
         connectome = {"source": conn.choice("source", sc.SOURCES,
                                             defaults["connectome"]["source"]),
                       "n_nodes": None if conn.block.get("n_nodes", 1) is None
                       else conn.integer("n_nodes", defaults["connectome"]["n_nodes"], low=2),
                       "subject": conn.raw("subject"), "seed": conn.integer("seed", 0, low=0),
                       "symmetrise": conn.boolean("symmetrise", False)}
+        if conn.boolean("delays", False):  # absent: the dict (and the provenance) of before
+            connectome.update(delays=True, speed_m_s=conn.number("speed_m_s", 10.0, above=0.0),
+                              delay_mode=conn.choice("delay_mode", DELAY_MODES, "interpolate"))
+        elif conn.has("speed_m_s") or conn.has("delay_mode"):
+            raise ValueError(f"config {conn.path('speed_m_s')} and delay_mode need "
+                             f"{conn.path('delays')}: true")
         model = r.sub("model", ("name", "params", "drive"))
         if "name" in model.block or "kind" in (model.raw("drive") or {}):
             dt_ms = r.sub("simulation").raw("dt_ms")
@@ -101,6 +115,10 @@ class NetworkSpec(Spec):
                                             above=0.0 if k == "interval_ms" else None)
                             for k, v in defaults["drive"].items()}
             column = read_column(Reader({"params": model.raw("params") or {}}, model.where))
+            if connectome.get("delays"):
+                raise ValueError(f"config {conn.path('delays')}: delays need a network of any "
+                                 f"model (give {model.path('name')}, e.g. jansen_rit); JR95's "
+                                 f"uniform-drive network has none")
         b = r.sub("bold", tuple(f.name for f in dataclasses.fields(Bold)))
         bold_spec = Bold(**{f.name: b.number(f.name, f.default, above=0.0)
                             for f in dataclasses.fields(Bold)})
@@ -151,8 +169,29 @@ class Network(Kind):
                 drive = self.spec.column.drive
                 if "n_nodes" in {f.name for f in dataclasses.fields(drive)}:
                     drive = dataclasses.replace(drive, n_nodes=len(weights))
-                self._base = coupled(self.spec.column, weights, drive=drive)
+                self._base = coupled(self.spec.column, weights, drive=drive, **self._delays())
         return self._base
+
+    def _delays(self) -> dict:
+        """The delay arguments of :func:`coupled` (none without ``connectome.delays``): the
+        tract lengths, the speed, and its lower bound (the fitted box's, else the speed)."""
+        c = self.spec.connectome
+        if not c.get("delays"):
+            return {}
+        where = f"config experiments.{self.spec.name}.connectome"
+        lengths = self.connectome.lengths_mm
+        if not np.all(np.isfinite(lengths)):
+            raise ValueError(f"{where}.delays: the {c['source']} connectome has no tract "
+                             f"lengths (NaN); use hcp or gw")
+        fitted = {p.name: p for p in self.spec.parameters}.get("speed_m_s")
+        speed_min = c["speed_m_s"] if fitted is None else min(fitted.bounds)
+        if not speed_min > 0:
+            raise ValueError(f"config experiments.{self.spec.name}.parameters.speed_m_s.bounds "
+                             f"must be > 0 m/s (the lowest speed sizes the delay history), got "
+                             f"{list(fitted.bounds)}")
+        return {"lengths_mm": lengths, "speed_m_s": c["speed_m_s"] if fitted is None
+                else max(c["speed_m_s"], speed_min), "speed_min_m_s": speed_min,
+                "delay_mode": c["delay_mode"]}
 
     @staticmethod
     def bold_input(model, signal: jax.Array) -> jax.Array:
@@ -215,7 +254,8 @@ class Network(Kind):
                                      f"{target.label} (seed {target.seed}) diverged; lower "
                                      f"simulation.dt_ms")
         return target_dataset(self.connectome, trace.time_ms, trace.eeg_mv,
-                              functional_connectivity(trace.eeg_mv))
+                              functional_connectivity(trace.eeg_mv),
+                              delays=bool(self.spec.connectome.get("delays")))
 
     def observed(self, target_ds: xr.Dataset):
         return jnp.asarray(target_ds["fc"].values, jnp.result_type(float))

@@ -22,20 +22,22 @@ def matrix(values, long_name: str) -> tuple:
     return (("node", "node_2"), np.asarray(values), {"units": "1", "long_name": long_name})
 
 
-def sc_vars(conn: sc.Connectome) -> dict:
+def sc_vars(conn: sc.Connectome, delays: bool = False) -> dict:
+    used = "conduction delays: length / speed" if delays else "not used: no delays"
     return {"sc": matrix(conn.weights, "structural connectivity (max row sum 1)"),
             "tract_length": (("node", "node_2"), conn.lengths_mm, {
-                "units": "mm", "long_name": "tract length (not used: no delays)"})}
+                "units": "mm", "long_name": f"tract length ({used})"})}
 
 
-def target_dataset(conn: sc.Connectome, time_ms, eeg, fc) -> xr.Dataset:
+def target_dataset(conn: sc.Connectome, time_ms, eeg, fc, delays: bool = False) -> xr.Dataset:
     """The target's node signals, FC and the SC it was simulated on."""
     coords = {"time": ("time", np.asarray(time_ms), {"units": "ms", "long_name": "time"}),
               **node_coords(conn.labels)}
     return xr.Dataset(
         {"eeg": (("time", "node"), np.asarray(eeg), {"units": "mV",
                                                      "long_name": "node EEG observable y1 - y2"}),
-         "fc": matrix(fc, "functional connectivity (Pearson correlation)"), **sc_vars(conn)},
+         "fc": matrix(fc, "functional connectivity (Pearson correlation)"),
+         **sc_vars(conn, delays)},
         coords=coords, attrs={"connectome_source": conn.source})
 
 

@@ -18,13 +18,14 @@ drive is per node). A new SC compiles anew.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eegfit.models.base import Model, pytree_dataclass, static_field
+from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -120,18 +121,42 @@ def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
         weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)))
 
 
+DELAY_MODES = ("interpolate", "round")
+
+
 @pytree_dataclass
 class Network(Model):
     """Nodes of any model (:class:`eegfit.models.NeuralMass`) coupled through an SC, each node
     receiving its model's network input through its ``coupling_variable`` and ``coupling_form``:
 
-        additive:  input_i = k * sum_j W_ij c_j
-        diffusive: input_i = k * sum_j W_ij (c_j - c_i)
+        additive:  input_i = k * sum_j W_ij c_j(t - tau_ij)
+        diffusive: input_i = k * sum_j W_ij (c_j(t - tau_ij) - c_i(t))
 
     (Wilson-Cowan: c = E into E's input; Wong-Wang: c = S_E, times J_NMDA into I_E; Stuart-Landau:
     c = x, diffusive, into dx/dt; Jansen-Rit: c = S(y1 - y2) into the drive, as
-    :class:`JansenRitNetwork`). No conduction delays. Checked against neurolib's networks of
-    ``wc``, ``ww`` and ``hopf`` nodes in tests/test_reference_models.py.
+    :class:`JansenRitNetwork`). Checked against neurolib's networks of ``wc``, ``ww`` and
+    ``hopf`` nodes in tests/test_reference_models.py, and with delays against its ``wc`` and
+    ``hopf`` networks in tests/test_delays.py.
+
+    Conduction delays: ``tau_ij = L_ij / v`` (ms, from the tract length ``L_ij`` in mm and the
+    speed ``v`` in m/s; the diagonal is undelayed, as neurolib's). Without ``lengths_mm`` (or
+    with all lengths 0) the coupling is instantaneous and :func:`eegfit.simulate.simulate` runs
+    exactly the undelayed rollout, with no history. Otherwise the rollout keeps a ring buffer of
+    the coupling variable of the last ``history_length(dt_ms)`` steps (``floor(max L / v_min /
+    dt) + 2`` steps of ``n_nodes`` values: memory linear in the longest delay), where ``v_min =
+    speed_min_m_s``, the static lower bound of the speed (a speed below it, only reachable
+    traced, acts as the bound). How the history starts and how delays fall between steps:
+
+    - before t = 0 the history is the initial state held constant (neurolib's convention: its
+      ``*_init`` of one column is repeated over its ``max delay + 1`` first steps);
+    - at step n (time t_n) node i receives c_j at t_n - tau_ij. ``delay_mode="interpolate"``
+      (the default) interpolates linearly between the two stored steps around it, so a trace,
+      and a loss, is continuous and piecewise smooth in the speed (its gradient is exact
+      between the speeds where a delay crosses a whole step); ``"round"`` takes the stored
+      step ``round(tau_ij / dt)`` (half to even), as neurolib's ``Dmat_ndt`` does;
+    - the delayed input is read once per step (at t_n) and held over the stages of ``heun`` and
+      ``rk4``, as the drive is; a diffusive node's own ``c_i`` follows each stage. With
+      ``euler`` this is neurolib's scheme step for step.
 
     Attributes:
         node: the parameters shared by every node (its own ``drive`` is the network's default).
@@ -141,13 +166,23 @@ class Network(Model):
             1000 K_gl, its time being in ms).
         drive: the drive of every node (values per step broadcast over the nodes, or one per
             node on a trailing axis).
+        speed_m_s: conduction speed, m/s (fittable; neurolib's ``signalV``); unused without
+            delays.
         weights: the SC, a tuple of ``n_nodes`` tuples (static); build with :func:`coupled`.
+        lengths_mm: tract lengths in mm, ``[i, j]`` from node j to node i, like ``weights``
+            (static; ``None``: no delays).
+        speed_min_m_s: the speed's lower bound, m/s (static; sizes the history).
+        delay_mode: ``"interpolate"`` or ``"round"`` (static; see above).
     """
 
     node: object = JansenRit()
     k: float = 0.0
     drive: object = None
+    speed_m_s: float = 20.0
     weights: tuple = static_field(((0.0,),))
+    lengths_mm: tuple | None = static_field(None)
+    speed_min_m_s: float | None = static_field(None)
+    delay_mode: str = static_field("interpolate")
 
     def __post_init__(self):
         if self.drive is None:
@@ -163,9 +198,38 @@ class Network(Model):
 
     @property
     def units(self) -> dict[str, str]:
-        return {"k": getattr(self.node, "coupling_units", "1")}
+        return {"k": getattr(self.node, "coupling_units", "1"), "speed_m_s": "m/s"}
 
-    ranges = {}  # k: any finite value (the node's own ranges hold for its fields)
+    @property
+    def ranges(self) -> dict[str, Range]:
+        """k: any finite value (the node's own ranges hold for its fields); the speed: > 0, and
+        at least ``speed_min_m_s`` with delays."""
+        if self.has_delays and self.speed_min_m_s is not None:
+            return {"speed_m_s": Range(float(self.speed_min_m_s))}
+        return {"speed_m_s": POSITIVE}
+
+    @property
+    def has_delays(self) -> bool:
+        """Whether any connection is delayed (tract lengths given and not all zero)."""
+        return self.lengths_mm is not None and _max_length_mm(self.lengths_mm) > 0
+
+    def max_delay_ms(self) -> float:
+        """The longest delay the history must hold, ms: the longest tract over the lowest speed."""
+        return _max_length_mm(self.lengths_mm) / float(self.speed_min_m_s) \
+            if self.has_delays else 0.0
+
+    def history_length(self, dt_ms: float) -> int:
+        """Steps of the coupling variable the rollout keeps: 0 without delays, else
+        ``floor(max_delay_ms / dt_ms) + 2`` (room for the longest delay rounded up)."""
+        if not self.has_delays:
+            return 0
+        return int(math.floor(self.max_delay_ms() / dt_ms)) + 2
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming a bad delay setting (see :func:`check_delays`) or a
+        parameter outside its valid range."""
+        check_delays(self.weights, self.lengths_mm, self.speed_min_m_s, self.delay_mode)
+        super().check()
 
     @property
     def state_units(self) -> dict[str, str]:
@@ -194,7 +258,8 @@ class Network(Model):
         return np.repeat(np.asarray(y0, dtype=float)[:, None], self.n_nodes, axis=1)
 
     def vector_field(self, y: jax.Array, drive: jax.Array) -> jax.Array:
-        """d(state)/dt per second; ``y`` has shape ``(n_states, *batch, n_nodes)``."""
+        """d(state)/dt per second, coupling instantaneous; ``y`` has shape ``(n_states, *batch,
+        n_nodes)``."""
         w = jnp.asarray(self.weights, dtype=y.dtype)
         sent = self.node.coupling_variable(y)  # (..., n_nodes)
         received = jnp.einsum("ij,...j->...i", w, sent)
@@ -202,18 +267,137 @@ class Network(Model):
             received = received - w.sum(axis=1) * sent
         return self.node.vector_field(y, drive, self.k * received)
 
+    def coupling_variable(self, y: jax.Array) -> jax.Array:
+        """What each node sends, shape ``(*batch, n_nodes)``: the history holds it."""
+        return self.node.coupling_variable(y)
+
+    def delay_plan(self, history_length: int, dt_ms: float, dtype):
+        """What a rollout reads from the history, computed once (the speed is constant over a
+        rollout): ``(back, now_weights, next_weights)``, ``back`` (``(n, n)`` int32) the steps
+        back of each connection's read. ``round``: ``back = round(tau / dt)``, ``now_weights =
+        W``, ``next_weights = None``. ``interpolate``: ``back = floor(tau / dt)`` and, with ``f``
+        the fraction, ``W (1 - f)`` for the value read now and ``W f`` for the same read's
+        contribution to the next step, where it is the value one step further back."""
+        w = jnp.asarray(self.weights, dtype=dtype)
+        off_diagonal = 1.0 - jnp.eye(self.n_nodes, dtype=dtype)  # a node's own term undelayed
+        lengths = jnp.asarray(self.lengths_mm, dtype=dtype) * off_diagonal
+        # steps back, in neurolib's order of operations (its Dmat / dt) for the same rounding;
+        # capped at the history's reach (a speed below its bound acts as the bound)
+        steps = jnp.minimum(lengths / self.speed_m_s / dt_ms, self.max_delay_ms() / dt_ms)
+        if self.delay_mode == "round":
+            return jnp.round(steps).astype(jnp.int32), w, None
+        whole = jnp.floor(steps)
+        frac = steps - whole
+        return whole.astype(jnp.int32), w * (1.0 - frac), w * frac
+
+    def delayed_received(self, history: jax.Array, now: jax.Array, plan):
+        """One read of ``history`` (``(history_length, *batch, n_nodes)``, a ring buffer whose
+        row ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the
+        :meth:`delay_plan`: ``(sum_j now_weights_ij c_j(t_{n - back_ij}), sum_j next_weights_ij
+        c_j(t_{n - back_ij}))``, each ``(*batch, n_nodes)`` (the second ``None`` with
+        ``round``). The input at step n is the first part plus the second part of step n - 1,
+        so interpolating costs one gather per step, as rounding does."""
+        back, now_weights, next_weights = plan
+        size, n = history.shape[0], self.n_nodes
+        rows = (now - back) % size  # (n, n): the row of each connection's read
+        if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
+            index = rows * n + jnp.arange(n, dtype=jnp.int32)
+            # the barrier keeps XLA from fusing the gather into the sum (1.5x slower on a CPU
+            # at 94 nodes: benchmarks/bench_delays.py)
+            delayed = jax.lax.optimization_barrier(
+                history.reshape(-1).at[index].get(mode="promise_in_bounds"))
+            spec = "ij,ij->i"
+        else:
+            delayed = history[rows, ..., jnp.arange(n)]  # (n, n, *batch)
+            spec = "ij,ij...->...i"
+        return (jnp.einsum(spec, now_weights, delayed),
+                None if next_weights is None else jnp.einsum(spec, next_weights, delayed))
+
+    def delayed_vector_field(self, y: jax.Array, drive: jax.Array,
+                             received: jax.Array) -> jax.Array:
+        """d(state)/dt per second given the delayed input ``received`` (see
+        :meth:`delayed_received`); a diffusive node's own term follows ``y``."""
+        if self.node.coupling_form == "diffusive":
+            w = jnp.asarray(self.weights, dtype=y.dtype)
+            received = received - w.sum(axis=1) * self.node.coupling_variable(y)
+        return self.node.vector_field(y, drive, self.k * received)
+
     def observe(self, y: jax.Array) -> jax.Array:
         """Each node's observable, shape ``(*batch, n_nodes)``."""
         return self.node.observe(y)
 
 
-def coupled(node, weights, *, k: float = 0.0, drive=None) -> Network:
-    """A :class:`Network` of ``node`` on the SC ``weights`` (checked: square, finite, >= 0)."""
+@functools.lru_cache(maxsize=64)
+def _max_length_mm(lengths_mm: tuple) -> float:
+    return max(max(row) for row in lengths_mm)
+
+
+def check_delays(weights, lengths_mm, speed_min_m_s, delay_mode: str = "interpolate") -> None:
+    """Raise ``ValueError`` naming what is wrong with a network's delay settings: a length
+    matrix whose shape is not the weights', NaN, infinite or negative lengths, a missing, zero or
+    negative speed bound, an unknown delay mode. ``lengths_mm=None`` (no delays) passes."""
+    if delay_mode not in DELAY_MODES:
+        raise ValueError(f"delay_mode must be one of {DELAY_MODES}, got {delay_mode!r}")
+    if lengths_mm is None:
+        return
+    w, lengths = np.asarray(weights, dtype=float), np.asarray(lengths_mm, dtype=float)
+    if lengths.shape != w.shape:
+        raise ValueError(f"lengths_mm has shape {lengths.shape}, but the weights have shape "
+                         f"{w.shape}: one tract length per connection")
+    bad = np.argwhere(~np.isfinite(lengths) | (lengths < 0))
+    if len(bad):
+        i, j = bad[0]
+        raise ValueError(f"lengths_mm must be finite and >= 0 mm, got {lengths[i, j]!r} at "
+                         f"[{i}, {j}] ({len(bad)} such entries; a connectome without tract "
+                         "lengths cannot have delays)")
+    if not np.any(lengths > 0):
+        return
+    if speed_min_m_s is None or not float(speed_min_m_s) > 0 or \
+            not math.isfinite(float(speed_min_m_s)):
+        raise ValueError(f"speed_min_m_s (the conduction speed's lower bound, sizing the "
+                         f"history) must be finite and > 0 m/s, got {speed_min_m_s!r}")
+
+
+def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
+            speed_m_s: float = 20.0, speed_min_m_s: float | None = None,
+            delay_mode: str = "interpolate") -> Network:
+    """A :class:`Network` of ``node`` on the SC ``weights`` (checked: square, finite, >= 0).
+
+    With ``lengths_mm`` (an ``(n, n)`` matrix in mm, checked: the weights' shape, finite, >= 0)
+    the coupling is delayed by ``lengths_mm / speed_m_s`` ms; ``speed_min_m_s`` (default the
+    speed itself, or the lower bound of a :class:`eegfit.fit.Param` speed) sizes the history.
+    The diagonal of the lengths is set to 0 (a node's own coupling is undelayed).
+
+    Raises:
+        ValueError: naming a bad weight, length, speed or bound, before any simulation.
+    """
     from eegfit.data.connectome import check_weights  # noqa: PLC0415
 
     w = check_weights(weights)
-    return Network(node=node, k=k, drive=drive,
-                   weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)))
+    speed_value = getattr(speed_m_s, "value", speed_m_s)  # a Param's value
+    if not (np.ndim(speed_value) == 0 and float(speed_value) > 0
+            and math.isfinite(float(speed_value))):
+        raise ValueError(f"speed_m_s must be a finite speed > 0 m/s, got {speed_value!r}")
+    lengths = None
+    if lengths_mm is not None:
+        if speed_min_m_s is None:
+            bounds = getattr(speed_m_s, "bounds", None)
+            speed_min_m_s = float(bounds[0]) if bounds else float(speed_value)
+        check_delays(w, lengths_mm, speed_min_m_s, delay_mode)
+        lengths = np.array(lengths_mm, dtype=float)
+        np.fill_diagonal(lengths, 0.0)
+        if float(speed_value) < float(speed_min_m_s):
+            raise ValueError(f"speed_m_s = {speed_value!r} m/s is below its lower bound "
+                             f"speed_min_m_s = {speed_min_m_s!r} m/s")
+        lengths = tuple(tuple(float(x) for x in row) for row in lengths)
+    else:
+        check_delays(w, None, speed_min_m_s, delay_mode)
+    return Network(node=node, k=k, drive=drive, speed_m_s=speed_m_s,
+                   weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)),
+                   lengths_mm=lengths,
+                   speed_min_m_s=None if speed_min_m_s is None else float(speed_min_m_s),
+                   delay_mode=delay_mode)
 
 
-__all__ = ["JansenRitNetwork", "Network", "NodeNoiseDrive", "coupled", "network"]
+__all__ = ["DELAY_MODES", "JansenRitNetwork", "Network", "NodeNoiseDrive", "check_delays",
+           "coupled", "network"]

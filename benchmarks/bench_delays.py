@@ -1,0 +1,141 @@
+"""Networks with conduction delays: node-steps per second with and without delays, beside
+neurolib 0.6.2's numba integrator on the same network, model, step and horizon (issue 23).
+
+Run alone (not in ``run_all.py``)::
+
+    python benchmarks/bench_delays.py [--quick] [--out benchmarks/results/delays.json]
+
+The networks: the 10 strongest and all 94 regions of the HCP connectome (subject mean), Hopf
+(Stuart-Landau, diffusive, k = 100 /s) and Wilson-Cowan (additive, k = 0.6) nodes, one noise-free
+Euler rollout of ``--duration-ms`` at dt = 0.1 ms in float64 on both sides (neurolib runs in
+float64 only), delays from the tract lengths at 10 m/s (eegfit: ``round``, neurolib's rounding,
+and ``interpolate``; the history sized for the speed itself), and without delays (zero lengths).
+Each time is the best of ``--repeats`` calls after a first, compiling call (jit for eegfit, numba
+for neurolib); eegfit's includes the transfer of the trace back to NumPy. Jansen-Rit networks
+(eegfit only: neurolib 0.6.2 has no JR model) show the same ratio for a 6-state node.
+
+Also printed: the history buffer's memory at 94 regions and 1 m/s (the longest HCP tract, 0.1 ms
+steps), float64. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DT_MS = 0.1
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()  # compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def eegfit_case(name: str, conn, delays: str | None, duration_ms: float):
+    import jax
+    import jax.numpy as jnp
+
+    from eegfit.models import JansenRit, StuartLandau, WilsonCowan
+    from eegfit.models.network import coupled
+    from eegfit.simulate import simulate
+
+    node, k = {"hopf": (StuartLandau(), 100.0), "wc": (WilsonCowan(), 0.6),
+               "jr": (JansenRit(), 1.0)}[name]
+    kwargs = {} if delays is None else {"lengths_mm": conn.lengths_mm, "speed_m_s": 10.0,
+                                        "delay_mode": delays}
+    model = coupled(jax.tree.map(jnp.float64, node), conn.weights, k=k, **kwargs)
+    y0 = jnp.asarray(model.initial_state) if name == "jr" else jnp.asarray(
+        np.array([[0.3], [-0.2]]) * np.linspace(0.5, 1.5, conn.n_nodes))
+
+    def run():
+        return np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=duration_ms, y0=y0).eeg_mv)
+    return run
+
+
+def neurolib_case(name: str, conn, delays: bool, duration_ms: float):
+    import sys
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from test_reference_models import WC_CASE, neurolib_stuart_landau, neurolib_wilson_cowan
+
+    from eegfit.models import StuartLandau
+
+    y0 = np.array([[0.3], [-0.2]]) * np.linspace(0.5, 1.5, conn.n_nodes)
+    lengths = conn.lengths_mm if delays else None
+    if name == "hopf":
+        return lambda: neurolib_stuart_landau(StuartLandau(), DT_MS, duration_ms, y0,
+                                              conn.weights, 100.0, lengths_mm=lengths,
+                                              speed_m_s=10.0)
+    return lambda: neurolib_wilson_cowan(WC_CASE, DT_MS, duration_ms, y0, conn.weights, 0.6,
+                                         lengths_mm=lengths, speed_m_s=10.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter rollout, fewer repeats")
+    parser.add_argument("--duration-ms", type=float, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "delays.json")
+    args = parser.parse_args()
+    duration = args.duration_ms or (500.0 if args.quick else 2000.0)
+    repeats = args.repeats or (2 if args.quick else 5)
+
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from eegfit.data.connectome import load
+    from eegfit.models import StuartLandau
+    from eegfit.models.network import coupled
+
+    n_steps = int(round(duration / DT_MS))
+    rows = []
+    for n_nodes in (10, 94):
+        conn = load("hcp", n_nodes=n_nodes)
+        for name in ("hopf", "wc", "jr"):
+            times = {}
+            for delays in (None, "round", "interpolate"):
+                times[f"eegfit_{delays or 'none'}"] = best_of(
+                    eegfit_case(name, conn, delays, duration), repeats)
+            if name != "jr":
+                for delays in (False, True):
+                    times[f"neurolib_{'round' if delays else 'none'}"] = best_of(
+                        neurolib_case(name, conn, delays, duration), repeats)
+            rates = {k: n_nodes * n_steps / t for k, t in times.items()}
+            rows.append({"model": name, "n_nodes": n_nodes, "n_steps": n_steps,
+                         "seconds": times, "node_steps_per_s": rates})
+            cols = "  ".join(f"{k} {v / 1e6:7.2f}" for k, v in rates.items())
+            print(f"{name:4s} n={n_nodes:3d}  Mnode-steps/s: {cols}", flush=True)
+            base = rates["eegfit_none"]
+            print(f"{'':10s} delays cost (eegfit none / with): round "
+                  f"{base / rates['eegfit_round']:.2f}x, interpolate "
+                  f"{base / rates['eegfit_interpolate']:.2f}x" + (
+                      "" if name == "jr" else
+                      f"; eegfit / neurolib with delays: round "
+                      f"{rates['eegfit_round'] / rates['neurolib_round']:.2f}x, interpolate "
+                      f"{rates['eegfit_interpolate'] / rates['neurolib_round']:.2f}x; "
+                      f"without: {base / rates['neurolib_none']:.2f}x"), flush=True)
+
+    full = load("hcp")
+    slow = coupled(StuartLandau(), full.weights, lengths_mm=full.lengths_mm, speed_m_s=1.0)
+    steps = slow.history_length(DT_MS)
+    memory = {"n_nodes": full.n_nodes, "speed_m_s": 1.0, "longest_tract_mm":
+              float(np.max(full.lengths_mm)), "history_steps": steps,
+              "history_mib_float64": steps * full.n_nodes * 8 / 2 ** 20}
+    print(f"history at 94 regions, 1 m/s, dt {DT_MS} ms: longest tract "
+          f"{memory['longest_tract_mm']:.1f} mm -> {steps} steps x 94 nodes = "
+          f"{memory['history_mib_float64']:.2f} MiB (float64; half in float32)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"duration_ms": duration, "dt_ms": DT_MS, "repeats": repeats,
+                                    "rows": rows, "memory": memory}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
