@@ -112,6 +112,8 @@ class Kind:
     """Scalar variables of the kind's fit records copied into the summary table."""
     has_scan: bool = False
     """Whether :meth:`scan` draws something (the pipeline then writes ``scan.nc``)."""
+    loss_label: tuple[str, str] = ("loss", "1")
+    """The loss's name and units: the summary's loss columns and the convergence figure's axis."""
 
     def __init__(self, spec: Spec):
         self.spec = spec

@@ -146,6 +146,9 @@ class Column(Kind):
     """A neural mass (Jansen-Rit by default) fitted from scalar features of its observable."""
 
     Spec = ColumnSpec
+    loss_label = ("sum of squared relative feature errors", "1")
+    figure_truths = 4
+    """The most truths whose EEG the eeg_fit figure draws (first seed; evenly spread)."""
 
     def __init__(self, spec: ColumnSpec):
         for name in spec.names:

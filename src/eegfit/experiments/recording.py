@@ -109,6 +109,7 @@ class Recording(Kind):
     """Parameters of a column fitted to the spectrum of a measured recording."""
 
     Spec = RecordingSpec
+    loss_label = ("mean squared misfit in segment-to-segment spreads", "1")
 
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)
