@@ -131,6 +131,21 @@ def all_targets(experiment):
     return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].targets()]
 
 
+def scan_targets(experiment):
+    """The target files the experiment's scan reads (none for a scan of the box alone: it then
+    runs beside the fits, and new targets do not rerun it)."""
+    return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].scan_targets()]
+
+
+def figure_files(experiment, kind):
+    """The target files (kind "targets") or fit files ("fits") the kind's own figures draw: a
+    few, however many fits (the common figures read the summary alone)."""
+    chosen = EXPERIMENTS[experiment].figure_targets()
+    if kind == "targets":
+        return [result(experiment, "targets", t) for t in chosen]
+    return [result(experiment, "fits", t, b) for b in backends(experiment) for t in chosen]
+
+
 def all_fits(experiment, kind="fits", ext="nc"):
     return [result(experiment, kind, t, b, ext) for b in backends(experiment)
             for t in EXPERIMENTS[experiment].targets()]

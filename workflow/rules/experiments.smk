@@ -250,8 +250,8 @@ for name, kind in EXPERIMENTS.items():
             f"figures_{name}"
         input:
             summary=f"results/{name}/summary.nc",
-            fits=all_fits(name),
-            targets=all_targets(name),
+            fits=figure_files(name, "fits"),
+            targets=figure_files(name, "targets"),
             scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
         output:
             **{
@@ -282,7 +282,7 @@ for name, kind in EXPERIMENTS.items():
 
 rule scan:
     input:
-        lambda wc: all_targets(wc.experiment),
+        lambda wc: scan_targets(wc.experiment),
     output:
         "results/{experiment}/scan.nc",
     log:

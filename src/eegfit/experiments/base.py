@@ -251,8 +251,20 @@ class Kind:
         """The objective or the features over the box (None: the kind has no scan)."""
         return None
 
+    def scan_targets(self) -> list[Target]:
+        """The targets whose files :meth:`scan` reads: the scan job's inputs (all of them by
+        default; none for a scan of the box alone, which new targets then do not rerun)."""
+        return self.targets() if self.has_scan else []
+
+    def figure_targets(self) -> list[Target]:
+        """The targets whose target and fit files :meth:`figures` reads (all by default; a kind
+        with many targets picks a few, so that the figures of a sweep read a handful of files:
+        the common figures read the summary alone)."""
+        return self.targets()
+
     def figures(self, fits, targets, scan, summary) -> dict:
-        """The kind's own figures (name -> matplotlib Figure), beside the common ones."""
+        """The kind's own figures (name -> matplotlib Figure), beside the common ones; ``fits``
+        and ``targets`` are the datasets of :meth:`figure_targets`."""
         return {}
 
 

@@ -272,6 +272,26 @@ class Column(Kind):
         return out
 
     # ---- the scan and the figures --------------------------------------------------------------
+    def scan_targets(self) -> list[Target]:
+        """Two parameters: the first seed's target of each truth (its loss surface); one: none
+        (the features over the box do not depend on a target)."""
+        return self._first_seeds() if self.scan_dims == 2 else []
+
+    def figure_targets(self) -> list[Target]:
+        """One parameter: the first seed of at most :attr:`figure_truths` truths, evenly spread
+        (the eeg_fit figure's rows); two: every target (each fit's path on its surface)."""
+        if self.scan_dims != 1:
+            return self.targets()
+        first = self._first_seeds()
+        if len(first) <= self.figure_truths:
+            return first
+        picks = np.linspace(0, len(first) - 1, self.figure_truths).round().astype(int)
+        return [first[i] for i in sorted(set(picks))]
+
+    def _first_seeds(self) -> list[Target]:
+        """The first seed's target of each truth, in the order of the truths."""
+        return [t for t in self.targets() if t.seed == self.spec.seeds[0]]
+
     def scan(self, target_datasets) -> xr.Dataset | None:
         from eegfit.experiments.column_scan import scan  # noqa: PLC0415
 

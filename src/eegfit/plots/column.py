@@ -60,9 +60,11 @@ def landscape(ds, truths=(), features=None, verdict=None) -> plt.Figure:
                 ambiguous = ds[f"{feat}_identifiable"].values == 0
                 ax.fill_between(x, 0, 1, where=ambiguous, transform=ax.get_xaxis_transform(),
                                 color="0.85", lw=0, step="mid", label="not identifiable")
-            for t in truths:
-                ax.axvline(t, color="0.6", lw=0.5, ls=":")
-                ax.plot([t], [np.interp(t, x, ds[feat].values)], "v", color=TARGET_COLOR, ms=3)
+            if len(truths):  # one collection and one line of markers, however many truths
+                ax.vlines(truths, 0, 1, transform=ax.get_xaxis_transform(), color="0.6",
+                          lw=0.5, ls=":")
+                ax.plot(truths, np.interp(truths, x, ds[feat].values), "v", ls="none",
+                        color=TARGET_COLOR, ms=3)
             ax.set_ylabel(f"{feat} ({ds[feat].attrs.get('units', '1')})")
         unit = ds["value"].attrs.get("units", "1")
         if verdict is not None:
