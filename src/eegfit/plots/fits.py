@@ -90,8 +90,8 @@ def band(curves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _say(ax, text: str) -> None:
     """Why a panel has nothing to draw, in its middle."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    # tick_params, not set_yticks([]): the panels share their y axis, and its ticks
+    ax.tick_params(left=False, labelleft=False, bottom=False, labelbottom=False)
 
 
 def _few(ax, steps, curves, usable, c) -> None:
