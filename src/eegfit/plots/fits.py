@@ -14,7 +14,7 @@ import warnings
 
 from matplotlib.collections import LineCollection
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 import numpy as np
 
 from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, axis_label,
@@ -159,6 +159,7 @@ def convergence(summary) -> plt.Figure:
                          f"fit{'s' * (mine.size > 1)}, {per_step} evaluation"
                          f"{'s' * (per_step > 1)} per step", loc="left")
             ax.set_xlabel("optimizer step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if not np.isfinite(curves).any():
                 statuses = ", ".join(sorted(set(summary["status"].values[mine].astype(str))))
                 _say(ax, f"no finite loss in any of its {mine.size} fits\n(status: {statuses})")
@@ -172,6 +173,7 @@ def convergence(summary) -> plt.Figure:
             else:
                 coloured = _many(ax, steps, curves, truths[mine], c, norm) or coloured
             if steps.size == 1:
+                ax.set_xlim(-1, 1)
                 ax.set_xticks([0])
         if coloured is not None:
             fig.colorbar(coloured, ax=axes.ravel().tolist(), pad=0.02, fraction=0.04,
