@@ -23,7 +23,9 @@ def start(smk):
                       x64=bool(block.get("simulation", {}).get("float64", False)))
     logging.getLogger("eegfit").info("job %s of %s, wildcards %s", smk.rule, name,
                                      dict(smk.wildcards))
-    return experiments.build(name, block)
+    # The planning checked the whole config; only a nevergrad fit job pays nevergrad's import.
+    return experiments.build(name, block, check_optimizers=smk.params.get("backend") ==
+                             "nevergrad")
 
 
 def chunk(smk, kind) -> list:
