@@ -215,3 +215,42 @@ def test_comparison_without_ground_truth_says_why(sweep):
     fig = plots.comparison(table)
     assert any("no ground truth" in t.get_text() for ax in fig.axes for t in ax.texts)
     plt.close(fig)
+
+
+def test_eeg_fit_draws_one_row_per_figure_target_with_every_backends_fit(sweep, tmp_path):
+    """However many truths and seeds, the kind's eeg_fit draws its figure targets (the first
+    seed of at most 4 truths): a row each, the target's EEG and each backend's fitted EEG as
+    the records hold them, one legend below the rows."""
+    _, fits, kind = sweep
+    chosen = kind.figure_targets()
+    assert [t.seed for t in chosen] == [0] * 4 and len(kind.targets()) == 8
+    datasets = {(t.label, t.seed): runner.make_target(kind, t) for t in chosen}
+    records = [f for mine in fits.values() for f in mine
+               if (f.attrs["target"], int(f.attrs["seed"])) in datasets]
+    scan = runner.scan(kind, [])
+    fig = kind.figures(records, list(datasets.values()), scan, None)["eeg_fit"]
+    rows = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(rows) == len(chosen)
+    for ax, target in zip(rows, chosen):
+        drawn = [line.get_ydata() for line in ax.get_lines()]
+        expected = [datasets[(target.label, 0)]["eeg"].values] + [
+            f["fitted_eeg"].values for f in records if f.attrs["target"] == target.label]
+        assert len(drawn) == len(expected) == 3
+        for y in expected:
+            assert any(np.array_equal(np.asarray(d), y) for d in drawn), target.label
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    assert not any(_overlaps(box, ax.get_window_extent()) for ax in fig.axes)
+    plt.close(fig)
+
+
+def test_figure_targets_of_a_sweep_are_four_truths_evenly_spread_at_the_first_seed():
+    block = {**SWEEP, "seeds": [3, 1],
+             "parameters": {"C": {**SWEEP["parameters"]["C"],
+                                  "truths": [120 + 5 * i for i in range(10)]}}}
+    kind = experiments.build("sweep", block)
+    chosen = kind.figure_targets()
+    assert [t.truth["C"] for t in chosen] == [120, 135, 150, 165] and {t.seed for t in chosen} \
+        == {3}
+    assert kind.scan_targets() == []  # one parameter: the scan reads no target

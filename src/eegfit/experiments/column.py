@@ -310,10 +310,15 @@ class Column(Kind):
         if self.scan_dims != 1:
             return {}
         name = self.spec.names[0]
-        first_seed = min(int(f.attrs["seed"]) for f in fits)
-        by_target = {(t.attrs["target"], int(t.attrs["seed"])): t for t in targets}
-        pairs = [(f"{name}* = {float(f[f'true_{name}']):g}, {f.attrs['backend']}, seed "
-                  f"{first_seed}", by_target[(f.attrs["target"], int(f.attrs["seed"]))], f)
-                 for f in fits if int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
-        return {"eeg_fit": plots.eeg_fit(pairs),
+        first_seed = self.spec.seeds[0]
+        rows = []
+        for target in targets:  # the figure targets: the first seed of a few truths
+            if int(target.attrs["seed"]) != first_seed:
+                continue
+            mine = [f for f in fits if f.attrs["target"] == target.attrs["target"]
+                    and int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
+            if mine:
+                rows.append((f"{name}* = {float(target.attrs['truth']):g}, seed {first_seed}",
+                             target, mine))
+        return {"eeg_fit": plots.eeg_fit(rows),
                 "landscape": plots.landscape(scan, truths=self.spec.parameters[0].truths)}
