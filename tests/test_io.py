@@ -122,7 +122,8 @@ def test_fit_dataset_round_trip(fit_result, tmp_path):
 
 
 def test_load_netcdf_reads_what_xarray_reads(fit_result, tmp_path):
-    """The fast reader gives back every file the writer makes as ``xarray.load_dataset`` does:
+    """The fast reader gives back every file the writer makes as ``xarray.load_dataset`` does
+    (:func:`io.load_variables` the same attrs and variables, without the Dataset):
     every type of value, a fit record, a summary with text columns, and (through xarray) a
     NetCDF-4 file."""
     fit = io.fit_dataset(fit_result, param_units={"C": "1"}, truth={"C": 140.0},
@@ -138,6 +139,10 @@ def test_load_netcdf_reads_what_xarray_reads(fit_result, tmp_path):
         xr.testing.assert_identical(back, reference)
         assert back.identical(ds), name
         assert all(v.dtype.isnative for v in back.variables.values()), name
+        attrs, variables = io.load_variables(path)  # the same, without the Dataset
+        assert attrs.keys() == back.attrs.keys() and set(variables) == set(back.variables)
+        for key, var in variables.items():
+            assert var.identical(back.variables[key]), (name, key)
     assert io.load_netcdf(tmp_path / "every.nc")["label"].values.tolist() == ["V1", "béta"]
 
 

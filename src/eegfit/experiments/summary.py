@@ -18,6 +18,7 @@ The NetCDF also holds each fit's progress, so that the figures of a sweep read o
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -82,12 +83,20 @@ def posterior_rows(paths) -> dict:
     return out
 
 
-def _scalar(ds: xr.Dataset, name: str) -> float:
+def _scalar(ds, name: str) -> float:
     # the variable, not ds[name]: a DataArray costs more than the read (a sweep has thousands)
     return float(ds.variables[name].values) if name in ds.variables else float("nan")
 
 
-def rows_of(ds: xr.Dataset, extra_columns=()) -> list[dict]:
+class Record(NamedTuple):
+    """A fit record's attrs and variables (:func:`eegfit.io.load_variables`), read as a
+    Dataset would be by :func:`rows_of`, without building one."""
+
+    attrs: dict
+    variables: dict
+
+
+def rows_of(ds: xr.Dataset | Record, extra_columns=()) -> list[dict]:
     """The summary rows of one fit record (one per fitted parameter)."""
     rows = []
     for name in ds.attrs["fitted_parameters"].split(","):
@@ -121,7 +130,7 @@ def read(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None):
     posteriors = posterior_rows(posterior_paths or [])
     rows, curves, per_step = [], [], []
     for path, timing in zip(fit_paths, timing_paths):
-        ds = io.load_netcdf(path)
+        ds = Record(*io.load_variables(path))
         new = rows_of(ds, extra_columns)
         for row in new:
             row.update(posteriors.get((row["target"], row["seed"], row["parameter"]),
@@ -133,7 +142,8 @@ def read(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None):
                 row["wall_time_s"] = wall
         rows += new
         curves += [np.asarray(ds.variables["best_loss_so_far"].values, float)] * len(new)
-        per_step += [ds.sizes.get("candidate", 1)] * len(new)
+        loss = ds.variables["loss"]  # (step, candidate)
+        per_step += [loss.sizes.get("candidate", 1)] * len(new)
     table = pd.DataFrame(rows, columns=[*COLUMNS, *extra_columns, *POSTERIOR_COLUMNS,
                                         *(["wall_time_s"] if timing_paths[:1] != [None] else [])])
     order = {n: i for i, n in enumerate(dict.fromkeys(table["parameter"]))}

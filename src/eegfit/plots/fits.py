@@ -136,6 +136,10 @@ def convergence(summary) -> plt.Figure:
     Args:
         summary: ``summary.nc`` (:func:`eegfit.experiments.summary.to_dataset` with progress).
     """
+    if "best_loss_so_far" not in summary:
+        raise KeyError("the summary has no best_loss_so_far (summary.to_dataset without "
+                       "progress, or a summary.nc made before it held the fits' progress: "
+                       "rerun the summary rule)")
     rows = fit_rows(summary)
     if not rows.size:
         return placeholder("no fit in the summary")
