@@ -13,6 +13,7 @@ def start(smk):
     logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # 400 lines per PDF's font subset
     sys.excepthook = _log_then_raise
     name = smk.params.get("experiment") or smk.wildcards["experiment"]
     block = smk.config["experiments"][name]
