@@ -71,7 +71,23 @@ def has_scan(experiment):
 
 def figures(experiment):
     """The experiment's figures: the common ones and its kind's own."""
-    return ["convergence", "comparison", *EXPERIMENTS[experiment].figure_names]
+    return [*COMMON_FIGURES, *kind_figures(experiment)]
+
+
+COMMON_FIGURES = ["convergence", "comparison"]  # every kind's, from its summary.nc alone
+
+
+def kind_figures(experiment):
+    """The kind's own figures (a job of their own, beside the summary and the common ones)."""
+    return list(EXPERIMENTS[experiment].figure_names)
+
+
+def figure_outputs(experiment, names):
+    """The report() outputs ``<name>_<ext>`` of figures ``names`` of the experiment."""
+    return {f"{fig}_{ext}": report(f"results/{experiment}/figures/{fig}.{ext}",
+                                   caption=caption(fig), category=experiment,
+                                   labels={"figure": fig, "format": ext})
+            for fig in names for ext in ["pdf", "png"]}
 
 
 def posterior_on(experiment):

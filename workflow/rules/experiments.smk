@@ -250,20 +250,8 @@ for name, kind in EXPERIMENTS.items():
             f"figures_{name}"
         input:
             summary=f"results/{name}/summary.nc",
-            fits=figure_files(name, "fits"),
-            targets=figure_files(name, "targets"),
-            scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
         output:
-            **{
-                f"{fig}_{ext}": report(
-                    f"results/{name}/figures/{fig}.{ext}",
-                    caption=caption(fig),
-                    category=name,
-                    labels={"figure": fig, "format": ext},
-                )
-                for fig in figures(name)
-                for ext in ["pdf", "png"]
-            },
+            **figure_outputs(name, COMMON_FIGURES),
         log:
             log("figures", name),
         benchmark:
@@ -278,6 +266,33 @@ for name, kind in EXPERIMENTS.items():
             ENV
         script:
             "../scripts/figures.py"
+
+    if kind_figures(name):
+
+        rule:
+            name:
+                f"kind_figures_{name}"
+            input:
+                fits=figure_files(name, "fits"),
+                targets=figure_files(name, "targets"),
+                scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
+                summary=[f"results/{name}/summary.nc"] if kind.figures_read_summary else [],
+            output:
+                **figure_outputs(name, kind_figures(name)),
+            log:
+                log("figures", name, "kind"),
+            benchmark:
+                bench("figures", name, "kind")
+            params:
+                config=depends(kind, "figures"),
+                experiment=name,
+            threads: threads("figures")
+            resources:
+                **resources("figures"),
+            conda:
+                ENV
+            script:
+                "../scripts/kind_figures.py"
 
 
 rule scan:

@@ -112,6 +112,9 @@ class Kind:
     """Scalar variables of the kind's fit records copied into the summary table."""
     has_scan: bool = False
     """Whether :meth:`scan` draws something (the pipeline then writes ``scan.nc``)."""
+    figures_read_summary: bool = False
+    """Whether :meth:`figures` draws from the summary: its job then waits for the summary;
+    otherwise it gets ``summary=None`` and runs beside the summary job."""
     loss_label: tuple[str, str] = ("loss", "1")
     """The loss's name and units: the summary's loss columns and the convergence figure's axis."""
 
@@ -263,8 +266,10 @@ class Kind:
         return self.targets()
 
     def figures(self, fits, targets, scan, summary) -> dict:
-        """The kind's own figures (name -> matplotlib Figure), beside the common ones; ``fits``
-        and ``targets`` are the datasets of :meth:`figure_targets`."""
+        """The kind's own figures (name -> matplotlib Figure, one per :attr:`figure_names`),
+        beside the common ones; ``fits`` and ``targets`` are the datasets of
+        :meth:`figure_targets`, ``scan`` that of :meth:`scan` (None without), ``summary``
+        ``summary.nc`` where :attr:`figures_read_summary`, else None."""
         return {}
 
 
