@@ -114,16 +114,7 @@ for name, kind in EXPERIMENTS.items():
                 verdict=[f"results/{name}/posteriors/verdict.nc"] if has_verdict(name) else [],
                 scan=[f"results/{name}/scan.nc"] if has_verdict(name) and has_scan(name) else [],
             output:
-                **{
-                    f"{fig}_{ext}": report(
-                        f"results/{name}/figures/{fig}.{ext}",
-                        caption=caption(fig),
-                        category=name,
-                        labels={"figure": fig, "format": ext},
-                    )
-                    for fig in posterior_figures(name)
-                    for ext in ["pdf", "png"]
-                },
+                **figure_outputs(name, posterior_figures(name)),
             log:
                 log("figures", name, "posterior"),
             benchmark:
@@ -220,16 +211,7 @@ for name, kind in EXPERIMENTS.items():
                 npe=all_npe_posteriors(name),
                 grid=all_posteriors(name),
             output:
-                **{
-                    f"{fig}_{ext}": report(
-                        f"results/{name}/figures/{fig}.{ext}",
-                        caption=caption(fig),
-                        category=name,
-                        labels={"figure": fig, "format": ext},
-                    )
-                    for fig in npe_figures(name)
-                    for ext in ["pdf", "png"]
-                },
+                **figure_outputs(name, npe_figures(name)),
             log:
                 log("figures", name, "npe"),
             benchmark:
