@@ -269,3 +269,24 @@ def test_auto_chunks_one_per_core_nearly_equal_and_capped():
     assert [len(c) for c in runner.chunk_targets(targets[:5], 2)] == [2, 2, 1]
     with pytest.raises(ValueError, match="chunk_size"):
         runner.chunk_targets(targets, 0)
+
+
+def test_a_job_that_fits_nothing_with_nevergrad_does_not_import_it():
+    """Summary, figures, scan and target jobs read their (planned, checked) block without
+    trying the nevergrad optimizer: its import is 1.4 s or more of each such job's start. The
+    planning's full check still refuses an unknown optimizer."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = ("import json, sys; from eegfit import experiments, io, plots; "
+            f"kind = experiments.build('tiny', json.loads({json.dumps(json.dumps(TINY))}), "
+            "check_optimizers=False); "
+            "assert kind.spec.backend('nevergrad').options == {'popsize': 6, "
+            "'initialization': 'LHS'}; print('nevergrad' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "False"
+    bad = copy.deepcopy(TINY)
+    bad["backends"]["nevergrad"]["optimizer"] = "NoSuchOptimizer"
+    with pytest.raises(ValueError, match="NoSuchOptimizer"):
+        experiments.build("tiny", bad)

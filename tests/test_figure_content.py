@@ -31,13 +31,16 @@ def _fits(run):
 
 
 def test_convergence_draws_every_fits_best_loss_so_far(run):
+    """The pipeline's summary carries each fit's progress; a few fits are drawn one by one."""
     fits = _fits(run)
-    fig = plots.convergence(fits)
+    summary = xr.load_dataset(run / "summary.nc")
+    fig = plots.convergence(summary)
     drawn = [line.get_ydata() for ax in fig.axes for line in ax.get_lines()]
     assert len(drawn) == len(fits)
     for fit in fits:
         expected = np.clip(fit["best_loss_so_far"].values, 1e-12, None)
         assert any(np.array_equal(y, expected) for y in drawn), fit.attrs["target"]
+    assert summary["best_loss_so_far"].attrs["loss"] in fig.axes[0].get_ylabel()
     plt.close(fig)
 
 

@@ -121,6 +121,31 @@ def test_fit_dataset_round_trip(fit_result, tmp_path):
         path.read_bytes()).digest()
 
 
+def test_load_netcdf_reads_what_xarray_reads(fit_result, tmp_path):
+    """The fast reader gives back every file the writer makes as ``xarray.load_dataset`` does
+    (:func:`io.load_variables` the same attrs and variables, without the Dataset):
+    every type of value, a fit record, a summary with text columns, and (through xarray) a
+    NetCDF-4 file."""
+    fit = io.fit_dataset(fit_result, param_units={"C": "1"}, truth={"C": 140.0},
+                         attrs={"experiment": "case", "kind": "column", "target": "C=140"})
+    fit_path = io.write_netcdf(fit, tmp_path / "fit.nc")
+    table = summary.collect([fit_path])
+    datasets = {"every": every_type(), "fit": fit,
+                "summary": summary.to_dataset(table, attrs={"record": "summary"}),
+                "netcdf4": xr.Dataset({"v": ("n", np.zeros(0))}, attrs={"seed": 1})}
+    for name, ds in datasets.items():
+        path = io.write_netcdf(ds, tmp_path / f"{name}.nc")
+        back, reference = io.load_netcdf(path), xr.load_dataset(path)
+        xr.testing.assert_identical(back, reference)
+        assert back.identical(ds), name
+        assert all(v.dtype.isnative for v in back.variables.values()), name
+        attrs, variables = io.load_variables(path)  # the same, without the Dataset
+        assert attrs.keys() == back.attrs.keys() and set(variables) == set(back.variables)
+        for key, var in variables.items():
+            assert var.identical(back.variables[key]), (name, key)
+    assert io.load_netcdf(tmp_path / "every.nc")["label"].values.tolist() == ["V1", "béta"]
+
+
 def test_summary_table(fit_result, tmp_path):
     ds = io.fit_dataset(fit_result, param_units={"C": "1"}, truth={"C": 140.0},
                         attrs={"experiment": "case", "kind": "column", "target": "C=140"})

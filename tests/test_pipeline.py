@@ -181,6 +181,32 @@ def test_changing_one_backend_setting_reruns_only_its_fits(run):
                    for job in jobs), out
 
 
+def test_a_new_truth_reruns_the_fits_and_figures_but_not_the_scan(run):
+    """A one-parameter column's scan reads no target (the features over the box alone): a new
+    truth adds targets and fits and redraws, and leaves the scan as it is."""
+    truths = BLOCK["parameters"]["C"]["truths"]
+    changed = with_key(SMALL, ("parameters", "C", "truths"), [*truths, 160])
+    dry = snakemake(run, "-n", config=changed)
+    out = dry.stdout + dry.stderr
+    jobs = job_counts(out)
+    assert any(job.startswith(f"targets_{EXP}_") for job in jobs), out
+    assert {"summary", f"figures_{EXP}"} <= set(jobs), out
+    assert "scan" not in jobs, out
+
+
+def test_post_fit_jobs_wait_only_for_what_they_read(tmp_path):
+    """From nothing: the scan needs no target, the kind's figures need the scan and the fits
+    (not the summary), the common figures only the summary, so they can run side by side."""
+    work = copy_workflow(tmp_path / "plan")
+    for until, absent in (("scan", ("targets", "fit_", "summary")),
+                          (f"kind_figures_{EXP}", ("summary", f"figures_{EXP}")),
+                          (f"figures_{EXP}", ("scan", f"kind_figures_{EXP}"))):
+        dry = snakemake(work, "-n", "--until", until, config=SMALL)
+        jobs = job_counts(dry.stdout + dry.stderr)
+        assert until in jobs, (until, jobs)
+        assert not any(job.startswith(absent) for job in jobs if job != until), (until, jobs)
+
+
 def test_unbatched_run_gives_the_same_fits(run, tmp_path):
     """A fresh run, one job per fit instead of chunks of two fitted as one batch: the same
     targets (bytes) and the same fits up to float rounding (a batch of 9 or more fits runs in

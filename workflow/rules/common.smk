@@ -71,7 +71,23 @@ def has_scan(experiment):
 
 def figures(experiment):
     """The experiment's figures: the common ones and its kind's own."""
-    return ["convergence", "comparison", *EXPERIMENTS[experiment].figure_names]
+    return [*COMMON_FIGURES, *kind_figures(experiment)]
+
+
+COMMON_FIGURES = ["convergence", "comparison"]  # every kind's, from its summary.nc alone
+
+
+def kind_figures(experiment):
+    """The kind's own figures (a job of their own, beside the summary and the common ones)."""
+    return list(EXPERIMENTS[experiment].figure_names)
+
+
+def figure_outputs(experiment, names):
+    """The report() outputs ``<name>_<ext>`` of figures ``names`` of the experiment."""
+    return {f"{fig}_{ext}": report(f"results/{experiment}/figures/{fig}.{ext}",
+                                   caption=caption(fig), category=experiment,
+                                   labels={"figure": fig, "format": ext})
+            for fig in names for ext in ["pdf", "png"]}
 
 
 def posterior_on(experiment):
@@ -129,6 +145,21 @@ def posterior_figures(experiment):
 
 def all_targets(experiment):
     return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].targets()]
+
+
+def scan_targets(experiment):
+    """The target files the experiment's scan reads (none for a scan of the box alone: it then
+    runs beside the fits, and new targets do not rerun it)."""
+    return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].scan_targets()]
+
+
+def figure_files(experiment, kind):
+    """The target files (kind "targets") or fit files ("fits") the kind's own figures draw: a
+    few, however many fits (the common figures read the summary alone)."""
+    chosen = EXPERIMENTS[experiment].figure_targets()
+    if kind == "targets":
+        return [result(experiment, "targets", t) for t in chosen]
+    return [result(experiment, "fits", t, b) for b in backends(experiment) for t in chosen]
 
 
 def all_fits(experiment, kind="fits", ext="nc"):

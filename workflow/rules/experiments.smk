@@ -114,16 +114,7 @@ for name, kind in EXPERIMENTS.items():
                 verdict=[f"results/{name}/posteriors/verdict.nc"] if has_verdict(name) else [],
                 scan=[f"results/{name}/scan.nc"] if has_verdict(name) and has_scan(name) else [],
             output:
-                **{
-                    f"{fig}_{ext}": report(
-                        f"results/{name}/figures/{fig}.{ext}",
-                        caption=caption(fig),
-                        category=name,
-                        labels={"figure": fig, "format": ext},
-                    )
-                    for fig in posterior_figures(name)
-                    for ext in ["pdf", "png"]
-                },
+                **figure_outputs(name, posterior_figures(name)),
             log:
                 log("figures", name, "posterior"),
             benchmark:
@@ -220,16 +211,7 @@ for name, kind in EXPERIMENTS.items():
                 npe=all_npe_posteriors(name),
                 grid=all_posteriors(name),
             output:
-                **{
-                    f"{fig}_{ext}": report(
-                        f"results/{name}/figures/{fig}.{ext}",
-                        caption=caption(fig),
-                        category=name,
-                        labels={"figure": fig, "format": ext},
-                    )
-                    for fig in npe_figures(name)
-                    for ext in ["pdf", "png"]
-                },
+                **figure_outputs(name, npe_figures(name)),
             log:
                 log("figures", name, "npe"),
             benchmark:
@@ -250,20 +232,8 @@ for name, kind in EXPERIMENTS.items():
             f"figures_{name}"
         input:
             summary=f"results/{name}/summary.nc",
-            fits=all_fits(name),
-            targets=all_targets(name),
-            scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
         output:
-            **{
-                f"{fig}_{ext}": report(
-                    f"results/{name}/figures/{fig}.{ext}",
-                    caption=caption(fig),
-                    category=name,
-                    labels={"figure": fig, "format": ext},
-                )
-                for fig in figures(name)
-                for ext in ["pdf", "png"]
-            },
+            **figure_outputs(name, COMMON_FIGURES),
         log:
             log("figures", name),
         benchmark:
@@ -279,10 +249,37 @@ for name, kind in EXPERIMENTS.items():
         script:
             "../scripts/figures.py"
 
+    if kind_figures(name):
+
+        rule:
+            name:
+                f"kind_figures_{name}"
+            input:
+                fits=figure_files(name, "fits"),
+                targets=figure_files(name, "targets"),
+                scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
+                summary=[f"results/{name}/summary.nc"] if kind.figures_read_summary else [],
+            output:
+                **figure_outputs(name, kind_figures(name)),
+            log:
+                log("figures", name, "kind"),
+            benchmark:
+                bench("figures", name, "kind")
+            params:
+                config=depends(kind, "figures"),
+                experiment=name,
+            threads: threads("figures")
+            resources:
+                **resources("figures"),
+            conda:
+                ENV
+            script:
+                "../scripts/kind_figures.py"
+
 
 rule scan:
     input:
-        lambda wc: all_targets(wc.experiment),
+        lambda wc: scan_targets(wc.experiment),
     output:
         "results/{experiment}/scan.nc",
     log:

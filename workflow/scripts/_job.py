@@ -13,6 +13,7 @@ def start(smk):
     logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # 400 lines per PDF's font subset
     sys.excepthook = _log_then_raise
     name = smk.params.get("experiment") or smk.wildcards["experiment"]
     block = smk.config["experiments"][name]
@@ -23,7 +24,9 @@ def start(smk):
                       x64=bool(block.get("simulation", {}).get("float64", False)))
     logging.getLogger("eegfit").info("job %s of %s, wildcards %s", smk.rule, name,
                                      dict(smk.wildcards))
-    return experiments.build(name, block)
+    # The planning checked the whole config; only a nevergrad fit job pays nevergrad's import.
+    return experiments.build(name, block, check_optimizers=smk.params.get("backend") ==
+                             "nevergrad")
 
 
 def chunk(smk, kind) -> list:

@@ -1,4 +1,4 @@
-"""The experiment's figures from its result files alone: the common ones and its kind's own."""
+"""The figures every experiment has, from its summary alone (every fit's progress and result)."""
 
 from _job import start
 
@@ -6,16 +6,9 @@ kind = start(snakemake)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
-import xarray as xr  # noqa: E402
-
-from eegfit import plots  # noqa: E402
+from eegfit import io, plots  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output  # noqa: F821
-summary = xr.load_dataset(inp.summary)
-fits = [xr.load_dataset(p) for p in inp.fits]
-targets = [xr.load_dataset(p) for p in inp.targets]
-scan = xr.load_dataset(inp.scan[0]) if inp.scan else None
-figures = {"convergence": plots.convergence(fits), "comparison": plots.comparison(summary),
-           **kind.figures(fits, targets, scan, summary)}
-for name, fig in figures.items():
-    plots.save(fig, Path(out[f"{name}_pdf"]).with_suffix(""))
+summary = io.load_netcdf(inp.summary)
+for name, draw in (("convergence", plots.convergence), ("comparison", plots.comparison)):
+    plots.save(draw(summary), Path(out[f"{name}_pdf"]).with_suffix(""))

@@ -1,4 +1,5 @@
-"""One table of every fit of the experiment (the CSV adds wall times; the NetCDF cannot)."""
+"""One table of every fit of the experiment (the CSV adds wall times; the NetCDF cannot) and,
+in the NetCDF, each fit's progress: what the common figures draw."""
 
 from _job import start
 
@@ -8,6 +9,7 @@ from eegfit.experiments import runner, summary  # noqa: E402
 from eegfit import io  # noqa: E402
 
 inp, out = snakemake.input, snakemake.output  # noqa: F821
-table = summary.collect(inp.fits, inp.timings, kind.summary_columns, inp.posteriors)
-io.write_netcdf(summary.to_dataset(table, attrs=runner.provenance(kind, "summary")), out.nc)
+table, progress = summary.read(inp.fits, inp.timings, kind.summary_columns, inp.posteriors)
+io.write_netcdf(summary.to_dataset(table, attrs=runner.provenance(kind, "summary"),
+                                   progress=progress, loss_label=kind.loss_label), out.nc)
 table.to_csv(out.csv, index=False, float_format="%.6g")

@@ -32,13 +32,15 @@ NEW_SHAPE = """experiments:
 (see config/config.yaml and config/README.md)"""
 
 
-def build(name: str, block: dict) -> Kind:
-    """The Kind of the experiment ``name`` from its config block (every key checked)."""
+def build(name: str, block: dict, check_optimizers: bool = True) -> Kind:
+    """The Kind of the experiment ``name`` from its config block (every key checked; with
+    ``check_optimizers=False`` all but the nevergrad optimizer's name and options, whose check
+    imports nevergrad: for a job that fits nothing with it, see :meth:`Spec.read`)."""
     where = f"experiments.{name}"
     if not isinstance(block, dict):
         raise ValueError(f"config {where} must be a mapping, got {block!r}")
     cls = kind_class(block.get("kind", ""), f"{where}.kind")
-    return cls(cls.Spec.read(name, block, where))
+    return cls(cls.Spec.read(name, block, where, check_optimizers))
 
 
 def load(config: dict) -> dict[str, Kind]:

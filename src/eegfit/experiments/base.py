@@ -112,6 +112,11 @@ class Kind:
     """Scalar variables of the kind's fit records copied into the summary table."""
     has_scan: bool = False
     """Whether :meth:`scan` draws something (the pipeline then writes ``scan.nc``)."""
+    figures_read_summary: bool = False
+    """Whether :meth:`figures` draws from the summary: its job then waits for the summary;
+    otherwise it gets ``summary=None`` and runs beside the summary job."""
+    loss_label: tuple[str, str] = ("loss", "1")
+    """The loss's name and units: the summary's loss columns and the convergence figure's axis."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -254,8 +259,22 @@ class Kind:
         """The objective or the features over the box (None: the kind has no scan)."""
         return None
 
+    def scan_targets(self) -> list[Target]:
+        """The targets whose files :meth:`scan` reads: the scan job's inputs (all of them by
+        default; none for a scan of the box alone, which new targets then do not rerun)."""
+        return self.targets() if self.has_scan else []
+
+    def figure_targets(self) -> list[Target]:
+        """The targets whose target and fit files :meth:`figures` reads (all by default; a kind
+        with many targets picks a few, so that the figures of a sweep read a handful of files:
+        the common figures read the summary alone)."""
+        return self.targets()
+
     def figures(self, fits, targets, scan, summary) -> dict:
-        """The kind's own figures (name -> matplotlib Figure), beside the common ones."""
+        """The kind's own figures (name -> matplotlib Figure, one per :attr:`figure_names`),
+        beside the common ones; ``fits`` and ``targets`` are the datasets of
+        :meth:`figure_targets`, ``scan`` that of :meth:`scan` (None without), ``summary``
+        ``summary.nc`` where :attr:`figures_read_summary`, else None."""
         return {}
 
 

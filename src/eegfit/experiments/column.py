@@ -146,6 +146,9 @@ class Column(Kind):
     """A neural mass (Jansen-Rit by default) fitted from scalar features of its observable."""
 
     Spec = ColumnSpec
+    loss_label = ("sum of squared relative feature errors", "1")
+    figure_truths = 4
+    """The most truths whose EEG the eeg_fit figure draws (first seed; evenly spread)."""
 
     def __init__(self, spec: ColumnSpec):
         for name in spec.names:
@@ -269,6 +272,26 @@ class Column(Kind):
         return out
 
     # ---- the scan and the figures --------------------------------------------------------------
+    def scan_targets(self) -> list[Target]:
+        """Two parameters: the first seed's target of each truth (its loss surface); one: none
+        (the features over the box do not depend on a target)."""
+        return self._first_seeds() if self.scan_dims == 2 else []
+
+    def figure_targets(self) -> list[Target]:
+        """One parameter: the first seed of at most :attr:`figure_truths` truths, evenly spread
+        (the eeg_fit figure's rows); two: every target (each fit's path on its surface)."""
+        if self.scan_dims != 1:
+            return self.targets()
+        first = self._first_seeds()
+        if len(first) <= self.figure_truths:
+            return first
+        picks = np.linspace(0, len(first) - 1, self.figure_truths).round().astype(int)
+        return [first[i] for i in sorted(set(picks))]
+
+    def _first_seeds(self) -> list[Target]:
+        """The first seed's target of each truth, in the order of the truths."""
+        return [t for t in self.targets() if t.seed == self.spec.seeds[0]]
+
     def scan(self, target_datasets) -> xr.Dataset | None:
         from eegfit.experiments.column_scan import scan  # noqa: PLC0415
 
@@ -287,10 +310,15 @@ class Column(Kind):
         if self.scan_dims != 1:
             return {}
         name = self.spec.names[0]
-        first_seed = min(int(f.attrs["seed"]) for f in fits)
-        by_target = {(t.attrs["target"], int(t.attrs["seed"])): t for t in targets}
-        pairs = [(f"{name}* = {float(f[f'true_{name}']):g}, {f.attrs['backend']}, seed "
-                  f"{first_seed}", by_target[(f.attrs["target"], int(f.attrs["seed"]))], f)
-                 for f in fits if int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
-        return {"eeg_fit": plots.eeg_fit(pairs),
+        first_seed = self.spec.seeds[0]
+        rows = []
+        for target in targets:  # the figure targets: the first seed of a few truths
+            if int(target.attrs["seed"]) != first_seed:
+                continue
+            mine = [f for f in fits if f.attrs["target"] == target.attrs["target"]
+                    and int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
+            if mine:
+                rows.append((f"{name}* = {float(target.attrs['truth']):g}, seed {first_seed}",
+                             target, mine))
+        return {"eeg_fit": plots.eeg_fit(rows),
                 "landscape": plots.landscape(scan, truths=self.spec.parameters[0].truths)}

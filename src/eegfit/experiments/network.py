@@ -203,6 +203,11 @@ class Network(Kind):
     def aux_units(self) -> dict:
         return {self.spec.objective: "1", "fc_correlation": "1"}
 
+    @property
+    def loss_label(self) -> tuple[str, str]:
+        return {"fc_rmse": ("RMS difference of model and target FC", "1"),
+                "fc_correlation_loss": ("1 \u2212 FC correlation", "1")}[self.spec.objective]
+
     # ---- the FC of a model -------------------------------------------------------------------
     def fc_at(self, model, key) -> jax.Array:
         """FC ``(nodes, nodes)`` of ``model`` with the noise of ``key``: of the EEG observable,

@@ -135,6 +135,7 @@ class Recording(Kind):
 
     Spec = RecordingSpec
     summary_columns = ("chi2_per_dof", "fit_p_value")
+    loss_label = ("negative log likelihood of the spectrum", "1")
 
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)

@@ -35,7 +35,8 @@ STAGE_IGNORES = {  # keys of a block a stage's outputs do not depend on
     "target": ("backends", "scan", "uncertainty", "posterior", "npe", "seeds",
                "parameters.truths", "parameters.start", "parameters.bounds"),
     "fit": ("scan", "posterior", "npe", "seeds", "parameters.truths"),
-    "scan": ("backends", "uncertainty", "posterior", "npe"),
+    "scan": ("backends", "uncertainty", "posterior", "npe", "seeds", "parameters.truths",
+             "parameters.start"),  # the targets a scan reads are its inputs
     "posterior": ("backends", "scan", "uncertainty", "npe", "seeds", "parameters.truths",
                   "parameters.start"),
     "npe": ("backends", "scan", "uncertainty", "seeds", "parameters.truths", "parameters.start"),

@@ -173,7 +173,11 @@ class Backend:
     n_polish: int = 4
 
     @classmethod
-    def read(cls, name: str, block, where: str, check_defaults: dict | None = None) -> Backend:
+    def read(cls, name: str, block, where: str, check_defaults: dict | None = None,
+             check_optimizer: bool = True) -> Backend:
+        """The backend block ``name`` at ``where``; ``check_optimizer=False`` leaves the
+        nevergrad optimizer and its options unchecked against nevergrad (see :meth:`Spec.read`).
+        """
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
                                       "n_steps", "tol", "gradient_check", "n_starts",
@@ -214,13 +218,14 @@ class Backend:
             r = Reader(block, where, ("optimizer", "num_candidates", "n_steps", "options", "tol"))
             from eegfit.fit.nevergrad_backend import check_options, resolve_optimizer  # noqa: PLC0415
 
-            try:
-                resolve_optimizer(r.string("optimizer"), None)
-            except ValueError as err:
-                raise ValueError(f"config {r.path('optimizer')}: {err}") from None
             options = dict(r.sub("options").block)
-            check_options(r.string("optimizer"), options, r.path("options"),
-                          r.integer("num_candidates", low=1))
+            if check_optimizer:
+                try:
+                    resolve_optimizer(r.string("optimizer"), None)
+                except ValueError as err:
+                    raise ValueError(f"config {r.path('optimizer')}: {err}") from None
+                check_options(r.string("optimizer"), options, r.path("options"),
+                              r.integer("num_candidates", low=1))
             return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
                        r.number("tol", optional=True, low=0.0),
                        num_candidates=r.integer("num_candidates", low=1), options=options)
@@ -257,7 +262,12 @@ class Spec:
     noisy simulations")."""
 
     @classmethod
-    def read(cls, name: str, block: dict, where: str) -> Spec:
+    def read(cls, name: str, block: dict, where: str, check_optimizers: bool = True) -> Spec:
+        """The spec of the experiment ``name`` from its block at ``where``, every key checked.
+
+        ``check_optimizers=False`` skips trying the nevergrad optimizer and its options, which
+        imports nevergrad (1.4 s or more): for a job that runs no nevergrad fit, reading a
+        block the planning has checked in full."""
         r = Reader(block, where, ENVELOPE + tuple(cls.extra_keys))
         params = r.sub("parameters")
         if not params.block:
@@ -281,7 +291,8 @@ class Spec:
         posterior = PosteriorSpec.read(r.raw("posterior"), r.path("posterior"), parameters)
         return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
                    simulation=Simulation.read(r.raw("simulation"), r.path("simulation")),
-                   backends=tuple(Backend.read(b, v, backends.path(b), cls.gradient_check)
+                   backends=tuple(Backend.read(b, v, backends.path(b), cls.gradient_check,
+                                               check_optimizers)
                                   for b, v in backends.block.items()),
                    block=block,
                    uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")

@@ -16,15 +16,23 @@ found); ``disagrees_90`` names the backends whose fit lies outside this fit's 90
 90 % set holds not this fit (the Laplace set ``fitted +- 1.645 std``, where both have one);
 ``fitted_in_hds`` whether the fit lies in the target's posterior 90 % set (one set per target,
 from the posterior block).
+
+The NetCDF also holds each fit's progress, so that the figures of a sweep read one file:
+``best_loss_so_far`` on (``fit``, ``step``) (NaN after the fit's last step, ``n_steps``) and
+``evaluations_per_step``; the loss columns carry the kind's loss name and units
+(``Kind.loss_label``).
 """
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from eegfit import io
 
 COLUMNS = {  # column -> (units, long name); None: the parameter's units
     "experiment": ("", "experiment"),
@@ -154,18 +162,27 @@ def posterior_rows(paths) -> dict:
     return out
 
 
-def _scalar(ds: xr.Dataset, name: str) -> float:
-    return float(ds[name]) if name in ds else float("nan")
+def _scalar(ds, name: str) -> float:
+    # the variable, not ds[name]: a DataArray costs more than the read (a sweep has thousands)
+    return float(ds.variables[name].values) if name in ds.variables else float("nan")
 
 
-def rows_of(ds: xr.Dataset, extra_columns=()) -> list[dict]:
+class Record(NamedTuple):
+    """A fit record's attrs and variables (:func:`eegfit.io.load_variables`), read as a
+    Dataset would be by :func:`rows_of`, without building one."""
+
+    attrs: dict
+    variables: dict
+
+
+def rows_of(ds: xr.Dataset | Record, extra_columns=()) -> list[dict]:
     """The summary rows of one fit record (one per fitted parameter)."""
     rows = []
     for name in ds.attrs["fitted_parameters"].split(","):
         truth, fitted = _scalar(ds, f"true_{name}"), _scalar(ds, f"best_{name}")
         row = {"experiment": ds.attrs["experiment"], "kind": ds.attrs["kind"],
                "target": str(ds.attrs["target"]), "parameter": name,
-               "units": ds[f"best_{name}"].attrs["units"], "backend": ds.attrs["backend"],
+               "units": ds.variables[f"best_{name}"].attrs["units"], "backend": ds.attrs["backend"],
                "optimizer": ds.attrs["optimizer"], "seed": int(ds.attrs["seed"]),
                "truth": truth, "start": _scalar(ds, f"start_{name}"), "fitted": fitted,
                "rel_error": abs(fitted - truth) / abs(truth) if truth else abs(fitted - truth),
@@ -181,12 +198,19 @@ def rows_of(ds: xr.Dataset, extra_columns=()) -> list[dict]:
 def collect(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None) -> pd.DataFrame:
     """The table of the fit records at ``fit_paths`` (and their wall times, s, where given),
     with the posterior columns from ``posterior_paths`` (``n/a`` without them)."""
+    return read(fit_paths, timing_paths, extra_columns, posterior_paths)[0]
+
+
+def read(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None):
+    """``(table, progress)``: the table of :func:`collect` and, row by row, each fit's progress
+    ``{"best_loss_so_far": (row, step) array, NaN after the fit's last step; "n_steps",
+    "evaluations_per_step": (row,) arrays}``, every record read once."""
     timing_paths = list(timing_paths or [None] * len(fit_paths))
     posteriors = posterior_rows(posterior_paths or [])
-    rows = []
+    rows, curves, per_step = [], [], []
     for path, timing in zip(fit_paths, timing_paths):
-        with xr.open_dataset(path) as ds:
-            new = rows_of(ds, extra_columns)
+        ds = Record(*io.load_variables(path))
+        new = rows_of(ds, extra_columns)
         for row in new:
             row.update({k: v for k, v in posteriors.get(
                 (row["target"], row["seed"], row["parameter"]),
@@ -197,6 +221,9 @@ def collect(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None
             for row in new:
                 row["wall_time_s"] = wall
         rows += new
+        curves += [np.asarray(ds.variables["best_loss_so_far"].values, float)] * len(new)
+        loss = ds.variables["loss"]  # (step, candidate)
+        per_step += [loss.sizes.get("candidate", 1)] * len(new)
     table = pd.DataFrame(rows, columns=[*COLUMNS, *extra_columns, *POSTERIOR_COLUMNS,
                                         *(["wall_time_s"] if timing_paths[:1] != [None] else [])])
     wall = table.pop("wall_time_s") if "wall_time_s" in table else None
@@ -204,25 +231,51 @@ def collect(fit_paths, timing_paths=None, extra_columns=(), posterior_paths=None
     if wall is not None:
         table["wall_time_s"] = wall
     order = {n: i for i, n in enumerate(dict.fromkeys(table["parameter"]))}
-    return (table.assign(_order=table["parameter"].map(order))
-            .sort_values(["backend", "target", "seed", "_order"], kind="stable")
-            .drop(columns="_order").reset_index(drop=True))
+    table = (table.assign(_order=table["parameter"].map(order))
+             .sort_values(["backend", "target", "seed", "_order"], kind="stable")
+             .drop(columns="_order"))
+    rank = table.index.to_numpy()
+    n_steps = np.array([c.size for c in curves], dtype=int)[rank]
+    padded = np.full((len(rank), max(n_steps, default=0)), np.nan)
+    for i, j in enumerate(rank):
+        padded[i, :n_steps[i]] = curves[j]
+    return table.reset_index(drop=True), {
+        "best_loss_so_far": padded, "n_steps": n_steps,
+        "evaluations_per_step": np.array(per_step, dtype=int)[rank]}
 
 
-def to_dataset(table: pd.DataFrame, *, attrs: dict) -> xr.Dataset:
+def to_dataset(table: pd.DataFrame, *, attrs: dict, progress: dict | None = None,
+               loss_label: tuple[str, str] = ("loss", "1")) -> xr.Dataset:
     """The table on a ``fit`` dimension, without wall times; parameter-valued columns carry the
-    parameter's units (``mixed``, see ``units``, when the experiment fits several)."""
+    parameter's units (``mixed``, see ``units``, when the experiment fits several), the loss
+    columns ``loss_label`` (the kind's loss name and units); with ``progress`` (from
+    :func:`read`), each fit's best loss so far on (``fit``, ``step``)."""
     units = sorted(set(table["units"])) if len(table) else ["1"]
     param_unit = units[0] if len(units) == 1 else "mixed (see the units column)"
+    loss_name, loss_unit = loss_label
+    described = {**COLUMNS, **POSTERIOR_COLUMNS, **AGREEMENT_COLUMNS,
+                 "best_loss": (loss_unit, f"lowest finite loss: {loss_name}"),
+                 "noise_floor_loss": (loss_unit, f"{loss_name} at the true parameters: the "
+                                                 f"seed-to-seed noise floor")}
     data = {}
     for column in table.columns.drop("wall_time_s", errors="ignore"):
-        unit, long_name = {**COLUMNS, **POSTERIOR_COLUMNS, **AGREEMENT_COLUMNS}.get(column,
-                                                                            ("1", column))
+        unit, long_name = described.get(column, ("1", column))
         values = table[column].to_numpy()
         if values.dtype == object:
             values = values.astype(str)
         data[column] = ("fit", values, {"units": param_unit if unit is None else unit,
                                         "long_name": long_name})
+    if progress is not None:
+        data["best_loss_so_far"] = (("fit", "step"), progress["best_loss_so_far"], {
+            "units": loss_unit, "long_name": f"lowest loss so far: {loss_name}",
+            "loss": loss_name, "comment": "NaN after the fit's last step (n_steps)"})
+        data["n_steps"] = ("fit", progress["n_steps"], {"units": "1",
+                                                        "long_name": "optimizer steps taken"})
+        data["evaluations_per_step"] = ("fit", progress["evaluations_per_step"], {
+            "units": "1", "long_name": "model evaluations per optimizer step"})
     parameters = ",".join(dict.fromkeys(table["parameter"]))
-    return xr.Dataset(data, coords={"fit": ("fit", np.arange(len(table)))},
-                      attrs={**attrs, "parameter": parameters})
+    coords = {"fit": ("fit", np.arange(len(table)))}
+    if progress is not None:
+        coords["step"] = ("step", np.arange(progress["best_loss_so_far"].shape[1]),
+                          {"units": "1", "long_name": "optimizer step"})
+    return xr.Dataset(data, coords=coords, attrs={**attrs, "parameter": parameters})

@@ -11,27 +11,44 @@ import numpy as np
 from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, TARGET_COLOR,
                                 axis_label, color, figure, legend_unique, marker, placeholder)
 
+FEW_TRUTHS = 8
+"""Up to this many ground truths, the landscape draws a guide line at each."""
 FEATURE_LABELS = {"rms": "RMS amplitude", "spectral_peak_hz": "spectral peak",
                   "band_power": "band power"}
 
 
-def eeg_fit(pairs) -> plt.Figure:
-    """Target vs fitted EEG, one row per (label, target dataset, fit dataset)."""
-    if not pairs:
+def eeg_fit(rows) -> plt.Figure:
+    """Target vs fitted EEG, one row per target: the target in black, each backend's fit dashed
+    in its colour; one y label for the figure and the legend below the rows (never over a
+    trace).
+
+    Args:
+        rows: ``(title, target dataset, fit datasets)`` per row (``eeg`` and ``fitted_eeg`` on
+            ``time`` in ms).
+    """
+    if not rows:
         return placeholder("no fit has a finite best value to simulate")
     with plt.rc_context(STYLE):
-        fig, axes = figure(DOUBLE_COLUMN_IN * 0.6, 0.9 * len(pairs) + 0.4, nrows=len(pairs),
+        fig, axes = figure(DOUBLE_COLUMN_IN * 0.6, 0.75 * len(rows) + 0.7, nrows=len(rows),
                            squeeze=False, sharex=True)
-        for ax, (label, target, fit) in zip(axes[:, 0], pairs):
+        for ax, (title, target, fits) in zip(axes[:, 0], rows):
             ax.plot(target["time"], target["eeg"], color="black", lw=0.8, label="target")
-            backend = fit.attrs["backend"]
-            ax.plot(fit["time"], fit["fitted_eeg"], "--", color=color(backend), lw=0.8,
-                    label=f"fit ({backend})")
-            ax.set_ylabel(axis_label(target["eeg"].attrs.get("long_name", "EEG"),
-                                     target["eeg"].attrs.get("units", "mV")))
-            ax.set_title(label, loc="left")
-        axes[-1, 0].set_xlabel("time (ms)")
-        axes[0, 0].legend(loc="upper right", ncols=2)
+            for fit in fits:
+                backend = fit.attrs["backend"]
+                ax.plot(fit["time"], fit["fitted_eeg"], "--", color=color(backend), lw=0.8,
+                        label=f"fit ({backend})")
+            ax.set_title(title, loc="left")
+            ax.yaxis.set_major_locator(MaxNLocator(3))
+        first = rows[0][1]["eeg"].attrs
+        fig.supylabel(axis_label(first.get("long_name", "EEG"), first.get("units", "mV")),
+                      fontsize=STYLE["axes.labelsize"])
+        axes[-1, 0].set_xlabel(axis_label("time", rows[0][1]["time"].attrs.get("units", "ms")))
+        handles = {}
+        for ax in axes[:, 0]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center",
+                   ncols=len(handles))
     return fig
 
 
@@ -60,18 +77,23 @@ def landscape(ds, truths=(), features=None, verdict=None) -> plt.Figure:
                 ambiguous = ds[f"{feat}_identifiable"].values == 0
                 ax.fill_between(x, 0, 1, where=ambiguous, transform=ax.get_xaxis_transform(),
                                 color="0.85", lw=0, step="mid", label="not identifiable")
-            for t in truths:
-                ax.axvline(t, color="0.6", lw=0.5, ls=":")
-                ax.plot([t], [np.interp(t, x, ds[feat].values)], "v", color=TARGET_COLOR, ms=3)
+            if len(truths):  # one line of markers (and a few guide lines), however many
+                if len(truths) <= FEW_TRUTHS:
+                    ax.vlines(truths, 0, 1, transform=ax.get_xaxis_transform(), color="0.6",
+                              lw=0.5, ls=":")
+                ax.plot(truths, np.interp(truths, x, ds[feat].values), "v", ls="none",
+                        color=TARGET_COLOR, ms=3 if len(truths) <= FEW_TRUTHS else 2,
+                        label="ground truths")
             ax.set_ylabel(f"{feat} ({ds[feat].attrs.get('units', '1')})")
         unit = ds["value"].attrs.get("units", "1")
         if verdict is not None:
             from eegfit.plots.posterior import verdict_strip  # noqa: PLC0415
 
             verdict_strip(axes[-1, 0], verdict)
-        axes[-1, 0].set_xlabel(name + ("" if unit == "1" else f" ({unit})"))
-        if any(f"{feat}_identifiable" in ds for feat in features):
-            axes[0, 0].legend(loc="upper left")
+        axes[-1, 0].set_xlabel(axis_label(name, unit))
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        if handles:  # below the panels: never over the curve
+            fig.legend(handles, labels, loc="outside lower center", ncols=len(handles))
     return fig
 
 

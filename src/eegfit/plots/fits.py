@@ -1,21 +1,31 @@
-"""Figures common to every fit of every experiment kind, and the helpers that read fit datasets
-and summary tables for the figures of each kind.
+"""Figures common to every fit of every experiment kind, drawn from the summary alone, and the
+helpers that read fit datasets and summary tables for the figures of each kind.
 
-A fit dataset has ``best_loss_so_far`` on ``step``, a ``candidate`` dimension (evaluations per
-step), ``true_<name>`` / ``best_<name>`` and the attrs ``backend``, ``status`` and
-``fitted_parameters``; a summary table has one row per fit with ``backend``, ``truth``,
-``fitted`` and ``status``.
+A summary (``summary.nc``) has a row per fit and parameter with ``backend``, ``optimizer``,
+``parameter``, ``truth``, ``fitted`` and ``status``, and each fit's progress: ``best_loss_so_far``
+on (``fit``, ``step``), ``n_steps``, ``evaluations_per_step``. The figures stay readable and
+quick at a sweep's thousand fits: a few fits are drawn one by one, many as a median and a band,
+each backend's points as one collection, legends below the panels.
 """
 
 from __future__ import annotations
 
+import warnings
+
+from matplotlib.collections import LineCollection
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator, NullLocator
 import numpy as np
 
-from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, color, figure,
-                                legend_unique, marker)
+from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, axis_label,
+                                backend_order, color, figure, marker, placeholder)
 
 USABLE = ("converged", "max_steps")  # statuses whose best value is a result
+FEW_FITS = 6
+"""Up to this many fits of a backend, the convergence figure draws each; beyond, their band."""
+BAND_PERCENT = (10, 90)
+MANY_POINTS = 200
+"""Beyond this many points of a backend, the comparison draws them small and translucent."""
 
 
 def fitted_parameter(fit) -> str:
@@ -49,54 +59,208 @@ def table_parameter(table) -> tuple[str, str]:
             getattr(table["truth"], "attrs", {}).get("units", "1"))
 
 
-def convergence(fits) -> plt.Figure:
-    """Best loss so far vs step, one panel per backend, one line per fit (log scale)."""
-    backends = sorted({f.attrs["backend"] for f in fits})
+def fit_rows(summary) -> np.ndarray:
+    """The rows of a summary with one row per fit: those of its first fitted parameter."""
+    parameter = np.asarray(summary["parameter"].values).astype(str)
+    return np.flatnonzero(parameter == parameter[0]) if parameter.size else np.arange(0)
+
+
+def progress(summary, rows) -> np.ndarray:
+    """(fit, step) lowest loss so far of the summary's ``rows``, up to the longest of their fits:
+    a fit that stopped earlier keeps its last value; non-finite values as NaN."""
+    n_steps = np.asarray(summary["n_steps"].values[rows])
+    curves = np.array(summary["best_loss_so_far"].values[rows, :max(n_steps, default=0)],
+                      dtype=float)
+    for curve, n in zip(curves, n_steps):
+        if 0 < n < curve.size:
+            curve[n:] = curve[n - 1]
+    return np.where(np.isfinite(curves), curves, np.nan)
+
+
+def band(curves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median and the :data:`BAND_PERCENT` percentiles over fits (axis 0) at each step, of the
+    finite values (NaN where a step has none)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step where no fit is finite yet
+        median = np.nanmedian(curves, axis=0)
+        low, high = np.nanpercentile(curves, BAND_PERCENT, axis=0)
+    return median, low, high
+
+
+def _say(ax, text: str) -> None:
+    """Why a panel has nothing to draw, in its middle."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    # tick_params, not set_yticks([]): the panels share their y axis, and its ticks
+    ax.tick_params(left=False, labelleft=False, bottom=False, labelbottom=False)
+
+
+def _few(ax, steps, curves, usable, c) -> None:
+    """Each fit as a line (dotted where its status is not usable; dots where one step)."""
+    style = dict(color=c, marker="o" if steps.size == 1 else None, ms=3)
+    for curve, ok in zip(curves, usable):
+        ax.plot(steps, curve, "-" if ok else ":", label="fit" if ok else "fit (not usable)",
+                **style)
+
+
+def _many(ax, steps, curves, truths, c, norm) -> LineCollection | None:
+    """The median of each truth's fits as one collection coloured by truth (``norm``), over it
+    the band of every fit and their median; returns the collection (None where one truth)."""
+    lines = None
+    values = np.unique(truths[np.isfinite(truths)])
+    if values.size > 1 and steps.size > 1:
+        medians = np.stack([band(curves[truths == t])[0] for t in values])
+        lines = LineCollection([np.column_stack([steps, m]) for m in medians], array=values,
+                               cmap="viridis", norm=norm, lw=0.4, alpha=0.6, zorder=1)
+        ax.add_collection(lines)
+    median, low, high = band(curves)
+    low_pct, high_pct = BAND_PERCENT
+    label = f"{low_pct}\u2013{high_pct} % of fits"
+    if steps.size == 1:  # one step: a point and its range, not an invisible line
+        ax.errorbar(steps, median, yerr=[median - low, high - median], fmt="o", color=c, ms=3,
+                    capsize=2, label=f"median of fits, {label}", gid="median")
+        return lines
+    ax.fill_between(steps, low, high, color=c, alpha=0.3, lw=0, zorder=2, label=label)
+    ax.plot(steps, median, color=c, lw=1.4, zorder=3, label="median of fits", gid="median")
+    return lines
+
+
+def convergence(summary) -> plt.Figure:
+    """Lowest loss so far against optimizer step, one panel per backend (log scale).
+
+    Up to :data:`FEW_FITS` fits of a backend are drawn one by one (dotted where the fit is not
+    usable); more as their median and 10-90 % band at each step, over the median of each truth
+    coloured by truth (a colorbar). The y axis names the kind's loss and units (the summary's
+    ``best_loss_so_far`` attrs); the legend sits below the panels; a panel with no finite loss
+    says so.
+
+    Args:
+        summary: ``summary.nc`` (:func:`eegfit.experiments.summary.to_dataset` with progress).
+    """
+    if "best_loss_so_far" not in summary:
+        raise KeyError("the summary has no best_loss_so_far (summary.to_dataset without "
+                       "progress, or a summary.nc made before it held the fits' progress: "
+                       "rerun the summary rule)")
+    rows = fit_rows(summary)
+    if not rows.size:
+        return placeholder("no fit in the summary")
+    backend_of = np.asarray(summary["backend"].values).astype(str)[rows]
+    backends = backend_order(backend_of)
+    attrs = summary["best_loss_so_far"].attrs
+    name, unit = summary["parameter"].values[rows[0]], summary["units"].values[rows[0]]
+    truths = np.asarray(summary["truth"].values, dtype=float)
+    finite = truths[rows][np.isfinite(truths[rows])]
+    norm = plt.Normalize(finite.min(), finite.max()) if finite.size else None
+    coloured = None
     with plt.rc_context(STYLE):
-        fig, axes = figure(DOUBLE_COLUMN_IN * 0.6, SINGLE_COLUMN_IN * 0.6, ncols=len(backends),
-                           squeeze=False, sharey=True)
-        truths = {str(f.attrs["target"]): tuple(float(v) for k, v in sorted(f.attrs.items())
-                                                if k.startswith("truth.")) for f in fits}
-        labels = sorted(truths, key=lambda t: (truths[t], t))
-        shades = {t: 0.35 + 0.65 * i / max(1, len(labels) - 1) for i, t in enumerate(labels)}
+        fig, axes = figure(DOUBLE_COLUMN_IN * 0.75, SINGLE_COLUMN_IN * 0.72,
+                           ncols=len(backends), squeeze=False, sharey=True)
         for ax, backend in zip(axes[0], backends):
-            for fit in (f for f in fits if f.attrs["backend"] == backend):
-                label = str(fit.attrs["target"])
-                loss = np.clip(fit["best_loss_so_far"].values, 1e-12, None)
-                style = "-" if fit.attrs["status"] in USABLE else ":"
-                ax.plot(fit["step"].values, loss, style, color=color(backend),
-                        alpha=shades[label], label=label)
-                per_step = fit.sizes["candidate"]
+            mine = rows[backend_of == backend]
+            curves, c = progress(summary, mine), color(backend)
+            steps = np.arange(curves.shape[1])
+            per_step = int(np.max(summary["evaluations_per_step"].values[mine]))
+            ax.set_title(f"{backend}: {summary['optimizer'].values[mine[0]]}\n{mine.size} "
+                         f"fit{'s' * (mine.size > 1)}, {per_step} evaluation"
+                         f"{'s' * (per_step > 1)} per step", loc="left")
+            ax.set_xlabel("optimizer step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if not np.isfinite(curves).any():
+                statuses = ", ".join(sorted(set(summary["status"].values[mine].astype(str))))
+                _say(ax, f"no finite loss in any of its {mine.size} fits\n(status: {statuses})")
+                continue
+            curves = np.clip(curves, 1e-12, None)
             ax.set_yscale("log")
-            ax.set_title(f"{backend}\n(<= {per_step} evaluation{'s' * (per_step > 1)}/step)")
-            ax.set_xlabel("step")
-        axes[0][0].set_ylabel("best loss so far (squared rel. error)")
-        legend_unique(axes[0][-1], loc="upper right")
+            ax.yaxis.set_minor_locator(NullLocator())  # decades only: quicker, and readable
+            if mine.size <= FEW_FITS:
+                usable = np.isin(summary["status"].values[mine].astype(str), USABLE)
+                _few(ax, steps, curves, usable, c)
+            else:
+                coloured = _many(ax, steps, curves, truths[mine], c, norm) or coloured
+            if steps.size == 1:
+                ax.set_xlim(-1, 1)
+                ax.set_xticks([0])
+        if coloured is not None:
+            fig.colorbar(coloured, ax=axes.ravel().tolist(), pad=0.02, fraction=0.04,
+                         label=axis_label(f"true {name}", unit))
+            axes[0, -1].plot([], [], color="0.5", lw=0.4, label="median of one truth's fits "
+                                                                 "(colour: the truth)")
+        axes[0, 0].set_ylabel(axis_label("lowest loss so far", attrs.get("units", "1"))
+                              + f"\n{attrs.get('loss', 'loss')}")
+        _legend_below(fig, axes.ravel())
     return fig
 
 
+def _legend_below(fig, axes) -> None:
+    """One legend of every panel's labels (one entry per label), below the panels: never over
+    a panel's data."""
+    unique = {}
+    for ax in axes:
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, label in zip(handles, labels):
+            unique.setdefault(label, handle)
+    if unique:
+        fig.legend(unique.values(), unique.keys(), loc="outside lower center",
+                   ncols=min(len(unique), 4), markerscale=2)
+
+
+def _scatter(ax, x, y, backend: str, n_points: int, **kw) -> None:
+    """One collection of a backend's points; small and translucent when there are many."""
+    many = n_points > MANY_POINTS
+    ax.scatter(x, y, s=3 if many else 10, alpha=0.35 if many else 0.8, lw=0,
+               color=color(backend), **kw)
+
+
 def comparison(summary) -> plt.Figure:
-    """Fitted vs true parameter per backend, with the identity line; failed fits as crosses."""
+    """Fitted against true value (the identity line drawn) and, below, the signed relative
+    error (%) against the true value, one column per fitted parameter; each backend's fits as
+    one collection, failed fits as crosses at the panel's lower edge. Readable at a thousand
+    fits: small translucent markers beyond :data:`MANY_POINTS` per backend, the legend below.
+    Measured data without ground truth: says so.
+
+    Args:
+        summary: ``summary.nc`` (or any dataset with its columns on ``fit``).
+    """
+    parameter = np.asarray(summary["parameter"].values).astype(str)
+    true = np.asarray(summary["truth"].values, dtype=float)
+    if not np.isfinite(true).any():
+        return placeholder("no ground truth: the targets are measured data\n"
+                           "(the fitted values are in summary.csv)")
+    fitted = np.asarray(summary["fitted"].values, dtype=float)
+    ok = np.isin(np.asarray(summary["status"].values).astype(str), USABLE) & np.isfinite(fitted)
+    backend_of = np.asarray(summary["backend"].values).astype(str)
+    names = list(dict.fromkeys(parameter))
+    units = np.asarray(summary["units"].values).astype(str) if "units" in summary else None
     with plt.rc_context(STYLE):
-        fig, ax = figure()
-        true, fitted = summary["truth"].values, summary["fitted"].values
-        lo, hi = np.nanmin(np.r_[true, fitted]), np.nanmax(np.r_[true, fitted])
-        pad = 0.05 * (hi - lo or 1.0)
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.6", lw=0.6, zorder=0,
-                label="identity")
-        ok = np.isin(summary["status"].values, USABLE)
-        for backend in sorted(set(summary["backend"].values)):
-            mine = summary["backend"].values == backend
-            offset = 0.004 * (hi - lo) * (1 if backend == "nevergrad" else -1)
-            ax.scatter(true[mine & ok] + offset, fitted[mine & ok], s=10, color=color(backend),
-                       marker=marker(backend), label=backend, alpha=0.8)
-            if np.any(mine & ~ok):
-                ax.scatter(true[mine & ~ok] + offset, np.nan_to_num(fitted[mine & ~ok], nan=lo),
-                           s=14, color=color(backend), marker="x", label=f"{backend} (failed)")
-        name, unit = summary.attrs.get("parameter", "parameter"), summary["truth"].attrs.get(
-            "units", "1")
-        suffix = "" if unit == "1" else f" ({unit})"
-        ax.set_xlabel(f"true {name}{suffix}")
-        ax.set_ylabel(f"fitted {name}{suffix}")
-        ax.legend(loc="upper left")
+        fig, axes = figure(SINGLE_COLUMN_IN * len(names), SINGLE_COLUMN_IN * 1.1, nrows=2,
+                           ncols=len(names), squeeze=False, sharex="col",
+                           height_ratios=[1.4, 1.0])
+        for j, name in enumerate(names):
+            ax_fit, ax_err = axes[:, j]
+            here = parameter == name
+            unit = str(units[here][0]) if units is not None else summary["truth"].attrs.get(
+                "units", "1")
+            t, f = true[here], fitted[here]
+            lo, hi = np.nanmin(np.r_[t, f[ok[here]]]), np.nanmax(np.r_[t, f[ok[here]]])
+            pad = 0.05 * (hi - lo or abs(hi) or 1.0)
+            ax_fit.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.6", lw=0.6,
+                        zorder=0, label="identity")
+            ax_err.axhline(0.0, color="0.6", lw=0.6, zorder=0)
+            for k, backend in enumerate(backend_order(backend_of[here])):
+                mine = here & (backend_of == backend)
+                offset = (k - 0.5) * 0.008 * (hi - lo)
+                good, bad = mine & ok, mine & ~ok
+                error = 100 * (fitted[good] - true[good]) / np.abs(true[good])
+                _scatter(ax_fit, true[good] + offset, fitted[good], backend, good.sum(),
+                         marker=marker(backend), label=backend)
+                _scatter(ax_err, true[good] + offset, error, backend, good.sum(),
+                         marker=marker(backend))
+                if bad.any():
+                    ax_fit.scatter(true[bad] + offset, np.full(bad.sum(), lo - pad), s=14,
+                                   color=color(backend), marker="x", lw=0.8, clip_on=False,
+                                   label=f"{backend} (failed: at the lower edge)")
+            ax_fit.set_ylim(lo - pad, hi + pad)
+            ax_fit.set_ylabel(axis_label(f"fitted {name}", unit))
+            ax_err.set_ylabel("relative error (%)")
+            ax_err.set_xlabel(axis_label(f"true {name}", unit))
+        _legend_below(fig, axes.ravel())
     return fig
