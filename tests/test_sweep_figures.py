@@ -157,7 +157,7 @@ def test_the_axis_names_the_kinds_loss_and_its_units(sweep):
     label = fig.axes[0].get_ylabel()
     assert kind.loss_label[0] in label and "(dimensionless)" in label
     plt.close(fig)
-    # a recording's loss is a misfit in units of its spread, not a squared relative error
+    # a recording's loss is a negative log likelihood, not a squared relative error
     assert Recording.loss_label[0] != kind.loss_label[0]
     relabelled = table.copy()
     relabelled["best_loss_so_far"].attrs.update(loss=Recording.loss_label[0], units="mV")
@@ -209,11 +209,28 @@ def test_comparison_draws_every_fit_once_per_panel_as_one_collection_per_backend
     plt.close(fig)
 
 
-def test_comparison_without_ground_truth_says_why(sweep):
-    table = sweep[0].copy(deep=True)
+def test_comparison_without_ground_truth_draws_each_backends_fit_with_its_90_percent_set(sweep):
+    """Measured data (issue 22, part 5): per target, each backend's fitted value, with its
+    Laplace 90 % set where there is a std and the posterior's set as a band where there is one;
+    a panel with neither says so."""
+    table = sweep[0].isel(fit=[0, 1, 8, 9]).copy(deep=True)
     table["truth"].values[:] = np.nan
     fig = plots.comparison(table)
-    assert any("no ground truth" in t.get_text() for ax in fig.axes for t in ax.texts)
+    (ax,) = fig.axes
+    assert any("no 90 % set" in t.get_text() for t in ax.texts)
+    drawn = np.concatenate([c.lines[0].get_ydata() for c in ax.containers])
+    np.testing.assert_allclose(np.sort(drawn), np.sort(table["fitted"].values))
+    assert "no ground truth" in ax.get_xlabel()
+    plt.close(fig)
+    table["std"] = ("fit", np.full(4, 0.5))
+    table["hds_intervals"] = ("fit", np.array(["[140, 141.5]"] * 4))
+    fig = plots.comparison(table)
+    (ax,) = fig.axes
+    assert not ax.texts
+    bars = [seg for c in ax.containers for seg in c.lines[2][0].get_segments()]
+    assert all(np.isclose(seg[1, 1] - seg[0, 1], 2 * 1.645 * 0.5) for seg in bars)
+    band = [p for p in ax.collections if p.get_label() == "posterior 90 % set"]
+    assert band and np.isclose(band[0].get_paths()[0].vertices[:, 1].min(), 140.0)
     plt.close(fig)
 
 

@@ -210,12 +210,72 @@ def _scatter(ax, x, y, backend: str, n_points: int, **kw) -> None:
                color=color(backend), **kw)
 
 
+def _intervals(text: str) -> list[tuple[float, float]]:
+    """The ``[low, high]`` intervals of a summary's ``hds_intervals`` cell (none for ``n/a``)."""
+    return [tuple(float(v) for v in part.split(",")) for part in
+            str(text).replace("]", "").split("[")[1:]]
+
+
+def fitted_per_target(summary) -> plt.Figure:
+    """Targets without a ground truth (measured data): each backend's fitted value per target,
+    one panel per parameter, with its 90 % set: the target's posterior highest-density set where
+    the experiment has a ``posterior:`` block (the same for every backend: drawn as a band), the
+    Laplace set ``fitted +- 1.645 std`` where it has ``uncertainty:``; a panel says when there is
+    neither. The legend sits below the panels."""
+    parameter = np.asarray(summary["parameter"].values).astype(str)
+    target = np.asarray(summary["target"].values).astype(str)
+    fitted = np.asarray(summary["fitted"].values, dtype=float)
+    std = (np.asarray(summary["std"].values, dtype=float) if "std" in summary
+           else np.full(fitted.shape, np.nan))
+    hds = (np.asarray(summary["hds_intervals"].values).astype(str) if "hds_intervals" in summary
+           else np.full(fitted.shape, "n/a"))
+    ok = np.isin(np.asarray(summary["status"].values).astype(str), USABLE) & np.isfinite(fitted)
+    backend_of = np.asarray(summary["backend"].values).astype(str)
+    units = np.asarray(summary["units"].values).astype(str) if "units" in summary else None
+    names, targets = list(dict.fromkeys(parameter)), list(dict.fromkeys(target))
+    backends = backend_order(backend_of)
+    with plt.rc_context(STYLE):
+        fig, axes = figure(max(SINGLE_COLUMN_IN, 0.9 * len(targets) + 1.2) * len(names),
+                           SINGLE_COLUMN_IN * 0.8, ncols=len(names), squeeze=False)
+        for ax, name in zip(axes[0], names):
+            here = parameter == name
+            any_set = False
+            for i, label in enumerate(targets):
+                rows = here & (target == label)
+                for low, high in _intervals(next(iter(hds[rows]), "n/a")):
+                    ax.fill_between([i - 0.4, i + 0.4], low, high, color="0.85", lw=0,
+                                    label="posterior 90 % set", zorder=0)
+                    any_set = True
+                for k, backend in enumerate(backends):
+                    mine = np.flatnonzero(rows & (backend_of == backend) & ok)
+                    if not mine.size:
+                        continue
+                    x = i + (k - (len(backends) - 1) / 2) * 0.25 + 0.02 * np.arange(mine.size)
+                    err = 1.645 * std[mine]
+                    any_set |= bool(np.isfinite(err).any())
+                    ax.errorbar(x, fitted[mine], yerr=np.where(np.isfinite(err), err, 0.0),
+                                fmt=marker(backend), color=color(backend), ms=4, capsize=2,
+                                lw=0.8, label=f"{backend} (fitted, Laplace 90 % set)"
+                                if np.isfinite(err).any() else f"{backend} (fitted)")
+            if not any_set:
+                ax.text(0.5, 0.02, "no 90 % set: add a posterior: or uncertainty: block",
+                        transform=ax.transAxes, ha="center", va="bottom", fontsize="small",
+                        color="0.4")
+            unit = str(units[here][0]) if units is not None else "1"
+            ax.set_xticks(range(len(targets)), targets)
+            ax.set_xlim(-0.6, len(targets) - 0.4)
+            ax.set_xlabel("target (no ground truth)")
+            ax.set_ylabel(axis_label(f"fitted {name}", unit))
+        _legend_below(fig, axes.ravel())
+    return fig
+
+
 def comparison(summary) -> plt.Figure:
     """Fitted against true value (the identity line drawn) and, below, the signed relative
     error (%) against the true value, one column per fitted parameter; each backend's fits as
     one collection, failed fits as crosses at the panel's lower edge. Readable at a thousand
     fits: small translucent markers beyond :data:`MANY_POINTS` per backend, the legend below.
-    Measured data without ground truth: says so.
+    Measured data without ground truth: :func:`fitted_per_target` instead.
 
     Args:
         summary: ``summary.nc`` (or any dataset with its columns on ``fit``).
@@ -223,8 +283,7 @@ def comparison(summary) -> plt.Figure:
     parameter = np.asarray(summary["parameter"].values).astype(str)
     true = np.asarray(summary["truth"].values, dtype=float)
     if not np.isfinite(true).any():
-        return placeholder("no ground truth: the targets are measured data\n"
-                           "(the fitted values are in summary.csv)")
+        return fitted_per_target(summary)
     fitted = np.asarray(summary["fitted"].values, dtype=float)
     ok = np.isin(np.asarray(summary["status"].values).astype(str), USABLE) & np.isfinite(fitted)
     backend_of = np.asarray(summary["backend"].values).astype(str)
