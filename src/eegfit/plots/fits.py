@@ -10,6 +10,7 @@ each backend's points as one collection, legends below the panels.
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 
 from matplotlib.collections import LineCollection
@@ -22,6 +23,7 @@ from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, axis_
 
 USABLE = ("converged", "max_steps")  # statuses whose best value is a result
 FEW_FITS = 6
+TITLE_CHARS = 30  # a convergence panel title wraps here, so neighbours never overlap
 """Up to this many fits of a backend, the convergence figure draws each; beyond, their band."""
 BAND_PERCENT = (10, 90)
 MANY_POINTS = 200
@@ -159,9 +161,11 @@ def convergence(summary) -> plt.Figure:
             curves, c = progress(summary, mine), color(backend)
             steps = np.arange(curves.shape[1])
             per_step = int(np.max(summary["evaluations_per_step"].values[mine]))
-            ax.set_title(f"{backend}: {summary['optimizer'].values[mine[0]]}\n{mine.size} "
-                         f"fit{'s' * (mine.size > 1)}, {per_step} evaluation"
-                         f"{'s' * (per_step > 1)} per step", loc="left")
+            optimizer = textwrap.fill(f"{backend}: {summary['optimizer'].values[mine[0]]}",
+                                      TITLE_CHARS)  # three panels' titles side by side
+            ax.set_title(f"{optimizer}\n{mine.size} fit{'s' * (mine.size > 1)}, {per_step} "
+                         f"evaluation{'s' * (per_step > 1)} per step", loc="left",
+                         fontsize="small")
             ax.set_xlabel("optimizer step")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if not np.isfinite(curves).any():
