@@ -129,24 +129,6 @@ def fit_band(spec) -> tuple[float, float]:
     return min(low for low, _ in bands), max(high for _, high in bands)
 
 
-def floor_fraction(spec, freqs_hz, psd) -> float:
-    """The recording's white floor (its mean PSD over ``noise_floor_hz``) as a fraction of its
-    mean PSD over the features' band; 0 without ``noise_floor_hz``."""
-    if spec.noise_floor_hz is None:
-        return 0.0
-    freqs_hz, psd = np.asarray(freqs_hz), np.asarray(psd, dtype=float)
-    low, high = fit_band(spec)
-    floor = (freqs_hz >= spec.noise_floor_hz[0]) & (freqs_hz <= spec.noise_floor_hz[1])
-    band = (freqs_hz >= low) & (freqs_hz <= high)
-    fraction = float(np.mean(psd[floor]) / np.mean(psd[band]))
-    if not 0 <= fraction < 0.5:
-        raise rec.RecordingError(
-            f"config experiments.{spec.name}.noise_floor_hz: the recording's PSD over "
-            f"{list(spec.noise_floor_hz)} Hz is {fraction:.3g} of its mean over the features' "
-            f"band {[low, high]} Hz: not a floor below the signal")
-    return fraction
-
-
 def floor_level(spec, freqs_hz, psd) -> float:
     """The recording's white floor: its mean PSD over ``noise_floor_hz`` (0 without it)."""
     if spec.noise_floor_hz is None:
@@ -154,6 +136,23 @@ def floor_level(spec, freqs_hz, psd) -> float:
     floor = (np.asarray(freqs_hz) >= spec.noise_floor_hz[0]) & (
         np.asarray(freqs_hz) <= spec.noise_floor_hz[1])
     return float(np.mean(np.asarray(psd, dtype=float)[floor]))
+
+
+def floor_fraction(spec, freqs_hz, psd) -> float:
+    """The recording's white floor (its mean PSD over ``noise_floor_hz``) as a fraction of its
+    mean PSD over the features' band; 0 without ``noise_floor_hz``."""
+    if spec.noise_floor_hz is None:
+        return 0.0
+    freqs_hz, psd = np.asarray(freqs_hz), np.asarray(psd, dtype=float)
+    low, high = fit_band(spec)
+    band = (freqs_hz >= low) & (freqs_hz <= high)
+    fraction = floor_level(spec, freqs_hz, psd) / float(np.mean(psd[band]))
+    if not 0 <= fraction < 0.5:
+        raise rec.RecordingError(
+            f"config experiments.{spec.name}.noise_floor_hz: the recording's PSD over "
+            f"{list(spec.noise_floor_hz)} Hz is {fraction:.3g} of its mean over the features' "
+            f"band {[low, high]} Hz: not a floor below the signal")
+    return fraction
 
 
 def with_floor(spec, freqs_hz, psd, fraction):
