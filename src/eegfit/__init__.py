@@ -14,11 +14,16 @@ What a user of the library needs is here; the pipeline's pieces are in their mod
 
 __version__ = "0.1.0"
 
-from eegfit.fit import Fitter, FitResult, Param, unwrap  # noqa: E402
-from eegfit.models import (ConstantDrive, JansenRit, OUNoiseDrive, UniformNoiseDrive,  # noqa: E402
-                           WhiteNoiseDrive)
-from eegfit.signal import band_power, psd, rms, spectral_peak_hz  # noqa: E402
-from eegfit.simulate import Trace, simulate, simulate_rms  # noqa: E402
+from eegfit._lazy import attach  # noqa: E402
+
+_NAMES = {
+    **dict.fromkeys(["Fitter", "FitResult", "Param", "unwrap"], "fit"),
+    **dict.fromkeys(["ConstantDrive", "JansenRit", "OUNoiseDrive", "UniformNoiseDrive",
+                     "WhiteNoiseDrive"], "models"),
+    **dict.fromkeys(["band_power", "psd", "rms", "spectral_peak_hz"], "signal"),
+    **dict.fromkeys(["Trace", "simulate", "simulate_rms"], "simulate"),
+}
+attach(__name__, _NAMES)
 
 __all__ = ["ConstantDrive", "FitResult", "Fitter", "JansenRit", "OUNoiseDrive", "Param", "Trace",
            "UniformNoiseDrive", "WhiteNoiseDrive", "band_power", "psd", "rms", "simulate",

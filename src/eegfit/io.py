@@ -22,13 +22,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.io
 import xarray as xr
 
 import eegfit
-from eegfit.fit import FitResult
+
+if TYPE_CHECKING:  # only a type here: reading or writing NetCDF does not import JAX
+    from eegfit.fit import FitResult
 
 
 def flatten(tree, prefix: str = "") -> dict[str, object]:

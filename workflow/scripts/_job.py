@@ -5,11 +5,12 @@ import logging
 import sys
 
 
-def start(smk):
+def start(smk, kind: bool = True):
     """Send logging to ``smk.log[0]``, an uncaught error's traceback included; set JAX threads,
     cache and precision; return the Kind of the job's experiment (its whole block from the
     config: the rule's ``params.config`` holds only the values its outputs depend on, for
-    Snakemake's rerun triggers and for provenance)."""
+    Snakemake's rerun triggers and for provenance). ``kind=False`` (a job that only reads
+    NetCDF and draws) sets up the log alone and imports neither the kinds nor JAX."""
     logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
@@ -17,13 +18,18 @@ def start(smk):
     sys.excepthook = _log_then_raise
     name = smk.params.get("experiment") or smk.wildcards["experiment"]
     block = smk.config["experiments"][name]
-    from eegfit import experiments, runtime  # noqa: PLC0415  (after logging is set up)
+    if kind:
+        from eegfit import runtime  # noqa: PLC0415  (after logging is set up)
 
-    runtime.configure(threads=smk.threads,
-                      cache_dir=smk.config.get("runtime", {}).get("jax_cache_dir"),
-                      x64=bool(block.get("simulation", {}).get("float64", False)))
+        runtime.configure(threads=smk.threads,
+                          cache_dir=smk.config.get("runtime", {}).get("jax_cache_dir"),
+                          x64=bool(block.get("simulation", {}).get("float64", False)))
     logging.getLogger("eegfit").info("job %s of %s, wildcards %s", smk.rule, name,
                                      dict(smk.wildcards))
+    if not kind:
+        return None
+    from eegfit import experiments  # noqa: PLC0415
+
     # The planning checked the whole config; only a nevergrad fit job pays nevergrad's import.
     return experiments.build(name, block, check_optimizers=smk.params.get("backend") ==
                              "nevergrad")

@@ -19,13 +19,17 @@ with the data, and whether the data pin a parameter down.
   calibration and expected coverage).
 """
 
-from eegfit.infer.grid import GridPosterior, grid_posterior
-from eegfit.infer.hds import (Identifiability, Marginal, identifiability, marginal_of_cells,
-                              marginal_of_draws)
-from eegfit.infer.nuts import NutsResult, diagnostics, nuts
-from eegfit.infer.posterior import METHODS, Posterior, posterior
-from eegfit.infer.priors import Box, Prior, TruncatedNormal, Uniform
-from eegfit.infer.problem import Problem, problem, relative_scale, spread_scale
+from eegfit._lazy import attach
+
+attach(__name__, {
+    **dict.fromkeys(["GridPosterior", "grid_posterior"], "grid"),
+    **dict.fromkeys(["Identifiability", "Marginal", "identifiability", "marginal_of_cells",
+                     "marginal_of_draws"], "hds"),
+    **dict.fromkeys(["NutsResult", "diagnostics", "nuts"], "nuts"),
+    **dict.fromkeys(["METHODS", "Posterior", "posterior"], "posterior"),
+    **dict.fromkeys(["Box", "Prior", "TruncatedNormal", "Uniform"], "priors"),
+    **dict.fromkeys(["Problem", "problem", "relative_scale", "spread_scale"], "problem"),
+})
 
 __all__ = ["Box", "GridPosterior", "Identifiability", "METHODS", "Marginal", "NutsResult",
            "Posterior", "Prior", "Problem", "TruncatedNormal", "Uniform", "diagnostics", "grid_posterior",
