@@ -234,15 +234,16 @@ def test_target_keeps_the_segment_count(demo):
 def test_fit_of_a_generated_recording_recovers_its_parameters(demo, backend):
     """This block is the old recording setup: one 30 s realisation of the per-step drive,
     gradients truncated at 250 ms. nevergrad recovers a and b within 5 %; the grad fit's first
-    gradient disagrees with the loss's finite difference there, so it stops at its start (one
-    gradient fit on that rough loss was a coin flip; tests/test_recording_recovery.py fits the
-    default setup within 2 % with both backends)."""
+    gradient disagrees with the loss's finite difference there, so its first attempt stops at
+    its start, and it tries again from 8 screened starts (``backends.grad.retry``), of which
+    those that pass the gradient check fit, within 12 % (tests/test_recording_recovery.py fits
+    the default setup within 2 % with both backends)."""
     kind, target, target_ds = demo
     ds, _ = runner.fit(kind, backend, target, target_ds)
     if backend == "grad":
-        assert ds.attrs["status"] == "gradient_unreliable", ds.attrs["status_message"]
-        assert int(ds.attrs["n_steps"]) == 1 and float(ds["best_a"]) == 90.0
-        return
+        assert ds.attrs["first_attempt_status"] == "gradient_unreliable", ds.attrs
+        assert ds.attrs["retry_starts"] == 8 and not bool(ds["starts_kept"][0])
+        assert ds["starts_kept"].values.any()  # a start passed the check: it fitted
     assert ds.attrs["status"] in ("converged", "max_steps"), ds.attrs["status_message"]
     best_loss = float(ds["best_loss"])
     start = kind.loss_fn(kind.observed(target_ds), target.seed)(
@@ -254,9 +255,11 @@ def test_fit_of_a_generated_recording_recovers_its_parameters(demo, backend):
     # recording's 2 µV white noise above 30 Hz leaves a misfit the chi-square shows (p < 0.01)
     assert float(ds["chi2_per_dof"]) == pytest.approx(2 * best_loss / (kind.n_bins - 3))
     assert 0 <= float(ds["fit_p_value"]) < 0.01
-    # ... and the known parameters come back (a and b trade off along a shallow valley, a/b ~ 2)
+    # ... and the known parameters come back (a and b trade off along a shallow valley, a/b ~ 2:
+    # the retried grad fit stops some 8 % along it in a, on this rough truncated-gradient loss)
     for name, truth in TRUTH.items():
-        assert abs(best[name] - truth) / truth < 0.05, (name, best[name])
+        tolerance = 0.05 if backend == "nevergrad" else 0.12
+        assert abs(best[name] - truth) / truth < tolerance, (name, best[name])
         assert float(ds[f"true_{name}"]) == truth
     assert best_loss < 0.5 * float(start[0])
     assert ds["model_psd"].dims == ("frequency",) and "model_peak_frequency" in ds

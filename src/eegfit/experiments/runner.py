@@ -136,10 +136,13 @@ def _fitter(spec, settings, model, loss_fn) -> Fitter:
 
 def fit_options(settings) -> dict:
     """The keyword arguments of ``fit`` / ``fit_many`` a backend block adds (a grad block's
-    starts)."""
+    starts, or its retry)."""
     if settings.name == "grad" and settings.n_starts > 1:
         return {"n_starts": settings.n_starts, "start_design": settings.start_design,
                 "screen": settings.screen}
+    if settings.name == "grad" and settings.retry:
+        return {"retry": settings.retry, "retry_screen": settings.retry_screen,
+                "start_design": settings.start_design}
     return {}
 
 

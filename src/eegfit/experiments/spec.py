@@ -148,6 +148,24 @@ def read_screen(r: Reader, default: int) -> int:
     return screen
 
 
+RETRY_STARTS = 8
+"""A one-start grad fit that stops at its start tries again from this many starts (default)."""
+
+
+def read_retry(r: Reader, n_starts: int) -> tuple[int, int]:
+    """``backends.grad.retry`` (starts of a second attempt of a one-start fit that did not fit:
+    default :data:`RETRY_STARTS`, 0 off; 0 with ``n_starts > 1``) and ``retry_screen``."""
+    from eegfit.fit.retry import check_options  # noqa: PLC0415
+
+    retry = r.integer("retry", RETRY_STARTS if n_starts == 1 else 0, low=0)
+    retry_screen = r.integer("retry_screen", 0, low=0)
+    try:
+        check_options(retry, retry_screen, "grad", n_starts)
+    except ValueError as err:
+        raise ValueError(f"config {r.path('retry')} / {r.path('retry_screen')}: {err}") from None
+    return retry, retry_screen
+
+
 @dataclasses.dataclass(frozen=True)
 class Backend:
     """One backend block: ``grad`` (an optax optimizer and its learning rate, in the parameters'
@@ -168,6 +186,8 @@ class Backend:
     n_starts: int = 1
     start_design: str = "sobol"
     screen: int = 0
+    retry: int = 0
+    retry_screen: int = 0
     search: Backend | None = None
     polish: Backend | None = None
     n_polish: int = 4
@@ -181,7 +201,7 @@ class Backend:
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
                                       "n_steps", "tol", "gradient_check", "n_starts",
-                                      "start_design", "screen"))
+                                      "start_design", "screen", "retry", "retry_screen"))
             from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
             from eegfit.fit.multistart import DESIGNS  # noqa: PLC0415
 
@@ -195,7 +215,9 @@ class Backend:
                            r.sub("gradient_check"), check_defaults or Spec.gradient_check),
                        n_starts=r.integer("n_starts", cls.n_starts, low=1),
                        start_design=r.choice("start_design", DESIGNS, cls.start_design),
-                       screen=read_screen(r, cls.screen))
+                       screen=read_screen(r, cls.screen),
+                       **dict(zip(("retry", "retry_screen"),
+                                  read_retry(r, r.integer("n_starts", cls.n_starts, low=1)))))
         if name == "hybrid":
             r = Reader(block, where, ("search", "polish", "n_polish"))
             for part in ("search", "polish"):
@@ -211,6 +233,10 @@ class Backend:
             if polish.n_starts != 1:
                 raise ValueError(f"config {r.path('polish')}.n_starts: the polish starts from "
                                  f"the search's candidates; set {r.path('n_polish')} instead")
+            for key in ("retry", "retry_screen"):
+                if key in r.raw("polish"):
+                    raise ValueError(f"config {r.path('polish')}.{key}: the polish has no "
+                                     f"retry (its starts are the search's best candidates)")
             return cls(name, f"{search.optimizer} then {polish.optimizer}", polish.n_steps,
                        polish.tol, search=search, polish=polish,
                        n_polish=r.integer("n_polish", cls.n_polish, low=1))

@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from eegfit import io
+from eegfit.fit.retry import margin as loss_margin
 
 COLUMNS = {  # column -> (units, long name); None: the parameter's units
     "experiment": ("", "experiment"),
@@ -51,6 +52,8 @@ COLUMNS = {  # column -> (units, long name); None: the parameter's units
     "best_loss": ("1", "lowest finite loss"),
     "noise_floor_loss": ("1", "loss at the true parameters: the seed-to-seed noise floor"),
     "status": ("", "fit status"),
+    "retried": ("", "a one-start grad fit that tried again: its first attempt's status and why "
+                    "(empty: not retried; the record's retry_reason)"),
     "n_evaluations": ("1", "model evaluations"),
     "n_nonfinite": ("1", "evaluations with a non-finite loss or gradient"),
 }
@@ -72,8 +75,8 @@ POSTERIOR_COLUMNS = {  # column -> (units, long name); None: the parameter's uni
 AGREEMENT_COLUMNS = {  # column -> (units, long name)
     "lowest_loss": ("1", "lowest best loss of any backend on this target and seed"),
     "loss_gap": ("1", "best_loss - lowest_loss"),
-    "loss_margin": ("1", "the gap allowed: the noise floor (at least LOSS_RTOL of the lowest "
-                         "loss plus LOSS_ATOL)"),
+    "loss_margin": ("1", "the gap allowed: the noise floor, at least eegfit.fit.retry.LOSS_RTOL "
+                         "of the lowest loss plus LOSS_ATOL"),
     "loss_above_lowest": ("", "yes: loss_gap > loss_margin (another backend found a lower "
                               "optimum)"),
     "disagrees_90": ("", "backends whose fit and this fit lie outside each other's 90 % "
@@ -81,11 +84,6 @@ AGREEMENT_COLUMNS = {  # column -> (units, long name)
     "fitted_in_hds": ("", "whether the fit lies in the target's posterior 90 % set (n/a: no "
                           "posterior)"),
 }
-LOSS_RTOL = 0.1
-"""A gap in loss below this fraction of the lowest loss is not flagged (where the noise floor
-is smaller or unknown): two fits at one optimum differ by their last steps."""
-LOSS_ATOL = 1e-6
-"""Nor below this (a loss of squared relative errors: 0.1 % of a feature): float noise."""
 Z90 = 1.6448536269514722
 """The half-width of a normal's central 90 % interval, in standard deviations."""
 
@@ -106,7 +104,7 @@ def agreement(table: pd.DataFrame, hds: dict | None = None) -> pd.DataFrame:
     key = [table["target"], table["seed"]]
     lowest = loss.where(np.isfinite(loss)).groupby(key).transform("min")
     floor = table["noise_floor_loss"].astype(float)
-    margin = np.maximum(np.where(np.isfinite(floor), floor, 0.0), LOSS_RTOL * lowest + LOSS_ATOL)
+    margin = loss_margin(lowest, floor)
     gap = loss - lowest
     table["lowest_loss"], table["loss_gap"], table["loss_margin"] = lowest, gap, margin
     table["loss_above_lowest"] = np.where(~np.isfinite(lowest), "n/a", np.where(
@@ -188,6 +186,7 @@ def rows_of(ds: xr.Dataset | Record, extra_columns=()) -> list[dict]:
                "rel_error": abs(fitted - truth) / abs(truth) if truth else abs(fitted - truth),
                "std": _scalar(ds, f"std_{name}"), "best_loss": _scalar(ds, "best_loss"),
                "noise_floor_loss": _scalar(ds, "noise_floor_loss"), "status": ds.attrs["status"],
+               "retried": str(ds.attrs.get("first_attempt_status", "")),
                "n_evaluations": int(ds.attrs["n_evaluations"]),
                "n_nonfinite": int(ds.attrs["n_nonfinite"])}
         row.update({c: _scalar(ds, c) for c in extra_columns})

@@ -39,6 +39,7 @@ import numpy as np
 from eegfit.fit.batch import batch_size, start_values, takes_data
 from eegfit.fit import gradient_check as gcheck
 from eegfit.fit import multistart
+from eegfit.fit import retry as retry_mod
 from eegfit.fit.grad import (CONVERGED, DIVERGED, UNRELIABLE, make_chunk_runner,
                              resolve_derivatives, run_grad)
 from eegfit.fit.nevergrad_backend import (make_evaluate, parametrization, resolve_optimizer,
@@ -158,7 +159,8 @@ class Fitter:
 
     def fit(self, n_steps: int, *, data=None, seed: int = 0, tol: float | None = None,
             progress: bool | None = None, start: dict | None = None, n_starts: int = 1,
-            start_design: str = "sobol", screen: int = 0) -> FitResult:
+            start_design: str = "sobol", screen: int = 0, retry: int = 0,
+            retry_screen: int = 0) -> FitResult:
         """Run the fit for at most ``n_steps`` steps.
 
         Args:
@@ -172,16 +174,20 @@ class Fitter:
             start: name -> start value, instead of the Params' own values.
             n_starts, start_design, screen: grad only: several starts, the best kept (see
                 :meth:`fit_many`).
+            retry, retry_screen: grad only: a one-start fit that did not fit tries again (see
+                :meth:`fit_many`).
         """
         batch = None if data is None else jax.tree.map(lambda x: jnp.asarray(x)[None], data)
         starts = None if start is None else {k: np.asarray(v)[None] for k, v in start.items()}
         return self.fit_many(n_steps, data=batch, seeds=[seed], starts=starts, tol=tol,
                              progress=progress, n_starts=n_starts,
-                             start_design=start_design, screen=screen)[0]
+                             start_design=start_design, screen=screen, retry=retry,
+                             retry_screen=retry_screen)[0]
 
     def fit_many(self, n_steps: int, *, data=None, seeds=None, starts: dict | None = None,
                  tol: float | None = None, progress: bool | None = None, n_starts: int = 1,
-                 start_design: str = "sobol", screen: int = 0) -> list[FitResult]:
+                 start_design: str = "sobol", screen: int = 0, retry: int = 0,
+                 retry_screen: int = 0) -> list[FitResult]:
         """Run a batch of independent fits together: one result per fit, each the result
         :meth:`fit` gives for that fit alone (up to float rounding: see below).
 
@@ -202,6 +208,12 @@ class Fitter:
                 loss only, all in one call) and start from the ``n_starts - 1`` best of them
                 that lie apart (:func:`eegfit.fit.multistart.best_apart`), beside the fit's own
                 start; 0: start from the first ``n_starts - 1`` design points.
+            retry: grad, one start: a fit that ends at its start (``gradient_unreliable``,
+                ``stalled``) or without a finite loss runs again from ``retry`` starts, as with
+                ``n_starts=retry`` and a screen (:mod:`eegfit.fit.retry`); 0: never.
+            retry_screen: with ``retry``, compare every fit after it ends with this many design
+                points (the loss only, in one call) and retry a fit whose best loss lies above
+                the lowest of them by more than :func:`eegfit.fit.retry.margin`; 0: no check.
 
         The batch size is the leading axis of ``data``, ``seeds`` or ``starts`` (they must
         agree). grad: every fit keeps its own optimizer state, best values, status and early
@@ -230,6 +242,7 @@ class Fitter:
         starts = start_values(self.split, starts, n)
         if data is not None:
             self._check_loss_fn(jax.tree.map(lambda x: x[0], data))
+        retry_mod.check_options(retry, retry_screen, self.backend, n_starts)
         if not isinstance(screen, int) or isinstance(screen, bool) or screen < 0 or (
                 0 < screen < n_starts - 1) or (screen and n_starts == 1):
             raise ValueError(f"screen must be 0 or, with n_starts > 1, an integer >= n_starts "
@@ -258,19 +271,20 @@ class Fitter:
         results = [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
                    for b, (out, seed) in enumerate(zip(outs, seeds))]
         if n_starts == 1:
-            return results
+            if not retry:
+                return results
+            return retry_mod.retry_failed(
+                self, results, n_steps=int(n_steps), data=data, seeds=seeds, starts=starts,
+                tol=tol, progress=progress, retry=retry, retry_screen=retry_screen,
+                start_design=start_design)
         return [multistart.merge(results[b * n_starts:(b + 1) * n_starts], screen=screened[b])
                 for b in range(n)]
 
     def _screen(self, designs: list, data, n_starts: int):
         """Each fit's start and the ``n_starts - 1`` best of its other design points (the loss
         of all of them, of every fit, in one call), and each fit's screen ``(loss, values)``."""
-        if self._evaluate is None:
-            self._evaluate = make_evaluate(self._objective)
         values = {k: np.stack([d[k][1:] for d in designs]) for k in designs[0]}
-        loss, _ = jax.device_get(self._evaluate({k: jnp.asarray(v) for k, v in values.items()},
-                                                data))
-        loss = np.where(np.isfinite(loss), np.asarray(loss, float), np.nan)
+        loss = self._design_loss(values, data)
         chosen, screens = [], []
         for b, d in enumerate(designs):
             mine = {k: v[b] for k, v in values.items()}
@@ -280,6 +294,27 @@ class Fitter:
             chosen.append({k: np.concatenate([d[k][:1], picks[k]]) for k in d})
             screens.append((loss[b], mine))
         return chosen, screens
+
+    def _design_loss(self, values: dict, data) -> np.ndarray:
+        """The loss (NaN where not finite) of every fit's design points, ``values``: name ->
+        ``(n_fits, n_points, *shape)``, all in one call."""
+        if self._evaluate is None:
+            self._evaluate = make_evaluate(self._objective)
+        loss, _ = jax.device_get(self._evaluate({k: jnp.asarray(v) for k, v in values.items()},
+                                                data))
+        return np.where(np.isfinite(loss), np.asarray(loss, float), np.nan)
+
+    def screen_minimum(self, starts: dict, data, seeds: list, n_points: int,
+                       start_design: str = "sobol") -> np.ndarray:
+        """Per fit, the lowest finite loss of ``n_points`` design points over the box (the
+        design of :func:`eegfit.fit.multistart.design` from the fit's start and seed; NaN where
+        none is finite)."""
+        designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
+                                     n_points + 1, seeds[b], start_design)
+                   for b in range(len(seeds))]
+        values = {k: np.stack([d[k][1:] for d in designs]) for k in designs[0]}
+        loss = self._design_loss(values, data)
+        return np.array([np.nanmin(row) if np.isfinite(row).any() else np.nan for row in loss])
 
     def _run(self, n_steps, starts, data, seeds, tol, bar) -> list:
         """Per fit ``(records, final, converged, diverged, checked)`` of the backend (``checked``:

@@ -65,6 +65,8 @@ class FitResult:
         starts: a fit of several starts (multi-start grad, the hybrid's polish): every start's
             start, best values, best loss, status and which was kept
             (:class:`eegfit.fit.multistart.Starts`); ``None`` for a fit of one start.
+        retry: a one-start fit that tried again: why, and its first attempt's status and loss
+            (:class:`eegfit.fit.retry.Retry`); ``None`` otherwise.
     """
 
     backend: str
@@ -85,6 +87,7 @@ class FitResult:
     wall_time_s: float
     gradient_check: dict | None = None
     starts: Any = None
+    retry: Any = None
 
     @property
     def ok(self) -> bool:
