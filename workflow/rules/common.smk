@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from eegfit.experiments import depends, load
-from eegfit.experiments.runner import chunk_targets
+from eegfit.experiments.chunks import chunk_targets
 
 EXPERIMENTS = load(config)  # an old-shape config is refused here, with the new shape shown
 ENV = "../../envs/eegfit.yaml"

@@ -10,7 +10,7 @@ one runner every kind goes through (fit, noise floor, record, summary).
 from __future__ import annotations
 
 from eegfit.experiments import runner, summary
-from eegfit.experiments.runner import depends
+from eegfit.experiments.provenance import depends
 from eegfit.experiments.base import KINDS, Kind, Target, kind_class, keys, set_path
 from eegfit.experiments.spec import Reader, Spec
 

@@ -1,5 +1,8 @@
-"""What every experiment kind shares, written once: the Fitter of a backend from the config, the
-fit, its noise floor and uncertainty, its NetCDF record with provenance, and the timing.
+"""The fit job of every experiment kind, written once: the Fitter of a backend from the config,
+the fits of a chunk, each fit's NetCDF record (noise floor, uncertainty, provenance) and timing;
+and a target's and a scan's dataset with provenance. What a file depends on is in
+:mod:`~eegfit.experiments.provenance`, the uncertainty's variables in
+:mod:`~eegfit.experiments.curvature`, the chunks of targets in :mod:`~eegfit.experiments.chunks`.
 
 >>> kind = experiments.build("column_C", block)         # a Kind from one config block
 >>> target = kind.targets()[0]
@@ -14,7 +17,6 @@ in one compiled program, compiled once.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import jax
@@ -25,60 +27,13 @@ import xarray as xr
 
 from eegfit import io
 from eegfit.experiments.base import Kind, Target
+from eegfit.experiments.chunks import MAX_AUTO_CHUNK, chunk_targets  # noqa: F401  (re-exported)
+from eegfit.experiments.curvature import curvature_vars, hessians
+from eegfit.experiments.provenance import STAGE_IGNORES, depends, provenance  # noqa: F401
 from eegfit.fit import Fitter, FitResult, Hybrid, Param
-from eegfit.fit.grad import optax_optimizer
+from eegfit.fit.grad import optax_optimizer, scale_by_box
 
 log = logging.getLogger("eegfit")
-
-
-STAGE_IGNORES = {  # keys of a block a stage's outputs do not depend on
-    "target": ("backends", "scan", "uncertainty", "posterior", "npe", "seeds",
-               "parameters.truths", "parameters.start", "parameters.bounds"),
-    "fit": ("scan", "posterior", "npe", "seeds", "parameters.truths"),
-    "scan": ("backends", "uncertainty", "posterior", "npe", "seeds", "parameters.truths",
-             "parameters.start"),  # the targets a scan reads are its inputs
-    "posterior": ("backends", "scan", "uncertainty", "npe", "seeds", "parameters.truths",
-                  "parameters.start"),
-    "npe": ("backends", "scan", "uncertainty", "seeds", "parameters.truths", "parameters.start"),
-    "npe_calibration": ("backends", "scan", "uncertainty", "seeds", "parameters.truths",
-                        "parameters.start"),
-    "figures": ("npe",),
-    "summary": ("npe",),
-}
-
-
-def depends(kind: Kind, stage: str, backend: str | None = None) -> dict:
-    """The part of the experiment's block a stage's outputs depend on: a rule's params (Snakemake
-    reruns a job when they change, so changing the nevergrad budget reruns the nevergrad fits
-    only, and a new truth or seed adds jobs without rerunning the others) and the provenance of
-    its files. A job's own targets (their truths and seeds) are in its file names and attrs."""
-    ignored = STAGE_IGNORES.get(stage, ())
-    block = json.loads(json.dumps(kind.spec.block))
-    for key in ignored:
-        head, _, leaf = key.partition(".")
-        if not leaf:
-            block.pop(head, None)
-        elif isinstance(block.get(head), dict):
-            for value in block[head].values():
-                if isinstance(value, dict):
-                    value.pop(leaf, None)
-    if backend is not None and "backends" in block:
-        block["backends"] = {backend: block["backends"][backend]}
-    return block
-
-
-def provenance(kind: Kind, record: str, target: Target | None = None,
-               backend: str | None = None, **extra) -> dict:
-    """Flat attrs of a result file: the part of the experiment's config block it depends on,
-    the experiment's name and kind, the record type, the target's label, seed and truths."""
-    if target is not None:
-        extra.update(target=target.label, seed=int(target.seed))
-        truth = target.truth or {}
-        extra.update({f"truth.{n}": float(v) for n, v in truth.items()})
-        if len(truth) == 1:
-            extra["truth"] = float(next(iter(truth.values())))
-    return io.provenance(depends(kind, record, backend), experiment=kind.spec.name,
-                         kind=kind.spec.kind, record=record, **extra)
 
 
 def make_target(kind: Kind, target: Target) -> xr.Dataset:
@@ -86,14 +41,6 @@ def make_target(kind: Kind, target: Target) -> xr.Dataset:
     ds = kind.make_target(target)
     ds.attrs.update(provenance(kind, "target", target))
     return ds
-
-
-def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransformation:
-    """Multiply each parameter's update by ``learning_rate * (high - low)`` of its box."""
-    def update(updates, state, params=None):
-        del params
-        return {k: u * (learning_rate * widths[k]) for k, u in updates.items()}, state
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter | Hybrid:
@@ -144,58 +91,6 @@ def fit_options(settings) -> dict:
         return {"retry": settings.retry, "retry_screen": settings.retry_screen,
                 "start_design": settings.start_design}
     return {}
-
-
-def hessians(fit: Fitter, results: list[FitResult], data) -> list:
-    """The loss Hessian at each fit's best point, all in one compiled call (a Fitter of every
-    target, its fits' ``data`` stacked); ``None`` where a fit has no best point."""
-    from eegfit.fit.uncertainty import loss_hessians  # noqa: PLC0415
-
-    names = results[0].names
-    ok = [bool(np.isfinite(r.best_loss)) for r in results]
-    # a failed fit is evaluated at its start (finite) to keep the batch whole, then dropped
-    values = {k: np.asarray([r.best_params[k] if good else r.start_params[k]
-                             for r, good in zip(results, ok)]) for k in names}
-    h = loss_hessians(fit.loss_fn, fit.model_at, values, data)
-    return [h[b] if good else None for b, good in enumerate(ok)]
-
-
-def curvature_vars(kind: Kind, fit: Fitter | None, result: FitResult,
-                   hessian: np.ndarray | None = None) -> dict:
-    """The Laplace uncertainty at the best point (``uncertainty.rel_sd``): Hessian, covariance,
-    correlation and 1-sigma per parameter (NaN where the fit failed or H is not positive
-    definite). The Hessian is computed here (``fit``: the Fitter of this one target) unless
-    given."""
-    from eegfit.fit.uncertainty import Curvature, curvature, laplace  # noqa: PLC0415
-
-    names, n, rel_sd = result.names, len(result.names), kind.spec.uncertainty_rel_sd
-    if not np.isfinite(result.best_loss):
-        nan = np.full((n, n), np.nan)
-        curv = Curvature(names, nan, np.full(n, np.nan), nan, np.full(n, np.nan), nan, False)
-    elif hessian is not None:
-        curv = laplace(names, hessian, rel_sd)
-    else:
-        curv = curvature(fit.loss_fn, fit.model_at, {k: result.best_params[k] for k in names},
-                         rel_sd)
-    units = kind.units()
-    unit_list = ", ".join(f"{k}: {u}" for k, u in units.items())
-    dims = ("parameter", "parameter_2")
-    out = {
-        "hessian": (dims, curv.hessian, {"units": f"1/(unit_i*unit_j), unit_k = {unit_list}",
-                                         "long_name": "Hessian of the loss at the best point"}),
-        "hessian_eigenvalues": (("eigen",), curv.eigenvalues, {
-            "units": "mixed", "long_name": "eigenvalues of the Hessian, ascending"}),
-        "covariance": (dims, curv.covariance, {"units": f"unit_i*unit_j, unit_k = {unit_list}",
-                                               "long_name": "Laplace covariance 2 rel_sd^2 inv(H)"}),
-        "correlation": (dims, curv.correlation, {"units": "1", "long_name": "Laplace correlation"}),
-        "hessian_positive_definite": ((), int(curv.positive_definite), {
-            "units": "1", "long_name": "1 where the Hessian is positive definite"}),
-        "coords": {"parameter": ("parameter", list(names), {"long_name": "parameter"}),
-                   "parameter_2": ("parameter_2", list(names), {"long_name": "parameter"})}}
-    for i, name in enumerate(names):
-        out[f"std_{name}"] = ((), curv.std[i], {"units": units[name], "long_name":
-                                                 f"1-sigma Laplace uncertainty of {name}"})
-    return out
 
 
 def fit(kind: Kind, backend: str, target: Target, target_ds: xr.Dataset,
@@ -289,27 +184,3 @@ def scan(kind: Kind, target_datasets) -> xr.Dataset | None:
     return ds
 
 
-MAX_AUTO_CHUNK = 256
-"""The largest chunk ``chunk_size: auto`` makes (the memory of a batch grows with it)."""
-
-
-def chunk_targets(targets: list, chunk_size="auto", cores: int | None = None) -> list[list]:
-    """``targets`` in chunks, one job's targets each (a job makes or fits its chunk in one
-    process, its fits as one batch).
-
-    ``chunk_size``: an integer, or ``"auto"``: as many chunks as ``cores`` (default: this
-    machine's CPU count, ``os.cpu_count()``), nearly equal, none above :data:`MAX_AUTO_CHUNK`
-    targets. The machine's count, not Snakemake's ``--cores``: chunks set the jobs' inputs and
-    params, so a chunking that followed ``--cores`` would rerun every fit when it changed.
-    """
-    if chunk_size == "auto":
-        import os  # noqa: PLC0415
-
-        n_chunks = max(1, cores or os.cpu_count() or 1, -(-len(targets) // MAX_AUTO_CHUNK))
-        n_chunks = min(n_chunks, max(1, len(targets)))
-        bounds = [i * len(targets) // n_chunks for i in range(n_chunks + 1)]
-        return [targets[a:b] for a, b in zip(bounds, bounds[1:])]
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-        raise ValueError(f"config batching.chunk_size must be an integer >= 1 or auto, got "
-                         f"{chunk_size!r}")
-    return [targets[i:i + chunk_size] for i in range(0, len(targets), chunk_size)]

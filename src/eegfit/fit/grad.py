@@ -49,6 +49,14 @@ def optax_optimizer(name: str, where: str = "optimizer"):
     return make
 
 
+def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransformation:
+    """Multiply each parameter's update by ``learning_rate * (high - low)`` of its box."""
+    def update(updates, state, params=None):
+        del params
+        return {k: u * (learning_rate * widths[k]) for k, u in updates.items()}, state
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def resolve_derivatives(derivatives: str, split: Split) -> str:
     """``"forward"`` or ``"reverse"`` for a fit of ``split`` (``"auto"`` by its scalar count)."""
     if derivatives not in DERIVATIVES:
