@@ -176,3 +176,9 @@ def test_a_jansen_rit_network_takes_delays():
     undelayed = np.asarray(simulate(dataclasses.replace(model, lengths_mm=None), **sim).eeg_mv)
     assert np.all(np.isfinite(delayed))
     assert np.max(np.abs(delayed - undelayed)) > 0.1  # mV, once the delayed input arrives
+    block["parameters"] = {"column.C": {"truths": [135.0], "bounds": [120.0, 150.0],
+                                        "start": 130.0}}
+    with pytest.raises(ValueError, match=r"jr_delayed\.parameters\.column\.C: .* node\.C"):
+        ex.build("jr_delayed", block)
+    block["parameters"] = {"node.C": block["parameters"].pop("column.C")}
+    assert ex.build("jr_delayed", block).model_at({"node.C": 140.0}).node.C == 140.0

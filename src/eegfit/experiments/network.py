@@ -144,6 +144,11 @@ class Network(Kind):
 
     def __init__(self, spec: NetworkSpec):
         self._conn = self._base = None
+        for name in spec.names:  # JansenRitNetwork's field, before the one Network
+            if name.startswith("column."):
+                raise ValueError(f"config experiments.{spec.name}.parameters.{name}: a node's "
+                                 f"field is node.{name.partition('.')[2]} (column.<field> was "
+                                 f"the Jansen-Rit network's before it became the generic one)")
         if spec.observable == "bold":
             block = spec.bold.dt_ms / spec.simulation.dt_ms
             if not (spec.bold.dt_ms <= 10.0 and abs(block - round(block)) < 1e-9 and block >= 1):
