@@ -62,7 +62,7 @@ def test_every_network_model_sums_its_inputs_from_j_to_i(name):
 
 
 def test_the_jansen_rit_network_against_the_papers_equations():
-    """JansenRitNetwork: node i's excitatory interneurons receive p + k sum_j W[i, j] S(y1_j -
+    """The Jansen-Rit network: node i's excitatory interneurons receive p + k sum_j W[i, j] S(y1_j -
     y2_j), written out from JR95 in NumPy (tests/test_reference.py)."""
     column = JansenRit(C=135.0)
     y = random_state(6, seed=1) * np.array([[0.1], [20.0], [20.0], [1.0], [1.0], [1.0]])

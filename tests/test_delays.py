@@ -305,7 +305,6 @@ def test_the_config_fits_the_speed_of_a_delayed_network():
 
 @pytest.mark.parametrize("change, named", [
     ({"connectome": {"source": "synthetic", "n_nodes": 5, "delays": True}}, "no tract lengths"),
-    ({"model": {}}, r"delayed\.model\.name"),
     ({"connectome": {"source": "hcp", "n_nodes": 5, "speed_m_s": 5.0}}, r"connectome\.delays"),
     ({"parameters": {"speed_m_s": {"truths": [8.0], "bounds": [0.0, 20.0], "start": 9.0}}},
      r"parameters\.speed_m_s"),

@@ -1,6 +1,7 @@
-"""A two-parameter column and a network experiment in the pipeline, run for real by Snakemake on
-tiny configs (.test/multi.yaml: ``tiny_C_p``; .test/network.yaml: ``tiny_network_k``) merged
-with the small config under ``experiments:``."""
+"""A two-parameter column and network experiments in the pipeline, run for real by Snakemake on
+tiny configs (.test/multi.yaml: ``tiny_C_p``; .test/network.yaml: ``tiny_network_k`` and the
+delayed ``tiny_network_delays``, k and the speed together) merged with the small config under
+``experiments:``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import xarray as xr
 pytestmark = pytest.mark.slow
 CONFIGS = [".test/config.yaml", ".test/multi.yaml", ".test/network.yaml"]
 MULTI, NETWORK = "results/tiny_C_p", "results/tiny_network_k"
+DELAYED = "results/tiny_network_delays"
 TARGETS = [f"{MULTI}/summary.csv", f"{MULTI}/figures/loss_surface.png",
            f"{NETWORK}/summary.csv", f"{NETWORK}/figures/fc_vs_k.png"]
 
@@ -89,6 +91,24 @@ def test_network_outputs(run):
     assert set(table["kind"]) == {"network"} and set(table["parameter"]) == {"k"}
 
 
+def test_delayed_network_outputs(run):
+    """k and the speed fitted together: both in every fit, the surface over both, the target's
+    FC without delays beside its FC."""
+    res, label = run / DELAYED, "k=30_speed_m_s=5"
+    with xr.open_dataset(res / f"fits/grad/{label}/seed=0.nc") as fit:
+        assert fit.attrs["fitted_parameters"] == "k,speed_m_s"
+        assert fit["best_speed_m_s"].attrs["units"] == "m/s" and fit["hessian"].shape == (2, 2)
+        assert fit["param_k"].shape == fit["param_speed_m_s"].shape  # the path on the surface
+    with xr.open_dataset(res / f"targets/{label}/seed=0.nc") as target:
+        assert target["fc_no_delays"].shape == (5, 5)
+        assert "conduction delays" in target["tract_length"].attrs["long_name"]
+    with xr.open_dataset(res / "scan.nc") as scan:
+        assert scan["objective"].dims == ("run", "k", "speed_m_s")
+        assert scan["objective"].shape == (1, 5, 5)
+    table = pd.read_csv(res / "summary.csv")
+    assert list(table["parameter"]) == ["k", "speed_m_s"] * 2
+
+
 def test_figures_are_nonempty_images(run):
     from matplotlib.image import imread
 
@@ -96,6 +116,8 @@ def test_figures_are_nonempty_images(run):
                                                               "comparison")]
     figures += [run / NETWORK / "figures" / f"{n}.png" for n in ("fc_matrices", "fc_vs_k",
                                                                  "convergence", "comparison")]
+    figures += [run / DELAYED / "figures" / f"{n}.png" for n in ("fc_matrices", "loss_surface",
+                                                                 "fc_delays", "convergence")]
     for png in figures:
         image = imread(png)
         assert image.shape[0] > 300 and image.shape[1] > 300, png
@@ -113,7 +135,8 @@ def test_rerun_is_noop_lint_clean_and_netcdf_byte_identical(run):
     # Rewriting targets and summaries in place gives the very same bytes (no wall times, no
     # dates in a NetCDF); -f forces just the named files' jobs, not what they depend on.
     redo = [f"{MULTI}/targets/C=160_drive.rate_hz=200/seed=0.nc", f"{MULTI}/summary.nc",
-            f"{NETWORK}/targets/k=60/seed=0.nc", f"{NETWORK}/summary.nc"]
+            f"{NETWORK}/targets/k=60/seed=0.nc", f"{NETWORK}/summary.nc",
+            f"{DELAYED}/targets/k=30_speed_m_s=5/seed=0.nc", f"{DELAYED}/summary.nc"]
     before = {p: (run / p).read_bytes() for p in redo}
     snakemake(run, "-f", targets=redo)
     for p in redo:

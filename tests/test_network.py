@@ -15,7 +15,8 @@ import pytest
 from eegfit import experiments
 from eegfit.data import connectome
 from eegfit.experiments import runner
-from eegfit.models.network import JansenRitNetwork, network
+from eegfit.models import JansenRit
+from eegfit.models.network import Network, NodeNoiseDrive, network
 from eegfit.signal.fc import (fc_correlation, fc_correlation_loss, fc_rmse,
                               functional_connectivity)
 from eegfit.simulate import simulate
@@ -246,5 +247,6 @@ def test_network_is_a_neural_mass():
     from eegfit.models.base import NeuralMass
 
     model = KIND.base_model()
-    assert isinstance(model, JansenRitNetwork) and isinstance(model, NeuralMass)
+    assert isinstance(model, Network) and isinstance(model, NeuralMass)
+    assert isinstance(model.node, JansenRit) and isinstance(model.drive, NodeNoiseDrive)
     assert model.n_nodes == 6 and model.observe(jnp.zeros((6, 6))).shape == (6,)

@@ -16,7 +16,8 @@ import yaml
 import eegfit.experiments as ex
 from eegfit.experiments import runner
 from eegfit.models import StuartLandau, WhiteNoiseInput, WilsonCowan
-from eegfit.models.network import JansenRitNetwork, Network
+from eegfit.models import JansenRit
+from eegfit.models.network import Network, NodeNoiseDrive
 from eegfit.simulate import simulate
 
 # Hopf nodes below their bifurcation (a damped 10 Hz focus) driven by independent white noise and
@@ -85,7 +86,8 @@ def test_the_jansen_rit_block_still_builds_the_jansen_rit_network():
     block["model"] = {"params": {}, "drive": {"low_hz": 50.0, "high_hz": 150.0,
                                               "interval_ms": 5.0}}
     block["simulation"]["dt_ms"] = 0.5
-    assert isinstance(build(block).base_model(), JansenRitNetwork)
+    model = build(block).base_model()
+    assert isinstance(model.node, JansenRit) and isinstance(model.drive, NodeNoiseDrive)
 
 
 @pytest.mark.parametrize("change, culprit", [

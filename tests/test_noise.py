@@ -12,7 +12,7 @@ import pytest
 
 from eegfit import JansenRit, UniformNoiseDrive, simulate
 from eegfit.models import OUNoiseDrive, WhiteNoiseDrive, uniform_intensity
-from eegfit.models.network import JansenRitNetwork
+from eegfit.models.network import coupled
 from eegfit.simulate import _rollout
 
 SIMULATE_MODULE = importlib.import_module("eegfit.simulate")  # eegfit.simulate is the function
@@ -83,8 +83,8 @@ def test_drives_batch_per_node_and_per_parameter_set():
     means = jnp.array([200.0, 220.0])
     assert WhiteNoiseDrive(mean_hz=means).per_step(key, 7, 0.1).shape == (7, 2)
     assert WhiteNoiseDrive(mean_hz=means, n_nodes=3).per_step(key, 7, 0.1).shape == (7, 2, 3)
-    net = JansenRitNetwork(weights=((0.0, 1.0), (1.0, 0.0)), k=10.0,
-                           drive=WhiteNoiseDrive(n_nodes=2))
+    net = coupled(JansenRit(), ((0.0, 1.0), (1.0, 0.0)), k=10.0,
+                  drive=WhiteNoiseDrive(n_nodes=2))
     eeg = simulate(net, duration_ms=50.0, dt_ms=0.5, integrator="heun", key=key).eeg_mv
     assert eeg.shape == (100, 2) and np.all(np.isfinite(np.asarray(eeg)))
 

@@ -16,15 +16,18 @@ the target and the FC at the truth under the fit's noise. Keys of its block::
     bold: {dt_ms: 10, tr_s: 0.72, discard_s: 10, input_sd: 0.1}
     scan: {n_points: 21}
 
-The nodes are Jansen-Rit columns with JR95's per-node uniform drive (``drive: {low_hz, high_hz,
-interval_ms}``, :class:`~eegfit.models.network.JansenRitNetwork`; fitted fields ``k`` and
-``column.<field>``) unless the block names a ``model.name`` or a ``drive.kind``: then the nodes are
-that model (:func:`eegfit.models.network.coupled`, coupled through its own coupling variable and
-form; fitted fields ``k`` and ``node.<field>``) with that drive, independent per node where it is
-noisy. The BOLD signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit:
-S(y1 - y2)), its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x).
+The model is always the one :class:`eegfit.models.network.Network` (built by
+:func:`~eegfit.models.network.coupled`; fitted fields ``k``, ``speed_m_s`` and ``node.<field>``):
+its nodes are Jansen-Rit columns with JR95's per-node uniform drive (``drive: {low_hz, high_hz,
+interval_ms}``, :class:`~eegfit.models.network.NodeNoiseDrive`) unless the block names a
+``model.name`` or a ``drive.kind``: then the nodes are that model, coupled through its own
+coupling variable and form, with that drive, independent per node where it is noisy. The BOLD
+signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit: S(y1 - y2)),
+its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x). Several
+parameters (k and the speed, say) are fitted together; the scan is then a surface over the first
+two (:func:`eegfit.experiments.network_data.surface`).
 
-With ``connectome.delays: true`` (a network with ``model.name``; a connectome with tract lengths)
+With ``connectome.delays: true`` (any nodes; a connectome with tract lengths)
 the coupling is delayed by the tract lengths over the conduction speed ``speed_m_s`` (m/s): the
 fixed ``connectome.speed_m_s``, or a fitted parameter ``speed_m_s`` whose box's lower end sizes
 the history (:class:`eegfit.models.network.Network`).
@@ -44,8 +47,7 @@ from eegfit.data import connectome as sc
 from eegfit.experiments.base import Kind, Target, as_float, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, integer
-from eegfit.models.network import (DELAY_MODES, JansenRitNetwork, Network as NodesNetwork,
-                                   coupled, network)
+from eegfit.models.network import DELAY_MODES, Network as NodesNetwork, NodeNoiseDrive, coupled
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
 from eegfit.simulate import simulate
 
@@ -114,11 +116,10 @@ class NetworkSpec(Spec):
             drive_values = {k: drive.number(k, v, optional=v is None,
                                             above=0.0 if k == "interval_ms" else None)
                             for k, v in defaults["drive"].items()}
+            if not drive_values["low_hz"] < drive_values["high_hz"]:
+                raise ValueError(f"config {drive.path('low_hz')} must be < high_hz, got "
+                                 f"{drive_values['low_hz']!r} and {drive_values['high_hz']!r}")
             column = read_column(Reader({"params": model.raw("params") or {}}, model.where))
-            if connectome.get("delays"):
-                raise ValueError(f"config {conn.path('delays')}: delays need a network of any "
-                                 f"model (give {model.path('name')}, e.g. jansen_rit); JR95's "
-                                 f"uniform-drive network has none")
         b = r.sub("bold", tuple(f.name for f in dataclasses.fields(Bold)))
         bold_spec = Bold(**{f.name: b.number(f.name, f.default, above=0.0)
                             for f in dataclasses.fields(Bold)})
@@ -134,15 +135,20 @@ class NetworkSpec(Spec):
 
 
 class Network(Kind):
-    """The global coupling (or any field) of a network of columns fitted to an FC."""
+    """The global coupling, the conduction speed or any node field (one or several together) of
+    a network fitted to an FC."""
 
     Spec = NetworkSpec
-    figure_names = ("fc_matrices", "fc_vs_k")
     summary_columns = ("best_fc_correlation", "fc_correlation_ceiling")
     has_scan = True
 
     def __init__(self, spec: NetworkSpec):
         self._conn = self._base = None
+        for name in spec.names:  # JansenRitNetwork's field, before the one Network
+            if name.startswith("column."):
+                raise ValueError(f"config experiments.{spec.name}.parameters.{name}: a node's "
+                                 f"field is node.{name.partition('.')[2]} (column.<field> was "
+                                 f"the Jansen-Rit network's before it became the generic one)")
         if spec.observable == "bold":
             block = spec.bold.dt_ms / spec.simulation.dt_ms
             if not (spec.bold.dt_ms <= 10.0 and abs(block - round(block)) < 1e-9 and block >= 1):
@@ -150,6 +156,13 @@ class Network(Kind):
                                  f"of simulation.dt_ms ({spec.simulation.dt_ms:g}) and at most "
                                  f"10 ms, got {spec.bold.dt_ms:g}")
         super().__init__(spec)
+
+    @property
+    def figure_names(self) -> tuple[str, ...]:
+        """The FC matrices; the objective over the box (one parameter) or the loss surface of
+        the first two with the fits' paths; with delays, the FC with and without them."""
+        names = ("fc_matrices", "fc_vs_k" if len(self.spec.names) == 1 else "loss_surface")
+        return names + (("fc_delays",) if self.spec.connectome.get("delays") else ())
 
     @property
     def connectome(self) -> sc.Connectome:
@@ -160,16 +173,17 @@ class Network(Kind):
                                  seed=c["seed"], symmetrise=c["symmetrise"])
         return self._conn
 
-    def base_model(self) -> JansenRitNetwork | NodesNetwork:
+    def base_model(self) -> NodesNetwork:
         if self._base is None:
-            weights = self.connectome.weights
-            if self.spec.drive is not None:
-                self._base = network(weights, column=self.spec.column, **self.spec.drive)
-            else:  # any model: its drive independent per node where it is noisy
+            n_nodes = len(self.connectome.weights)
+            if self.spec.drive is not None:  # JR95's per-node uniform drive
+                drive = NodeNoiseDrive(n_nodes=n_nodes, **self.spec.drive)
+            else:  # any model's drive, independent per node where it is noisy
                 drive = self.spec.column.drive
                 if "n_nodes" in {f.name for f in dataclasses.fields(drive)}:
-                    drive = dataclasses.replace(drive, n_nodes=len(weights))
-                self._base = coupled(self.spec.column, weights, drive=drive, **self._delays())
+                    drive = dataclasses.replace(drive, n_nodes=n_nodes)
+            self._base = coupled(self.spec.column, self.connectome.weights, drive=drive,
+                                 **self._delays())
         return self._base
 
     def _delays(self) -> dict:
@@ -197,7 +211,7 @@ class Network(Kind):
     def bold_input(model, signal: jax.Array) -> jax.Array:
         """What drives a node's BOLD signal: its firing rate where its model has a sigmoid (of
         the observable: Jansen-Rit's S(y1 - y2)), its observable otherwise."""
-        node = model.column if isinstance(model, JansenRitNetwork) else model.node
+        node = model.node
         return node.sigmoid(signal) if hasattr(node, "sigmoid") else signal
 
     def aux_units(self) -> dict:
@@ -258,9 +272,15 @@ class Network(Kind):
             raise FloatingPointError(f"experiment {self.spec.name}: the network target "
                                      f"{target.label} (seed {target.seed}) diverged; lower "
                                      f"simulation.dt_ms")
+        undelayed = None
+        if model.has_delays:  # the same truth and noise without delays: what delays change
+            undelayed = functional_connectivity(simulate(
+                dataclasses.replace(model, lengths_mm=None), key=keys(target.seed)[0],
+                **self.spec.simulation.kwargs()).eeg_mv)
         return target_dataset(self.connectome, trace.time_ms, trace.eeg_mv,
                               functional_connectivity(trace.eeg_mv),
-                              delays=bool(self.spec.connectome.get("delays")))
+                              delays=bool(self.spec.connectome.get("delays")),
+                              fc_no_delays=undelayed)
 
     def observed(self, target_ds: xr.Dataset):
         return jnp.asarray(target_ds["fc"].values, jnp.result_type(float))
@@ -286,8 +306,24 @@ class Network(Kind):
     def figures(self, fits, targets, scan, summary) -> dict:
         from eegfit import plots  # noqa: PLC0415
 
+        out = {"fc_matrices": plots.fc_matrices(targets[0], fits)}
+        if self.spec.connectome.get("delays"):
+            out["fc_delays"] = plots.fc_with_and_without_delays(targets[0])
+        if len(self.spec.names) > 1:  # each target's first scan, with its seed's fits
+            first = {}
+            for i, label in enumerate(scan["target"].values):
+                first.setdefault(str(label), i)
+            attrs = {str(t.attrs["target"]): t.attrs for t in targets}
+            surfaces = [scan.isel(run=i).drop_vars(("run", "seed", "target")).rename(
+                objective="loss").assign_attrs(target=label, **{
+                    k: v for k, v in attrs[label].items() if k.startswith("truth.")})
+                for label, i in first.items()]
+            seeds = {label: int(scan["seed"][i]) for label, i in first.items()}
+            shown = [f for f in fits if int(f.attrs["seed"]) == seeds.get(f.attrs["target"])]
+            out["loss_surface"] = plots.loss_surface(surfaces, shown)
+            return out
         truths = {str(t.attrs["target"]): t.attrs.get("truth") for t in targets}
         scans = [scan.isel(run=i).assign_attrs(seed=int(scan["seed"][i]), truth=truths[
             str(run).rpartition("/seed=")[0]]) for i, run in enumerate(scan["run"].values)]
-        return {"fc_matrices": plots.fc_matrices(targets[0], fits),
-                "fc_vs_k": plots.fc_vs_parameter(scans, fits)}
+        out["fc_vs_k"] = plots.fc_vs_parameter(scans, fits)
+        return out

@@ -29,25 +29,30 @@ def sc_vars(conn: sc.Connectome, delays: bool = False) -> dict:
                 "units": "mm", "long_name": f"tract length ({used})"})}
 
 
-def target_dataset(conn: sc.Connectome, time_ms, eeg, fc, delays: bool = False) -> xr.Dataset:
-    """The target's node signals, FC and the SC it was simulated on."""
+def target_dataset(conn: sc.Connectome, time_ms, eeg, fc, delays: bool = False,
+                   fc_no_delays=None) -> xr.Dataset:
+    """The target's node signals, FC and the SC it was simulated on (with delays, also the FC
+    of the same network and noise without them)."""
     coords = {"time": ("time", np.asarray(time_ms), {"units": "ms", "long_name": "time"}),
               **node_coords(conn.labels)}
+    extra = {} if fc_no_delays is None else {"fc_no_delays": matrix(
+        fc_no_delays, "FC of the truth without conduction delays (the target's noise)")}
     return xr.Dataset(
         {"eeg": (("time", "node"), np.asarray(eeg), {"units": "mV",
                                                      "long_name": "node EEG observable y1 - y2"}),
          "fc": matrix(fc, "functional connectivity (Pearson correlation)"),
-         **sc_vars(conn, delays)},
+         **extra, **sc_vars(conn, delays)},
         coords=coords, attrs={"connectome_source": conn.source})
 
 
 def fit_vars(kind, target, observed, result) -> dict:
-    """The fitted FC, the FC correlation at the best value and, with a truth, the noise floor:
+    """The fitted FC, the FC correlation at the best values and, with a truth, the noise floor:
     the objective and FC correlation of the truth under the fit's noise."""
-    name, obj = kind.spec.names[0], FC_OBJECTIVES[kind.spec.objective]
-    best = float(result.best_params[name])
-    if np.isfinite(best):
-        fitted = kind.fit_fc(kind.model_at({name: as_float(best)}), keys(target.seed)[1])
+    obj = FC_OBJECTIVES[kind.spec.objective]
+    best = {n: float(result.best_params[n]) for n in kind.spec.names}
+    if all(np.isfinite(v) for v in best.values()):
+        fitted = kind.fit_fc(kind.model_at({n: as_float(v) for n, v in best.items()}),
+                             keys(target.seed)[1])
     else:
         fitted = jnp.full(observed.shape, jnp.nan)
     out = {"coords": node_coords(kind.connectome.labels),
@@ -68,7 +73,10 @@ def fit_vars(kind, target, observed, result) -> dict:
 
 def scan(kind, target_datasets) -> xr.Dataset:
     """The objective, FC correlation and mean off-diagonal FC over ``scan.n_points`` values of
-    the box, per target and seed (the fit's noise), all values of one in a vectorised call."""
+    the box, per target and seed (the fit's noise), all values of one in a vectorised call
+    (several parameters: :func:`surface`)."""
+    if len(kind.spec.names) > 1:
+        return surface(kind, target_datasets)
     name = kind.spec.names[0]
     grid = np.linspace(*kind.spec.parameters[0].bounds, kind.spec.scan_points)
     obj = FC_OBJECTIVES[kind.spec.objective]
@@ -87,12 +95,53 @@ def scan(kind, target_datasets) -> xr.Dataset:
     values, corr, mean_fc = (np.stack([np.asarray(r[i]) for r in rows]) for i in range(3))
     dims = ("run", "value")
     return xr.Dataset(
-        {"objective": (dims, values, {"units": "1", "long_name": kind.spec.objective}),
-         "fc_correlation": (dims, corr, {
-             "units": "1", "long_name": "correlation of model and target FC (upper triangle)"}),
-         "mean_fc": (dims, mean_fc, {"units": "1", "long_name": "mean off-diagonal FC of the "
-                                                              "model"})},
+        _scan_vars(dims, kind.spec.objective, values, corr, mean_fc),
         coords={"value": ("value", grid, {"units": kind.units()[name], "long_name": name}),
                 "run": ("run", run, {"long_name": "target and noise seed of the scan"}),
                 "seed": ("run", np.asarray(run_seeds, int), {"long_name": "noise seed"})},
         attrs={"parameter": name})
+
+
+def _scan_vars(dims, objective_name, values, corr, mean_fc) -> dict:
+    return {"objective": (dims, values, {"units": "1", "long_name": objective_name}),
+            "fc_correlation": (dims, corr, {
+                "units": "1", "long_name": "correlation of model and target FC (upper triangle)"}),
+            "mean_fc": (dims, mean_fc, {"units": "1",
+                                        "long_name": "mean off-diagonal FC of the model"})}
+
+
+def surface(kind, target_datasets) -> xr.Dataset:
+    """Several parameters: the objective, FC correlation and mean off-diagonal FC on an
+    ``scan.n_points`` x ``scan.n_points`` grid of the first two parameters' box (any further one
+    at the target's truth), per target and seed (the fit's noise); dims ``(run, <first>,
+    <second>)``, each run's target label in ``target``. All grid points of a run in one
+    vectorised call: memory grows with ``n_points^2`` simulations."""
+    (pa, pb), rest = kind.spec.parameters[:2], kind.spec.parameters[2:]
+    axes = {p.name: np.linspace(*p.bounds, kind.spec.scan_points) for p in (pa, pb)}
+    grid_a, grid_b = np.meshgrid(axes[pa.name], axes[pb.name], indexing="ij")
+    obj = FC_OBJECTIVES[kind.spec.objective]
+    rows, run, run_seeds, labels = [], [], [], []
+    for ds in target_datasets:
+        target_fc = kind.observed(ds)
+        iu = np.triu_indices(target_fc.shape[0], 1)
+        fixed = {p.name: as_float(float(ds.attrs[f"truth.{p.name}"])) for p in rest}
+        for seed in kind.spec.scan_seeds or (int(ds.attrs["seed"]),):
+            def one(a, b, seed=seed, target_fc=target_fc, fixed=fixed, iu=iu):
+                model = kind.model_at({pa.name: a, pb.name: b, **fixed})
+                fc = kind.fit_fc(model, keys(seed)[1])
+                return obj(fc, target_fc), fc_correlation(fc, target_fc), jnp.mean(fc[iu])
+            rows.append(jax.jit(jax.vmap(one))(as_float(grid_a.ravel()),
+                                               as_float(grid_b.ravel())))
+            run.append(f"{ds.attrs['target']}/seed={seed}")
+            run_seeds.append(seed)
+            labels.append(str(ds.attrs["target"]))
+    values, corr, mean_fc = (np.stack([np.asarray(r[i]).reshape(grid_a.shape) for r in rows])
+                             for i in range(3))
+    units = kind.units()
+    coords = {n: (n, x, {"units": units[n], "long_name": n}) for n, x in axes.items()}
+    coords.update(run=("run", run, {"long_name": "target and noise seed of the scan"}),
+                  seed=("run", np.asarray(run_seeds, int), {"long_name": "noise seed"}),
+                  target=("run", labels, {"long_name": "target"}))
+    return xr.Dataset(_scan_vars(("run", pa.name, pb.name), kind.spec.objective, values, corr,
+                                 mean_fc), coords=coords,
+                      attrs={"parameters": ",".join((pa.name, pb.name))})

@@ -1,14 +1,15 @@
-"""A network of Jansen-Rit columns coupled through a structural connectivity matrix.
+"""One network model: nodes of any neural mass coupled through a structural connectivity matrix,
+with conduction delays where tract lengths are given (:class:`Network`, built by :func:`coupled`).
 
-Node ``i`` is a Jansen-Rit column whose excitatory interneurons receive, besides its own drive
-``p_i(t)``, the firing rates of the other nodes' pyramidal cells weighted by the SC and a global
-coupling ``k``:
+A Jansen-Rit network (:func:`network`) is that network with JR95's column as its node and its
+per-node uniform drive (:class:`NodeNoiseDrive`): node ``i``'s excitatory interneurons receive,
+besides its own drive ``p_i(t)``, the firing rates of the other nodes' pyramidal cells weighted by
+the SC and a global coupling ``k``,
 
-    input_i = p_i(t) + k * sum_j W_ij S(y1_j - y2_j)          (Hz)
+    input_i = p_i(t) + k * sum_j W_ij S(y1_j - y2_j (t - tau_ij))          (Hz)
 
-with ``S`` the column's sigmoid (1/s). The state has shape ``(6, n_nodes)`` (nodes on the last
-axis) and the observable ``y1 - y2`` (mV) of every node has shape ``(n_nodes,)``. Coupling is
-instantaneous (no conduction delays: tract lengths are loaded but not used).
+with ``S`` the column's sigmoid (1/s). The state has shape ``(n_states, n_nodes)`` (nodes on the
+last axis) and the observable of every node has shape ``(n_nodes,)``.
 
 The SC is static metadata of the pytree (a tuple of tuples), not a leaf: every leaf stays a
 per-network scalar, so :func:`eegfit.simulate.simulate` integrates a network like a column, and
@@ -65,63 +66,6 @@ class NodeNoiseDrive:
         return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
 
 
-@pytree_dataclass
-class JansenRitNetwork(Model):
-    """Jansen-Rit columns coupled through an SC (see the module docstring).
-
-    Attributes:
-        k: global coupling, dimensionless (Hz of input per 1/s of presynaptic firing rate).
-        column: the parameters shared by every node (:class:`JansenRit`; its ``drive`` is unused).
-        drive: the per-node drive (:class:`NodeNoiseDrive`).
-        weights: the SC, a tuple of ``n_nodes`` tuples (static); build with :func:`network`.
-    """
-
-    k: float = 0.0
-    column: JansenRit = JansenRit()
-    drive: NodeNoiseDrive = NodeNoiseDrive()
-    weights: tuple = static_field(((0.0,),))
-
-    state_names = JansenRit.state_names
-    state_units = JansenRit.state_units
-    observable_name = "EEG observable y1 - y2 of each node"
-    observable_units = "mV"
-    drive_units = "Hz"
-    drives = {"node_noise": NodeNoiseDrive}
-    units = {"k": "1"}
-    ranges = {}
-
-    @property
-    def n_nodes(self) -> int:
-        return len(self.weights)
-
-    def vector_field(self, y: jax.Array, drive_hz: jax.Array) -> jax.Array:
-        """d(state)/dt per second; ``y`` has shape ``(6, n_nodes)``."""
-        w = jnp.asarray(self.weights, dtype=y.dtype)
-        rates = self.column.coupling_variable(y)  # S(y1 - y2), (n_nodes,), 1/s
-        coupling = self.k * jnp.einsum("ij,...j->...i", w, rates)
-        return self.column.vector_field(y, drive_hz, coupling)
-
-    def observe(self, y: jax.Array) -> jax.Array:
-        """Each node's EEG observable y1 - y2, mV, shape ``(n_nodes,)``."""
-        return y[1] - y[2]
-
-
-def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
-            low_hz: float = 50.0, high_hz: float = 150.0,
-            interval_ms: float | None = None) -> JansenRitNetwork:
-    """A :class:`JansenRitNetwork` on the SC ``weights`` (checked: square, finite, >= 0)."""
-    from eegfit.data.connectome import check_weights  # noqa: PLC0415
-
-    w = check_weights(weights)
-    if not low_hz < high_hz:
-        raise ValueError(f"low_hz must be < high_hz, got {low_hz!r} and {high_hz!r}")
-    return JansenRitNetwork(
-        k=k, column=column or JansenRit(),
-        drive=NodeNoiseDrive(low_hz=low_hz, high_hz=high_hz, n_nodes=w.shape[0],
-                             interval_ms=interval_ms),
-        weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)))
-
-
 DELAY_MODES = ("interpolate", "round")
 
 
@@ -152,10 +96,10 @@ class Network(Model):
         diffusive: input_i = k * sum_j W_ij (c_j(t - tau_ij) - c_i(t))
 
     (Wilson-Cowan: c = E into E's input; Wong-Wang: c = S_E, times J_NMDA into I_E; Stuart-Landau:
-    c = x, diffusive, into dx/dt; Jansen-Rit: c = S(y1 - y2) into the drive, as
-    :class:`JansenRitNetwork`). Checked against neurolib's networks of ``wc``, ``ww`` and
-    ``hopf`` nodes in tests/test_reference_models.py, and with delays against its ``wc`` and
-    ``hopf`` networks in tests/test_delays.py.
+    c = x, diffusive, into dx/dt; Jansen-Rit: c = S(y1 - y2) into the drive of the excitatory
+    interneurons, JR95's per-node uniform drive built by :func:`network`). Checked against
+    neurolib's networks of ``wc``, ``ww`` and ``hopf`` nodes in tests/test_reference_models.py,
+    and with delays against its ``wc`` and ``hopf`` networks in tests/test_delays.py.
 
     Conduction delays: ``tau_ij = L_ij / v`` (ms, from the tract length ``L_ij`` in mm and the
     speed ``v`` in m/s; the diagonal is undelayed, as neurolib's). Without ``lengths_mm`` (or
@@ -428,5 +372,18 @@ def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
                    delay_mode=delay_mode)
 
 
-__all__ = ["DELAY_MODES", "DelayPlan", "JansenRitNetwork", "Network", "NodeNoiseDrive",
-           "check_delays", "coupled", "network"]
+__all__ = ["DELAY_MODES", "DelayPlan", "Network", "NodeNoiseDrive", "check_delays", "coupled",
+           "network"]
+
+
+def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
+            low_hz: float = 50.0, high_hz: float = 150.0, interval_ms: float | None = None,
+            **delays) -> Network:
+    """A :class:`Network` of Jansen-Rit columns (``column``, default JR95's) on the SC
+    ``weights`` (checked: square, finite, >= 0) with JR95's independent uniform drive per node
+    (:class:`NodeNoiseDrive`); ``delays``: the delay arguments of :func:`coupled`."""
+    if not low_hz < high_hz:
+        raise ValueError(f"low_hz must be < high_hz, got {low_hz!r} and {high_hz!r}")
+    drive = NodeNoiseDrive(low_hz=low_hz, high_hz=high_hz, n_nodes=np.shape(weights)[0],
+                           interval_ms=interval_ms)
+    return coupled(column or JansenRit(), weights, k=k, drive=drive, **delays)

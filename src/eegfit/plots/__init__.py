@@ -17,7 +17,8 @@ from eegfit.plots.style import (  # noqa: I001  (the style first: it selects the
 from eegfit.plots.fits import comparison, convergence
 from eegfit.plots.column import (eeg_fit, feature_landscape, landscape, loss_surface,
                                  target_traces)
-from eegfit.plots.network import empirical_fc_figures, fc_matrices, fc_vs_parameter
+from eegfit.plots.network import (empirical_fc_figures, fc_matrices, fc_vs_parameter,
+                                  fc_with_and_without_delays)
 from eegfit.plots.recording import (RECORDING_COLOR, recording_convergence, recording_psd,
                                     recording_windows)
 from eegfit.plots.paper import PAPER_FIGURES, convergence_over_seeds, cost, recovery
@@ -32,7 +33,7 @@ __all__ = [
     "comparison", "convergence",
     # per experiment kind
     "eeg_fit", "feature_landscape", "landscape", "loss_surface", "target_traces",
-    "empirical_fc_figures", "fc_matrices", "fc_vs_parameter",
+    "empirical_fc_figures", "fc_matrices", "fc_vs_parameter", "fc_with_and_without_delays",
     "RECORDING_COLOR", "recording_convergence", "recording_psd", "recording_windows",
     # the paper
     "PAPER_FIGURES", "convergence_over_seeds", "cost", "recovery",

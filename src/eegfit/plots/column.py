@@ -174,13 +174,15 @@ def _ellipse(center, covariance, n_sigma: float = 2.0, n: int = 100) -> np.ndarr
 
 
 def _fit_on_surface(ax, fit, xname: str, yname: str) -> None:
-    """One fit on its loss surface: the grad path as a line, the nevergrad candidates as dots,
+    """One fit on its loss surface: the grad path as a line (one per start of a multi-start
+    fit), the nevergrad candidates as dots,
     the best point as a marker with its 2-sigma Laplace ellipse where the Hessian is positive
     definite."""
     backend, c = fit.attrs["backend"], color(fit.attrs["backend"])
     px, py = fit[f"param_{xname}"].values, fit[f"param_{yname}"].values
     if backend == "grad":
-        ax.plot(px[:, 0], py[:, 0], "-", color=c, lw=0.8, label=backend)
+        for start in range(px.shape[1]):
+            ax.plot(px[:, start], py[:, start], "-", color=c, lw=0.8, label=backend)
     else:
         ax.plot(px.ravel(), py.ravel(), ".", color=c, ms=1.5, alpha=0.6, label=backend)
     best = np.array([float(fit[f"best_{xname}"]), float(fit[f"best_{yname}"])])

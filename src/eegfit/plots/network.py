@@ -13,22 +13,24 @@ from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, TARGE
                                 axis_label, backend_order, color, figure, legend_unique, marker)
 
 
+def _best_values(fit) -> str:
+    return ", ".join(f"{n} = {float(fit[f'best_{n}']):.3g}"
+                     for n in fit.attrs["fitted_parameters"].split(","))
+
+
 def fc_matrices(target, fits) -> plt.Figure:
-    """SC, target FC and the FC at each backend's best value (first fit of each backend on the
+    """SC, target FC and the FC at each backend's best values (first fit of each backend on the
     target's truth and seed), as matrices over the nodes."""
-    truth, seed = float(target.attrs["truth"]), int(target.attrs["seed"])
+    label, seed = str(target.attrs["target"]), int(target.attrs["seed"])
     chosen = {}
     for fit in fits:
-        if (float(fit[f"true_{fitted_parameter(fit)}"]) == truth
-                and int(fit.attrs["seed"]) == seed):
+        if str(fit.attrs["target"]) == label and int(fit.attrs["seed"]) == seed:
             chosen.setdefault(fit.attrs["backend"], fit)
     panels = [("structural connectivity", target["sc"].values, "Greys"),
               ("target FC", target["fc"].values, "RdBu_r")]
     for backend in backend_order(list(chosen)):
-        fit = chosen[backend]
-        name = fitted_parameter(fit)
-        panels.append((f"fit, {backend}: {name} = {float(fit[f'best_{name}']):.3g}",
-                       fit["fitted_fc"].values, "RdBu_r"))
+        panels.append((f"fit, {backend}: {_best_values(chosen[backend])}",
+                       chosen[backend]["fitted_fc"].values, "RdBu_r"))
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN, DOUBLE_COLUMN_IN / len(panels) + 0.4,
                            ncols=len(panels), squeeze=False)
@@ -41,8 +43,37 @@ def fc_matrices(target, fits) -> plt.Figure:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             fig.colorbar(image, ax=ax, shrink=0.7)
         axes[0, 0].set_ylabel("node")
-        fig.suptitle(f"{fitted_parameter(next(iter(chosen.values())))}* = {truth:g}, seed {seed}"
-                     if chosen else f"truth {truth:g}, seed {seed}", fontsize=7)
+        fig.suptitle(f"{_truth_title(target)}, seed {seed}", fontsize=7)
+    return fig
+
+
+def _truth_title(target) -> str:
+    """``k* = 60`` (one parameter) or ``k* = 60, speed_m_s* = 6`` from a target's attrs."""
+    truths = {k.partition(".")[2]: v for k, v in target.attrs.items() if k.startswith("truth.")}
+    return ", ".join(f"{n}* = {float(v):g}" for n, v in truths.items()) or \
+        f"truth {target.attrs['target']}"
+
+
+def fc_with_and_without_delays(target) -> plt.Figure:
+    """What conduction delays do to the FC: the target's FC (with delays) beside the FC of the
+    same truth and noise without them, and their difference, with the two FCs' correlation."""
+    with_delays, without = target["fc"].values, target["fc_no_delays"].values
+    upper = np.triu_indices(with_delays.shape[0], 1)
+    r = float(np.corrcoef(with_delays[upper], without[upper])[0, 1])
+    panels = [("FC without delays", without), ("FC with delays (target)", with_delays),
+              ("with \u2212 without", with_delays - without)]
+    with plt.rc_context(STYLE):
+        fig, axes = figure(DOUBLE_COLUMN_IN, DOUBLE_COLUMN_IN / 3 + 0.4, ncols=3, squeeze=False)
+        for ax, (title, matrix) in zip(axes[0], panels):
+            image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+            ax.set_title(title, loc="left")
+            ax.set_xlabel("node")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            fig.colorbar(image, ax=ax, shrink=0.7)
+        axes[0, 0].set_ylabel("node")
+        fig.suptitle(f"{_truth_title(target)}, seed {int(target.attrs['seed'])}: correlation of "
+                     f"the two FCs (upper triangle) {r:.2f}", fontsize=7)
     return fig
 
 
