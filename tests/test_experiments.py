@@ -16,6 +16,7 @@ import yaml
 from eegfit import experiments, io
 from eegfit.experiments import runner, summary
 from eegfit.experiments.base import as_float
+from eegfit.experiments.chunks import chunk_targets
 from eegfit.experiments.column import Column
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,15 +261,15 @@ def test_a_columns_own_fit_extras_reach_its_record(tiny):
 
 def test_auto_chunks_one_per_core_nearly_equal_and_capped():
     targets = list(range(500))
-    chunks = runner.chunk_targets(targets, "auto", cores=2)
+    chunks = chunk_targets(targets, "auto", cores=2)
     assert [len(c) for c in chunks] == [250, 250] and sum(chunks, []) == targets
-    assert [len(c) for c in runner.chunk_targets(targets[:12], "auto", cores=8)] == [
+    assert [len(c) for c in chunk_targets(targets[:12], "auto", cores=8)] == [
         1, 2, 1, 2, 1, 2, 1, 2]  # nearly equal, in order
-    assert len(runner.chunk_targets(list(range(2000)), "auto", cores=2)) == 8  # <= 256 each
-    assert runner.chunk_targets(targets[:3], "auto", cores=16) == [[0], [1], [2]]
-    assert [len(c) for c in runner.chunk_targets(targets[:5], 2)] == [2, 2, 1]
+    assert len(chunk_targets(list(range(2000)), "auto", cores=2)) == 8  # <= 256 each
+    assert chunk_targets(targets[:3], "auto", cores=16) == [[0], [1], [2]]
+    assert [len(c) for c in chunk_targets(targets[:5], 2)] == [2, 2, 1]
     with pytest.raises(ValueError, match="chunk_size"):
-        runner.chunk_targets(targets, 0)
+        chunk_targets(targets, 0)
 
 
 def test_a_job_that_fits_nothing_with_nevergrad_does_not_import_it():

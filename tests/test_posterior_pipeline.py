@@ -19,6 +19,7 @@ import yaml
 
 from eegfit import experiments, plots
 from eegfit.experiments import Kind, posterior, runner
+from eegfit.experiments.provenance import depends
 from eegfit.infer import idata
 from eegfit.models import JansenRit
 from test_pipeline import copy_workflow
@@ -92,9 +93,9 @@ def test_posterior_block_off_and_defaults_in_one_place():
 def test_changing_the_posterior_block_changes_no_fit_or_target_dependency():
     kind, other = build_with(method="grid"), build_with(method="nuts", chains=2)
     for stage in ("target", "fit", "scan"):
-        assert runner.depends(kind, stage, "grad" if stage == "fit" else None) == \
-            runner.depends(other, stage, "grad" if stage == "fit" else None), stage
-    assert runner.depends(kind, "posterior") != runner.depends(other, "posterior")
+        assert depends(kind, stage, "grad" if stage == "fit" else None) == \
+            depends(other, stage, "grad" if stage == "fit" else None), stage
+    assert depends(kind, "posterior") != depends(other, "posterior")
 
 
 # ---- NUTS from the nevergrad population, two parameters, through the runner ----------------------
