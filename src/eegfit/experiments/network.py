@@ -231,9 +231,7 @@ class Network(Kind):
             return functional_connectivity(eeg)
         b = self.spec.bold
         block = int(round(b.dt_ms / self.spec.simulation.dt_ms))
-        rates = self.bold_input(model, eeg)
-        n = rates.shape[0] // block * block
-        rates = rates[:n].reshape(n // block, block, rates.shape[1]).mean(axis=1)
+        rates = bold.block_mean(self.bold_input(model, eeg), block)
         return bold.bold_fc(rates, dt_s=b.dt_ms / 1000.0, tr_s=b.tr_s, discard_s=b.discard_s,
                             input_sd=b.input_sd)
 

@@ -51,6 +51,13 @@ def balloon_windkessel(z: jax.Array, dt_s: float) -> jax.Array:
     return jax.lax.scan(step, state0, z)[1]
 
 
+def block_mean(activity: jax.Array, block: int) -> jax.Array:
+    """``activity`` ``(n_steps, nodes)`` averaged over consecutive blocks of ``block`` steps
+    (a last partial block dropped): a simulation's steps brought to the BOLD model's step."""
+    n = activity.shape[0] // block * block
+    return activity[:n].reshape(n // block, block, activity.shape[1]).mean(axis=1)
+
+
 def bold_fc(activity: jax.Array, dt_s: float, tr_s: float = HCP_TR_S,
             discard_s: float = 10.0, input_sd: float = 0.5) -> jax.Array:
     """FC of the BOLD signal of ``activity`` ``(n_steps, nodes)`` (e.g. each node's firing rate
@@ -70,4 +77,4 @@ def bold_fc(activity: jax.Array, dt_s: float, tr_s: float = HCP_TR_S,
     return functional_connectivity(bold[start::every])
 
 
-__all__ = ["BW", "HCP_TR_S", "balloon_windkessel", "bold_fc"]
+__all__ = ["BW", "HCP_TR_S", "balloon_windkessel", "block_mean", "bold_fc"]
