@@ -11,7 +11,7 @@ answer the same question. Feature names come from one simulation at the box's ce
 >>> estimator = npe.train(kind)                         # once per experiment
 >>> npe_io.save(estimator, "results/<exp>/npe/estimator.eqx")
 >>> estimator = npe.load(kind, "results/<exp>/npe/estimator.eqx")   # refused if the prior changed
->>> groups = npe.run(kind, estimator, target, target_ds)             # per target
+>>> groups = npe.run(kind, estimator, target, target_ds)   # per target (npe.focus rounds first)
 >>> calibration = npe.calibration(kind, estimator)                   # SBC + coverage dataset
 """
 

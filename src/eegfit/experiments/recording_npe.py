@@ -205,7 +205,8 @@ def conditions(kind) -> dict:
             "simulation": f"dt_ms={sim.dt_ms:g} duration_ms={sim.duration_ms:g} "
                           f"transient_ms={sim.transient_ms:g} integrator={sim.integrator}",
             "model": repr(spec.model),
-            "basis": [[round(float(x), 6) for x in row] for row in basis(kind).T]}
+            "summary": f"{len(feature_names(kind))} principal directions of {BASIS_POINTS} prior "
+                       f"draws (seed {spec.npe.seed}) at the fit key"}
 
 
 def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16) -> infer.Problem:
