@@ -18,6 +18,21 @@ C in [110, 170] uniform); the likelihood's scale is 1 % of the feature. Measured
   500)) on 2 targets, scaled to 1,000. Ratios: each method's total against the NPE's, training
   included.
 
+Per target, against the grid (issue 22): every NPE is held to its grid posterior, sd within 1.3x
+and mean within 0.25 grid sd (:mod:`eegfit.infer.npe_check`), on its experiment's default
+targets:
+
+- the column (config/config.yaml's ``jansen_rit_C_rms``: its npe: settings, C = 135, 140, 150,
+  160 observed without noise, the grid of its posterior: block), amortized and with the focused
+  round (``npe.focus``), and the time of a focused round;
+- the recording (config/config.yaml's ``recording_demo``, its demo recording of 120 s at a = 100
+  /s, b = 50 /s, without the white floor, which the recording NPE does not model): training on
+  noisy simulations (full: 4,000 x 16 realisations of 5.5 s; quick: .test/npe_recording.yaml,
+  b alone on 30 s), then per recording the amortized draws, the focused round and the grid
+  posterior of the pipeline (quick: 41 cells + 1 refinement; full: 21 x 21 + 1), and the
+  per-target check against the grid of the same likelihood with 16x the model's realisations;
+  the grid's mean at three fit keys says how far a single key moves it.
+
 Nothing asserts a time; the JSON keeps every number.
 """
 
@@ -118,6 +133,123 @@ def nuts_costs(truths, observed, problem) -> dict:
             "for_1000_s": runs[-1] * N_TARGETS}
 
 
+def column_check() -> dict:
+    """The default column's NPE against its grid on the default targets, amortized and
+    focused (always the default config's sizes: training takes seconds)."""
+    import yaml
+
+    from eegfit import experiments, infer
+    from eegfit.experiments import npe as xnpe
+    from eegfit.experiments import posterior as xpost
+    from eegfit.experiments.base import as_float, keys
+    from eegfit.infer import npe_check
+    from eegfit.infer.npe_train import focus
+
+    config = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())
+    kind = experiments.build("jansen_rit_C_rms", config["experiments"]["jansen_rit_C_rms"])
+    post = kind.spec.posterior
+    targets = {}
+    for t in kind.targets():
+        if t.seed == 0:
+            obs = {k: float(v) for k, v in kind.simulate_features(
+                {"C": as_float(t.truth["C"])}, keys(0)[1]).items()}
+            prob, _ = xpost.problem(kind, t, obs)
+            targets[t.label] = (obs, infer.grid_posterior(prob, post.grid_points,
+                                                          refine=post.refine))
+    t0 = time.perf_counter()
+    est = xnpe.train(kind)
+    out = {"training_s": time.perf_counter() - t0,
+           "amortized": npe_check.compare(est, targets), "focused": [], "focus_s": []}
+    for label, (obs, grid) in targets.items():
+        t0 = time.perf_counter()
+        focused, _ = focus(est, xnpe.prior_problem(kind), obs)
+        out["focus_s"].append(time.perf_counter() - t0)
+        out["focused"] += npe_check.compare(focused, {label: (obs, grid)})
+    return out
+
+
+def recording_check(quick: bool, workdir: Path) -> dict:
+    """The recording NPE: training, time per recording against the grid, the per-target check."""
+    import dataclasses
+
+    import numpy as np
+    import yaml
+
+    from eegfit import experiments, infer
+    from eegfit.experiments import npe as xnpe
+    from eegfit.experiments import posterior as xpost
+    from eegfit.experiments import recording_npe
+    from eegfit.infer import npe_check
+    from eegfit.infer.npe_train import focus
+
+    if quick:
+        config = yaml.safe_load((HERE.parent / ".test" / "npe_recording.yaml").read_text())
+        name = "npe_recording"
+        block = config["experiments"][name]
+    else:
+        config = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())
+        name = "recording_demo"
+        block = config["experiments"][name]
+        block.update(noise_floor_hz=None,
+                     posterior={"method": "grid", "grid_points": 21, "refine": 1},
+                     npe={"n_simulations": 4000, "steps": 3000, "sbc": {"runs": 100}})
+    here = os.getcwd()
+    os.chdir(workdir)
+    try:
+        kind = experiments.build(name, block)
+        path = Path(kind.spec.demo["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        kind.make_input("demo", path)
+        target = kind.targets()[0]
+        observed = kind.observed(kind.make_target(target))
+        out = {"experiment": name, "n_bins": kind.n_bins, "demo_s": time.perf_counter() - t0,
+               "settings": dict(kind.spec.npe.settings.__dict__)}
+    finally:
+        os.chdir(here)
+    t0 = time.perf_counter()
+    est = xnpe.train(kind)
+    out["training_s"] = time.perf_counter() - t0
+    out["simulation_s"] = est.report["simulation_time_s"]
+    y = kind.npe_observed(observed)
+    est.sample(y, 1000, 0)  # compiles
+    t0 = time.perf_counter()
+    est.sample(y, 1000, 1)
+    out["amortized_per_recording_s"] = time.perf_counter() - t0
+    focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch, seed=1)  # compiles
+    t0 = time.perf_counter()
+    focused, region = focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch)
+    out["focused_per_recording_s"] = time.perf_counter() - t0
+    out["focus_region"] = {k: list(v) for k, v in region.items()}
+    post = kind.spec.posterior
+    prob, _ = xpost.problem(kind, target, observed)
+    grid_means, grids = [], []
+    for seed in range(3):  # the pipeline's grid at three fit keys
+        p = dataclasses.replace(prob, context=kind.posterior_context(observed, seed))
+        t0 = time.perf_counter()
+        grids.append(infer.grid_posterior(p, post.grid_points, refine=post.refine))
+        out.setdefault("grid_per_recording_s", []).append(time.perf_counter() - t0)
+        grid_means.append({n: grids[-1].mean(n) for n in kind.spec.names})
+    out["grid_means_by_fit_key"] = grid_means
+    t0 = time.perf_counter()
+    reference = infer.grid_posterior(recording_npe.reference_problem(kind, y, target.seed, 16),
+                                     post.grid_points, refine=post.refine, max_batch=32)
+    out["reference_grid_s"] = time.perf_counter() - t0
+    out["grid_key_spread_sd"] = {n: float(np.std([m[n] for m in grid_means], ddof=1)
+                                          / reference.marginal(n).sd()) for n in kind.spec.names}
+    out["amortized"] = npe_check.compare(est, {"demo": (y, reference)})
+    out["focused"] = npe_check.compare(focused, {"demo": (y, reference)})
+    out["pipeline_grid_seed0"] = npe_check.compare(focused, {"demo": (y, grids[0])})
+    t0 = time.perf_counter()
+    cal = xnpe.calibration(kind, est)
+    out["sbc_s"] = time.perf_counter() - t0
+    out["sbc_chi2_p"] = {n: float(cal["chi2_p"].sel(parameter=n)) for n in kind.spec.names}
+    level = cal["level"].values
+    out["coverage_max_dev"] = float(np.max(np.abs(
+        cal["coverage_central"].values - level[:, None])))
+    return out
+
+
 def run(mode: str = "full") -> dict:
     quick = mode == "quick"
     t0 = time.perf_counter()
@@ -126,6 +258,11 @@ def run(mode: str = "full") -> dict:
     result["npe"], _ = npe_costs(quick, observed, template)
     result["grid"] = grid_costs(quick, observed, problem)
     result["nuts"] = nuts_costs(truths, observed, problem)
+    result["column_check"] = column_check()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result["recording"] = recording_check(quick, Path(tmp))
     result["loadavg_end"] = list(os.getloadavg())
     result["total_s"] = time.perf_counter() - t0
     return result
@@ -150,6 +287,31 @@ def print_table(r: dict) -> None:
     print(f"  NUTS 4 x (300 + 500):         {u['steady_s']:.2f} s per target (2 run) -> "
           f"{u['for_1000_s']:.0f} s for {r['n_targets']} = {u['for_1000_s'] / npe_total:.0f}x "
           f"the NPE with training, {u['steady_s'] / n['per_target_median_s']:.0f}x per target")
+
+
+    from eegfit.infer import npe_check
+
+    c = r["column_check"]
+    print(f"  column NPE per target vs its grid (training {c['training_s']:.1f} s; a focused "
+          f"round {min(c['focus_s']):.1f}-{max(c['focus_s']):.1f} s):")
+    print("   amortized:\n" + npe_check.table(c["amortized"]))
+    print("   focused:\n" + npe_check.table(c["focused"]))
+    g = r["recording"]
+    s = g["settings"]
+    print(f"  recording NPE ({g['experiment']}, {g['n_bins']} bins): training "
+          f"{g['training_s']:.1f} s ({s['n_simulations']} noisy simulations in "
+          f"{g['simulation_s']:.1f} s, {s['steps']} steps)")
+    print(f"   per recording: amortized {g['amortized_per_recording_s'] * 1e3:.1f} ms, focused "
+          f"round {g['focused_per_recording_s']:.1f} s, grid posterior "
+          f"{min(g['grid_per_recording_s']):.1f} s (reference grid, 16x realisations: "
+          f"{g['reference_grid_s']:.1f} s)")
+    print(f"   the grid's mean over 3 fit keys moves by {g['grid_key_spread_sd']} reference sd;"
+          f" SBC p {g['sbc_chi2_p']} (coverage within {g['coverage_max_dev']:.2f} of the "
+          f"diagonal)")
+    print("   amortized vs reference grid:\n" + npe_check.table(g["amortized"]))
+    print("   focused vs reference grid:\n" + npe_check.table(g["focused"]))
+    print("   focused vs the pipeline's grid (fit key 0):\n"
+          + npe_check.table(g["pipeline_grid_seed0"]))
 
 
 def main(argv=None) -> int:

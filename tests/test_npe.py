@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from eegfit import infer
-from eegfit.infer import idata, npe, npe_io, sbc
-from eegfit.infer.npe_train import train
+from eegfit.infer import idata, npe, npe_check, npe_io, sbc
+from eegfit.infer.npe_train import focus, train
 from test_infer import BOX, never_called, rms_at, rms_feature
 
 REL_SD = 0.05  # broad enough for a small flow and budget to resolve; the noise of training
@@ -58,6 +58,18 @@ def test_npe_mean_agrees_with_the_grid_posterior(estimator, truth):
                                                                         marginal.mean(),
                                                                         marginal.sd())
     assert 0.7 < draws.std() / marginal.sd() < 1.4
+
+
+@pytest.mark.parametrize("truth", [140.0, 150.0])
+def test_a_focused_round_holds_the_npe_to_its_grid_per_target(estimator, truth):
+    """Issue 22: each target's NPE sd within 1.3x of the grid's and its mean within 0.25 grid
+    sd, by a sequential round on the prior truncated to the amortized posterior."""
+    observed = {"rms": rms_at(truth)}
+    grid = infer.grid_posterior(c_problem(observed["rms"]), 241)
+    focused, region = focus(estimator, c_problem(), observed)
+    rows = npe_check.compare(focused, {f"C={truth:g}": (observed, grid)})
+    assert npe_check.passed(rows), npe_check.table(rows)
+    assert BOX["C"][0] <= region["C"][0] < truth < region["C"][1] <= BOX["C"][1]
 
 
 def test_saved_estimator_reloads_with_the_same_draws_and_bytes(estimator, tmp_path):

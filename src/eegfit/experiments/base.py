@@ -39,6 +39,7 @@ import importlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import xarray as xr
 
 from eegfit.experiments.spec import Spec
@@ -137,10 +138,15 @@ class Kind:
         if spec.posterior is not None and not self.has_posterior:
             raise ValueError(f"config experiments.{spec.name}.posterior: kind {spec.kind!r} has "
                              f"no feature likelihood (Kind.simulate_features); remove the block")
-        if spec.npe is not None and self.noisy:
+        if spec.npe is not None and self.noisy and not self.npe_drive_noise:
             raise ValueError(f"config experiments.{spec.name}.npe: an NPE is trained with the "
                              f"likelihood's Gaussian noise on a constant drive's features; this "
                              f"drive is noisy (remove the block or use a constant drive)")
+        for key, unset in (("recording_s", None), ("model_noise", "fit_key")):
+            if spec.npe is not None and getattr(spec.npe, key) != unset \
+                    and not self.npe_drive_noise:
+                raise ValueError(f"config experiments.{spec.name}.npe.{key}: only a kind whose "
+                                 f"NPE trains on noisy simulations (recording) takes it")
 
     # ---- the targets ---------------------------------------------------------------------------
     def targets(self) -> list[Target]:
@@ -250,6 +256,32 @@ class Kind:
         """The likelihood's scale per feature where the target gives one (None: the block's)."""
         del observed
         return None
+
+    # ---- amortized posteriors (optional; :mod:`eegfit.experiments.npe`) ---------------------
+    npe_drive_noise: bool = False
+    """Whether the kind's NPE trains on noisy simulations, each with noise of its own
+    (:meth:`npe_features` then draws independent noise for each simulation of a batch)."""
+    npe_max_batch: int = 2048
+    """Simulations per call while an NPE trains or is calibrated (memory)."""
+
+    def npe_features(self, values: dict, key) -> dict:
+        """The features an NPE conditions on, at ``values`` (a batch) with the noise of ``key``:
+        :meth:`simulate_features` by default (a constant drive's features)."""
+        return self.simulate_features(values, key)
+
+    def npe_observed(self, observed) -> dict:
+        """A target's features by the names of :meth:`npe_features` (checked against what the
+        estimator is trained for): :meth:`posterior_observed` by default."""
+        return {k: float(np.asarray(v)) for k, v in self.posterior_observed(observed).items()}
+
+    def npe_noise(self):
+        """The likelihood's noise an NPE adds to its simulations
+        (:class:`~eegfit.infer.npe.Noise`), or None: the posterior block's scale."""
+        return None
+
+    def npe_conditions(self) -> dict:
+        """What else an NPE is trained for (flat; kept in its sidecar, checked on reload)."""
+        return {}
 
     @property
     def has_posterior(self) -> bool:

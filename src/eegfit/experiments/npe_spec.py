@@ -18,9 +18,19 @@ class NpeSpec:
     simulations (the budget), ``steps`` Adam steps on minibatches of ``batch_size`` at
     ``learning_rate``, ``flow_layers`` spline layers of ``nn_width`` hidden units with ``knots``
     knots, ``seed``. Per target: ``draws`` posterior draws. Calibration: ``sbc: {runs, draws,
-    bins}`` (SBC ranks and expected coverage on ``runs`` held-out simulations). The likelihood
+    bins}`` (SBC ranks and expected coverage on ``runs`` held-out simulations, of the amortized
+    estimator). ``focus``: per target, this many sequential rounds (each on the prior truncated
+    to where the round before puts the posterior, a flow of the same settings trained on it:
+    :func:`eegfit.infer.npe_train.focus`), which hold each target's NPE to its grid posterior
+    (sd within 1.3x, mean within 0.25 sd); 0: the amortized draws alone. The likelihood
     (its noise) and the priors are the ``posterior:`` block's, which must be on: the NPE is
-    compared with its grid posterior.
+    compared with its grid posterior. ``recording_s`` (kind ``recording`` only): the length of
+    recording (s) the estimator is trained for, which sets the Welch estimate's sampling noise
+    (default: the demo's ``duration_s``); a target of another length is refused.
+    ``model_noise`` (kind ``recording`` only): ``fit_key`` (the model simulated with the fit
+    key of the first seed, as the grid posterior: the NPE's likelihood is the grid's) or
+    ``per_simulation`` (each training simulation its own drive noise, the recording's share of
+    the noise on top: the simulator's own likelihood, see README).
     """
 
     settings: Settings = Settings()
@@ -28,8 +38,12 @@ class NpeSpec:
     sbc_runs: int = 200
     sbc_draws: int = 99
     sbc_bins: int = 10
+    focus: int = 1
+    recording_s: float | None = None
+    model_noise: str = "fit_key"
 
-    KEYS = ("enabled", *(f.name for f in dataclasses.fields(Settings)), "draws", "sbc")
+    KEYS = ("enabled", *(f.name for f in dataclasses.fields(Settings)), "draws", "sbc",
+            "focus", "recording_s", "model_noise")
 
     @classmethod
     def read(cls, block, where: str, posterior) -> NpeSpec | None:
@@ -53,7 +67,11 @@ class NpeSpec:
         spec = cls(settings=Settings(**settings), draws=r.integer("draws", cls.draws, low=1),
                    sbc_runs=sbc.integer("runs", cls.sbc_runs, low=2),
                    sbc_draws=sbc.integer("draws", cls.sbc_draws, low=1),
-                   sbc_bins=sbc.integer("bins", cls.sbc_bins, low=2))
+                   sbc_bins=sbc.integer("bins", cls.sbc_bins, low=2),
+                   focus=r.integer("focus", cls.focus, low=0),
+                   recording_s=r.number("recording_s", optional=True, above=0.0),
+                   model_noise=r.choice("model_noise", ("fit_key", "per_simulation"),
+                                        cls.model_noise))
         if spec.sbc_bins > spec.sbc_draws + 1:
             raise ValueError(f"config {sbc.path('bins')} ({spec.sbc_bins}) must be at most "
                              f"{sbc.path('draws')} + 1 ({spec.sbc_draws + 1})")

@@ -46,6 +46,7 @@ import xarray as xr
 
 from eegfit.data import recordings as rec
 from eegfit.experiments import recording_data as data
+from eegfit.experiments import recording_npe
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, default, interval
@@ -157,6 +158,8 @@ class Recording(Kind):
         per_realisation = len(spectral.segment_starts(kept, n_per_segment, spec.overlap))
         self.model_dof = likelihood.welch_dof([per_realisation] * spec.n_realisations,
                                               n_per_segment, spec.overlap)
+        if spec.npe is not None:
+            recording_npe.check(self)
 
     @property
     def n_bins(self) -> int:
@@ -217,7 +220,7 @@ class Recording(Kind):
         sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof, 1.0 - floor / band)
         whiten = likelihood.whitening(sd, self._n_per_segment)
         return {"freqs_hz": freqs, "whiten": whiten, "log_psd": whiten @ np.log(band),
-                "band_psd": band,
+                "band_psd": band, "psd_dof": float(target_ds["psd_dof"]),
                 "floor_fraction": data.floor_fraction(self.spec, freqs, target_ds["psd"].values),
                 "features": {k: target_ds[k].values for k in self.spec.features},
                 "spread": {k: target_ds[f"spread_{k}"].values for k in self.spec.features},
@@ -311,6 +314,22 @@ class Recording(Kind):
         if "whiten" not in observed:
             return None
         return {k: 1.0 for k in self.posterior_observed(observed)}
+
+    # ---- amortized posteriors: noisy simulations, the gain-free whitened log-PSD --------------
+    npe_drive_noise = True
+    npe_max_batch = 256
+
+    def npe_features(self, values: dict, key) -> dict:
+        return recording_npe.features(self, values, key)
+
+    def npe_observed(self, observed) -> dict:
+        return recording_npe.observed(self, observed)
+
+    def npe_noise(self):
+        return recording_npe.noise(self)
+
+    def npe_conditions(self) -> dict:
+        return recording_npe.conditions(self)
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)

@@ -70,7 +70,8 @@ def build_flow(key, n_params: int, n_features: int, settings: Settings):
 @dataclasses.dataclass(frozen=True)
 class Estimator:
     """A trained NPE: the flow and its scaling, and what it was trained for (``names``,
-    ``boxes``, ``priors`` described as dicts, ``feature_names``, ``noise``, ``settings``)."""
+    ``boxes``, ``priors`` described as dicts, ``feature_names``, ``noise``, ``settings``,
+    ``conditions``)."""
 
     flow: object
     scaling: Scaling
@@ -82,6 +83,8 @@ class Estimator:
     settings: Settings
     units: dict = dataclasses.field(default_factory=dict)
     report: dict = dataclasses.field(default_factory=dict)
+    conditions: dict = dataclasses.field(default_factory=dict)
+    """What else it was trained for (flat; e.g. a recording's band, segment and length)."""
 
     def condition_of(self, observed) -> jax.Array:
         """The observed features as a float vector in ``feature_names`` order, checked: a mapping

@@ -1,10 +1,12 @@
 """A trained NPE on disk: its weights (equinox's leaf serialisation, ``<name>.eqx``) and a JSON
 sidecar (``<name>.json``) saying what it was trained for: parameter names, boxes and priors,
-feature names, the noise model, the settings (flow size, budget, seed) and units.
+feature names, the noise model, the settings (flow size, budget, seed), units and the
+conditions the kind names (a recording's band, segment, length).
 
 :func:`load` rebuilds the flow's structure from the sidecar and reads the weights into it; given
 the problem it is meant to serve (``expect``), it refuses an estimator trained for other
-parameters, boxes, priors, features or noise with a ``ValueError`` naming the difference, so a
+parameters, boxes, priors, features, noise or conditions with a ``ValueError`` naming the
+difference, so a
 stale estimator is never applied to a changed prior. Both files are written atomically and carry
 no timestamps (a rerun writes the same bytes).
 """
@@ -34,7 +36,7 @@ def describe(estimator: Estimator) -> dict:
             "boxes": {n: list(map(float, b)) for n, b in estimator.boxes.items()},
             "priors": estimator.priors, "features": list(estimator.feature_names),
             "noise": estimator.noise.describe(), "settings": dataclasses.asdict(estimator.settings),
-            "units": dict(estimator.units),
+            "units": dict(estimator.units), "conditions": dict(estimator.conditions),
             "training": {k: v for k, v in estimator.report.items() if not k.endswith("_time_s")}}
 
 
@@ -50,14 +52,15 @@ def save(estimator: Estimator, path) -> Path:
     return path
 
 
-def expected(problem, noise: Noise) -> dict:
-    """What an estimator serving ``problem`` with ``noise`` must have been trained for."""
+def expected(problem, noise: Noise, conditions: dict | None = None) -> dict:
+    """What an estimator serving ``problem`` with ``noise`` (and ``conditions``) must have been
+    trained for."""
     from eegfit.infer.npe_train import describe_priors  # noqa: PLC0415
 
     return {"parameters": list(problem.names),
             "boxes": {n: list(map(float, problem.boxes[n])) for n in problem.names},
             "priors": describe_priors(problem), "features": list(problem.feature_names),
-            "noise": noise.describe()}
+            "noise": noise.describe(), "conditions": dict(conditions or {})}
 
 
 def check(meta: dict, want: dict, path) -> None:
@@ -70,6 +73,12 @@ def check(meta: dict, want: dict, path) -> None:
         if have != need:
             raise ValueError(f"NPE estimator {path} was trained for other {label}: trained "
                              f"{key} {have}, this problem's {need}; retrain it")
+    have = json.loads(json.dumps(meta.get("conditions") or {}))
+    need = json.loads(json.dumps(want.get("conditions") or {}))
+    for key in sorted(set(have) | set(need)):
+        if have.get(key) != need.get(key):
+            raise ValueError(f"NPE estimator {path} was trained for another {key}: trained "
+                             f"{have.get(key)}, this problem's {need.get(key)}; retrain it")
 
 
 def load(path, expect: dict | None = None) -> Estimator:
@@ -88,11 +97,12 @@ def load(path, expect: dict | None = None) -> Estimator:
                 Scaling(zeros(n_params), zeros(n_params), zeros(n_features), zeros(n_features),
                         zeros(n_features)))
     flow, scaling = eqx.tree_deserialise_leaves(path, skeleton)
-    noise = Noise(rel_sd=meta["noise"].get("rel_sd"), sd=meta["noise"].get("sd"))
+    noise = Noise(rel_sd=meta["noise"].get("rel_sd"), sd=meta["noise"].get("sd"),
+                  drive_noise=bool(meta["noise"].get("drive_noise", False)))
     return Estimator(flow, scaling, tuple(meta["parameters"]),
                      {n: tuple(b) for n, b in meta["boxes"].items()}, meta["priors"],
                      tuple(meta["features"]), noise, settings, units=meta.get("units", {}),
-                     report=meta.get("training", {}))
+                     report=meta.get("training", {}), conditions=meta.get("conditions", {}))
 
 
 __all__ = ["FORMAT", "check", "describe", "expected", "load", "save", "sidecar_path"]

@@ -13,10 +13,16 @@ import numpy as np
 @dataclasses.dataclass(frozen=True)
 class Noise:
     """The likelihood's noise on a simulated feature: ``rel_sd |f|`` (``rel_sd`` where ``f`` is 0)
-    or a fixed ``sd`` per feature (in the feature's units)."""
+    or a fixed ``sd`` per feature (in the feature's units).
+
+    ``drive_noise``: the simulations are themselves random (a noisy drive): every training
+    simulation gets its own noise (a key folded from the seed and the simulation's chunk, and
+    independent noise within a chunk), and the likelihood's noise above is drawn on top. Without
+    it, every simulation sees the problem's own context (a constant drive's features)."""
 
     rel_sd: float | None = 0.01
     sd: dict | None = None
+    drive_noise: bool = False
 
     def __post_init__(self):
         if (self.rel_sd is None) == (self.sd is None):
@@ -36,7 +42,8 @@ class Noise:
         return self.rel_sd * np.where(features == 0, 1.0, np.abs(features))
 
     def describe(self) -> dict:
-        return {"rel_sd": self.rel_sd} if self.sd is None else {"sd": dict(self.sd)}
+        out = {"rel_sd": self.rel_sd} if self.sd is None else {"sd": dict(self.sd)}
+        return {**out, "drive_noise": True} if self.drive_noise else out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import logging
 import time
 
@@ -26,14 +27,19 @@ log = logging.getLogger("eegfit.infer")
 def simulate_prior(problem: Problem, noise: Noise, n: int, seed: int, max_batch: int = 2048):
     """``n`` draws ``(theta, y)`` of the prior predictive: parameters ``(n, P)`` from the priors,
     features ``(n, K)`` simulated on the batched path with the likelihood's noise; simulations
-    whose features are not finite dropped."""
+    whose features are not finite dropped. With ``noise.drive_noise`` the features are called
+    with a key of their own per chunk (folded from ``seed``) instead of the problem's context,
+    and must draw independent noise for each simulation of the batch."""
     key = jax.random.key(int(seed))
     theta = np.stack([np.asarray(problem.priors[name].sample(jax.random.fold_in(key, i), n),
                                  float) for i, name in enumerate(problem.names)], axis=-1)
     names = problem.feature_names
+    chunk = itertools.count()
 
     def features(values):
-        out = problem.features(values, problem.context)
+        context = (jax.random.fold_in(jax.random.fold_in(key, 2_000_003), next(chunk))
+                   if noise.drive_noise else problem.context)
+        out = problem.features(values, context)
         return jnp.stack([jnp.broadcast_to(out[k], values[problem.names[0]].shape)
                           for k in names], axis=-1)
 
@@ -88,17 +94,20 @@ def _trainer(shape: tuple, steps: int, batch_size: int, learning_rate: float):
 
 
 def train(problem: Problem, noise: Noise | None = None, settings: Settings | None = None, *,
-          units: dict | None = None) -> Estimator:
+          units: dict | None = None, conditions: dict | None = None,
+          max_batch: int = 2048) -> Estimator:
     """Train an NPE for ``problem``'s parameters, priors and features (its observed values and
     scale are not used: the noise is ``noise``'s, default ``rel_sd`` 0.01); see the module
-    docstring. Settings are checked before any simulation (``ValueError`` naming them)."""
+    docstring. Settings are checked before any simulation (``ValueError`` naming them).
+    ``conditions``: what else the estimator is trained for (e.g. a recording's band and
+    segment), kept in its sidecar and checked on reload; ``max_batch``: simulations per call."""
     noise = Noise() if noise is None else noise
     settings = Settings() if settings is None else settings
     names, feature_names = tuple(problem.names), tuple(problem.feature_names)
     if noise.sd is not None:
         noise.scale(np.zeros((1, len(feature_names))), feature_names)  # every feature has an sd
     t0 = time.perf_counter()
-    theta, y = simulate_prior(problem, noise, settings.n_simulations, settings.seed)
+    theta, y = simulate_prior(problem, noise, settings.n_simulations, settings.seed, max_batch)
     if len(theta) < 2:
         raise FloatingPointError(f"NPE: only {len(theta)} of {settings.n_simulations} prior "
                                  f"simulations have finite features; nothing to train on")
@@ -125,7 +134,56 @@ def train(problem: Problem, noise: Noise | None = None, settings: Settings | Non
                                  f"learning_rate")
     return Estimator(flow, scaling, names, dict(problem.boxes), describe_priors(problem),
                      feature_names, noise, settings, units=dict(units or problem.units),
-                     report=report)
+                     report=report, conditions=dict(conditions or {}))
+
+
+def focus(estimator: Estimator, problem: Problem, observed, settings: Settings | None = None, *,
+          draws: int = 20000, tail: float = 1e-3, widen: float = 0.5, max_batch: int = 2048,
+          seed: int = 0, rounds: int = 1) -> tuple[Estimator, dict]:
+    """A sequential round for one target (truncated sequential NPE, Deistler et al. 2022): the
+    prior truncated to the region where ``estimator``'s posterior for ``observed`` lies (per
+    parameter, the central ``1 - 2 tail`` of ``draws`` draws widened by ``widen`` of its width
+    on each side, within the box), and a new estimator trained on it (``settings``, default the first
+    round's). Inside the region the truncated prior is the prior up to a constant, so the new
+    flow estimates the same posterior wherever the first round put its mass, on a box that is
+    that mass's size: a narrow posterior is no longer a sliver of the flow's space.
+
+    ``rounds`` > 1 repeats it, each round on the region of the one before (a posterior much
+    narrower than the first round's width needs two).
+
+    Returns the new estimator and the region (name -> (low, high)); ``ValueError`` for a
+    ``widen`` that is not >= 0, a ``tail`` outside [0, 0.5) or fewer than 2 draws."""
+    if not (isinstance(tail, (int, float)) and 0 <= tail < 0.5):
+        raise ValueError(f"NPE focus: tail must lie in [0, 0.5), got {tail!r}")
+    if not (isinstance(widen, (int, float)) and np.isfinite(widen) and widen >= 0):
+        raise ValueError(f"NPE focus: widen must be a finite number >= 0, got {widen!r}")
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 2:
+        raise ValueError(f"NPE focus: draws must be an integer >= 2, got {draws!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
+        raise ValueError(f"NPE focus: rounds must be an integer >= 1, got {rounds!r}")
+    if rounds > 1:
+        estimator, _ = focus(estimator, problem, observed, settings, draws=draws, tail=tail,
+                             widen=widen, max_batch=max_batch, seed=seed, rounds=rounds - 1)
+    x = estimator.sample(observed, int(draws), seed)
+    region, priors = {}, {}
+    for name in problem.names:
+        lo, hi = (float(q) for q in np.quantile(x[name], [tail, 1 - tail]))
+        pad = widen * (hi - lo)
+        low, high = problem.priors[name].support
+        region[name] = (max(low, lo - pad), min(high, hi + pad))
+        if not region[name][0] < region[name][1]:
+            raise FloatingPointError(f"NPE focus: the first round's draws of {name!r} are all "
+                                     f"{lo!r}; nothing to focus on")
+        priors[name] = dataclasses.replace(problem.priors[name], low=region[name][0],
+                                           high=region[name][1])
+    from eegfit.infer.problem import problem as make_problem  # noqa: PLC0415
+
+    focused = make_problem(problem.features, dict(problem.observed), dict(problem.scale), region,
+                           priors, context=problem.context, units=problem.units,
+                           feature_units=problem.feature_units)
+    est = train(focused, estimator.noise, settings or estimator.settings, units=estimator.units,
+                conditions=estimator.conditions, max_batch=max_batch)
+    return est, region
 
 
 def describe_priors(problem: Problem) -> dict:
@@ -142,4 +200,4 @@ def describe_priors(problem: Problem) -> dict:
     return out
 
 
-__all__ = ["describe_priors", "simulate_prior", "train"]
+__all__ = ["describe_priors", "focus", "simulate_prior", "train"]

@@ -57,7 +57,8 @@ def ranks_and_coverage(estimator: Estimator, theta: np.ndarray, y: np.ndarray, d
 
 
 def calibrate(estimator: Estimator, problem: Problem, *, runs: int = 200, draws: int = 99,
-              bins: int = 10, seed: int | None = None, levels=LEVELS) -> xr.Dataset:
+              bins: int = 10, seed: int | None = None, levels=LEVELS,
+              max_batch: int = 2048) -> xr.Dataset:
     """SBC and expected coverage of ``estimator`` on ``problem``'s prior predictive (see the
     module docstring); ``seed`` (default: the training seed + 1) must differ from training's."""
     from scipy.stats import chisquare  # noqa: PLC0415
@@ -67,7 +68,7 @@ def calibrate(estimator: Estimator, problem: Problem, *, runs: int = 200, draws:
     if seed == estimator.settings.seed:
         raise ValueError(f"SBC seed {seed} is the training seed: calibrate on held-out "
                          f"simulations")
-    theta, y = simulate_prior(problem, estimator.noise, runs, seed)
+    theta, y = simulate_prior(problem, estimator.noise, runs, seed, max_batch)
     ranks, central, hpd = ranks_and_coverage(estimator, theta, y, draws, seed, levels)
     which_bin = np.minimum(ranks * bins // (draws + 1), bins - 1)
     counts = np.stack([np.bincount(which_bin[:, j], minlength=bins)
