@@ -198,7 +198,7 @@ def run(n_truths: int, n_seeds: int, chunk_size=None, memory_sizes=(), keep=Fals
         n_fits = len(fits)
         sys.path.insert(0, str(ROOT / "src"))
         from eegfit.experiments import load
-        from eegfit.experiments.runner import chunk_targets
+        from eegfit.experiments.chunks import chunk_targets
         kind = load(config)[EXPERIMENT]
         chunks = chunk_targets(kind.targets(), config["batching"].get("chunk_size", "auto"))
         backends = config["experiments"][EXPERIMENT]["backends"]

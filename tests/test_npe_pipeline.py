@@ -14,7 +14,8 @@ import xarray as xr
 import yaml
 
 from eegfit import experiments
-from eegfit.experiments import npe, runner
+from eegfit.experiments import npe
+from eegfit.experiments.provenance import depends
 from test_pipeline import copy_workflow
 from test_posterior_pipeline import snakemake
 
@@ -61,8 +62,8 @@ def test_npe_block_off_by_default_and_outside_the_fits_dependencies():
     kind = build_with()
     for stage in ("target", "fit", "scan", "posterior"):
         backend = "grad" if stage == "fit" else None
-        assert runner.depends(kind, stage, backend) == runner.depends(plain, stage, backend)
-    assert runner.depends(kind, "npe") != runner.depends(build_with(dict(seed=1)), "npe")
+        assert depends(kind, stage, backend) == depends(plain, stage, backend)
+    assert depends(kind, "npe") != depends(build_with(dict(seed=1)), "npe")
 
 
 # ---- the pipeline ------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def run(kind: Kind, estimator: Estimator, target: Target,
         target_ds: xr.Dataset) -> dict[str, xr.Dataset]:
     """The NPE posterior of one target as InferenceData groups with provenance: the amortized
     estimator's draws, or (``npe.focus`` > 0) those of sequential rounds focused on the target."""
-    from eegfit.experiments.runner import provenance  # noqa: PLC0415
+    from eegfit.experiments.provenance import provenance  # noqa: PLC0415
 
     post_spec, spec = kind.spec.posterior, kind.spec.npe
     observed = kind.observed(target_ds)
@@ -99,7 +99,7 @@ def run(kind: Kind, estimator: Estimator, target: Target,
 
 def calibration(kind: Kind, estimator: Estimator) -> xr.Dataset:
     """SBC ranks, their chi-square test and expected coverage, with provenance."""
-    from eegfit.experiments.runner import provenance  # noqa: PLC0415
+    from eegfit.experiments.provenance import provenance  # noqa: PLC0415
 
     spec = kind.spec.npe
     ds = sbc.calibrate(estimator, prior_problem(kind), runs=spec.sbc_runs, draws=spec.sbc_draws,

@@ -108,7 +108,7 @@ def run(kind: Kind, target: Target, target_ds: xr.Dataset,
         nevergrad_fit: xr.Dataset | None = None) -> dict[str, xr.Dataset]:
     """The posterior of one target as InferenceData groups with provenance
     (:func:`eegfit.infer.idata.write` writes them)."""
-    from eegfit.experiments.runner import provenance  # noqa: PLC0415
+    from eegfit.experiments.provenance import provenance  # noqa: PLC0415
 
     spec = kind.spec.posterior
     prob, how = problem(kind, target, kind.observed(target_ds))

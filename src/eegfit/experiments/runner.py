@@ -27,9 +27,8 @@ import xarray as xr
 
 from eegfit import io
 from eegfit.experiments.base import Kind, Target
-from eegfit.experiments.chunks import MAX_AUTO_CHUNK, chunk_targets  # noqa: F401  (re-exported)
 from eegfit.experiments.curvature import curvature_vars, hessians
-from eegfit.experiments.provenance import STAGE_IGNORES, depends, provenance  # noqa: F401
+from eegfit.experiments.provenance import provenance
 from eegfit.fit import Fitter, FitResult, Hybrid, Param
 from eegfit.fit.grad import optax_optimizer, scale_by_box
 
