@@ -31,6 +31,12 @@ def fc_matrices(target, fits) -> plt.Figure:
     for backend in backend_order(list(chosen)):
         panels.append((f"fit, {backend}: {_best_values(chosen[backend])}",
                        chosen[backend]["fitted_fc"].values, "RdBu_r"))
+    return _matrix_row(panels, f"{_truth_title(target)}, seed {seed}")
+
+
+def _matrix_row(panels: list, suptitle: str) -> plt.Figure:
+    """One row of node x node matrices, ``(title, matrix, cmap)`` each with its colorbar: FCs on
+    [-1, 1] (``RdBu_r``), an SC on [0, its maximum] (``Greys``)."""
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN, DOUBLE_COLUMN_IN / len(panels) + 0.4,
                            ncols=len(panels), squeeze=False)
@@ -43,7 +49,7 @@ def fc_matrices(target, fits) -> plt.Figure:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             fig.colorbar(image, ax=ax, shrink=0.7)
         axes[0, 0].set_ylabel("node")
-        fig.suptitle(f"{_truth_title(target)}, seed {seed}", fontsize=7)
+        fig.suptitle(suptitle, fontsize=7)
     return fig
 
 
@@ -60,21 +66,11 @@ def fc_with_and_without_delays(target) -> plt.Figure:
     with_delays, without = target["fc"].values, target["fc_no_delays"].values
     upper = np.triu_indices(with_delays.shape[0], 1)
     r = float(np.corrcoef(with_delays[upper], without[upper])[0, 1])
-    panels = [("FC without delays", without), ("FC with delays (target)", with_delays),
-              ("with \u2212 without", with_delays - without)]
-    with plt.rc_context(STYLE):
-        fig, axes = figure(DOUBLE_COLUMN_IN, DOUBLE_COLUMN_IN / 3 + 0.4, ncols=3, squeeze=False)
-        for ax, (title, matrix) in zip(axes[0], panels):
-            image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-            ax.set_title(title, loc="left")
-            ax.set_xlabel("node")
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            fig.colorbar(image, ax=ax, shrink=0.7)
-        axes[0, 0].set_ylabel("node")
-        fig.suptitle(f"{_truth_title(target)}, seed {int(target.attrs['seed'])}: correlation of "
-                     f"the two FCs (upper triangle) {r:.2f}", fontsize=7)
-    return fig
+    panels = [("FC without delays", without, "RdBu_r"),
+              ("FC with delays (target)", with_delays, "RdBu_r"),
+              ("with \u2212 without", with_delays - without, "RdBu_r")]
+    return _matrix_row(panels, f"{_truth_title(target)}, seed {int(target.attrs['seed'])}: "
+                               f"correlation of the two FCs (upper triangle) {r:.2f}")
 
 
 def _scan_with_fits(top, bottom, scan, fits, grey: str) -> None:
