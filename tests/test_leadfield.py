@@ -182,22 +182,60 @@ def test_project_is_the_product_with_an_average_reference_and_differentiable(lf)
     np.testing.assert_allclose(grad, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
-def test_a_76_region_network_projects_to_finite_channels_with_occipital_alpha(tvb, lf):
+@pytest.fixture(scope="module")
+def network_eeg(tvb, lf):
+    """``(k, seed) -> (time, 63)`` EEG of the 76-region JR network (10 m/s delays) through the
+    lead field: 2 s after 0.5 s at 0.5 ms (Heun); k is a leaf, so one compiled program."""
     from eegfit.models.network import network
-    from eegfit.signal.spectral import band_mask, welch
     from eegfit.simulate import simulate
 
     sc = tvb.connectome()
-    model = network(sc.weights, k=50.0, lengths_mm=sc.lengths_mm, speed_m_s=10.0,
-                    interval_ms=5.0)
-    nodes = simulate(model, duration_ms=2500.0, dt_ms=0.5, transient_ms=500.0,
-                     integrator="heun", key=jax.random.key(0)).eeg_mv
-    eeg = project(nodes, lf.gain)
-    assert eeg.shape == (4000, 63) and bool(jnp.isfinite(eeg).all())
+
+    def run(k, seed):
+        model = network(sc.weights, k=k, lengths_mm=sc.lengths_mm, speed_m_s=10.0,
+                        interval_ms=5.0)
+        nodes = simulate(model, duration_ms=2500.0, dt_ms=0.5, transient_ms=500.0,
+                         integrator="heun", key=jax.random.key(seed)).eeg_mv
+        return project(nodes, lf.gain)
+    return run
+
+
+def welch_1s(eeg):
+    from eegfit.signal.spectral import welch
+
     freqs, power, _ = welch(eeg, fs_hz=2000.0, segment_s=1.0)
-    freqs, power = np.asarray(freqs), np.asarray(power)
+    return np.asarray(freqs), power
+
+
+def test_a_76_region_network_projects_to_finite_channels_with_occipital_alpha(lf, network_eeg):
+    from eegfit.signal.spectral import band_mask
+
+    eeg = network_eeg(50.0, 0)
+    assert eeg.shape == (4000, 63) and bool(jnp.isfinite(eeg).all())
+    freqs, power = welch_1s(eeg)
+    power = np.asarray(power)
     total, alpha = band_mask(freqs, (2.0, 40.0)), band_mask(freqs, (8.0, 13.0))
     for name in ("O1", "O2", "Oz"):
         p = power[:, lf.electrodes.index(name)]
         assert 8.0 <= freqs[total][np.argmax(p[total])] <= 13.0, name
         assert p[alpha].sum() > 0.5 * p[total].sum(), name
+
+
+def test_the_sensor_likelihood_of_the_network_is_at_chance_at_the_truth(network_eeg):
+    """All 63 channels, one gain: another noise seed at the target's coupling scores its
+    expected value (n/2 for n whitened entries), an uncoupled network far above it."""
+    from eegfit.signal import likelihood, sensor
+    from eegfit.signal.spectral import band_mask
+
+    freqs, target = welch_1s(network_eeg(50.0, 0))
+    mask = band_mask(freqs, (2.0, 40.0))
+    dof = likelihood.welch_dof(3, 2000)  # 3 one-second segments, half overlapping
+    lmat = likelihood.decorrelation(np.full(mask.sum(), likelihood.log_psd_sd(dof, dof)), 2000)
+    target = sensor.band_log_psd(target, mask)
+
+    def nll(k):
+        return float(sensor.negative_log_likelihood(welch_1s(network_eeg(k, 1))[1], mask, lmat,
+                                                    target))
+    chance = 0.5 * (target.size - 1)
+    assert abs(nll(50.0) / chance - 1.0) < 0.25
+    assert nll(0.0) > 2.0 * chance
