@@ -55,8 +55,8 @@ def test_what_each_gain_profiles_out(setup):
     full = np.zeros_like(psd)
     full[mask] = model
     full[~mask] = 1.0
-    for gain in sensor.GAINS:
-        assert float(sensor.negative_log_likelihood(full, mask, lmat, target, gain)) < 1e-3  # float32 round-off
+    for gain in sensor.GAINS:  # 0 up to float32 round-off
+        assert float(sensor.negative_log_likelihood(full, mask, lmat, target, gain)) < 1e-3
     full[mask] = np.exp(target + np.arange(N_CHANNELS))  # a gain per channel: common sees it
     assert float(sensor.negative_log_likelihood(full, mask, lmat, target, "per_channel")) < 1e-3
     assert float(sensor.negative_log_likelihood(full, mask, lmat, target, "common")) > 10.0
