@@ -142,6 +142,22 @@ def _matches(name, lf):
     return True
 
 
+def test_the_mne_montage_from_the_files_positions_matches_mnes_template(lf):
+    mne = pytest.importorskip("mne")
+    ours = montage.to_mne(lf.electrodes, lf.positions_mm).get_positions()["ch_pos"]
+    assert set(ours) == set(lf.electrodes)  # CB1 and CB2 too, which MNE's templates lack
+    template = {k.upper(): v for k, v in mne.channels.make_standard_montage(
+        "colin27_1005").get_positions()["ch_pos"].items()}
+    shared = [n for n in lf.electrodes if n.upper() in template]
+    a = np.array([ours[n] for n in shared])
+    b = np.array([template[n.upper()] for n in shared])
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)  # directions from the shared sites' centroid
+    angle = np.degrees(np.arccos(np.sum(a * b, axis=1) / np.linalg.norm(a, axis=1)
+                                 / np.linalg.norm(b, axis=1)))
+    assert len(shared) == 61 and np.median(angle) < 10.0 and angle.max() < 20.0
+    assert 0.9 < np.linalg.norm(a, axis=1).mean() / np.linalg.norm(b, axis=1).mean() < 1.1  # m
+
+
 def test_physics_occipital_sources_lateral_sources_and_dipole_signs(lf, tvb):
     gain = np.abs(lf.gain)
     for region in ("lV1", "rV1", "lV2", "rV2"):  # the strongest electrode is occipital

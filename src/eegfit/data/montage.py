@@ -5,9 +5,12 @@ P7 and P8 (:data:`ALIASES_10_20`). A source that gives both (tvb-data writes ``T
 first name kept as the electrode's and the others as aliases (:func:`split_names`). A channel is
 found by its own name, one of the aliases, or either after the EDF decorations are taken off
 (``EEG O1-REF``, ``O1..``, ``Fc5.``, any case: :func:`eegfit.data.recordings.canonical`).
+:func:`to_mne` makes an MNE montage of the electrodes' own positions (for topographic maps).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from eegfit.data.recordings import canonical
 
@@ -57,4 +60,19 @@ def match(wanted, names, aliases, *, key: str = "channels") -> list[int]:
     return rows
 
 
-__all__ = ["ALIASES_10_20", "match", "split_names"]
+def to_mne(names, positions_mm):
+    """An MNE montage (``mne.channels.DigMontage``, head frame, m) of electrodes whose positions
+    are in mm in Brainstorm's frame (x to the nasion, y to the left ear, z up; tvb-data's):
+    MNE's head frame has x to the right ear and y to the nasion, so ``(x, y, z)`` becomes
+    ``(-y, x, z) / 1000``. Built from the file's own positions, so names not in MNE's templates
+    (CB1, CB2) keep theirs."""
+    import mne  # noqa: PLC0415 (the recording extra)
+
+    pos = np.asarray(positions_mm, dtype=float)
+    if pos.shape != (len(names), 3) or not np.isfinite(pos).all():
+        raise ValueError(f"positions_mm must be finite, shape ({len(names)}, 3); got {pos.shape}")
+    head_m = np.column_stack([-pos[:, 1], pos[:, 0], pos[:, 2]]) / 1000.0
+    return mne.channels.make_dig_montage(ch_pos=dict(zip(names, head_m)), coord_frame="head")
+
+
+__all__ = ["ALIASES_10_20", "match", "split_names", "to_mne"]
