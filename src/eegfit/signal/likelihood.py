@@ -122,6 +122,16 @@ def whitening(sd, n_per_segment: int) -> np.ndarray:
     ``sd`` (per bin, :func:`log_psd_sd`): ``W 1 = 0`` and ``W Sigma W^T = I`` with
     ``Sigma = diag(sd) C diag(sd)`` and ``C`` the bins' correlation (:func:`bin_correlation`).
     It removes a constant offset of the log-PSD (the gain) and decorrelates the rest."""
+    chol_inv = decorrelation(sd, n_per_segment)
+    offset = chol_inv @ np.ones(chol_inv.shape[0])
+    q, _ = np.linalg.qr(np.column_stack([offset, np.eye(chol_inv.shape[0])[:, :-1]]))
+    return q[:, 1:].T @ chol_inv  # a basis orthogonal to the whitened offset, then L^-1
+
+
+def decorrelation(sd, n_per_segment: int) -> np.ndarray:
+    """``L^-1``, shape ``(n, n)``, with ``L L^T = Sigma`` (see :func:`whitening`): it
+    decorrelates the ``n`` bins' log-ratios without removing their offset (the sensor-space
+    likelihood removes one offset shared by all channels, :mod:`eegfit.signal.sensor`)."""
     sd = np.asarray(sd, dtype=float)
     n_bins = sd.size
     if n_bins < 3:
@@ -132,10 +142,7 @@ def whitening(sd, n_per_segment: int) -> np.ndarray:
     rho = bin_correlation(n_per_segment, n_lags=min(n_bins, 4))
     lags = np.abs(np.arange(n_bins)[:, None] - np.arange(n_bins)[None, :])
     corr = np.where(lags < len(rho), rho[np.minimum(lags, len(rho) - 1)], 0.0)
-    chol_inv = np.linalg.inv(np.linalg.cholesky(sd[:, None] * corr * sd[None, :]))
-    offset = chol_inv @ np.ones(n_bins)
-    q, _ = np.linalg.qr(np.column_stack([offset, np.eye(n_bins)[:, :n_bins - 1]]))
-    return q[:, 1:].T @ chol_inv  # a basis orthogonal to the whitened offset, then L^-1
+    return np.linalg.inv(np.linalg.cholesky(sd[:, None] * corr * sd[None, :]))
 
 
 def whitened_log_psd(psd, mask, whiten):
@@ -163,5 +170,6 @@ def goodness_of_fit(nll: float, n_bins: int, n_fitted: int) -> tuple[float, floa
     return chi2 / dof, float(stats.chi2.sf(chi2, dof))
 
 
-__all__ = ["bin_correlation", "goodness_of_fit", "hann", "log_psd_sd", "log_variance",
-           "negative_log_likelihood", "welch_dof", "whitened_log_psd", "whitening"]
+__all__ = ["bin_correlation", "decorrelation", "goodness_of_fit", "hann", "log_psd_sd",
+           "log_variance", "negative_log_likelihood", "welch_dof", "whitened_log_psd",
+           "whitening"]
