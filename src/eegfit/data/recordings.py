@@ -235,11 +235,13 @@ def read(path, units: str | None = None, *, accept_truncated: bool = False,
         accept_truncated: read a file shorter than its header states (its whole records) rather
             than refuse it (:func:`check_truncation`).
     """
-    data_mv, header = _read(path, units, accept_truncated)
+    data_mv, header = read_mv(path, units, accept_truncated)
     return data_mv, list(header.names), header.sfreq_hz
 
 
-def _read(path, units, accept_truncated) -> tuple[np.ndarray, Header]:
+def read_mv(path, units, accept_truncated) -> tuple[np.ndarray, Header]:
+    """Every channel of the file in mV ``(channels, samples)`` and its header, a truncated
+    file refused unless ``accept_truncated``; a file MNE cannot read is a RecordingError."""
     raw, header = _open(path, units)
     check_truncation(header, accept_truncated)
     try:
@@ -277,7 +279,7 @@ def check_band(sfreq_hz: float, high_hz: float, what: str, path) -> None:
             f"{what} up to {high_hz:g} Hz (the Nyquist frequency is {sfreq_hz / 2:g} Hz)")
 
 
-def _check_signal(data_mv, names, used: dict, windows, sfreq_hz, path) -> None:
+def check_signal(data_mv, names, used: dict, windows, sfreq_hz, path) -> None:
     """NaN/inf anywhere in a used channel, or a channel flat over a window: an error naming it
     and the key that asked for it (``used``: channel index -> e.g. ``"channels 'O1'"``)."""
     for i, asked in sorted(used.items()):
@@ -334,7 +336,7 @@ def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, 
     windows = check_windows(windows_s, duration_s, path)
     if max_feature_hz is not None:
         check_band(sfreq_hz, max_feature_hz, "the features", path)
-    _check_signal(data_mv, names, used, windows, sfreq_hz, path)
+    check_signal(data_mv, names, used, windows, sfreq_hz, path)
     data = np.asarray(data_mv, dtype=float)
     if ref_idx:
         data = data - data[ref_idx].mean(axis=0, keepdims=True)
@@ -362,7 +364,7 @@ def preprocess(data_mv: np.ndarray, names: list[str], sfreq_hz: float, *, path, 
 def load(path, *, channels, units=None, reference="none", band_pass=DEFAULT_FILTER,
          windows_s=None, max_feature_hz=None, accept_truncated: bool = False) -> Recording:
     """:func:`read` then :func:`preprocess` one file."""
-    data_mv, header = _read(path, units, accept_truncated)
+    data_mv, header = read_mv(path, units, accept_truncated)
     return preprocess(data_mv, list(header.names), header.sfreq_hz, path=path, channels=channels,
                       reference=reference, band_pass=band_pass, windows_s=windows_s,
                       max_feature_hz=max_feature_hz, header=header)

@@ -71,7 +71,7 @@ def load(path, lead_field: LeadField, *, channels=None, units=None,
     if channels is not None:  # the lead field first: cheap, and before reading the file
         channels = [channels] if isinstance(channels, str) else list(channels)
         wanted = montage.match(channels, lead_field.electrodes, lead_field.aliases)
-    data_mv, header = recordings._read(path, units, accept_truncated)
+    data_mv, header = recordings.read_mv(path, units, accept_truncated)
     names = list(header.names)
     in_file = shared(names, lead_field)
     if channels is None:
@@ -92,7 +92,7 @@ def load(path, lead_field: LeadField, *, channels=None, units=None,
                          f"field ({file_channels}); a montage needs at least 2")
     idx = [names.index(c) for c in file_channels]
     duration_s = data_mv.shape[1] / header.sfreq_hz
-    recordings._check_signal(data_mv, names, {i: f"channels {c!r}" for i, c in zip(idx, channels)},
+    recordings.check_signal(data_mv, names, {i: f"channels {c!r}" for i, c in zip(idx, channels)},
                              ((0.0, duration_s),), header.sfreq_hz, path)
     data = np.asarray(data_mv[idx], dtype=float)
     data = data - data.mean(axis=0, keepdims=True)
