@@ -52,10 +52,10 @@ COLUMNS = {  # column -> (units, long name); None: the parameter's units
     "best_loss": ("1", "lowest finite loss"),
     "noise_floor_loss": ("1", "loss at the true parameters: the seed-to-seed noise floor"),
     "status": ("", "fit status"),
-    "retried": ("", "a one-start grad fit that tried again: its first attempt's status and why "
-                    "(empty: not retried; the record's retry_reason)"),
     "n_evaluations": ("1", "model evaluations"),
     "n_nonfinite": ("1", "evaluations with a non-finite loss or gradient"),
+    "retried": ("", "a one-start grad fit that tried again: its first attempt's status (empty: "
+                    "not retried; why: the record's retry_reason)"),
 }
 
 
@@ -186,9 +186,9 @@ def rows_of(ds: xr.Dataset | Record, extra_columns=()) -> list[dict]:
                "rel_error": abs(fitted - truth) / abs(truth) if truth else abs(fitted - truth),
                "std": _scalar(ds, f"std_{name}"), "best_loss": _scalar(ds, "best_loss"),
                "noise_floor_loss": _scalar(ds, "noise_floor_loss"), "status": ds.attrs["status"],
-               "retried": str(ds.attrs.get("first_attempt_status", "")),
                "n_evaluations": int(ds.attrs["n_evaluations"]),
-               "n_nonfinite": int(ds.attrs["n_nonfinite"])}
+               "n_nonfinite": int(ds.attrs["n_nonfinite"]),
+               "retried": str(ds.attrs.get("first_attempt_status", ""))}
         row.update({c: _scalar(ds, c) for c in extra_columns})
         rows.append(row)
     return rows
