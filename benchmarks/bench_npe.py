@@ -225,6 +225,14 @@ def recording_check(quick: bool, workdir: Path) -> dict:
     focused, region = focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch)
     out["focused_per_recording_s"] = time.perf_counter() - t0
     out["focus_region"] = {k: list(v) for k, v in region.items()}
+    twice = None
+    if not quick:  # two rounds (npe.focus: 2): the second on the first round's region
+        t0 = time.perf_counter()
+        twice, region2 = focus(focused, xnpe.prior_problem(kind), y,
+                               max_batch=kind.npe_max_batch)
+        out["focused2_per_recording_s"] = out["focused_per_recording_s"] + (
+            time.perf_counter() - t0)
+        out["focus2_region"] = {k: list(v) for k, v in region2.items()}
     post = kind.spec.posterior
     prob, _ = xpost.problem(kind, target, observed)
     grid_means, grids = [], []
@@ -249,6 +257,7 @@ def recording_check(quick: bool, workdir: Path) -> dict:
         out["reference_fit_key_s"] = time.perf_counter() - t0
         out["amortized_vs_fit_key_ref"] = npe_check.compare(est, {"demo": (y, fit_key_ref)})
         out["focused_vs_fit_key_ref"] = npe_check.compare(focused, {"demo": (y, fit_key_ref)})
+        out["focused2_vs_fit_key_ref"] = npe_check.compare(twice, {"demo": (y, fit_key_ref)})
         t0 = time.perf_counter()
         reference, out["reference"] = zoomed_reference(
             kind, y, target.seed, 4, {n: fit_key_ref.mean(n) for n in kind.spec.names},
@@ -258,6 +267,8 @@ def recording_check(quick: bool, workdir: Path) -> dict:
                                           / reference.marginal(n).sd()) for n in kind.spec.names}
     out["amortized"] = npe_check.compare(est, {"demo": (y, reference)})
     out["focused"] = npe_check.compare(focused, {"demo": (y, reference)})
+    if twice is not None:
+        out["focused2"] = npe_check.compare(twice, {"demo": (y, reference)})
     out["pipeline_grid_seed0"] = npe_check.compare(focused, {"demo": (y, grids[0])})
     out["pipeline_grid_vs_reference"] = {
         n: {"mean_offset_ref_sd": (grids[0].mean(n) - reference.mean(n))
@@ -395,9 +406,14 @@ def print_recording(g: dict) -> None:
               f"({g['reference_fit_key_s']:.1f} s)")
         print("   amortized vs it:\n" + npe_check.table(g["amortized_vs_fit_key_ref"]))
         print("   focused vs it:\n" + npe_check.table(g["focused_vs_fit_key_ref"]))
+        print(f"   two focused rounds ({g['focused2_per_recording_s']:.1f} s, region "
+              f"{g['focus2_region']}) vs it:\n"
+              + npe_check.table(g["focused2_vs_fit_key_ref"]))
         print(f"   the pipeline's grid against the reference: {g['pipeline_grid_vs_reference']}")
     print("   amortized vs reference grid:\n" + npe_check.table(g["amortized"]))
     print("   focused vs reference grid:\n" + npe_check.table(g["focused"]))
+    if "focused2" in g:
+        print("   two focused rounds vs reference grid:\n" + npe_check.table(g["focused2"]))
     print("   focused vs the pipeline's grid (fit key 0):\n"
           + npe_check.table(g["pipeline_grid_seed0"]))
 
