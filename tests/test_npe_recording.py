@@ -154,6 +154,7 @@ def test_a_recording_is_read_with_its_own_floor(recording):
     assert np.allclose([y[f"log_psd_pc[{i}]"] for i in range(len(pcs))], pcs)
 
 
+@pytest.mark.slow  # trains a second estimator (about 40 s)
 def test_the_focused_npe_with_a_floor_is_held_to_its_grid(tmp_path):
     """A demo with a white floor (2 uV of measurement noise): the NPE trained with floors drawn
     from their prior, focused on the recording, within the per-target bounds of the grid of its
