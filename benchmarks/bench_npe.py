@@ -29,7 +29,7 @@ targets:
   its demo recording of 120 s at a = 100 /s, b = 50 /s): training on noisy simulations (full:
   4,000 x 16 realisations of 5.5 s, each with a floor drawn from its prior; quick:
   .test/npe_recording.yaml, b alone on 30 s, no floor), then per recording the amortized draws,
-  the focused round and the grid posterior of the pipeline (quick: 41 cells + 1 refinement;
+  the focused round (full: also two and three rounds) and the grid posterior of the pipeline (quick: 41 cells + 1 refinement;
   full: 21 x 21 + 1), and the per-target check against the grid of the NPE's likelihood (quick:
   16x the model's realisations on the box; full: a zoomed reference, :func:`zoomed_reference`,
   at 1x (the fit key's own likelihood) and 4x the realisations, cells a third of the posterior's
@@ -225,14 +225,17 @@ def recording_check(quick: bool, workdir: Path) -> dict:
     focused, region = focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch)
     out["focused_per_recording_s"] = time.perf_counter() - t0
     out["focus_region"] = {k: list(v) for k, v in region.items()}
-    twice = None
-    if not quick:  # two rounds (npe.focus: 2): the second on the first round's region
-        t0 = time.perf_counter()
-        twice, region2 = focus(focused, xnpe.prior_problem(kind), y,
-                               max_batch=kind.npe_max_batch)
-        out["focused2_per_recording_s"] = out["focused_per_recording_s"] + (
-            time.perf_counter() - t0)
-        out["focus2_region"] = {k: list(v) for k, v in region2.items()}
+    rounds = {}
+    if not quick:  # two and three rounds (npe.focus: 2, 3), each on the region of the one before
+        previous, seconds = focused, out["focused_per_recording_s"]
+        for n in (2, 3):
+            t0 = time.perf_counter()
+            previous, region_n = focus(previous, xnpe.prior_problem(kind), y,
+                                       max_batch=kind.npe_max_batch)
+            seconds += time.perf_counter() - t0
+            rounds[n] = previous
+            out[f"focused{n}_per_recording_s"] = seconds
+            out[f"focus{n}_region"] = {k: list(v) for k, v in region_n.items()}
     post = kind.spec.posterior
     prob, _ = xpost.problem(kind, target, observed)
     grid_means, grids = [], []
@@ -257,7 +260,9 @@ def recording_check(quick: bool, workdir: Path) -> dict:
         out["reference_fit_key_s"] = time.perf_counter() - t0
         out["amortized_vs_fit_key_ref"] = npe_check.compare(est, {"demo": (y, fit_key_ref)})
         out["focused_vs_fit_key_ref"] = npe_check.compare(focused, {"demo": (y, fit_key_ref)})
-        out["focused2_vs_fit_key_ref"] = npe_check.compare(twice, {"demo": (y, fit_key_ref)})
+        for n, est_n in rounds.items():
+            out[f"focused{n}_vs_fit_key_ref"] = npe_check.compare(est_n,
+                                                                  {"demo": (y, fit_key_ref)})
         t0 = time.perf_counter()
         reference, out["reference"] = zoomed_reference(
             kind, y, target.seed, 4, {n: fit_key_ref.mean(n) for n in kind.spec.names},
@@ -267,8 +272,8 @@ def recording_check(quick: bool, workdir: Path) -> dict:
                                           / reference.marginal(n).sd()) for n in kind.spec.names}
     out["amortized"] = npe_check.compare(est, {"demo": (y, reference)})
     out["focused"] = npe_check.compare(focused, {"demo": (y, reference)})
-    if twice is not None:
-        out["focused2"] = npe_check.compare(twice, {"demo": (y, reference)})
+    for n, est_n in rounds.items():
+        out[f"focused{n}"] = npe_check.compare(est_n, {"demo": (y, reference)})
     out["pipeline_grid_seed0"] = npe_check.compare(focused, {"demo": (y, grids[0])})
     out["pipeline_grid_vs_reference"] = {
         n: {"mean_offset_ref_sd": (grids[0].mean(n) - reference.mean(n))
@@ -406,14 +411,17 @@ def print_recording(g: dict) -> None:
               f"({g['reference_fit_key_s']:.1f} s)")
         print("   amortized vs it:\n" + npe_check.table(g["amortized_vs_fit_key_ref"]))
         print("   focused vs it:\n" + npe_check.table(g["focused_vs_fit_key_ref"]))
-        print(f"   two focused rounds ({g['focused2_per_recording_s']:.1f} s, region "
-              f"{g['focus2_region']}) vs it:\n"
-              + npe_check.table(g["focused2_vs_fit_key_ref"]))
+        for n in (2, 3):
+            print(f"   {n} focused rounds ({g[f'focused{n}_per_recording_s']:.1f} s, region "
+                  f"{g[f'focus{n}_region']}) vs it:\n"
+                  + npe_check.table(g[f"focused{n}_vs_fit_key_ref"]))
         print(f"   the pipeline's grid against the reference: {g['pipeline_grid_vs_reference']}")
     print("   amortized vs reference grid:\n" + npe_check.table(g["amortized"]))
     print("   focused vs reference grid:\n" + npe_check.table(g["focused"]))
-    if "focused2" in g:
-        print("   two focused rounds vs reference grid:\n" + npe_check.table(g["focused2"]))
+    for n in (2, 3):
+        if f"focused{n}" in g:
+            print(f"   {n} focused rounds vs reference grid:\n"
+                  + npe_check.table(g[f"focused{n}"]))
     print("   focused vs the pipeline's grid (fit key 0):\n"
           + npe_check.table(g["pipeline_grid_seed0"]))
 
