@@ -25,19 +25,23 @@ targets:
 - the column (config/config.yaml's ``jansen_rit_C_rms``: its npe: settings, C = 135, 140, 150,
   160 observed without noise, the grid of its posterior: block), amortized and with the focused
   round (``npe.focus``), and the time of a focused round;
-- the recording (config/config.yaml's ``recording_demo``, its demo recording of 120 s at a = 100
-  /s, b = 50 /s, without the white floor, which the recording NPE does not model): training on
-  noisy simulations (full: 4,000 x 16 realisations of 5.5 s; quick: .test/npe_recording.yaml,
-  b alone on 30 s), then per recording the amortized draws, the focused round and the grid
-  posterior of the pipeline (quick: 41 cells + 1 refinement; full: 21 x 21 + 1), and the
-  per-target check against the grid of the same likelihood with 16x the model's realisations;
-  the grid's mean at three fit keys says how far a single key moves it.
+- the recording (config/config.yaml's ``recording_demo`` as configured, white floor included,
+  its demo recording of 120 s at a = 100 /s, b = 50 /s): training on noisy simulations (full:
+  4,000 x 16 realisations of 5.5 s, each with a floor drawn from its prior; quick:
+  .test/npe_recording.yaml, b alone on 30 s, no floor), then per recording the amortized draws,
+  the focused round (full: also two and three rounds) and the grid posterior of the pipeline (quick: 41 cells + 1 refinement;
+  full: 21 x 21 + 1), and the per-target check against the grid of the NPE's likelihood (quick:
+  16x the model's realisations on the box; full: a zoomed reference, :func:`zoomed_reference`,
+  at 1x (the fit key's own likelihood) and 4x the realisations, cells a third of the posterior's
+  sd); the grid's mean at three fit keys says how far a single key moves it.
 
+``--recording`` runs the full recording check alone (about 10-15 minutes on 2 loaded cores).
 Nothing asserts a time; the JSON keeps every number.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -190,8 +194,7 @@ def recording_check(quick: bool, workdir: Path) -> dict:
         config = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())
         name = "recording_demo"
         block = config["experiments"][name]
-        block.update(noise_floor_hz=None,
-                     posterior={"method": "grid", "grid_points": 21, "refine": 1},
+        block.update(posterior={"method": "grid", "grid_points": 21, "refine": 1},
                      npe={"n_simulations": 4000, "steps": 3000, "sbc": {"runs": 100}})
     here = os.getcwd()
     os.chdir(workdir)
@@ -216,11 +219,23 @@ def recording_check(quick: bool, workdir: Path) -> dict:
     t0 = time.perf_counter()
     est.sample(y, 1000, 1)
     out["amortized_per_recording_s"] = time.perf_counter() - t0
-    focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch, seed=1)  # compiles
+    if quick:  # compiles (full: the round's own time, compilation included, is minutes anyway)
+        focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch, seed=1)
     t0 = time.perf_counter()
     focused, region = focus(est, xnpe.prior_problem(kind), y, max_batch=kind.npe_max_batch)
     out["focused_per_recording_s"] = time.perf_counter() - t0
     out["focus_region"] = {k: list(v) for k, v in region.items()}
+    rounds = {}
+    if not quick:  # two and three rounds (npe.focus: 2, 3), each on the region of the one before
+        previous, seconds = focused, out["focused_per_recording_s"]
+        for n in (2, 3):
+            t0 = time.perf_counter()
+            previous, region_n = focus(previous, xnpe.prior_problem(kind), y,
+                                       max_batch=kind.npe_max_batch)
+            seconds += time.perf_counter() - t0
+            rounds[n] = previous
+            out[f"focused{n}_per_recording_s"] = seconds
+            out[f"focus{n}_region"] = {k: list(v) for k, v in region_n.items()}
     post = kind.spec.posterior
     prob, _ = xpost.problem(kind, target, observed)
     grid_means, grids = [], []
@@ -231,15 +246,40 @@ def recording_check(quick: bool, workdir: Path) -> dict:
         out.setdefault("grid_per_recording_s", []).append(time.perf_counter() - t0)
         grid_means.append({n: grids[-1].mean(n) for n in kind.spec.names})
     out["grid_means_by_fit_key"] = grid_means
+    out["floor_fraction"] = float(observed["floor_fraction"])
     t0 = time.perf_counter()
-    reference = infer.grid_posterior(recording_npe.reference_problem(kind, y, target.seed, 16),
-                                     post.grid_points, refine=post.refine, max_batch=32)
+    if quick:
+        reference = infer.grid_posterior(recording_npe.reference_problem(
+            kind, y, target.seed, 16), post.grid_points, refine=post.refine, max_batch=32)
+        out["reference"] = "16x realisations, the pipeline's grid"
+    else:
+        centre = {n: grids[0].mean(n) for n in kind.spec.names}
+        sd = {n: grids[0].marginal(n).sd() for n in kind.spec.names}
+        fit_key_ref, out["reference_fit_key"] = zoomed_reference(kind, y, target.seed, 1,
+                                                                 centre, sd)
+        out["reference_fit_key_s"] = time.perf_counter() - t0
+        out["amortized_vs_fit_key_ref"] = npe_check.compare(est, {"demo": (y, fit_key_ref)})
+        out["focused_vs_fit_key_ref"] = npe_check.compare(focused, {"demo": (y, fit_key_ref)})
+        for n, est_n in rounds.items():
+            out[f"focused{n}_vs_fit_key_ref"] = npe_check.compare(est_n,
+                                                                  {"demo": (y, fit_key_ref)})
+        t0 = time.perf_counter()
+        reference, out["reference"] = zoomed_reference(
+            kind, y, target.seed, 4, {n: fit_key_ref.mean(n) for n in kind.spec.names},
+            {n: fit_key_ref.marginal(n).sd() for n in kind.spec.names}, stage1=False)
     out["reference_grid_s"] = time.perf_counter() - t0
     out["grid_key_spread_sd"] = {n: float(np.std([m[n] for m in grid_means], ddof=1)
                                           / reference.marginal(n).sd()) for n in kind.spec.names}
     out["amortized"] = npe_check.compare(est, {"demo": (y, reference)})
     out["focused"] = npe_check.compare(focused, {"demo": (y, reference)})
+    for n, est_n in rounds.items():
+        out[f"focused{n}"] = npe_check.compare(est_n, {"demo": (y, reference)})
     out["pipeline_grid_seed0"] = npe_check.compare(focused, {"demo": (y, grids[0])})
+    out["pipeline_grid_vs_reference"] = {
+        n: {"mean_offset_ref_sd": (grids[0].mean(n) - reference.mean(n))
+            / reference.marginal(n).sd(),
+            "sd_ratio": grids[0].marginal(n).sd() / reference.marginal(n).sd()}
+        for n in kind.spec.names}
     t0 = time.perf_counter()
     cal = xnpe.calibration(kind, est)
     out["sbc_s"] = time.perf_counter() - t0
@@ -250,7 +290,54 @@ def recording_check(quick: bool, workdir: Path) -> dict:
     return out
 
 
+def zoomed_reference(kind, y, seed, factor, centre, sd, stage1=True):
+    """The grid of the NPE's likelihood (``factor`` x the realisations) on a box zoomed onto the
+    posterior: a first 13 x 13 grid over ``centre`` +- 4 ``sd`` (``stage1``; a coarse grid's
+    sd is at least the posterior's), then 15 x 15 cells and one refinement over its mean +- 5 of
+    its sd (cells a third of the posterior's sd), within the block's box. Returns the grid and
+    a description (the box, its half-widths in posterior sd: a box that cuts the posterior
+    shows here)."""
+    from eegfit import infer
+    from eegfit.experiments import recording_npe
+
+    box = {p.name: p.bounds for p in kind.spec.parameters}
+
+    def around(c, s, k):
+        return {n: (max(box[n][0], c[n] - k * s[n]), min(box[n][1], c[n] + k * s[n]))
+                for n in kind.spec.names}
+
+    if stage1:
+        first = infer.grid_posterior(recording_npe.reference_problem(
+            kind, y, seed, factor, around(centre, sd, 4.0)), 13, refine=0, max_batch=64)
+        centre = {n: first.mean(n) for n in kind.spec.names}
+        sd = {n: first.marginal(n).sd() for n in kind.spec.names}
+    bounds = around(centre, sd, 5.0)
+    grid = infer.grid_posterior(recording_npe.reference_problem(kind, y, seed, factor, bounds),
+                                15, refine=1, max_batch=64)
+    post_sd = {n: grid.marginal(n).sd() for n in kind.spec.names}
+    cells = 15 * (4 if len(kind.spec.names) == 1 else 2)  # the refinement's children per axis
+    return grid, {"factor": factor, "box": {n: list(b) for n, b in bounds.items()},
+                  "cell_over_sd": {n: (bounds[n][1] - bounds[n][0]) / cells / post_sd[n]
+                                   for n in kind.spec.names},
+                  "box_half_width_sd": {n: min(grid.mean(n) - bounds[n][0],
+                                               bounds[n][1] - grid.mean(n)) / post_sd[n]
+                                        for n in kind.spec.names}}
+
+
+def run_recording() -> dict:
+    """The full recording check alone (``--recording``)."""
+    import tempfile
+
+    result = {"mode": "recording", "loadavg_start": list(os.getloadavg())}
+    with tempfile.TemporaryDirectory() as tmp:
+        result["recording"] = recording_check(False, Path(tmp))
+    result["loadavg_end"] = list(os.getloadavg())
+    return result
+
+
 def run(mode: str = "full") -> dict:
+    if mode == "recording":
+        return run_recording()
     quick = mode == "quick"
     t0 = time.perf_counter()
     truths, observed, template, problem = _setup()
@@ -269,6 +356,11 @@ def run(mode: str = "full") -> dict:
 
 
 def print_table(r: dict) -> None:
+    if r["mode"] == "recording":
+        print(f"recording NPE alone (load {r['loadavg_start'][0]:.1f} -> "
+              f"{r['loadavg_end'][0]:.1f})")
+        print_recording(r["recording"])
+        return
     n, g, u = r["npe"], r["grid"], r["nuts"]
     npe_total = n["training_s"] + n["targets_one_by_one_s"]
     s = n["settings"]
@@ -296,7 +388,12 @@ def print_table(r: dict) -> None:
           f"round {min(c['focus_s']):.1f}-{max(c['focus_s']):.1f} s):")
     print("   amortized:\n" + npe_check.table(c["amortized"]))
     print("   focused:\n" + npe_check.table(c["focused"]))
-    g = r["recording"]
+    print_recording(r["recording"])
+
+
+def print_recording(g: dict) -> None:
+    from eegfit.infer import npe_check
+
     s = g["settings"]
     print(f"  recording NPE ({g['experiment']}, {g['n_bins']} bins): training "
           f"{g['training_s']:.1f} s ({s['n_simulations']} noisy simulations in "
@@ -308,13 +405,38 @@ def print_table(r: dict) -> None:
     print(f"   the grid's mean over 3 fit keys moves by {g['grid_key_spread_sd']} reference sd;"
           f" SBC p {g['sbc_chi2_p']} (coverage within {g['coverage_max_dev']:.2f} of the "
           f"diagonal)")
+    print(f"   floor fraction {g.get('floor_fraction', 0):.4g}; reference: {g['reference']}")
+    if "reference_fit_key" in g:
+        print(f"   reference at the fit key (1x): {g['reference_fit_key']} "
+              f"({g['reference_fit_key_s']:.1f} s)")
+        print("   amortized vs it:\n" + npe_check.table(g["amortized_vs_fit_key_ref"]))
+        print("   focused vs it:\n" + npe_check.table(g["focused_vs_fit_key_ref"]))
+        for n in (2, 3):
+            print(f"   {n} focused rounds ({g[f'focused{n}_per_recording_s']:.1f} s, region "
+                  f"{g[f'focus{n}_region']}) vs it:\n"
+                  + npe_check.table(g[f"focused{n}_vs_fit_key_ref"]))
+        print(f"   the pipeline's grid against the reference: {g['pipeline_grid_vs_reference']}")
     print("   amortized vs reference grid:\n" + npe_check.table(g["amortized"]))
     print("   focused vs reference grid:\n" + npe_check.table(g["focused"]))
+    for n in (2, 3):
+        if f"focused{n}" in g:
+            print(f"   {n} focused rounds vs reference grid:\n"
+                  + npe_check.table(g[f"focused{n}"]))
     print("   focused vs the pipeline's grid (fit key 0):\n"
           + npe_check.table(g["pipeline_grid_seed0"]))
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--recording" in argv:  # the full recording check alone
+        argv.remove("--recording")
+        if argv:
+            raise SystemExit(f"bench_npe.py --recording takes no other argument, got {argv}")
+        result, out = run("recording"), HERE / "results" / "npe_recording.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))  # before the table: nothing lost
+        print_table(result)
+        return 0
     return bench_io.main(__doc__, run, print_table, HERE / "results" / "npe.json", argv)
 
 

@@ -110,6 +110,78 @@ def test_the_focused_npe_is_held_to_its_grid_posterior(recording, estimator):
     assert 40 < region["b"][0] < grid.mean("b") < region["b"][1] < 60
 
 
+# ---- the white floor (noise_floor_hz): a nuisance drawn in training, a feature ------------------
+
+FLOOR = dict(noise_floor_hz=[40, 45])
+
+
+def test_the_training_floor_is_added_to_the_model_and_given_to_the_flow():
+    """Each training simulation draws its floor phi (log-uniform, per simulation and per chunk
+    key) and its features are the whitened log of ``S + phi mean_band(S) / (1 - phi)`` projected,
+    with ``log phi`` beside them (computed here with NumPy from the floor-free spectrum)."""
+    kind = build(**FLOOR)
+    assert recording_npe.noise(kind).drive_noise  # a key per chunk, for the floors
+    values = {"b": jnp.asarray([45.0, 50.0, 55.0, 50.0])}
+    f = recording_npe.features(kind, values, jax.random.key(5))
+    phi = np.exp(np.asarray(f["log_floor_fraction"]))
+    assert np.all((phi >= recording_npe.FLOOR_FRACTION_MIN)
+                  & (phi < recording_npe.FLOOR_FRACTION_MAX)) and len(set(phi)) == 4
+    other = recording_npe.features(kind, values, jax.random.key(6))["log_floor_fraction"]
+    assert not np.allclose(np.asarray(other), np.log(phi))
+    freqs, psd = kind.model_spectrum(kind.model_at(values), recording_npe.fit_key(kind), 0.0)
+    freqs, psd = np.asarray(freqs), np.asarray(psd, float)
+    band = (freqs >= 6.0) & (freqs <= 14.0)  # the features' band (peak_frequency, 6-14 Hz)
+    floored = psd + phi * psd[band].mean(axis=0) / (1 - phi)
+    whiten, _ = recording_npe.whitening(kind)
+    want = recording_npe.basis(kind).T @ (whiten @ np.log(floored[kind._mask]))
+    got = np.stack([np.asarray(f[f"log_psd_pc[{i}]"]) for i in range(want.shape[0])])
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(got, recording_npe.basis(kind).T @ (whiten @ np.log(
+        psd[kind._mask])), atol=1e-2)  # the floor does change them
+
+
+def test_a_recording_is_read_with_its_own_floor(recording):
+    kind, _, observed = recording
+    floored = build(**FLOOR)
+    y = recording_npe.observed(floored, {**observed, "floor_fraction": 0.01})
+    assert y["log_floor_fraction"] == pytest.approx(np.log(0.01))
+    assert recording_npe.observed(floored, {**observed, "floor_fraction": 0.0})[
+        "log_floor_fraction"] == pytest.approx(np.log(recording_npe.FLOOR_FRACTION_MIN))
+    pcs = recording_npe.basis(floored).T @ (recording_npe.whitening(floored)[0]
+                                             @ np.log(observed["band_psd"]))
+    assert list(y) == recording_npe.feature_names(floored) == [
+        f"log_psd_pc[{i}]" for i in range(len(pcs))] + ["log_floor_fraction"]
+    assert np.allclose([y[f"log_psd_pc[{i}]"] for i in range(len(pcs))], pcs)
+
+
+@pytest.mark.slow  # trains a second estimator (about 40 s)
+def test_the_focused_npe_with_a_floor_is_held_to_its_grid(tmp_path):
+    """A demo with a white floor (2 uV of measurement noise): the NPE trained with floors drawn
+    from their prior, focused on the recording, within the per-target bounds of the grid of its
+    likelihood (16x realisations, the recording's floor added)."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        kind = build(**FLOOR, demo={**BLOCK["demo"], "noise_uv": 2.0})
+        path = Path(kind.spec.demo["path"])
+        path.parent.mkdir(parents=True)
+        kind.make_input("demo", path)
+        target = kind.targets()[0]
+        observed = kind.observed(kind.make_target(target))
+    finally:
+        os.chdir(here)
+    assert observed["floor_fraction"] > 1e-3
+    y = kind.npe_observed(observed)
+    estimator = npe.train(kind)
+    reference = recording_npe.reference_problem(kind, y, target.seed, factor=16)
+    grid = infer.grid_posterior(reference, 41, refine=1, max_batch=64)
+    focused, _ = focus(estimator, npe.prior_problem(kind), y, max_batch=kind.npe_max_batch)
+    rows = npe_check.compare(focused, {"demo": (y, grid)})
+    assert npe_check.passed(rows), npe_check.table(rows)
+
+
 def test_the_npe_width_follows_the_likelihoods_noise(recording, estimator):
     """An observation drawn from the likelihood at b = 50 (the fit key's spectrum plus unit
     noise): the focused NPE's sd within a factor 1.6 of the exact posterior's (a 1-D grid of
@@ -150,12 +222,11 @@ def test_a_recording_of_another_length_is_refused(recording):
 
 
 @pytest.mark.parametrize("changes, culprit", [
-    (dict(noise_floor_hz=[40, 45]), "experiments.npe_recording.noise_floor_hz: the recording NPE"),
     (dict(aperiodic={"exponent": [0, 4]}), "experiments.npe_recording.aperiodic: the recording"),
     (dict(posterior={**BLOCK["posterior"], "scale": {"rel_sd": 0.01}}),
      "experiments.npe_recording.posterior.scale: the recording NPE's likelihood"),
     (dict(npe={**BLOCK["npe"], "recording_s": 1.0}), "npe.recording_s (1 s) must hold at least"),
-], ids=["floor", "aperiodic", "scale", "too short"])
+], ids=["aperiodic", "scale", "too short"])
 def test_a_recording_npe_block_that_cannot_hold_is_refused(changes, culprit):
     with pytest.raises(ValueError) as err:
         build(**changes)

@@ -25,9 +25,19 @@ Training data (``npe.model_noise``):
 :func:`reference_problem` is the grid problem of the NPE's likelihood with the model's mean PSD
 over ``factor`` times more realisations (the reference of ``per_simulation``).
 
-Restricted: no aperiodic background and no white floor (``aperiodic`` and ``noise_floor_hz``
-null): both are profiled per target and change the whitening; a block with either and an NPE is
-refused at planning.
+The white floor (``noise_floor_hz``): the likelihood adds to the model's PSD the floor the
+recording shows, as the fraction ``phi`` of the band's mean PSD it makes
+(:func:`eegfit.experiments.recording_data.floor_fraction`). The NPE takes ``phi`` as a nuisance:
+each training simulation draws it log-uniformly on ``[FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX)``
+(up to the largest floor the recording kind accepts), adds that floor, and the flow is
+conditioned on ``log phi`` as one more feature (with a small noise,
+:data:`LOG_FLOOR_FRACTION_SD`); a recording is then read with its own ``phi`` (below
+``FLOOR_FRACTION_MIN``, taken as that: a floor of 1e-5 of the band's mean). The whitening stays the floor-free one (the likelihood's, with a floor, gives the bins
+the floor dominates a smaller model share of the variance): the NPE's likelihood is that of
+:func:`reference_problem`, which the benchmark holds it to.
+
+Restricted: no aperiodic background (``aperiodic`` null): it is profiled per target; a block
+with it and an NPE is refused at planning.
 """
 
 from __future__ import annotations
@@ -52,11 +62,10 @@ estimator still serves."""
 def check(kind) -> None:
     """The recording's ``npe:`` block against the rest (``ValueError`` naming the key)."""
     spec, where = kind.spec, f"config experiments.{kind.spec.name}"
-    for key in ("aperiodic", "noise_floor_hz"):
-        if getattr(spec, key) is not None:
-            raise ValueError(f"{where}.{key}: the recording NPE conditions on the model's "
-                             f"spectrum without a profiled background or floor; set {key}: null "
-                             f"or remove the npe: block")
+    if spec.aperiodic is not None:
+        raise ValueError(f"{where}.aperiodic: the recording NPE conditions on the model's "
+                         f"spectrum without a profiled background; set aperiodic: null "
+                         f"or remove the npe: block")
     post = spec.posterior
     if post.rel_sd is not None or post.sd is not None or post.seed_spread is not None:
         raise ValueError(f"{where}.posterior.scale: the recording NPE's likelihood is the "
@@ -98,6 +107,30 @@ def whitening(kind) -> tuple[np.ndarray, float]:
     return whiten, likelihood.log_variance(dof) / sd ** 2
 
 
+FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX = 1e-5, 0.5
+"""Training floors are drawn log-uniformly between these fractions of the band's mean PSD (up
+to the largest the recording kind accepts: :func:`eegfit.experiments.recording_data.
+floor_fraction`). A demo recording's floor is a few thousandths (0.0022 on the test's)."""
+LOG_FLOOR_FRACTION_SD = 0.05
+"""The noise on the ``log_floor_fraction`` feature in training (5 % of the floor: the flow's
+condition is never exact)."""
+
+
+def has_floor(kind) -> bool:
+    """Whether the block adds the recording's white floor (``noise_floor_hz``) to the model."""
+    return kind.spec.noise_floor_hz is not None
+
+
+def floor_draws(kind, key, shape):
+    """Training floors: log-uniform on ``[FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX)``, of the
+    batch ``shape`` (0 without a floor)."""
+    if not has_floor(kind):
+        return 0.0
+    low, high = np.log(FLOOR_FRACTION_MIN), np.log(FLOOR_FRACTION_MAX)
+    return jnp.exp(jax.random.uniform(jax.random.fold_in(key, 104_729), shape,
+                                      jnp.result_type(float), low, high))
+
+
 N_COMPONENTS = 8
 """Principal components of the whitened log-PSD the NPE conditions on (at most ``n_bins - 1``)."""
 BASIS_POINTS = 512
@@ -122,7 +155,8 @@ def basis(kind) -> np.ndarray:
         values[p.name] = jnp.asarray(prior.sample(jax.random.fold_in(key, i), BASIS_POINTS),
                                      jnp.result_type(float))
     whiten = jnp.asarray(whitening(kind)[0], jnp.result_type(float))
-    _, psd = kind.model_spectrum(kind.model_at(values), fit_key(kind))
+    floor = floor_draws(kind, key, (BASIS_POINTS,))
+    _, psd = kind.model_spectrum(kind.model_at(values), fit_key(kind), floor)
     entries = np.asarray(likelihood.whitened_log_psd(psd[kind._mask], np.ones(kind.n_bins, bool),
                                                      whiten), float).T
     entries = entries[np.all(np.isfinite(entries), axis=1)]
@@ -134,7 +168,9 @@ def basis(kind) -> np.ndarray:
 
 
 def feature_names(kind) -> list[str]:
-    return [f"log_psd_pc[{i}]" for i in range(min(N_COMPONENTS, kind.n_bins - 1))]
+    """The principal directions, then (with a floor) ``log_floor_fraction``."""
+    names = [f"log_psd_pc[{i}]" for i in range(min(N_COMPONENTS, kind.n_bins - 1))]
+    return names + (["log_floor_fraction"] if has_floor(kind) else [])
 
 
 def per_simulation(kind) -> bool:
@@ -152,8 +188,10 @@ def noise(kind) -> Noise:
     """The likelihood's noise on a whitened entry: all of it (sd 1) on the fit key's simulation,
     or the recording's share (sd ``sqrt(r)``) on a simulation with noise of its own."""
     sd = float(np.sqrt(whitening(kind)[1])) if per_simulation(kind) else 1.0
-    return Noise(rel_sd=None, sd={k: sd for k in feature_names(kind)},
-                 drive_noise=per_simulation(kind))
+    sds = {k: (LOG_FLOOR_FRACTION_SD if k == "log_floor_fraction" else sd)
+           for k in feature_names(kind)}
+    # a key per chunk: the simulations' own noise, or the floors drawn for them
+    return Noise(rel_sd=None, sd=sds, drive_noise=per_simulation(kind) or has_floor(kind))
 
 
 def own_noise(model, shape):
@@ -169,14 +207,19 @@ def features(kind, values: dict, key) -> dict:
     (:func:`fit_key`, ``key`` unused: common random numbers, as the grid and the fits)."""
     whiten = jnp.asarray(whitening(kind)[0], jnp.result_type(float))
     model = kind.model_at(values)
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in values.values()))
+    floor = floor_draws(kind, key, shape)
     if per_simulation(kind):
-        model = own_noise(model, jnp.broadcast_shapes(*(jnp.shape(v) for v in values.values())))
+        model = own_noise(model, shape)
     else:
         key = fit_key(kind)
-    _, psd = kind.model_spectrum(model, key)
+    _, psd = kind.model_spectrum(model, key, floor)
     entries = likelihood.whitened_log_psd(psd[kind._mask], np.ones(kind.n_bins, bool), whiten)
     summary = jnp.tensordot(jnp.asarray(basis(kind).T, entries.dtype), entries, axes=1)
-    return {name: summary[i] for i, name in enumerate(feature_names(kind))}
+    out = {f"log_psd_pc[{i}]": summary[i] for i in range(summary.shape[0])}
+    if has_floor(kind):
+        out["log_floor_fraction"] = jnp.broadcast_to(jnp.log(floor), shape)
+    return out
 
 
 def observed(kind, observed: dict) -> dict:
@@ -190,50 +233,76 @@ def observed(kind, observed: dict) -> dict:
                          f"retrain")
     whiten = whitening(kind)[0]
     entries = basis(kind).T @ (whiten @ np.log(np.asarray(observed["band_psd"], float)))
-    return {name: float(entries[i]) for i, name in enumerate(feature_names(kind))}
+    out = {f"log_psd_pc[{i}]": float(v) for i, v in enumerate(entries)}
+    if has_floor(kind):
+        floor = max(float(observed["floor_fraction"]), FLOOR_FRACTION_MIN)
+        out["log_floor_fraction"] = float(np.log(floor))
+    return out
 
 
 def conditions(kind) -> dict:
     """What the estimator is trained for beside its prior and noise (checked on reload)."""
     spec = kind.spec
     sim = spec.simulation
-    return {"model_noise": spec.npe.model_noise + (
-                "" if per_simulation(kind) else f" (seed {spec.seeds[0]})"),
-            "band_hz": [float(b) for b in kind.band_hz], "segment_s": float(spec.segment_s),
-            "overlap": float(spec.overlap), "n_realisations": int(spec.n_realisations),
-            "recording_s": recording_s(kind),
-            "simulation": f"dt_ms={sim.dt_ms:g} duration_ms={sim.duration_ms:g} "
-                          f"transient_ms={sim.transient_ms:g} integrator={sim.integrator}",
-            "model": repr(spec.model),
-            "summary": f"{len(feature_names(kind))} principal directions of {BASIS_POINTS} prior "
-                       f"draws (seed {spec.npe.seed}) at the fit key"}
+    out = {"model_noise": spec.npe.model_noise + (
+               "" if per_simulation(kind) else f" (seed {spec.seeds[0]})"),
+           "band_hz": [float(b) for b in kind.band_hz], "segment_s": float(spec.segment_s),
+           "overlap": float(spec.overlap), "n_realisations": int(spec.n_realisations),
+           "recording_s": recording_s(kind),
+           "simulation": f"dt_ms={sim.dt_ms:g} duration_ms={sim.duration_ms:g} "
+                         f"transient_ms={sim.transient_ms:g} integrator={sim.integrator}",
+           "model": repr(spec.model),
+           "summary": f"{len(feature_names(kind)) - has_floor(kind)} principal directions of "
+                      f"{BASIS_POINTS} prior draws (seed {spec.npe.seed}) at the fit key"}
+    if has_floor(kind):
+        out["floor"] = (f"log-uniform fraction of the band's mean PSD in "
+                        f"[{FLOOR_FRACTION_MIN:g}, {FLOOR_FRACTION_MAX:g}), drawn per "
+                        f"simulation; its log a feature (sd {LOG_FLOOR_FRACTION_SD:g})")
+    return out
 
 
-def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16) -> infer.Problem:
-    """The grid problem of the NPE's likelihood at one target (its whitened log-PSD
-    ``observed_npe``): the model's mean PSD over ``factor x n_realisations`` realisations of the
-    fit key of ``seed`` (its Monte Carlo error ``1 / factor`` of the configured one), the
-    whitening and the variance of the configured ones (module docstring)."""
+def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16,
+                      bounds: dict | None = None) -> infer.Problem:
+    """The grid problem of the NPE's likelihood at one target (its features ``observed_npe``):
+    the model's mean PSD over ``factor x n_realisations`` realisations of the fit key of
+    ``seed`` (its Monte Carlo error ``1 / factor`` of the configured one) plus the target's floor
+    (``exp(observed_npe["log_floor_fraction"])``, exact), the whitening and the variance of the configured
+    ones (module docstring). ``bounds`` (name -> (low, high)) narrows the box: a grid there is a
+    finer reference for a posterior much narrower than the box (uniform priors only: a narrowed
+    box is the posterior truncated, negligible outside where the box holds its mass)."""
     spec = kind.spec
     ref = copy.copy(kind)
     ref.spec = dataclasses.replace(spec, n_realisations=spec.n_realisations * int(factor))
     whiten = jnp.asarray(whitening(kind)[0], jnp.result_type(float))
     u = jnp.asarray(basis(kind).T, jnp.result_type(float))
+    floor = float(np.exp(observed_npe["log_floor_fraction"])) if has_floor(kind) else 0.0
+    observed = {k: v for k, v in observed_npe.items() if k != "log_floor_fraction"}
 
     def model_features(values, key):
-        _, psd = ref.model_spectrum(ref.model_at(values), key)
+        _, psd = ref.model_spectrum(ref.model_at(values), key, floor)
         entries = likelihood.whitened_log_psd(psd[kind._mask], np.ones(kind.n_bins, bool),
                                               whiten)
         summary = jnp.tensordot(u, entries, axes=1)
-        return {name: summary[i] for i, name in enumerate(feature_names(kind))}
+        return {f"log_psd_pc[{i}]": summary[i] for i in range(summary.shape[0])}
 
-    bounds = {p.name: p.bounds for p in spec.parameters}
-    priors = {n: spec.posterior.prior(n, b) for n, b in bounds.items()}
-    return infer.problem(model_features, observed_npe, {k: 1.0 for k in observed_npe}, bounds,
-                         {n: p for n, p in priors.items() if p is not None},
+    box = {p.name: p.bounds for p in spec.parameters}
+    priors = {n: spec.posterior.prior(n, b) for n, b in box.items()}
+    priors = {n: p for n, p in priors.items() if p is not None}
+    if bounds is not None:
+        if priors:
+            raise ValueError(f"experiment {spec.name}: a narrowed reference box needs uniform "
+                             f"priors, the posterior block has {sorted(priors)}")
+        for n, (lo, hi) in bounds.items():
+            if n not in box or not box[n][0] <= lo < hi <= box[n][1]:
+                raise ValueError(f"experiment {spec.name}: reference bounds {n}: [{lo}, {hi}] "
+                                 f"must be a parameter's interval inside its box {box.get(n)}")
+        box = {**box, **{n: (float(lo), float(hi)) for n, (lo, hi) in bounds.items()}}
+    return infer.problem(model_features, observed, {k: 1.0 for k in observed}, box, priors,
                          context=keys(seed)[1], units=kind.units())
 
 
-__all__ = ["DOF_TOLERANCE", "check", "conditions", "feature_names", "features", "fit_key",
-           "noise", "observed", "own_noise", "per_simulation", "recording_s",
-           "reference_problem", "target_dof", "whitening"]
+__all__ = ["DOF_TOLERANCE", "FLOOR_FRACTION_MAX", "FLOOR_FRACTION_MIN", "LOG_FLOOR_FRACTION_SD",
+           "check", "conditions",
+           "feature_names", "features", "fit_key", "floor_draws", "has_floor", "noise",
+           "observed", "own_noise", "per_simulation", "recording_s", "reference_problem",
+           "target_dof", "whitening"]
