@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 
 RETRY_STATUSES = ("gradient_unreliable", "stalled", "diverged", "failed")
@@ -99,8 +100,6 @@ def retry_failed(fitter, results: list, *, n_steps: int, data, seeds: list, star
     """``results`` (one-start fits of ``fitter.fit_many``), with each fit that needs it
     (:func:`reason`) replaced by its retry: a multi-start fit of ``retry`` starts from a screen
     (in one batch for all retried fits)."""
-    import jax  # noqa: PLC0415
-
     screen_best = np.full(len(results), np.nan)
     if retry_screen:
         screen_best = fitter.screen_minimum(starts, data, seeds, retry_screen, start_design)
