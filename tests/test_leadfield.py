@@ -20,17 +20,6 @@ EDF = Path(__file__).resolve().parents[1] / "tests" / "data" / "S001R01.edf"
 
 
 @pytest.fixture(scope="module")
-def tvb():
-    from eegfit.data import tvb
-
-    try:
-        tvb.data_dir()
-    except ModuleNotFoundError as err:
-        pytest.skip(f"tvb-data not installed: {err}")
-    return tvb
-
-
-@pytest.fixture(scope="module")
 def raw(tvb):
     """The files as read: raw names, positions, surface lead field, region mapping, labels."""
     names, positions = tvb.read_sensors()

@@ -22,17 +22,6 @@ SPELLED = {"O1..": "O1", "Oz..": "Oz", "EEG O2-REF": "O2", "T3..": "T7", "T4": "
 
 
 @pytest.fixture(scope="module")
-def tvb():
-    from eegfit.data import tvb
-
-    try:
-        tvb.data_dir()
-    except ModuleNotFoundError as err:
-        pytest.skip(f"tvb-data not installed: {err}")
-    return tvb
-
-
-@pytest.fixture(scope="module")
 def lf(tvb):
     return tvb.lead_field()
 
