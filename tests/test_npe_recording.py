@@ -36,15 +36,15 @@ def build(**changes):
     return experiments.build(NAME, block)
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory):
-    """The kind, its demo recording's target and what the likelihood reads of it."""
+def demo_recording(folder, **changes):
+    """The kind of ``build(**changes)``, its demo recording (made in ``folder``)'s first target
+    and what the likelihood reads of it."""
     import os
 
     here = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("npe_recording"))
+    os.chdir(folder)
     try:
-        kind = build()
+        kind = build(**changes)
         path = Path(kind.spec.demo["path"])
         path.parent.mkdir(parents=True)
         kind.make_input("demo", path)
@@ -53,6 +53,12 @@ def recording(tmp_path_factory):
     finally:
         os.chdir(here)
     return kind, target, observed
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """The kind, its demo recording's target and what the likelihood reads of it."""
+    return demo_recording(tmp_path_factory.mktemp("npe_recording"))
 
 
 @pytest.fixture(scope="module")
@@ -159,19 +165,8 @@ def test_the_focused_npe_with_a_floor_is_held_to_its_grid(tmp_path):
     """A demo with a white floor (2 uV of measurement noise): the NPE trained with floors drawn
     from their prior, focused on the recording, within the per-target bounds of the grid of its
     likelihood (16x realisations, the recording's floor added)."""
-    import os
-
-    here = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        kind = build(**FLOOR, demo={**BLOCK["demo"], "noise_uv": 2.0})
-        path = Path(kind.spec.demo["path"])
-        path.parent.mkdir(parents=True)
-        kind.make_input("demo", path)
-        target = kind.targets()[0]
-        observed = kind.observed(kind.make_target(target))
-    finally:
-        os.chdir(here)
+    kind, target, observed = demo_recording(tmp_path, **FLOOR,
+                                            demo={**BLOCK["demo"], "noise_uv": 2.0})
     assert observed["floor_fraction"] > 1e-3
     y = kind.npe_observed(observed)
     estimator = npe.train(kind)
