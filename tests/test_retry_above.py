@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from eegfit import experiments
+from eegfit import experiments, io
 from eegfit.experiments import summary
 from eegfit.experiments.provenance import depends
 from eegfit.fit.retry import ABOVE_OTHER, above_other, margin
@@ -151,3 +151,38 @@ def test_the_retry_reruns_byte_identical(run):
     snakemake(work, f"results/{EXP}/summary.csv", "--forcerun", f"retry_above_{EXP}_grad_0",
               "--configfile", ".test/retry_above.yaml")
     assert fits(work) == before
+
+
+def test_a_retry_that_finds_no_lower_loss_keeps_the_first_attempt(tmp_path):
+    """The safety net: a retry is kept only where its best loss is lower. The other backend's
+    record here claims a loss at a point where the model does not make it (its best C moved to
+    the box's edge: a backend whose loss does not reproduce), and the polish from there (``retry:
+    0``: one start, 3 steps) ends above the first attempt: the first attempt is kept, with the
+    retry's reason, loss and counts in its attrs."""
+    from eegfit.experiments import cross_retry, runner  # noqa: PLC0415
+
+    block = copy.deepcopy(BLOCK)
+    block["backends"]["grad"]["retry"] = 0
+    block["model"]["drive"] = {"kind": "constant", "rate_hz": 220.0}  # no floor: a 10 % margin
+    kind = read(block)
+    (target,) = [t for t in kind.targets() if t.label == "C=118"]
+    target_ds = runner.make_target(kind, target)
+    paths = {n: tmp_path / f"{n}.nc" for n in ("target", "first", "other")}
+    io.write_netcdf(target_ds, paths["target"])
+    ((first, timing),) = runner.fit_chunk(kind, "grad", [target], [target_ds])
+    io.write_netcdf(first, paths["first"])
+    (tmp_path / "first.json").write_text(json.dumps(timing))
+    other = first.copy()
+    other["best_loss"] = other["best_loss"].copy(data=1e-9)
+    other["best_C"] = other["best_C"].copy(data=170.0)
+    io.write_netcdf(other.assign_attrs(backend="nevergrad"), paths["other"])
+    ((kept, kept_timing),) = cross_retry.retry_chunk(
+        kind, "grad", [target], [paths["target"]], [paths["first"]], [tmp_path / "first.json"],
+        {"nevergrad": [paths["other"]]})
+    assert kept.attrs["retry_reason"] == ABOVE_OTHER and kept.attrs["retry_kept"] == "first attempt"
+    assert kept.attrs["retry_best_loss"] > float(first["best_loss"])
+    assert float(kept["best_loss"]) == float(first["best_loss"])
+    assert float(kept["best_C"]) == float(first["best_C"]) and kept.attrs["status"] == first.attrs[
+        "status"]
+    assert kept.attrs["n_evaluations"] == first.attrs["n_evaluations"] + 3
+    assert kept_timing["wall_time_s"] > timing["wall_time_s"]
