@@ -133,7 +133,7 @@ def retry_chunk(kind: Kind, backend: str, targets: list[Target], target_paths: l
         result = as_retry(result, first, retry, why)
         if not (np.isfinite(result.best_loss) and (not np.isfinite(first.best_loss)
                                                    or result.best_loss < first.best_loss)):
-            out[b] = _first_kept(first_paths[b], first, result, why, sizes[i])
+            out[b] = _first_kept(first_paths[b], result, why, sizes[i])
             continue
         results[i] = result
         kept.append(i)
@@ -147,19 +147,12 @@ def retry_chunk(kind: Kind, backend: str, targets: list[Target], target_paths: l
     return out
 
 
-def _first_kept(path, first: Attempt, retried, why: str,
-                batch_size: int) -> tuple[xr.Dataset, dict]:
+def _first_kept(path, retried, why: str, batch_size: int) -> tuple[xr.Dataset, dict]:
     """The first attempt's record where its retry found no lower loss: as it was, with the
     retry's reason, its best loss and both attempts' counts in the attrs."""
     ds = io.load_netcdf(path)
-    retry = retried.retry
-    ds.attrs.update(retry_reason=retry.reason, retry_starts=int(retry.n_starts),
-                    first_attempt_status=first.status,
-                    first_attempt_best_loss=float(first.best_loss),
-                    retry_screen_best_loss=float(retry.screen_best_loss),
-                    retry_other_backend=retry.other_backend,
-                    retry_other_best_loss=float(retry.other_best_loss),
-                    retry_best_loss=float(retried.best_loss), retry_kept="first attempt",
+    ds.attrs.update(retried.retry.attrs(), retry_best_loss=float(retried.best_loss),
+                    retry_kept="first attempt",
                     n_evaluations=int(retried.n_evaluations),
                     n_nonfinite=int(retried.n_nonfinite),
                     status_message=f"{why}; the retry's best loss {retried.best_loss:.4g} "

@@ -73,6 +73,18 @@ class Retry:
     other_backend: str = ""
     other_best_loss: float = np.nan
 
+    def attrs(self) -> dict:
+        """The flat attrs of a retried fit's record (the other backend's name and loss only
+        where one called the retry)."""
+        out = {"retry_reason": self.reason, "retry_starts": int(self.n_starts),
+               "first_attempt_status": self.first_status,
+               "first_attempt_best_loss": float(self.first_best_loss),
+               "retry_screen_best_loss": float(self.screen_best_loss)}
+        if self.other_backend:
+            out.update(retry_other_backend=self.other_backend,
+                       retry_other_best_loss=float(self.other_best_loss))
+        return out
+
 
 ABOVE_OTHER = "above_other_backend"
 """The reason of a retry called by another backend's lower loss on the same target."""
