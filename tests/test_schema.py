@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 DEFS = SCHEMA["$defs"]
-SHIPPED = ["config/config.yaml", ".test/config.yaml", "config/network_delays.yaml"]
+SHIPPED = ["config/config.yaml", ".test/config.yaml", "config/network_delays.yaml",
+           ".test/retry_above.yaml"]
 # optax aliases taking a learning rate that the grad backend cannot drive as a plain update, or
 # that optax deprecates (optimistic_adam):
 NOT_PLAIN = {"lbfgs", "noisy_sgd", "scale_by_learning_rate", "scale_by_rprop",

@@ -351,11 +351,7 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
                          chosen_start=int(result.starts.chosen),
                          n_screened=int(result.starts.n_screened))
     if result.retry is not None:  # only then: the records of fits that fitted stay as they were
-        retry = result.retry
-        run_attrs.update(retry_reason=retry.reason, retry_starts=int(retry.n_starts),
-                         first_attempt_status=retry.first_status,
-                         first_attempt_best_loss=float(retry.first_best_loss),
-                         retry_screen_best_loss=float(retry.screen_best_loss))
+        run_attrs.update(result.retry.attrs())
     if result.gradient_check is not None:
         data.update(_check_vars(result, param_units))
         check = result.gradient_check

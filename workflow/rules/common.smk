@@ -65,6 +65,19 @@ def backends(experiment):
     return [b.name for b in EXPERIMENTS[experiment].spec.backends]
 
 
+def retried_above_others(experiment, backend):
+    """Whether the backend's fits are checked against the other backends' of the same targets
+    (backends.grad.retry_above_others): its fit jobs then write first attempts, and a job per
+    chunk after every backend's writes the fits (eegfit.experiments.cross_retry)."""
+    return EXPERIMENTS[experiment].spec.backend(backend).retry_above_others
+
+
+def fit_stage(experiment, backend, kind="fits"):
+    """Where a fit job writes its records (kind "fits") or timings ("timings"): the results'
+    own folder, or first_attempts/ where a retry above the other backends writes the fits."""
+    return f"first_attempts/{kind}" if retried_above_others(experiment, backend) else kind
+
+
 def has_scan(experiment):
     return EXPERIMENTS[experiment].has_scan
 

@@ -59,8 +59,9 @@ for name, kind in EXPERIMENTS.items():
                 input:
                     chunk_manifest(name, i),
                 output:
-                    fits=[result(name, "fits", t, backend) for t in chunk],
-                    timings=[result(name, "timings", t, backend, "json") for t in chunk],
+                    fits=[result(name, fit_stage(name, backend), t, backend) for t in chunk],
+                    timings=[result(name, fit_stage(name, backend, "timings"), t, backend,
+                                    "json") for t in chunk],
                 log:
                     log("fits", name, backend, f"chunk{i}"),
                 benchmark:
@@ -77,6 +78,40 @@ for name, kind in EXPERIMENTS.items():
                     ENV
                 script:
                     "../scripts/fit.py"
+
+            if retried_above_others(name, backend):
+
+                rule:
+                    name:
+                        f"retry_above_{name}_{backend}_{i}"
+                    input:
+                        manifest=chunk_manifest(name, i),
+                        first=[result(name, fit_stage(name, backend), t, backend)
+                               for t in chunk],
+                        first_timings=[result(name, fit_stage(name, backend, "timings"), t,
+                                              backend, "json") for t in chunk],
+                        others=[result(name, "fits", t, b) for b in backends(name)
+                                if b != backend for t in chunk],
+                    output:
+                        fits=[result(name, "fits", t, backend) for t in chunk],
+                        timings=[result(name, "timings", t, backend, "json") for t in chunk],
+                    log:
+                        log("fits", name, backend, f"retry_above_chunk{i}"),
+                    benchmark:
+                        bench("fits", name, backend, f"retry_above_chunk{i}")
+                    params:
+                        config=depends(kind, "fit", backend),
+                        experiment=name,
+                        backend=backend,
+                        others=[b for b in backends(name) if b != backend],
+                        targets=[(t.label, t.seed) for t in chunk],
+                    threads: threads("fit")
+                    resources:
+                        **resources("fit"),
+                    conda:
+                        ENV
+                    script:
+                        "../scripts/retry_above.py"
 
     if posterior_on(name):
         for i, chunk in enumerate(chunks(name)):

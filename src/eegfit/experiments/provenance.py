@@ -13,7 +13,10 @@ from eegfit.experiments.base import Kind, Target
 STAGE_IGNORES = {  # keys of a block a stage's outputs do not depend on
     "target": ("backends", "scan", "uncertainty", "posterior", "npe", "seeds",
                "parameters.truths", "parameters.start", "parameters.bounds"),
-    "fit": ("scan", "posterior", "npe", "seeds", "parameters.truths"),
+    # a fit's first attempt does not depend on whether it is retried above another backend (the
+    # retry's record says so): with the switch on, a fit that fitted keeps the same record
+    "fit": ("scan", "posterior", "npe", "seeds", "parameters.truths",
+            "backends.retry_above_others"),
     "scan": ("backends", "uncertainty", "posterior", "npe", "seeds", "parameters.truths",
              "parameters.start"),  # the targets a scan reads are its inputs
     "posterior": ("backends", "scan", "uncertainty", "npe", "seeds", "parameters.truths",

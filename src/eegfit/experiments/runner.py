@@ -42,7 +42,8 @@ def make_target(kind: Kind, target: Target) -> xr.Dataset:
     return ds
 
 
-def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter | Hybrid:
+def fitter(kind: Kind, backend: str, observed=None, seed: int = 0,
+           settings=None) -> Fitter | Hybrid:
     """The Fitter of one backend: each fitted field a bounded Param at its start for ``seed``.
 
     With ``observed``, the Fitter of one target: ``loss_fn`` is the kind's objective closed over
@@ -53,8 +54,9 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0) -> Fitter | H
     (``learning_rate_units: box``) at a unit rate with each step scaled by the learning rate
     times its box width, so one rate serves parameters of different scales. hybrid: a
     :class:`~eegfit.fit.Hybrid` of its ``search`` (nevergrad) and ``polish`` (grad) blocks.
+    ``settings``: a backend block instead of the config's (a retry's).
     """
-    spec, settings = kind.spec, kind.spec.backend(backend)
+    spec, settings = kind.spec, settings or kind.spec.backend(backend)
     model = kind.model_at({p.name: Param(p.start_value(seed), bounds=p.bounds)
                            for p in spec.parameters})
     loss_fn = kind.loss if observed is None else kind.loss_fn(observed, seed)
@@ -110,32 +112,56 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
     timing (the fit's share of its batch's wall time, evaluations, batch size) stays out of
     the record: it differs run to run.
     """
-    settings = kind.spec.backend(backend)
     observed = [kind.observed(ds) for ds in target_datasets]
+    return records(kind, backend, targets, observed,
+                   *fit_results(kind, backend, targets, observed, progress))
+
+
+def fit_results(kind: Kind, backend: str, targets: list[Target], observed: list,
+                progress: bool | None = False, *, starts: list[dict] | None = None,
+                settings=None, options: dict | None = None) -> tuple[list, list, list]:
+    """``(results, hessians, batch sizes)`` of the fits of :func:`fit_chunk`, one each.
+
+    ``starts`` (name -> value, one per target), ``settings`` (a backend block) and
+    ``options`` (the keyword arguments of ``fit_many`` beyond the block's) replace the
+    configured ones: a retry's (:mod:`eegfit.experiments.cross_retry`)."""
+    settings = settings or kind.spec.backend(backend)
+    options = fit_options(settings) if options is None else options
     results, hessian = [None] * len(targets), [None] * len(targets)
     batch_size = [1] * len(targets)
+
+    def start_of(b):
+        return starts[b] if starts is not None else {
+            p.name: p.start_value(targets[b].seed) for p in kind.spec.parameters}
     if kind.takes_data:
-        fitter_ = fitter(kind, backend)
+        fitter_ = fitter(kind, backend, settings=settings)
         data = [kind.fit_data(obs, t.seed) for obs, t in zip(observed, targets)]
         for group in _same_shapes(data):
             stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[data[b] for b in group])
-            starts = {p.name: np.asarray([p.start_value(targets[b].seed) for b in group])
-                      for p in kind.spec.parameters}
-            out = fitter_.fit_many(settings.n_steps, data=stacked, starts=starts,
+            first = {p.name: np.asarray([start_of(b)[p.name] for b in group])
+                     for p in kind.spec.parameters}
+            out = fitter_.fit_many(settings.n_steps, data=stacked, starts=first,
                                    seeds=[int(targets[b].seed) for b in group],
-                                   tol=settings.tol, progress=progress,
-                                   **fit_options(settings))
+                                   tol=settings.tol, progress=progress, **options)
             curv = (hessians(fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
                     is not None else [None] * len(group))
             for b, result, h in zip(group, out, curv):
                 results[b], hessian[b], batch_size[b] = result, h, len(group)
     else:
         for b, (obs, target) in enumerate(zip(observed, targets)):
-            one = fitter(kind, backend, obs, target.seed)
+            one = fitter(kind, backend, obs, target.seed, settings)
             results[b] = one.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
-                                 progress=progress, **fit_options(settings))
+                                 progress=progress, start=None if starts is None else starts[b],
+                                 **options)
             if kind.spec.uncertainty_rel_sd is not None and np.isfinite(results[b].best_loss):
                 hessian[b] = curvature_vars(kind, one, results[b])["hessian"][1]
+    return results, hessian, batch_size
+
+
+def records(kind: Kind, backend: str, targets: list[Target], observed: list, results: list,
+            hessian: list, batch_size: list) -> list[tuple[xr.Dataset, dict]]:
+    """Each fit's ``(record, timing)`` from :func:`fit_results`: the kind's extras, the noise
+    floor, the uncertainty (see :func:`fit_chunk`)."""
     extras = kind.fit_extras_many(targets, observed, results)
     return [(_record(kind, backend, target, result, h, more),
              {"wall_time_s": result.wall_time_s, "n_evaluations": result.n_evaluations,

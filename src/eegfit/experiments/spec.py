@@ -188,6 +188,7 @@ class Backend:
     screen: int = 0
     retry: int = 0
     retry_screen: int = 0
+    retry_above_others: bool = False
     search: Backend | None = None
     polish: Backend | None = None
     n_polish: int = 4
@@ -201,7 +202,8 @@ class Backend:
         if name == "grad":
             r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
                                       "n_steps", "tol", "gradient_check", "n_starts",
-                                      "start_design", "screen", "retry", "retry_screen"))
+                                      "start_design", "screen", "retry", "retry_screen",
+                                      "retry_above_others"))
             from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
             from eegfit.fit.multistart import DESIGNS  # noqa: PLC0415
 
@@ -217,7 +219,9 @@ class Backend:
                        start_design=r.choice("start_design", DESIGNS, cls.start_design),
                        screen=read_screen(r, cls.screen),
                        **dict(zip(("retry", "retry_screen"),
-                                  read_retry(r, r.integer("n_starts", cls.n_starts, low=1)))))
+                                  read_retry(r, r.integer("n_starts", cls.n_starts, low=1)))),
+                       retry_above_others=r.boolean("retry_above_others",
+                                                    cls.retry_above_others))
         if name == "hybrid":
             r = Reader(block, where, ("search", "polish", "n_polish"))
             for part in ("search", "polish"):
@@ -233,7 +237,7 @@ class Backend:
             if polish.n_starts != 1:
                 raise ValueError(f"config {r.path('polish')}.n_starts: the polish starts from "
                                  f"the search's candidates; set {r.path('n_polish')} instead")
-            for key in ("retry", "retry_screen"):
+            for key in ("retry", "retry_screen", "retry_above_others"):
                 if key in r.raw("polish"):
                     raise ValueError(f"config {r.path('polish')}.{key}: the polish has no "
                                      f"retry (its starts are the search's best candidates)")
@@ -313,13 +317,18 @@ class Spec:
         if not backends.block:
             raise ValueError(f"config {backends.where} must configure at least one backend "
                              f"(grad, nevergrad)")
+        simulation = Simulation.read(r.raw("simulation"), r.path("simulation"))
+        read_backends = tuple(Backend.read(b, v, backends.path(b), cls.gradient_check,
+                                           check_optimizers) for b, v in backends.block.items())
+        if len(read_backends) == 1 and read_backends[0].retry_above_others:
+            raise ValueError(f"config {backends.path('grad')}.retry_above_others: a grad fit is "
+                             f"retried where it ends above another backend's loss on the same "
+                             f"target, and {backends.where} configures no other backend "
+                             f"(add nevergrad or hybrid, or remove the key)")
         unc = r.sub("uncertainty", ("rel_sd",))
         posterior = PosteriorSpec.read(r.raw("posterior"), r.path("posterior"), parameters)
         return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
-                   simulation=Simulation.read(r.raw("simulation"), r.path("simulation")),
-                   backends=tuple(Backend.read(b, v, backends.path(b), cls.gradient_check,
-                                               check_optimizers)
-                                  for b, v in backends.block.items()),
+                   simulation=simulation, backends=read_backends,
                    block=block,
                    uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")
                    else None,

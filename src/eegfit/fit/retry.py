@@ -10,9 +10,12 @@ apart, all in one batch, the best kept start is the fit).
 A fit can also end in a local minimum far above the loss elsewhere in the box. With
 ``retry_screen=m`` every one-start fit is compared after it ends with ``m`` design points over
 the box (their loss only, every fit's in one call); a fit whose best loss lies above the lowest
-screened loss by more than :func:`margin` is retried the same way. The comparison with another
-backend's fits on the same target is the summary's (``loss_above_lowest``): a grad fit job does
-not wait for the other backends.
+screened loss by more than :func:`margin` is retried the same way.
+
+Or far above another backend's loss on the same target (:func:`above_other`, the test of the
+summary's ``loss_above_lowest``): the pipeline then fits again from that backend's best point
+(:mod:`eegfit.experiments.cross_retry`), and :func:`as_retry` records it with the reason
+:data:`ABOVE_OTHER`.
 
 A retried fit's record says why (:class:`Retry`); its evaluations count the first attempt and
 the check's screen too.
@@ -57,6 +60,9 @@ class Retry:
         first_best_loss: the first attempt's best loss.
         screen_best_loss: the lowest loss of the check's screen (NaN without a check).
         n_starts: starts of the retry.
+        other_backend: the backend whose lower loss on the same target called the retry
+            (reason :data:`ABOVE_OTHER`; "" otherwise).
+        other_best_loss: that backend's best loss (NaN otherwise).
     """
 
     reason: str
@@ -64,6 +70,39 @@ class Retry:
     first_best_loss: float
     screen_best_loss: float
     n_starts: int
+    other_backend: str = ""
+    other_best_loss: float = np.nan
+
+    def attrs(self) -> dict:
+        """The flat attrs of a retried fit's record (the other backend's name and loss only
+        where one called the retry)."""
+        out = {"retry_reason": self.reason, "retry_starts": int(self.n_starts),
+               "first_attempt_status": self.first_status,
+               "first_attempt_best_loss": float(self.first_best_loss),
+               "retry_screen_best_loss": float(self.screen_best_loss)}
+        if self.other_backend:
+            out.update(retry_other_backend=self.other_backend,
+                       retry_other_best_loss=float(self.other_best_loss))
+        return out
+
+
+ABOVE_OTHER = "above_other_backend"
+"""The reason of a retry called by another backend's lower loss on the same target."""
+
+
+def above_other(best_loss: float, other_losses: dict, floor: float = np.nan):
+    """``(backend, loss)`` of the lowest finite loss in ``other_losses`` (backend -> best loss
+    on the same target and seed) where ``best_loss`` lies above it by more than
+    :func:`margin` (``floor``: the fit's noise floor) or is not finite; ``None`` otherwise (also
+    where no other loss is finite). The summary's ``loss_above_lowest`` is the same test."""
+    finite = {b: float(v) for b, v in other_losses.items() if np.isfinite(v)}
+    if not finite:
+        return None
+    backend = min(finite, key=lambda b: (finite[b], b))
+    lowest = finite[backend]
+    if np.isfinite(best_loss) and best_loss - lowest <= margin(lowest, floor):
+        return None
+    return backend, lowest
 
 
 def reason(result, screen_best: float = np.nan) -> str:
@@ -116,16 +155,25 @@ def retry_failed(fitter, results: list, *, n_steps: int, data, seeds: list, star
     out = list(results)
     for b, new in zip(again, redone):
         first = results[b]
-        out[b] = dataclasses.replace(
-            new, message=f"retried from {retry} starts ({reasons[b]}): {new.message}",
-            n_evaluations=new.n_evaluations + first.n_evaluations + retry_screen,
-            n_nonfinite=new.n_nonfinite + first.n_nonfinite,
-            wall_time_s=new.wall_time_s + first.wall_time_s,
-            retry=Retry(reason=reasons[b], first_status=first.status,
-                        first_best_loss=float(first.best_loss),
-                        screen_best_loss=float(screen_best[b]), n_starts=retry))
+        out[b] = as_retry(new, first, Retry(
+            reason=reasons[b], first_status=first.status, first_best_loss=float(first.best_loss),
+            screen_best_loss=float(screen_best[b]), n_starts=retry),
+            f"retried from {retry} starts ({reasons[b]})", extra_evaluations=retry_screen)
     return out
 
 
-__all__ = ["LOSS_ATOL", "LOSS_RTOL", "RETRY_STATUSES", "Retry", "SCREEN_PER_START",
-           "check_options", "margin", "reason", "retry_failed"]
+def as_retry(new, first, retry: Retry, why: str, extra_evaluations: int = 0):
+    """``new`` (a FitResult) as the retry of ``first`` (anything with ``n_evaluations``,
+    ``n_nonfinite`` and ``wall_time_s``: a FitResult, or the counts of a first attempt's
+    record): ``retry`` attached, ``why`` before its message, the first attempt's counts (and
+    ``extra_evaluations``) added to its own."""
+    return dataclasses.replace(
+        new, message=f"{why}: {new.message}",
+        n_evaluations=new.n_evaluations + int(first.n_evaluations) + extra_evaluations,
+        n_nonfinite=new.n_nonfinite + int(first.n_nonfinite),
+        wall_time_s=new.wall_time_s + float(first.wall_time_s), retry=retry)
+
+
+__all__ = ["ABOVE_OTHER", "LOSS_ATOL", "LOSS_RTOL", "RETRY_STATUSES", "Retry",
+           "SCREEN_PER_START", "above_other", "as_retry", "check_options", "margin", "reason",
+           "retry_failed"]
