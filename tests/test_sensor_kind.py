@@ -35,8 +35,13 @@ def made(tvb, tmp_path_factory):
     """The kind, its demo target at k = 50 (4 s) and the target's observed data."""
     from eegfit.experiments import runner
 
+    from eegfit.experiments import sensor_data
+
     sim = {**BLOCK["simulation"], "duration_ms": 5000.0}
-    kind = build(simulation=sim, demo={**BLOCK["demo"], "duration_s": 4})
+    electrodes = sensor_data.lead_field("sum", ("IO1", "IO2")).electrodes
+    # the file's channels in another order than the lead field's rows: the kind must match them
+    kind = build(simulation=sim, demo={**BLOCK["demo"], "duration_s": 4,
+                                       "channels": list(electrodes[::-1])})
     path = tmp_path_factory.mktemp("sensor") / "demo.edf"
     kind.make_input("demo", path)
     kind.spec.files["demo"] = str(path)  # the same kind, its file elsewhere
