@@ -174,12 +174,10 @@ class Recording(Kind):
         return self.spec.model
 
     def targets(self) -> list[Target]:
-        demo = self.spec.demo
-        return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
-                for name, path in self.spec.files.items() for seed in self.spec.seeds]
+        return data.file_targets(self.spec)
 
     def generated_inputs(self) -> dict[str, str]:
-        return {self.spec.demo["path"]: "demo"} if self.spec.demo else {}
+        return data.demo_inputs(self.spec)
 
     def check_inputs(self) -> None:
         """At planning: each file that exists (its header only) or that the demo makes (its

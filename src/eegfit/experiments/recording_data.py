@@ -81,17 +81,39 @@ def check(spec) -> None:
     if max_feature_hz(spec) >= fs_hz / 2:
         raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for features "
                          f"up to {max_feature_hz(spec):g} Hz")
-    if spec.demo:
-        inputs = f"results/{spec.name}/inputs/"
-        if not spec.demo["path"].startswith(inputs) or "/" in spec.demo["path"][len(inputs):]:
-            raise ValueError(f"{where}.demo.path must be a file in {inputs} (where the pipeline "
-                             f"makes an experiment's inputs), got {spec.demo['path']!r}")
-        unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
-        if unknown:
-            raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
-                             f"{where}.parameters")
-        for name, value in spec.demo["truth"].items():
-            number(value, f"{where}.demo.truth.{name}")
+    check_demo(spec)
+
+
+def check_demo(spec) -> None:
+    """The ``demo`` block against the rest (a file in the experiment's inputs folder, a truth of
+    fitted parameters); nothing without one."""
+    if not spec.demo:
+        return
+    where = f"config experiments.{spec.name}"
+    inputs = f"results/{spec.name}/inputs/"
+    if not spec.demo["path"].startswith(inputs) or "/" in spec.demo["path"][len(inputs):]:
+        raise ValueError(f"{where}.demo.path must be a file in {inputs} (where the pipeline "
+                         f"makes an experiment's inputs), got {spec.demo['path']!r}")
+    unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
+    if unknown:
+        raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
+                         f"{where}.parameters")
+    for name, value in spec.demo["truth"].items():
+        number(value, f"{where}.demo.truth.{name}")
+
+
+def file_targets(spec) -> list:
+    """One target per file of ``files`` and seed; the demo's file has the demo's truth."""
+    from eegfit.experiments.base import Target  # noqa: PLC0415
+
+    demo = spec.demo
+    return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
+            for name, path in spec.files.items() for seed in spec.seeds]
+
+
+def demo_inputs(spec) -> dict[str, str]:
+    """The file the demo makes (path -> ``"demo"``), none without a demo."""
+    return {spec.demo["path"]: "demo"} if spec.demo else {}
 
 
 def demo_signals(kind) -> tuple[dict, float]:

@@ -50,11 +50,11 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
+from eegfit.experiments import recording_data
 from eegfit.experiments import sensor_data as sdata
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.reader import Reader, default, interval
-from eegfit.experiments.recording_data import read_demo
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES, NodeNoiseDrive, coupled
 from eegfit.observe.leadfield import HOW, project
@@ -170,7 +170,7 @@ def read_demo_block(r: Reader) -> dict | None:
     if channels is not None and (not isinstance(channels, list) or len(channels) < 2):
         raise ValueError(f"config {r.path('demo')}.channels must be null or list at least 2 "
                          f"electrodes, got {channels!r}")
-    demo = read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
+    demo = recording_data.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
     demo["channels"] = None if channels is None else tuple(map(str, channels))
     return demo
 
@@ -215,15 +215,8 @@ class Sensor(Kind):
                              f"segments of segment_s ({spec.segment_s} s)")
         self.model_dof = likelihood.welch_dof([per] * spec.n_realisations, self._n_per_segment,
                                               spec.overlap)
+        recording_data.check_demo(spec)
         if spec.demo:
-            inputs = f"results/{spec.name}/inputs/"
-            if not spec.demo["path"].startswith(inputs):
-                raise ValueError(f"{where}.demo.path must be a file in {inputs}, got "
-                                 f"{spec.demo['path']!r}")
-            unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
-            if unknown:
-                raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
-                                 f"{where}.parameters")
             if spec.demo["channels"] is not None:
                 from eegfit.data import montage  # noqa: PLC0415
 
@@ -259,12 +252,10 @@ class Sensor(Kind):
         return self._base
 
     def targets(self) -> list[Target]:
-        demo = self.spec.demo
-        return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
-                for name, path in self.spec.files.items() for seed in self.spec.seeds]
+        return recording_data.file_targets(self.spec)
 
     def generated_inputs(self) -> dict[str, str]:
-        return {self.spec.demo["path"]: "demo"} if self.spec.demo else {}
+        return recording_data.demo_inputs(self.spec)
 
     def check_inputs(self) -> None:
         for label, path in self.spec.files.items():
