@@ -42,6 +42,19 @@ def read_demo(r: Reader) -> dict | None:
             "dt_ms": d.number("dt_ms", optional=True, above=0.0)}
 
 
+def read_filter(r: Reader, default_filter: dict | None) -> dict | None:
+    """The ``filter`` key: ``{low_hz, high_hz}`` (Hz; either may be null, low < high) or null."""
+    filt = r.raw("filter", default_filter)
+    if filt is None:
+        return None
+    f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
+    filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
+            "high_hz": f.number("high_hz", optional=True, above=0.0)}
+    if None not in filt.values() and not filt["low_hz"] < filt["high_hz"]:
+        raise ValueError(f"config {r.path('filter')} needs low_hz < high_hz, got {filt}")
+    return filt
+
+
 def max_feature_hz(spec) -> float:
     """The highest frequency any fitted feature, or the likelihood, reads."""
     return max(high for _, (_, high) in sf.feature_bands(spec.features) + [
@@ -143,6 +156,19 @@ def demo_signals(kind) -> tuple[dict, float]:
     signals = {ch: gain_mv * weight * decimated + noise_mv * rng.standard_normal(len(decimated))
                for ch, weight in demo["channels"].items()}
     return signals, sfreq
+
+
+def band_psd(target_ds, band_hz, n_bins: int) -> np.ndarray:
+    """A target's Welch PSD over ``band_hz`` (frequency first; every channel), checked: the
+    model's ``n_bins`` bins, finite and > 0 (a ``RecordingError`` otherwise)."""
+    freqs = target_ds["frequency"].values
+    band = target_ds["psd"].values[spectral.band_mask(freqs, band_hz)]
+    if band.shape[0] != n_bins or not np.all(np.isfinite(band) & (band > 0)):
+        raise rec.RecordingError(
+            f"recording {target_ds.attrs.get('source_file', '')!r}: its Welch PSD over "
+            f"{list(band_hz)} Hz must be finite and > 0 in each of the model's {n_bins} bins "
+            f"(a flat or clipped channel?)")
+    return band
 
 
 def fit_band(spec) -> tuple[float, float]:

@@ -112,11 +112,7 @@ class SensorSpec(Spec):
             if not isinstance(members, list) or not members:
                 raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
                                  f"{members!r}")
-        filt = r.raw("filter", default(cls, "filter"))
-        if filt is not None:
-            f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
-            filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
-                    "high_hz": f.number("high_hz", optional=True, above=0.0)}
+        filt = recording_data.read_filter(r, default(cls, "filter"))
         lead = r.sub("lead_field", ("how", "drop"))
         drop = lead.raw("drop", list(defaults["lead_field"]["drop"]))
         if not isinstance(drop, list):
@@ -301,13 +297,7 @@ class Sensor(Kind):
         channels = [str(c) for c in target_ds["channel"].values]
         lf = self.lf.take(montage.match(channels, self.lf.electrodes, self.lf.aliases))
         freqs = target_ds["frequency"].values
-        mask = spectral.band_mask(freqs, self.spec.band_hz)
-        band = target_ds["psd"].values[mask]
-        if mask.sum() != self.n_bins or not np.all(np.isfinite(band) & (band > 0)):
-            raise rec.RecordingError(
-                f"recording {target_ds.attrs.get('source_file', '')!r}: its Welch PSD over "
-                f"{list(self.spec.band_hz)} Hz must be finite and > 0 in each of the model's "
-                f"{self.n_bins} bins, every channel (a flat or clipped channel?)")
+        band = recording_data.band_psd(target_ds, self.spec.band_hz, self.n_bins)
         sd = np.full(self.n_bins, likelihood.log_psd_sd(float(target_ds["psd_dof"]),
                                                         self.model_dof))
         return {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,
