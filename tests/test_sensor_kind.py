@@ -50,6 +50,7 @@ def made(tvb, tmp_path_factory):
     return kind, target, ds, kind.observed(ds)
 
 
+@pytest.mark.slow
 def test_the_demo_reads_back_as_63_channels_with_an_occipital_alpha(made):
     kind, _, ds, _ = made
     assert ds.sizes["channel"] == 63 and ds["psd"].dims == ("frequency", "channel")
@@ -67,6 +68,7 @@ def loss_at_truth(kind, target, observed, **change):
     return float(kind.loss(kind.model_at({"k": as_float(50.0)}), data)[0])
 
 
+@pytest.mark.slow
 def test_the_loss_at_the_truth_is_at_chance_and_wrong_forward_models_are_not(made):
     import jax.numpy as jnp
 
