@@ -98,6 +98,20 @@ def test_bad_config_is_refused_at_planning(tvb, change, culprit):
         build(**change)
 
 
+def test_a_lead_field_whose_columns_are_not_the_connectomes_regions_is_refused(tvb):
+    import dataclasses
+
+    from eegfit.experiments.sensor_data import check_regions
+
+    lf, conn = tvb.lead_field(), tvb.connectome()
+    check_regions(lf, conn, "lead_field")
+    fewer = dataclasses.replace(lf, gain=lf.gain[:, :75], regions=lf.regions[:75])
+    swapped = dataclasses.replace(lf, regions=(lf.regions[1], lf.regions[0], *lf.regions[2:]))
+    for bad, culprit in ((fewer, "75 region columns"), (swapped, "difference at column 0")):
+        with pytest.raises(ValueError, match=f"lead_field: .*{culprit}"):
+            check_regions(bad, conn, "lead_field")
+
+
 def test_a_missing_tvb_data_is_named_before_any_work():
     """tvb-data hidden from the import system (a finder that refuses it), in a fresh process."""
     code = f"""

@@ -212,12 +212,11 @@ class Sensor(Kind):
         self.model_dof = likelihood.welch_dof([per] * spec.n_realisations, self._n_per_segment,
                                               spec.overlap)
         recording_data.check_demo(spec)
-        if spec.demo:
-            if spec.demo["channels"] is not None:
-                from eegfit.data import montage  # noqa: PLC0415
+        if spec.demo and spec.demo["channels"] is not None:
+            from eegfit.data import montage  # noqa: PLC0415
 
-                montage.match(spec.demo["channels"], self.lf.electrodes, self.lf.aliases,
-                              key=f"{where}.demo.channels")
+            montage.match(spec.demo["channels"], self.lf.electrodes, self.lf.aliases,
+                          key=f"{where}.demo.channels")
 
     @property
     def n_bins(self) -> int:

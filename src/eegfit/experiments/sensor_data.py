@@ -45,9 +45,7 @@ def check_forward_model(spec) -> tuple:
         raise ValueError(f"{where}.lead_field.drop {list(spec.lead_field['drop'])}: "
                          f"{err}") from None
     conn = tvb.connectome(symmetrise=spec.connectome["symmetrise"])
-    if lf.gain.shape[1] != len(conn.weights) or tuple(lf.regions) != tuple(conn.labels):
-        raise ValueError(f"{where}.lead_field: its {lf.gain.shape[1]} region columns do not match "
-                         f"the connectome's {len(conn.weights)} regions (labels and order)")
+    check_regions(lf, conn, f"{where}.lead_field")
     if spec.channels is not None:
         montage.match(spec.channels, lf.electrodes, lf.aliases, key=f"{where}.channels")
     allowed = spec.channels or lf.electrodes
@@ -58,6 +56,17 @@ def check_forward_model(spec) -> tuple:
         if outside:
             raise ValueError(f"{where}.groups.{group}: {outside} are not among {where}.channels")
     return lf, conn
+
+
+def check_regions(lf, conn, where: str) -> None:
+    """The lead field's columns are the connectome's regions, in its order (a ``ValueError``
+    naming ``where`` and the first region that differs)."""
+    if lf.gain.shape[1] != len(conn.weights) or tuple(lf.regions) != tuple(conn.labels):
+        first = next((i for i, (a, b) in enumerate(zip(lf.regions, conn.labels)) if a != b),
+                     min(len(lf.regions), len(conn.labels)))
+        raise ValueError(f"{where}: its {lf.gain.shape[1]} region columns do not match the "
+                         f"connectome's {len(conn.weights)} regions (labels and order; first "
+                         f"difference at column {first})")
 
 
 def groups_of(channels, configured: dict) -> dict[str, list[str]]:
@@ -198,4 +207,5 @@ def target_dataset(spec, recording, groups: dict) -> xr.Dataset:
 
 
 __all__ = ["GROUP_PREFIXES", "band_power", "channel_coords", "check_file", "check_forward_model",
+           "check_regions",
            "envelope_fc", "groups_of", "lead_field", "relative_band_power", "target_dataset"]
