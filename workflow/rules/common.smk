@@ -183,6 +183,8 @@ def all_fits(experiment, kind="fits", ext="nc"):
 def caption(figure):
     """A figure's caption: workflow/report/<figure>.rst (its kind-free stem), else a generic one."""
     stem = figure.split("_")[0] if figure.startswith(("psd_", "windows_")) else figure
+    if figure.startswith("sensor_"):  # sensor_<figure>_<file label>
+        stem = "_".join(figure.split("_")[:2])
     return f"../report/{stem}.rst" if Path(workflow.basedir, "workflow", "report",
                                              f"{stem}.rst").exists() else "../report/figure.rst"
 

@@ -19,7 +19,7 @@ OLD_KEYS = ("experiment", "parameter", "feature", "multi", "network", "recording
 
 NEW_SHAPE = """experiments:
   jansen_rit_C_rms:              # any name: results/<name>/
-    kind: column                 # column | network | empirical_fc | recording | package.module:Class
+    kind: column             # column | network | empirical_fc | recording | sensor | pkg.mod:Class
     parameters:
       C: {bounds: [110, 170], start: 115, truths: [135, 150]}
     seeds: [0, 1, 2]

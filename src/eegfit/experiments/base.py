@@ -315,6 +315,7 @@ KINDS = {
     "network": "eegfit.experiments.network:Network",
     "empirical_fc": "eegfit.experiments.empirical_fc:EmpiricalFC",
     "recording": "eegfit.experiments.recording:Recording",
+    "sensor": "eegfit.experiments.sensor:Sensor",
 }
 """The built-in kinds by config name."""
 

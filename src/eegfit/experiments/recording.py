@@ -95,13 +95,7 @@ class RecordingSpec(Spec):
         if not isinstance(channels, list) or not channels:
             raise ValueError(f"config {r.path('channels')} must name a channel or several, got "
                              f"{channels!r}")
-        filt = r.raw("filter", default(cls, "filter"))
-        if filt is not None:
-            f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
-            filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
-                    "high_hz": f.number("high_hz", optional=True, above=0.0)}
-            if None not in filt.values() and not filt["low_hz"] < filt["high_hz"]:
-                raise ValueError(f"config {r.path('filter')} needs low_hz < high_hz, got {filt}")
+        filt = data.read_filter(r, default(cls, "filter"))
         windows = r.raw("windows_s")
         if windows is not None:
             windows = tuple(interval(w, f"{r.path('windows_s')}[{i}]", low=0.0)
@@ -174,12 +168,10 @@ class Recording(Kind):
         return self.spec.model
 
     def targets(self) -> list[Target]:
-        demo = self.spec.demo
-        return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
-                for name, path in self.spec.files.items() for seed in self.spec.seeds]
+        return data.file_targets(self.spec)
 
     def generated_inputs(self) -> dict[str, str]:
-        return {self.spec.demo["path"]: "demo"} if self.spec.demo else {}
+        return data.demo_inputs(self.spec)
 
     def check_inputs(self) -> None:
         """At planning: each file that exists (its header only) or that the demo makes (its
@@ -209,13 +201,7 @@ class Recording(Kind):
 
     def observed(self, target_ds: xr.Dataset) -> dict:
         freqs = target_ds["frequency"].values
-        mask = spectral.band_mask(freqs, self.band_hz, f"experiments.{self.spec.name}.band_hz")
-        band = target_ds["psd"].values[mask]
-        if mask.sum() != self.n_bins or not np.all(np.isfinite(band) & (band > 0)):
-            raise rec.RecordingError(
-                f"recording {target_ds.attrs.get('source_file', '')!r}: its Welch PSD over "
-                f"{list(self.band_hz)} Hz must be finite and > 0 in each of the model's "
-                f"{self.n_bins} bins (a flat or clipped channel?)")
+        band = data.band_psd(target_ds, self.band_hz, self.n_bins)
         floor = data.floor_level(self.spec, freqs, target_ds["psd"].values)
         sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof, 1.0 - floor / band)
         whiten = likelihood.whitening(sd, self._n_per_segment)

@@ -42,6 +42,19 @@ def read_demo(r: Reader) -> dict | None:
             "dt_ms": d.number("dt_ms", optional=True, above=0.0)}
 
 
+def read_filter(r: Reader, default_filter: dict | None) -> dict | None:
+    """The ``filter`` key: ``{low_hz, high_hz}`` (Hz; either may be null, low < high) or null."""
+    filt = r.raw("filter", default_filter)
+    if filt is None:
+        return None
+    f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
+    filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
+            "high_hz": f.number("high_hz", optional=True, above=0.0)}
+    if None not in filt.values() and not filt["low_hz"] < filt["high_hz"]:
+        raise ValueError(f"config {r.path('filter')} needs low_hz < high_hz, got {filt}")
+    return filt
+
+
 def max_feature_hz(spec) -> float:
     """The highest frequency any fitted feature, or the likelihood, reads."""
     return max(high for _, (_, high) in sf.feature_bands(spec.features) + [
@@ -81,17 +94,39 @@ def check(spec) -> None:
     if max_feature_hz(spec) >= fs_hz / 2:
         raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for features "
                          f"up to {max_feature_hz(spec):g} Hz")
-    if spec.demo:
-        inputs = f"results/{spec.name}/inputs/"
-        if not spec.demo["path"].startswith(inputs) or "/" in spec.demo["path"][len(inputs):]:
-            raise ValueError(f"{where}.demo.path must be a file in {inputs} (where the pipeline "
-                             f"makes an experiment's inputs), got {spec.demo['path']!r}")
-        unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
-        if unknown:
-            raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
-                             f"{where}.parameters")
-        for name, value in spec.demo["truth"].items():
-            number(value, f"{where}.demo.truth.{name}")
+    check_demo(spec)
+
+
+def check_demo(spec) -> None:
+    """The ``demo`` block against the rest (a file in the experiment's inputs folder, a truth of
+    fitted parameters); nothing without one."""
+    if not spec.demo:
+        return
+    where = f"config experiments.{spec.name}"
+    inputs = f"results/{spec.name}/inputs/"
+    if not spec.demo["path"].startswith(inputs) or "/" in spec.demo["path"][len(inputs):]:
+        raise ValueError(f"{where}.demo.path must be a file in {inputs} (where the pipeline "
+                         f"makes an experiment's inputs), got {spec.demo['path']!r}")
+    unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
+    if unknown:
+        raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
+                         f"{where}.parameters")
+    for name, value in spec.demo["truth"].items():
+        number(value, f"{where}.demo.truth.{name}")
+
+
+def file_targets(spec) -> list:
+    """One target per file of ``files`` and seed; the demo's file has the demo's truth."""
+    from eegfit.experiments.base import Target  # noqa: PLC0415
+
+    demo = spec.demo
+    return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
+            for name, path in spec.files.items() for seed in spec.seeds]
+
+
+def demo_inputs(spec) -> dict[str, str]:
+    """The file the demo makes (path -> ``"demo"``), none without a demo."""
+    return {spec.demo["path"]: "demo"} if spec.demo else {}
 
 
 def demo_signals(kind) -> tuple[dict, float]:
@@ -121,6 +156,19 @@ def demo_signals(kind) -> tuple[dict, float]:
     signals = {ch: gain_mv * weight * decimated + noise_mv * rng.standard_normal(len(decimated))
                for ch, weight in demo["channels"].items()}
     return signals, sfreq
+
+
+def band_psd(target_ds, band_hz, n_bins: int) -> np.ndarray:
+    """A target's Welch PSD over ``band_hz`` (frequency first; every channel), checked: the
+    model's ``n_bins`` bins, finite and > 0 (a ``RecordingError`` otherwise)."""
+    freqs = target_ds["frequency"].values
+    band = target_ds["psd"].values[spectral.band_mask(freqs, band_hz)]
+    if band.shape[0] != n_bins or not np.all(np.isfinite(band) & (band > 0)):
+        raise rec.RecordingError(
+            f"recording {target_ds.attrs.get('source_file', '')!r}: its Welch PSD over "
+            f"{list(band_hz)} Hz must be finite and > 0 in each of the model's {n_bins} bins "
+            f"(a flat or clipped channel?)")
+    return band
 
 
 def fit_band(spec) -> tuple[float, float]:

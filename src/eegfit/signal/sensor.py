@@ -44,13 +44,13 @@ def negative_log_likelihood(psd, mask, decorrelate, target_log_psd, gain: str = 
     if gain not in GAINS:
         raise ValueError(f"gain must be one of {GAINS}, got {gain!r}")
     model = band_log_psd(psd, mask)
-    decorrelate = np.asarray(decorrelate)
+    # a traced argument where a fit passes its data (the runner's batched fits): shapes only
     if model.ndim != 2 or model.shape != jnp.shape(target_log_psd):
         raise ValueError(f"the model's band log-PSD {model.shape} and target_log_psd "
                          f"{jnp.shape(target_log_psd)} must both be (bins, channels)")
-    if decorrelate.shape != (model.shape[0],) * 2:
+    if jnp.shape(decorrelate) != (model.shape[0],) * 2:
         raise ValueError(f"decorrelate must be ({model.shape[0]}, {model.shape[0]}) for the "
-                         f"band's bins, got {decorrelate.shape}")
+                         f"band's bins, got {jnp.shape(decorrelate)}")
     lmat = jnp.asarray(decorrelate, model.dtype)
     r = lmat @ (model - jnp.asarray(target_log_psd, model.dtype))  # (bins, channels)
     v = lmat @ jnp.ones(model.shape[0], model.dtype)                # (bins,)
