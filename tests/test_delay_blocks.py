@@ -60,14 +60,15 @@ def test_the_block_is_the_shortest_delay_in_steps(hcp5):
 
 @pytest.mark.parametrize("mode", ["round", "interpolate"])
 def test_blocks_give_the_step_by_step_rollout(mode, hcp5):
-    """Traces (a transient and an output that are no whole number of blocks), the in-scan RMS,
+    """Traces (a transient and an output that are no whole number of blocks, the transient
+    long enough that its short block reads a history that has moved), the in-scan RMS,
     and batches of speeds in both batching layouts."""
     speed_max = shortest_mm(hcp5) / (0.1 * 4.5)  # K = 5 at 0.1 ms
     with jax.enable_x64(True):
         y0 = jnp.asarray(initial_state(5, "hopf"))
         steps, blocks = network(hcp5, mode), network(hcp5, mode, speed_max)
         assert blocks.delay_block(0.1) == 5
-        settings = {"dt_ms": 0.1, "duration_ms": 80.3, "transient_ms": 1.2, "y0": y0}
+        settings = {"dt_ms": 0.1, "duration_ms": 100.3, "transient_ms": 50.2, "y0": y0}
         ref = np.asarray(simulate(steps, **settings).eeg_mv)
         scale = np.max(np.abs(ref))
         np.testing.assert_allclose(simulate(blocks, **settings).eeg_mv, ref, rtol=0,
