@@ -19,15 +19,15 @@ drive is per node). A new SC compiles anew.
 
 from __future__ import annotations
 
-import functools
 import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
+from eegfit.models.delays import (DELAY_MODES, MAX_DELAY_BLOCK, DelayPlan, check_delays,
+                                  max_length_mm)
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -64,31 +64,6 @@ class NodeNoiseDrive:
         u = jax.random.uniform(key, (n_draws, self.n_nodes), dtype=jnp.result_type(float))
         values = low + (high - low) * u
         return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
-
-
-DELAY_MODES = ("interpolate", "round")
-
-MAX_DELAY_BLOCK = 16
-"""The most steps a delayed rollout reads the history for at once (:meth:`Network.delay_block`):
-beyond it the gather grows without making the loop faster (benchmarks/README.md)."""
-
-
-class DelayPlan(NamedTuple):
-    """Where and with which weights a rollout reads its delay history (computed once per
-    rollout by :meth:`Network.delay_plan`; the speed is constant over a rollout).
-
-    Attributes:
-        rows: ``(n, n)`` int32, each connection's read is history row ``now + rows`` (less
-            ``history_length`` where that reaches it): ``rows = history_length - steps back``.
-        flat: ``(n, n)`` int32, the same read's index in the flattened one-network history.
-        now_weights: ``(n, n)``, each read's weight in this step's input.
-        next_weights: ``(n, n)`` or ``None`` (``round``), its weight in the next step's input.
-    """
-
-    rows: jax.Array
-    flat: jax.Array
-    now_weights: jax.Array
-    next_weights: jax.Array | None
 
 
 @pytree_dataclass
@@ -183,11 +158,11 @@ class Network(Model):
     @property
     def has_delays(self) -> bool:
         """Whether any connection is delayed (tract lengths given and not all zero)."""
-        return self.lengths_mm is not None and _max_length_mm(self.lengths_mm) > 0
+        return self.lengths_mm is not None and max_length_mm(self.lengths_mm) > 0
 
     def max_delay_ms(self) -> float:
         """The longest delay the history must hold, ms: the longest tract over the lowest speed."""
-        return _max_length_mm(self.lengths_mm) / float(self.speed_min_m_s) \
+        return max_length_mm(self.lengths_mm) / float(self.speed_min_m_s) \
             if self.has_delays else 0.0
 
     def history_length(self, dt_ms: float) -> int:
@@ -356,43 +331,6 @@ def check_weights(weights, name: str = "weights") -> np.ndarray:
         i, j = np.argwhere(w < 0)[0]
         raise ValueError(f"{name} must be non-negative, got {w[i, j]!r} at [{i}, {j}]")
     return w
-
-
-@functools.lru_cache(maxsize=64)
-def _max_length_mm(lengths_mm: tuple) -> float:
-    return max(max(row) for row in lengths_mm)
-
-
-def check_delays(weights, lengths_mm, speed_min_m_s, delay_mode: str = "interpolate",
-                 speed_max_m_s: float | None = None) -> None:
-    """Raise ``ValueError`` naming what is wrong with a network's delay settings: a length
-    matrix whose shape is not the weights', NaN, infinite or negative lengths, a missing, zero or
-    negative speed bound, an upper bound below it, an unknown delay mode. ``lengths_mm=None``
-    (no delays) passes."""
-    if delay_mode not in DELAY_MODES:
-        raise ValueError(f"delay_mode must be one of {DELAY_MODES}, got {delay_mode!r}")
-    if lengths_mm is None:
-        return
-    w, lengths = np.asarray(weights, dtype=float), np.asarray(lengths_mm, dtype=float)
-    if lengths.shape != w.shape:
-        raise ValueError(f"lengths_mm has shape {lengths.shape}, but the weights have shape "
-                         f"{w.shape}: one tract length per connection")
-    bad = np.argwhere(~np.isfinite(lengths) | (lengths < 0))
-    if len(bad):
-        i, j = bad[0]
-        raise ValueError(f"lengths_mm must be finite and >= 0 mm, got {lengths[i, j]!r} at "
-                         f"[{i}, {j}] ({len(bad)} such entries; a connectome without tract "
-                         "lengths cannot have delays)")
-    if not np.any(lengths > 0):
-        return
-    if speed_min_m_s is None or not float(speed_min_m_s) > 0 or \
-            not math.isfinite(float(speed_min_m_s)):
-        raise ValueError(f"speed_min_m_s (the conduction speed's lower bound, sizing the "
-                         f"history) must be finite and > 0 m/s, got {speed_min_m_s!r}")
-    if speed_max_m_s is not None and not (math.isfinite(float(speed_max_m_s))
-                                          and float(speed_max_m_s) >= float(speed_min_m_s)):
-        raise ValueError(f"speed_max_m_s (the conduction speed's upper bound) must be finite "
-                         f"and >= speed_min_m_s = {speed_min_m_s!r} m/s, got {speed_max_m_s!r}")
 
 
 def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
