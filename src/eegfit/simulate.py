@@ -212,6 +212,20 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     :meth:`eegfit.models.network.Network.delay_block`), :func:`_delayed_blocks` reads the
     inputs of K steps in one gather and then scans the K steps: the same values as K reads.
     """
+    start, plan, advance = _delay_parts(model, y, integrator, dt_ms, history)
+
+    def step(state, p):
+        y, buffer, now, pending = state
+        received, pending_next = model.delayed_received(buffer, now, plan)
+        if pending_next is not None:
+            received, pending = received + pending, pending_next
+        return advance(y, buffer, now, p, received) + (pending,)
+    return start, step, lambda state: model.observe(state[0])
+
+
+def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
+    """A delayed rollout's start ``(y, buffer, now, pending)``, its read plan, and one step
+    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``."""
     sent = model.coupling_variable(y)
     buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
     plan = model.delay_plan(history, dt_ms, buffer.dtype)
@@ -220,17 +234,13 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     start = (y, buffer, jnp.zeros((), jnp.int32),
              jnp.zeros_like(sent) if pending is None else pending)
 
-    def step(state, p):
-        y, buffer, now, pending = state
-        received, pending_next = model.delayed_received(buffer, now, plan)
-        if pending_next is not None:
-            received, pending = received + pending, pending_next
+    def advance(y, buffer, now, p, received):
         y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
                     dt_ms * 1e-3)(y, p)
         now = (now + 1) % history
         buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
-        return y, buffer, now, pending
-    return start, step, lambda state: model.observe(state[0])
+        return y, buffer, now
+    return start, plan, advance
 
 
 def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int):
@@ -238,20 +248,10 @@ def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block
     ``(y, buffer, now, pending)``, ``advance(state, ps) -> (state, observables)`` over up to
     ``block`` steps of drive values ``ps`` (one gather, then a scan of the steps), and its
     observable."""
-    sent = model.coupling_variable(y)
-    buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
-    plan = model.delay_plan(history, dt_ms, buffer.dtype)
-    _, pending = model.delayed_received(buffer, jnp.zeros((), jnp.int32), plan)
-    start = (y, buffer, jnp.zeros((), jnp.int32),
-             jnp.zeros_like(sent) if pending is None else pending)
+    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history)
 
     def one(carry, x):
-        y, buffer, now = carry
-        p, received = x
-        y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
-                    dt_ms * 1e-3)(y, p)
-        now = (now + 1) % history
-        buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
+        y, buffer, now = step(*carry, *x)
         return (y, buffer, now), model.observe(y)
 
     def advance(state, ps):
