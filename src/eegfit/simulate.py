@@ -11,7 +11,9 @@ for predictor and corrector), both strongly convergent at order 1 (tests/test_no
 
 Delays: a network with conduction delays (:class:`eegfit.models.network.Network` with tract
 lengths) carries a ring buffer of its nodes' coupling variable in the scan, as long as its
-longest delay (:func:`_delayed`); every other model runs the same rollout as before, with none.
+longest delay, read every step (:func:`_delayed`) or, with an upper bound on the speed, for a
+block of steps at once (:func:`_delayed_blocks`); every other model runs the same rollout as
+before, with none.
 """
 
 from __future__ import annotations

@@ -44,6 +44,16 @@ def max_length_mm(lengths_mm: tuple) -> float:
     return max(max(row) for row in lengths_mm)
 
 
+@functools.lru_cache(maxsize=64)
+def shortest_delayed_mm(weights: tuple, lengths_mm: tuple) -> float:
+    """The shortest tract off the diagonal, mm; 0 where a node's own (undelayed) coupling has a
+    weight. Cached: a rollout asks at every call."""
+    w, lengths = np.asarray(weights), np.asarray(lengths_mm)
+    if np.any(np.diag(w) != 0):
+        return 0.0
+    return float(lengths[~np.eye(len(w), dtype=bool)].min())
+
+
 def check_delays(weights, lengths_mm, speed_min_m_s, delay_mode: str = "interpolate",
                  speed_max_m_s: float | None = None) -> None:
     """Raise ``ValueError`` naming what is wrong with a network's delay settings: a length

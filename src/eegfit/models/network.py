@@ -27,7 +27,7 @@ import numpy as np
 
 from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
 from eegfit.models.delays import (DELAY_MODES, MAX_DELAY_BLOCK, DelayPlan, check_delays,
-                                  max_length_mm)
+                                  max_length_mm, shortest_delayed_mm)
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -182,11 +182,8 @@ class Network(Model):
         node's own coupling (the diagonal, undelayed) has a weight."""
         if not self.has_delays or self.speed_max_m_s is None:
             return 1
-        w, lengths = np.asarray(self.weights), np.asarray(self.lengths_mm)
-        off = ~np.eye(self.n_nodes, dtype=bool)
-        if np.any(np.diag(w) != 0):
-            return 1
-        steps = float(lengths[off].min()) / float(self.speed_max_m_s) / dt_ms
+        steps = shortest_delayed_mm(self.weights, self.lengths_mm) / float(
+            self.speed_max_m_s) / dt_ms
         # a margin for the rounding of the plan's own division (in float32 at worst)
         return int(min(MAX_DELAY_BLOCK, max(1, math.floor(steps - 1e-3) + 1)))
 
