@@ -3,13 +3,17 @@ neurolib 0.6.2's numba integrator on the same network, model, step and horizon (
 
 Run alone (not in ``run_all.py``)::
 
-    python benchmarks/bench_delays.py [--quick] [--out benchmarks/results/delays.json]
+    python benchmarks/bench_delays.py [--quick] [--float32] [--out benchmarks/results/delays.json]
 
 The networks: the 10 strongest and all 94 regions of the HCP connectome (subject mean), Hopf
 (Stuart-Landau, diffusive, k = 100 /s) and Wilson-Cowan (additive, k = 0.6) nodes, one noise-free
 Euler rollout of ``--duration-ms`` at dt = 0.1 ms in float64 on both sides (neurolib runs in
 float64 only), delays from the tract lengths at 10 m/s (eegfit: ``round``, neurolib's rounding,
 and ``interpolate``; the history sized for the speed itself), and without delays (zero lengths).
+eegfit's delayed cases run twice: reading the history every step (``round``, ``interpolate``), and
+with the speed's upper bound at 10 m/s, so that the inputs of a block of steps are read at once
+(``round_block``, ``interpolate_block``: ``Network.delay_block`` steps, 7 at 94 regions and 14 at
+10). ``--float32``: eegfit's cases in float32 (the pipeline's default), neurolib's in float64.
 Each time is the best of ``--repeats`` calls after a first, compiling call (jit for eegfit, numba
 for neurolib), the calls of one network interleaved (round after round, each case once), so a
 change in load falls on every case alike; the median over the best is printed as the spread, and
@@ -49,7 +53,8 @@ def interleaved(cases: dict, repeats: int) -> dict:
     return times
 
 
-def eegfit_case(name: str, conn, delays: str | None, duration_ms: float):
+def eegfit_case(name: str, conn, delays: str | None, duration_ms: float, block: bool = False,
+                dtype: str = "float64"):
     import jax
     import jax.numpy as jnp
 
@@ -61,9 +66,11 @@ def eegfit_case(name: str, conn, delays: str | None, duration_ms: float):
                "jr": (JansenRit(), 1.0)}[name]
     kwargs = {} if delays is None else {"lengths_mm": conn.lengths_mm, "speed_m_s": 10.0,
                                         "delay_mode": delays}
-    model = coupled(jax.tree.map(jnp.float64, node), conn.weights, k=k, **kwargs)
-    y0 = jnp.asarray(model.initial_state) if name == "jr" else jnp.asarray(
-        np.array([[0.3], [-0.2]]) * np.linspace(0.5, 1.5, conn.n_nodes))
+    if block:
+        kwargs["speed_max_m_s"] = 10.0
+    model = coupled(jax.tree.map(getattr(jnp, dtype), node), conn.weights, k=k, **kwargs)
+    y0 = jnp.asarray(model.initial_state if name == "jr" else
+                     np.array([[0.3], [-0.2]]) * np.linspace(0.5, 1.5, conn.n_nodes), dtype)
 
     def run():
         return np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=duration_ms, y0=y0).eeg_mv)
@@ -92,10 +99,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter rollout, fewer repeats")
     parser.add_argument("--duration-ms", type=float, default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--float32", action="store_true", help="eegfit's cases in float32")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "delays.json")
     args = parser.parse_args()
     duration = args.duration_ms or (500.0 if args.quick else 2000.0)
     repeats = args.repeats or (3 if args.quick else 5)
+    dtype = "float32" if args.float32 else "float64"
 
     import jax
     jax.config.update("jax_enable_x64", True)
@@ -110,8 +119,12 @@ def main() -> None:
     for n_nodes in (10, 94):
         conn = load("hcp", n_nodes=n_nodes)
         for name in ("hopf", "wc", "jr"):
-            cases = {f"eegfit_{delays or 'none'}": eegfit_case(name, conn, delays, duration)
+            cases = {f"eegfit_{delays or 'none'}": eegfit_case(name, conn, delays, duration,
+                                                               dtype=dtype)
                      for delays in (None, "round", "interpolate")}
+            cases.update({f"eegfit_{delays}_block": eegfit_case(name, conn, delays, duration,
+                                                                block=True, dtype=dtype)
+                          for delays in ("round", "interpolate")})
             if name != "jr":
                 cases.update({f"neurolib_{'round' if delays else 'none'}":
                               neurolib_case(name, conn, delays, duration)
@@ -128,14 +141,14 @@ def main() -> None:
             print(f"{'':10s} median / best: " + "  ".join(
                 f"{k} {v:.2f}" for k, v in spread.items()), flush=True)
             base = rates["eegfit_none"]
-            print(f"{'':10s} delays cost (eegfit none / with): round "
-                  f"{base / rates['eegfit_round']:.2f}x, interpolate "
-                  f"{base / rates['eegfit_interpolate']:.2f}x" + (
-                      "" if name == "jr" else
-                      f"; eegfit / neurolib with delays: round "
-                      f"{rates['eegfit_round'] / rates['neurolib_round']:.2f}x, interpolate "
-                      f"{rates['eegfit_interpolate'] / rates['neurolib_round']:.2f}x; "
-                      f"without: {base / rates['neurolib_none']:.2f}x"), flush=True)
+            delayed = ("round", "interpolate", "round_block", "interpolate_block")
+            print(f"{'':10s} delays cost (eegfit none / with): " + ", ".join(
+                f"{d} {base / rates['eegfit_' + d]:.2f}x" for d in delayed), flush=True)
+            if name != "jr":
+                print(f"{'':10s} eegfit / neurolib with delays: " + ", ".join(
+                    f"{d} {rates['eegfit_' + d] / rates['neurolib_round']:.2f}x"
+                    for d in delayed) + f"; without: {base / rates['neurolib_none']:.2f}x",
+                    flush=True)
     load_after = os.getloadavg()
     print(f"load average (1, 5, 15 min) after: {load_after}", flush=True)
 
@@ -150,6 +163,7 @@ def main() -> None:
           f"{memory['history_mib_float64']:.2f} MiB (float64; half in float32)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"duration_ms": duration, "dt_ms": DT_MS, "repeats": repeats,
+                                    "eegfit_dtype": dtype,
                                     "load_average": [load_before, load_after], "rows": rows,
                                     "memory": memory}, indent=1))
 

@@ -11,7 +11,9 @@ for predictor and corrector), both strongly convergent at order 1 (tests/test_no
 
 Delays: a network with conduction delays (:class:`eegfit.models.network.Network` with tract
 lengths) carries a ring buffer of its nodes' coupling variable in the scan, as long as its
-longest delay (:func:`_delayed`); every other model runs the same rollout as before, with none.
+longest delay, read every step (:func:`_delayed`) or, with an upper bound on the speed, for a
+block of steps at once (:func:`_delayed_blocks`); every other model runs the same rollout as
+before, with none.
 """
 
 from __future__ import annotations
@@ -172,12 +174,16 @@ _OUTPUTS = {"trace": _record_trace, "rms": _accumulate_rms}
 
 
 def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None, remat: bool,
-                   output: str, history: int = 0):
+                   output: str, history: int = 0, block: int = 1):
     """``(model, drive, y0) -> output`` for one parameter set or a broadcast batch of them:
     ``skip`` steps of transient, then the output over the remaining steps of ``drive``; with
-    ``history`` > 0 (a network with delays), a history of that many steps rides in the state."""
+    ``history`` > 0 (a network with delays), a history of that many steps rides in the state,
+    read for ``block`` steps at once."""
     def plain(model, drive, y0):
         y = _initial_state(model, drive, y0)
+        if history and block > 1:
+            return _blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat,
+                                    output, history, block)
         if history:
             y, step, observe = _delayed(model, y, integrator, dt_ms, history)
         else:
@@ -203,7 +209,25 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     ``now`` to it (:class:`eegfit.models.network.DelayPlan`). Interpolating, the value read at
     step n weighs into step n's input and, as the value one step further back, into step
     n + 1's: ``pending`` carries that part (:meth:`eegfit.models.network.Network.delay_plan`).
+
+    With a block of K > 1 steps (every delay at least K - 1 steps:
+    :meth:`eegfit.models.network.Network.delay_block`), :func:`_delayed_blocks` reads the
+    inputs of K steps in one gather and then scans the K steps: the same values as K reads.
     """
+    start, plan, advance = _delay_parts(model, y, integrator, dt_ms, history)
+
+    def step(state, p):
+        y, buffer, now, pending = state
+        received, pending_next = model.delayed_received(buffer, now, plan)
+        if pending_next is not None:
+            received, pending = received + pending, pending_next
+        return advance(y, buffer, now, p, received) + (pending,)
+    return start, step, lambda state: model.observe(state[0])
+
+
+def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
+    """A delayed rollout's start ``(y, buffer, now, pending)``, its read plan, and one step
+    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``."""
     sent = model.coupling_variable(y)
     buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
     plan = model.delay_plan(history, dt_ms, buffer.dtype)
@@ -212,17 +236,80 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     start = (y, buffer, jnp.zeros((), jnp.int32),
              jnp.zeros_like(sent) if pending is None else pending)
 
-    def step(state, p):
-        y, buffer, now, pending = state
-        received, pending_next = model.delayed_received(buffer, now, plan)
-        if pending_next is not None:
-            received, pending = received + pending, pending_next
+    def advance(y, buffer, now, p, received):
         y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
                     dt_ms * 1e-3)(y, p)
         now = (now + 1) % history
         buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
-        return y, buffer, now, pending
-    return start, step, lambda state: model.observe(state[0])
+        return y, buffer, now
+    return start, plan, advance
+
+
+def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int):
+    """:func:`_delayed` reading the history for ``block`` steps at once: its rollout state
+    ``(y, buffer, now, pending)``, ``advance(state, ps) -> (state, observables)`` over up to
+    ``block`` steps of drive values ``ps`` (one gather, then a scan of the steps), and its
+    observable."""
+    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history)
+
+    def one(carry, x):
+        y, buffer, now = step(*carry, *x)
+        return (y, buffer, now), model.observe(y)
+
+    def advance(state, ps):
+        y, buffer, now, pending = state
+        inputs, next_parts = model.delayed_received(buffer, now, plan, block)
+        if next_parts is not None:  # step m's input: its own part and step m - 1's carried one
+            inputs = inputs + jnp.concatenate([pending[None], next_parts[:-1]])
+            pending = next_parts[ps.shape[0] - 1]
+        (y, buffer, now), observed = jax.lax.scan(one, (y, buffer, now),
+                                                  (ps, inputs[: ps.shape[0]]))
+        return (y, buffer, now, pending), observed
+    return start, advance, lambda state: model.observe(state[0])
+
+
+def _run_blocks(body, carry, drive, block: int, horizon: int | None, remat: bool):
+    """:func:`_run` over blocks of ``block`` steps, ``body(carry, ps) -> (carry, out)`` taking
+    the drive values of up to ``block`` steps and giving one output per step; the last block
+    may be shorter. ``horizon`` (steps) is a multiple of ``block``, so the gradient is cut
+    where :func:`_run` cuts it step by step."""
+    n_blocks, rest = divmod(drive.shape[0], block)
+    outs = []
+    if n_blocks:
+        head = drive[: n_blocks * block].reshape((n_blocks, block) + drive.shape[1:])
+        carry, out = _run(body, carry, head, None if horizon is None else horizon // block,
+                          remat)
+        outs.append(jax.tree.map(lambda o: o.reshape((n_blocks * block,) + o.shape[2:]), out))
+    if rest:
+        if horizon is not None and n_blocks * block % horizon == 0:
+            carry = (jax.lax.stop_gradient(carry[0]),) + tuple(carry[1:])
+        carry, out = body(carry, drive[n_blocks * block:])
+        outs.append(out)
+    return carry, outs[0] if len(outs) == 1 else jax.tree.map(
+        lambda a, b: jnp.concatenate([a, b]), *outs)
+
+
+def _blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat, output, history,
+                     block):
+    """:func:`_plain_rollout`'s output for a network whose delayed input is read in blocks."""
+    state, advance, observe = _delayed_blocks(model, y, integrator, dt_ms, history, block)
+    if skip:
+        (state,), _ = _run_blocks(lambda c, ps: ((advance(c[0], ps)[0],), None), (state,),
+                                  drive[:skip], block, horizon, remat)
+    drive = drive[skip:]
+    if output == "trace":
+        return _run_blocks(lambda c, ps: (lambda s, o: ((s,), o))(*advance(c[0], ps)),
+                           (state,), drive, block, horizon, remat)[1]
+    shift = observe(state)  # as _accumulate_rms, a block's sums at once
+
+    def accumulate(c, ps):
+        state, observed = advance(c[0], ps)
+        v = observed - shift
+        return (state, c[1] + v.sum(axis=0), c[2] + (v * v).sum(axis=0)), None
+    zero = jnp.zeros_like(shift)
+    (_, s1, s2), _ = _run_blocks(accumulate, (state, zero, zero), drive, block, horizon, remat)
+    mean = s1 / drive.shape[0]
+    return _safe_sqrt(jnp.maximum(s2 / drive.shape[0] - mean * mean, 0.0))
 
 
 def _broadcast_batching(plain):
@@ -250,7 +337,7 @@ def _broadcast_batching(plain):
 
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool, output: str = "trace", history: int = 0):
+             remat: bool, output: str = "trace", history: int = 0, block: int = 1):
     """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
     or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
 
@@ -260,12 +347,14 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     function (custom JVP), so ``grad``, ``vmap(grad)`` and ``grad(vmap)`` all work as usual
     (and a forward-mode derivative under ``vmap`` runs batch-last inside :func:`batch_last_jvp`).
     ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
-    ``history``: the steps of coupling history a network with delays keeps (0: none).
+    ``history``: the steps of coupling history a network with delays keeps (0: none);
+    ``block``: the steps it reads that history for at once.
     """
     # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
     # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
     # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
-    plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output, history))
+    plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output, history,
+                                   block))
     batched = _broadcast_batching(plain)
     core = jax.custom_jvp(batched)
 
@@ -334,5 +423,8 @@ def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_
                          dtype=jnp.result_type(float))
     horizon = None if grad_horizon_ms is None else n_steps(grad_horizon_ms, dt_ms)
     history = model.history_length(dt_ms) if hasattr(model, "history_length") else 0
-    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history)
+    block = model.delay_block(dt_ms) if history else 1
+    if horizon is not None:  # a block divides the horizon: the gradient is cut where it was
+        block = max(b for b in range(1, min(block, horizon) + 1) if horizon % b == 0)
+    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block)
     return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)

@@ -203,9 +203,11 @@ class Network(Kind):
             raise ValueError(f"config experiments.{self.spec.name}.parameters.speed_m_s.bounds "
                              f"must be > 0 m/s (the lowest speed sizes the delay history), got "
                              f"{list(fitted.bounds)}")
+        # the box's upper end (or the fixed speed) lets the rollout read delays in blocks
+        speed_max = c["speed_m_s"] if fitted is None else max(fitted.bounds)
         return {"lengths_mm": lengths, "speed_m_s": c["speed_m_s"] if fitted is None
-                else max(c["speed_m_s"], speed_min), "speed_min_m_s": speed_min,
-                "delay_mode": c["delay_mode"]}
+                else min(max(c["speed_m_s"], speed_min), speed_max), "speed_min_m_s": speed_min,
+                "speed_max_m_s": speed_max, "delay_mode": c["delay_mode"]}
 
     @staticmethod
     def bold_input(model, signal: jax.Array) -> jax.Array:

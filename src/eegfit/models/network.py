@@ -19,15 +19,15 @@ drive is per node). A new SC compiles anew.
 
 from __future__ import annotations
 
-import functools
 import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
+from eegfit.models.delays import (DELAY_MODES, MAX_DELAY_BLOCK, DelayPlan, check_delays,
+                                  max_length_mm, shortest_delayed_mm)
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -64,27 +64,6 @@ class NodeNoiseDrive:
         u = jax.random.uniform(key, (n_draws, self.n_nodes), dtype=jnp.result_type(float))
         values = low + (high - low) * u
         return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
-
-
-DELAY_MODES = ("interpolate", "round")
-
-
-class DelayPlan(NamedTuple):
-    """Where and with which weights a rollout reads its delay history (computed once per
-    rollout by :meth:`Network.delay_plan`; the speed is constant over a rollout).
-
-    Attributes:
-        rows: ``(n, n)`` int32, each connection's read is history row ``now + rows`` (less
-            ``history_length`` where that reaches it): ``rows = history_length - steps back``.
-        flat: ``(n, n)`` int32, the same read's index in the flattened one-network history.
-        now_weights: ``(n, n)``, each read's weight in this step's input.
-        next_weights: ``(n, n)`` or ``None`` (``round``), its weight in the next step's input.
-    """
-
-    rows: jax.Array
-    flat: jax.Array
-    now_weights: jax.Array
-    next_weights: jax.Array | None
 
 
 @pytree_dataclass
@@ -135,6 +114,9 @@ class Network(Model):
         lengths_mm: tract lengths in mm, ``[i, j]`` from node j to node i, like ``weights``
             (static; ``None``: no delays).
         speed_min_m_s: the speed's lower bound, m/s (static; sizes the history).
+        speed_max_m_s: the speed's upper bound, m/s (static; ``None``: none). With it the
+            rollout reads the history for a block of :meth:`delay_block` steps at once (a
+            faster loop, the same values: see there); a speed above it acts as the bound.
         delay_mode: ``"interpolate"`` or ``"round"`` (static; see above).
     """
 
@@ -146,6 +128,7 @@ class Network(Model):
     lengths_mm: tuple | None = static_field(None)
     speed_min_m_s: float | None = static_field(None)
     delay_mode: str = static_field("interpolate")
+    speed_max_m_s: float | None = static_field(None)
 
     def __post_init__(self):
         if self.drive is None:
@@ -168,17 +151,18 @@ class Network(Model):
         """k: any finite value (the node's own ranges hold for its fields); the speed: > 0, and
         at least ``speed_min_m_s`` with delays."""
         if self.has_delays and self.speed_min_m_s is not None:
-            return {"speed_m_s": Range(float(self.speed_min_m_s))}
+            high = math.inf if self.speed_max_m_s is None else float(self.speed_max_m_s)
+            return {"speed_m_s": Range(float(self.speed_min_m_s), high)}
         return {"speed_m_s": POSITIVE}
 
     @property
     def has_delays(self) -> bool:
         """Whether any connection is delayed (tract lengths given and not all zero)."""
-        return self.lengths_mm is not None and _max_length_mm(self.lengths_mm) > 0
+        return self.lengths_mm is not None and max_length_mm(self.lengths_mm) > 0
 
     def max_delay_ms(self) -> float:
         """The longest delay the history must hold, ms: the longest tract over the lowest speed."""
-        return _max_length_mm(self.lengths_mm) / float(self.speed_min_m_s) \
+        return max_length_mm(self.lengths_mm) / float(self.speed_min_m_s) \
             if self.has_delays else 0.0
 
     def history_length(self, dt_ms: float) -> int:
@@ -188,10 +172,26 @@ class Network(Model):
             return 0
         return int(math.floor(self.max_delay_ms() / dt_ms)) + 2
 
+    def delay_block(self, dt_ms: float) -> int:
+        """Steps whose delayed input the rollout reads at once: 1 (every step) without delays
+        or without ``speed_max_m_s``; else ``K = floor(L_min / v_max / dt) + 1`` (at most
+        :data:`MAX_DELAY_BLOCK`), with ``L_min`` the shortest tract off the diagonal, so that
+        every connection reaches at least ``K - 1`` steps back and the inputs of steps n to
+        n + K - 1 read only history written by step n: one gather of ``K n^2`` values per
+        block instead of K gathers, the same values (exact, not an approximation). 1 where a
+        node's own coupling (the diagonal, undelayed) has a weight."""
+        if not self.has_delays or self.speed_max_m_s is None:
+            return 1
+        steps = shortest_delayed_mm(self.weights, self.lengths_mm) / float(
+            self.speed_max_m_s) / dt_ms
+        # a margin for the rounding of the plan's own division (in float32 at worst)
+        return int(min(MAX_DELAY_BLOCK, max(1, math.floor(steps - 1e-3) + 1)))
+
     def check(self) -> None:
         """Raise ``ValueError`` naming a bad delay setting (see :func:`check_delays`) or a
         parameter outside its valid range."""
-        check_delays(self.weights, self.lengths_mm, self.speed_min_m_s, self.delay_mode)
+        check_delays(self.weights, self.lengths_mm, self.speed_min_m_s, self.delay_mode,
+                     self.speed_max_m_s)
         super().check()
 
     @property
@@ -244,9 +244,12 @@ class Network(Model):
         w = jnp.asarray(self.weights, dtype=dtype)
         off_diagonal = 1.0 - jnp.eye(self.n_nodes, dtype=dtype)  # a node's own term undelayed
         lengths = jnp.asarray(self.lengths_mm, dtype=dtype) * off_diagonal
+        speed = self.speed_m_s
+        if self.speed_max_m_s is not None:  # above its bound it acts as the bound (the block)
+            speed = jnp.where(speed > self.speed_max_m_s, self.speed_max_m_s, speed)
         # steps back, in neurolib's order of operations (its Dmat / dt) for the same rounding;
         # capped at the history's reach (a speed below its bound acts as the bound)
-        steps = jnp.minimum(lengths / self.speed_m_s / dt_ms, self.max_delay_ms() / dt_ms)
+        steps = jnp.minimum(lengths / speed / dt_ms, self.max_delay_ms() / dt_ms)
         if self.delay_mode == "round":
             back, now_weights, next_weights = jnp.round(steps), w, None
         else:
@@ -258,7 +261,8 @@ class Network(Model):
         flat = rows * self.n_nodes + jnp.arange(self.n_nodes, dtype=jnp.int32)
         return DelayPlan(rows, flat, now_weights, next_weights)
 
-    def delayed_received(self, history: jax.Array, now: jax.Array, plan: DelayPlan):
+    def delayed_received(self, history: jax.Array, now: jax.Array, plan: DelayPlan,
+                         block: int = 1):
         """One read of ``history`` (``(history_length, *batch, n_nodes)``, a ring buffer whose
         row ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the
         :meth:`delay_plan`: ``(sum_j now_weights_ij c_j(t_{n - back_ij}), sum_j next_weights_ij
@@ -267,24 +271,32 @@ class Network(Model):
         so interpolating costs one gather per step, as rounding does. Each read's index is the
         plan's plus ``now`` (plus ``now * n_nodes`` flat; ``now`` in ``[-1, history_length)``),
         wrapped by one comparison: cheaper than a modulo per value (benchmarks/bench_delays.py:
-        1.6-1.8x at 94 nodes)."""
+        1.6-1.8x at 94 nodes). With ``block`` K > 1 (:meth:`delay_block`), the reads of steps
+        n to n + K - 1 in one gather: each part ``(K, *batch, n_nodes)``, row m step n + m's."""
         n = self.n_nodes
+        if block > 1:  # step m's reads: now + m (still one wrap: every read is >= K - 1 back)
+            ahead = jnp.arange(block, dtype=jnp.int32)[:, None, None]
         if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
             # the barrier keeps XLA from fusing the gather into the sum (1.5x slower on a CPU
             # at 94 nodes: benchmarks/bench_delays.py)
-            index = plan.flat + now * n
+            index = plan.flat + now * n if block == 1 else plan.flat + (now + ahead) * n
             index = jnp.where(index >= history.size, index - history.size, index)
             delayed = jax.lax.optimization_barrier(
                 history.reshape(-1).at[index].get(mode="promise_in_bounds"))
-            spec = "ij,ij->i"
+            spec = "ij,ij->i" if block == 1 else "ij,kij->ki"
         else:
-            rows = plan.rows + now
+            rows = plan.rows + now if block == 1 else plan.rows + now + ahead
             rows = jnp.where(rows >= history.shape[0], rows - history.shape[0], rows)
-            delayed = history[rows, ..., jnp.arange(n)]  # (n, n, *batch)
-            spec = "ij,ij...->...i"
+            delayed = history[rows, ..., jnp.arange(n)]  # ([K,] n, n, *batch)
+            spec = "ij,ij...->...i" if block == 1 else "ij,kij...->k...i"
+        if plan.next_weights is None:
+            return jnp.einsum(spec, plan.now_weights, delayed), None
+        if block > 1:  # both parts in one contraction (two: 1.3-2x slower at 94 nodes)
+            parts = jnp.einsum("s" + spec.replace("->", "->s"),
+                               jnp.stack([plan.now_weights, plan.next_weights]), delayed)
+            return parts[0], parts[1]
         return (jnp.einsum(spec, plan.now_weights, delayed),
-                None if plan.next_weights is None
-                else jnp.einsum(spec, plan.next_weights, delayed))
+                jnp.einsum(spec, plan.next_weights, delayed))
 
     def delayed_vector_field(self, y: jax.Array, drive: jax.Array,
                              received: jax.Array) -> jax.Array:
@@ -318,45 +330,16 @@ def check_weights(weights, name: str = "weights") -> np.ndarray:
     return w
 
 
-@functools.lru_cache(maxsize=64)
-def _max_length_mm(lengths_mm: tuple) -> float:
-    return max(max(row) for row in lengths_mm)
-
-
-def check_delays(weights, lengths_mm, speed_min_m_s, delay_mode: str = "interpolate") -> None:
-    """Raise ``ValueError`` naming what is wrong with a network's delay settings: a length
-    matrix whose shape is not the weights', NaN, infinite or negative lengths, a missing, zero or
-    negative speed bound, an unknown delay mode. ``lengths_mm=None`` (no delays) passes."""
-    if delay_mode not in DELAY_MODES:
-        raise ValueError(f"delay_mode must be one of {DELAY_MODES}, got {delay_mode!r}")
-    if lengths_mm is None:
-        return
-    w, lengths = np.asarray(weights, dtype=float), np.asarray(lengths_mm, dtype=float)
-    if lengths.shape != w.shape:
-        raise ValueError(f"lengths_mm has shape {lengths.shape}, but the weights have shape "
-                         f"{w.shape}: one tract length per connection")
-    bad = np.argwhere(~np.isfinite(lengths) | (lengths < 0))
-    if len(bad):
-        i, j = bad[0]
-        raise ValueError(f"lengths_mm must be finite and >= 0 mm, got {lengths[i, j]!r} at "
-                         f"[{i}, {j}] ({len(bad)} such entries; a connectome without tract "
-                         "lengths cannot have delays)")
-    if not np.any(lengths > 0):
-        return
-    if speed_min_m_s is None or not float(speed_min_m_s) > 0 or \
-            not math.isfinite(float(speed_min_m_s)):
-        raise ValueError(f"speed_min_m_s (the conduction speed's lower bound, sizing the "
-                         f"history) must be finite and > 0 m/s, got {speed_min_m_s!r}")
-
-
 def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
             speed_m_s: float = 20.0, speed_min_m_s: float | None = None,
-            delay_mode: str = "interpolate") -> Network:
+            delay_mode: str = "interpolate", speed_max_m_s: float | None = None) -> Network:
     """A :class:`Network` of ``node`` on the SC ``weights`` (checked: square, finite, >= 0).
 
     With ``lengths_mm`` (an ``(n, n)`` matrix in mm, checked: the weights' shape, finite, >= 0)
     the coupling is delayed by ``lengths_mm / speed_m_s`` ms; ``speed_min_m_s`` (default the
-    speed itself, or the lower bound of a :class:`eegfit.fit.Param` speed) sizes the history.
+    speed itself, or the lower bound of a :class:`eegfit.fit.Param` speed) sizes the history;
+    ``speed_max_m_s`` (default none, or the upper bound of a Param speed) lets the rollout read
+    the history in blocks of steps (:meth:`Network.delay_block`).
     The diagonal of the lengths is set to 0 (a node's own coupling is undelayed).
 
     Raises:
@@ -369,26 +352,33 @@ def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
         raise ValueError(f"speed_m_s must be a finite speed > 0 m/s, got {speed_value!r}")
     lengths = None
     if lengths_mm is not None:
+        bounds = getattr(speed_m_s, "bounds", None)
         if speed_min_m_s is None:
-            bounds = getattr(speed_m_s, "bounds", None)
             speed_min_m_s = float(bounds[0]) if bounds else float(speed_value)
-        check_delays(w, lengths_mm, speed_min_m_s, delay_mode)
+        if speed_max_m_s is None and bounds and math.isfinite(float(bounds[1])):
+            speed_max_m_s = float(bounds[1])
+        check_delays(w, lengths_mm, speed_min_m_s, delay_mode, speed_max_m_s)
         lengths = np.array(lengths_mm, dtype=float)
         np.fill_diagonal(lengths, 0.0)
         if float(speed_value) < float(speed_min_m_s):
             raise ValueError(f"speed_m_s = {speed_value!r} m/s is below its lower bound "
                              f"speed_min_m_s = {speed_min_m_s!r} m/s")
+        if speed_max_m_s is not None and float(speed_value) > float(speed_max_m_s):
+            raise ValueError(f"speed_m_s = {speed_value!r} m/s is above its upper bound "
+                             f"speed_max_m_s = {speed_max_m_s!r} m/s")
         lengths = tuple(tuple(float(x) for x in row) for row in lengths)
     else:
         check_delays(w, None, speed_min_m_s, delay_mode)
+        speed_max_m_s = None
     return Network(node=node, k=k, drive=drive, speed_m_s=speed_m_s,
                    weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)),
                    lengths_mm=lengths,
                    speed_min_m_s=None if speed_min_m_s is None else float(speed_min_m_s),
-                   delay_mode=delay_mode)
+                   delay_mode=delay_mode,
+                   speed_max_m_s=None if speed_max_m_s is None else float(speed_max_m_s))
 
 
-__all__ = ["DELAY_MODES", "DelayPlan", "Network", "NodeNoiseDrive", "check_delays",
+__all__ = ["DELAY_MODES", "MAX_DELAY_BLOCK", "DelayPlan", "Network", "NodeNoiseDrive", "check_delays",
            "check_weights", "coupled", "network"]
 
 
