@@ -93,11 +93,8 @@ def test_the_whitening_removes_the_gain_and_decorrelates():
 # JR95 (the paper's constants, C = 120: a stable focus at 10 Hz, the noise-driven alpha) driven by
 # white noise p = mean + sigma dW/dt (Hz; intensity sigma^2 Hz^2 s), stochastic Heun (one Wiener
 # increment per step), written independently of eegfit.models / eegfit.simulate. In the limit
-# cycle at C = 135 the model's fixed-key PSD is not a smooth function of b: the rhythm's phase
-# diffuses, so a change of b of 0.05 /s gives another Monte Carlo realisation and the loss
-# ripples by several units across the posterior's width (measured: a ripple sd of 4-9 against a
-# posterior sd of 0.1 /s); its posterior needs many more realisations (README, "The spectral
-# likelihood").
+# cycle at C = 135 the bins around the peak move together, which the analytic covariance does
+# not hold: the likelihood needs the realisations' own covariance there (the tests at the end).
 JR = {"A": 3.25, "B": 22.0, "a": 100.0, "b": 50.0, "e0": 2.5, "v0": 6.0, "r": 0.56, "C": 120.0}
 MEAN_HZ, SIGMA = 220.0, 0.577
 TRUE_B = 50.0

@@ -35,13 +35,18 @@ covariance ``Sigma = D C D`` (``D`` the bins' sd, ``sd^2 = trigamma(nu_t / 2) + 
 so twice the loss at the best fit is a chi-square with about ``n - 2`` degrees of freedom for
 one fitted parameter when the model can make the spectrum: a goodness of fit
 (:func:`goodness_of_fit`) that tells a misfit from a wide posterior.
+
+In a noisy limit cycle the bins are not independent beyond the window's leakage: the rhythm
+wanders, its peak moves as a whole, and along that direction a spectrum scatters several times
+what ``chi2_nu`` says. :func:`excess_covariance` measures it from the model's realisations (a
+pilot of independent ones at one parameter value) and :func:`whitening` takes it as ``excess``.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
 from eegfit.signal.numerics import TINY
 
@@ -207,63 +212,6 @@ def excess_covariance(psd_realisations, realisation_dof: float,
     return (vectors * np.maximum(values, 1.0)) @ vectors.T
 
 
-def smooth_log_psd(points, log_psd, model_dof: float) -> tuple[np.ndarray, float]:
-    """The model's log-PSD on a grid of parameter values, smoothed across the grid by a
-    quadratic in the parameters (least squares, each bin on its own), and the Monte Carlo
-    variance that is left in it.
-
-    In a noisy limit cycle the model's PSD at one noise key is not a smooth function of the
-    parameters: the rhythm's phase diffuses, so a step of a twentieth of the posterior's sd
-    gives, in effect, another Monte Carlo realisation, and the loss ripples from cell to cell by
-    several units, which a grid posterior reads as information (its 90 % sets held the truth
-    13-14 times in 20 at the default column). The part of the Monte Carlo error that changes
-    from cell to cell is what the quadratic's residuals show; a regression on ``n`` cells with
-    ``p`` coefficients keeps ``p / n`` of it, while the part shared by the cells (common random
-    numbers, all of it at a fixed point) stays whole.
-
-    Args:
-        points: ``(n, d)`` parameter values of the cells (any units; scaled here).
-        log_psd: ``(n, bins)`` the model's log-PSD (mean over its realisations) at each cell.
-        model_dof: the Welch degrees of freedom of that mean (:func:`welch_dof`).
-
-    Returns:
-        ``(fitted, model_log_variance)``: the smoothed log-PSD, ``(n, bins)``, and the model's
-        remaining log-variance per bin, ``trigamma(nu_m / 2) (1 - s + s p / n)`` with ``s``
-        the share of it that the residuals show (their variance over ``n - p`` degrees of
-        freedom, averaged over bins, clipped to [0, 1]); for :func:`log_psd_sd`, pass
-        ``model_dof`` such that ``log_variance(model_dof)`` is that (``effective_dof``).
-    """
-    points = np.asarray(points, dtype=float)
-    log_psd = np.asarray(log_psd, dtype=float)
-    if points.ndim != 2 or log_psd.ndim != 2 or points.shape[0] != log_psd.shape[0]:
-        raise ValueError(f"points (n, d) and log_psd (n, bins) must share n, got shapes "
-                         f"{points.shape} and {log_psd.shape}")
-    scaled = (points - points.mean(axis=0)) / np.maximum(points.std(axis=0), TINY)
-    d = scaled.shape[1]
-    columns = [np.ones(len(scaled))] + [scaled[:, i] for i in range(d)] + [
-        scaled[:, i] * scaled[:, j] for i in range(d) for j in range(i, d)]
-    design = np.column_stack(columns)
-    n, p = design.shape
-    if n < 2 * p:
-        raise ValueError(f"smoothing over {n} cells needs at least {2 * p} for a quadratic "
-                         f"in {d} parameter(s)")
-    coef, *_ = np.linalg.lstsq(design, log_psd, rcond=None)
-    fitted = design @ coef
-    if not np.all(np.isfinite(fitted)):
-        raise ValueError("the model's log-PSD holds NaN or inf on the grid")
-    residual_var = float(np.mean(np.sum((log_psd - fitted) ** 2, axis=0) / (n - p)))
-    full = log_variance(model_dof)
-    share = min(max(residual_var / full, 0.0), 1.0)
-    return fitted, full * (1.0 - share + share * p / n)
-
-
-def effective_dof(log_var: float) -> float:
-    """``nu`` with ``trigamma(nu / 2) = log_var`` (the inverse of :func:`log_variance`)."""
-    if not (np.isfinite(log_var) and log_var > 0):
-        raise ValueError(f"log_var must be finite and > 0, got {log_var!r}")
-    return float(optimize.brentq(lambda nu: log_variance(nu) - log_var, 1e-6, 1e12))
-
-
 def whitened_log_psd(psd, mask, whiten):
     """``W log psd`` over the band's bins (frequency first; traceable, batched on later axes)."""
     band = jnp.asarray(psd)[np.asarray(mask)]
@@ -289,6 +237,6 @@ def goodness_of_fit(nll: float, n_bins: int, n_fitted: int) -> tuple[float, floa
     return chi2 / dof, float(stats.chi2.sf(chi2, dof))
 
 
-__all__ = ["bin_correlation", "decorrelation", "effective_dof", "excess_covariance",
-           "goodness_of_fit", "hann", "log_psd_sd", "log_variance", "negative_log_likelihood",
-           "smooth_log_psd", "welch_dof", "whitened_log_psd", "whitening"]
+__all__ = ["bin_correlation", "decorrelation", "excess_covariance", "goodness_of_fit", "hann",
+           "log_psd_sd", "log_variance", "negative_log_likelihood", "welch_dof",
+           "whitened_log_psd", "whitening"]
