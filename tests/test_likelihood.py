@@ -300,7 +300,9 @@ def test_at_a_fixed_point_the_realisations_add_nothing():
     n_model, realisation_dof, band_model = _model_setting()
     pilot = _model_psds({"b": TRUE_B, "C": 120.0}, jax.random.key(7), N_PILOT, band_model)
     excess = lk.excess_covariance(pilot, realisation_dof, n_model)
-    assert np.linalg.eigvalsh(excess)[-1] < 1.3  # measured 1.00 (no eigenvalue above the edge)
+    np.testing.assert_array_equal(excess, np.eye(len(excess)))  # no eigenvalue above the edge
+    sd = np.full(len(excess), 0.2)
+    np.testing.assert_array_equal(lk.whitening(sd, n_model, excess), lk.whitening(sd, n_model))
 
 
 def test_the_excess_covariance_finds_a_spike_and_nothing_else():

@@ -155,7 +155,8 @@ def decorrelation(sd, n_per_segment: int, excess=None) -> np.ndarray:
         if excess.shape != (n_bins, n_bins) or not np.all(np.isfinite(excess)):
             raise ValueError(f"excess must be a finite ({n_bins}, {n_bins}) matrix, got shape "
                              f"{excess.shape}")
-        chol = np.linalg.cholesky(chol @ excess @ chol.T)
+        if np.any(excess != np.eye(n_bins)):  # the identity leaves Sigma's bytes alone
+            chol = np.linalg.cholesky(chol @ excess @ chol.T)
     return np.linalg.inv(chol)
 
 
@@ -208,8 +209,8 @@ def excess_covariance(psd_realisations, realisation_dof: float,
     gamma = n_bins / (n_real - 1)
     shifted = values + 1.0 - gamma
     spikes = 0.5 * (shifted + np.sqrt(np.maximum(shifted ** 2 - 4.0 * values, 0.0)))
-    values = np.where(values > (1.0 + np.sqrt(gamma)) ** 2, spikes, 1.0)
-    return (vectors * np.maximum(values, 1.0)) @ vectors.T
+    values = np.where(values > (1.0 + np.sqrt(gamma)) ** 2, np.maximum(spikes, 1.0), 1.0)
+    return np.eye(n_bins) + (vectors * (values - 1.0)) @ vectors.T  # exactly I without spikes
 
 
 def whitened_log_psd(psd, mask, whiten):
