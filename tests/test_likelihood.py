@@ -306,8 +306,10 @@ def test_at_a_fixed_point_the_realisations_add_nothing():
 
 
 def test_the_excess_covariance_finds_a_spike_and_nothing_else():
-    """Against a covariance known exactly: chi2_8 / 8 bins (Hann-correlated, as SciPy's Welch of
-    white noise makes them) plus one direction with 3x the variance."""
+    """Against a covariance known exactly: SciPy's Welch of white noise (16 Hann segments, in 4
+    records of 4 half-overlapping ones: about 30 degrees of freedom a bin, neighbours
+    correlated by the window), then with a bump that moves as one added, of twice a bin's
+    sampling variance (relative) along it."""
     rng = np.random.default_rng(4)
     n_per_segment, n_bins, k = 500, 40, 400
     x = rng.standard_normal((k, 4, n_per_segment * 5 // 2))  # 4 segments of 500, half overlap
