@@ -35,6 +35,11 @@ covariance ``Sigma = D C D`` (``D`` the bins' sd, ``sd^2 = trigamma(nu_t / 2) + 
 so twice the loss at the best fit is a chi-square with about ``n - 2`` degrees of freedom for
 one fitted parameter when the model can make the spectrum: a goodness of fit
 (:func:`goodness_of_fit`) that tells a misfit from a wide posterior.
+
+In a noisy limit cycle the bins are not independent beyond the window's leakage: the rhythm
+wanders, its peak moves as a whole, and along that direction a spectrum scatters several times
+what ``chi2_nu`` says. :func:`excess_covariance` measures it from the model's realisations (a
+pilot of independent ones at one parameter value) and :func:`whitening` takes it as ``excess``.
 """
 
 from __future__ import annotations
@@ -117,18 +122,20 @@ def log_psd_sd(target_dof: float, model_dof: float, model_share=1.0) -> np.ndarr
     return np.sqrt(log_variance(target_dof) + share ** 2 * log_variance(model_dof))
 
 
-def whitening(sd, n_per_segment: int) -> np.ndarray:
+def whitening(sd, n_per_segment: int, excess=None) -> np.ndarray:
     """``W``, shape ``(n - 1, n)`` for the ``n`` bins whose log-ratio has standard deviation
     ``sd`` (per bin, :func:`log_psd_sd`): ``W 1 = 0`` and ``W Sigma W^T = I`` with
-    ``Sigma = diag(sd) C diag(sd)`` and ``C`` the bins' correlation (:func:`bin_correlation`).
+    ``Sigma = diag(sd) C diag(sd)`` and ``C`` the bins' correlation (:func:`bin_correlation`),
+    or ``L E L^T`` with ``L L^T`` that and ``E`` the spectrum's ``excess`` covariance measured
+    from the model's realisations (:func:`excess_covariance`; ``None``: the identity).
     It removes a constant offset of the log-PSD (the gain) and decorrelates the rest."""
-    chol_inv = decorrelation(sd, n_per_segment)
+    chol_inv = decorrelation(sd, n_per_segment, excess)
     offset = chol_inv @ np.ones(chol_inv.shape[0])
     q, _ = np.linalg.qr(np.column_stack([offset, np.eye(chol_inv.shape[0])[:, :-1]]))
     return q[:, 1:].T @ chol_inv  # a basis orthogonal to the whitened offset, then L^-1
 
 
-def decorrelation(sd, n_per_segment: int) -> np.ndarray:
+def decorrelation(sd, n_per_segment: int, excess=None) -> np.ndarray:
     """``L^-1``, shape ``(n, n)``, with ``L L^T = Sigma`` (see :func:`whitening`): it
     decorrelates the ``n`` bins' log-ratios without removing their offset (the sensor-space
     likelihood removes one offset shared by all channels, :mod:`eegfit.signal.sensor`)."""
@@ -142,7 +149,68 @@ def decorrelation(sd, n_per_segment: int) -> np.ndarray:
     rho = bin_correlation(n_per_segment, n_lags=min(n_bins, 4))
     lags = np.abs(np.arange(n_bins)[:, None] - np.arange(n_bins)[None, :])
     corr = np.where(lags < len(rho), rho[np.minimum(lags, len(rho) - 1)], 0.0)
-    return np.linalg.inv(np.linalg.cholesky(sd[:, None] * corr * sd[None, :]))
+    chol = np.linalg.cholesky(sd[:, None] * corr * sd[None, :])
+    if excess is not None:
+        excess = np.asarray(excess, dtype=float)
+        if excess.shape != (n_bins, n_bins) or not np.all(np.isfinite(excess)):
+            raise ValueError(f"excess must be a finite ({n_bins}, {n_bins}) matrix, got shape "
+                             f"{excess.shape}")
+        if np.any(excess != np.eye(n_bins)):  # the identity leaves Sigma's bytes alone
+            chol = np.linalg.cholesky(chol @ excess @ chol.T)
+    return np.linalg.inv(chol)
+
+
+def excess_covariance(psd_realisations, realisation_dof: float,
+                      n_per_segment: int) -> np.ndarray:
+    """``E``, shape ``(n, n)``: the covariance of the model's spectrum across independent
+    realisations in units of the one the sampling statistics give (``E = I`` where every bin
+    scatters like ``chi2_nu / nu`` with only the window's correlation between bins).
+
+    A noisy limit cycle breaks that: its rhythm's frequency and amplitude wander over seconds,
+    so the bins around its peak move together (the peak shifts as a whole), the direction that
+    carries most of the information on the rate constants. Measured at the default column
+    (C = 135, a = 100, b = 50): 2.4x the assumed variance along the direction in which b moves
+    the log-PSD, 2.5x for 120 s recordings (so a recording and the mean of 5 s realisations
+    share it); at a fixed point (C = 120) 1.1-1.4x, and no eigenvalue above the noise edge.
+
+    Args:
+        psd_realisations: ``(K, n)`` PSDs of ``K`` independent realisations (one noise key
+            each) at one parameter value, over the likelihood's band (K >= 8).
+        realisation_dof: the Welch degrees of freedom of one realisation (:func:`welch_dof`).
+        n_per_segment: samples per Welch segment (the bins' correlation).
+
+    Returns:
+        ``E`` in the whitened coordinates of ``diag(sqrt(2 / nu)) C diag(sqrt(2 / nu))``, the
+        relative covariance of one realisation's PSD (``Var[chi2_nu / nu] = 2 / nu``): the
+        realisations' relative deviations from their mean, whitened by it, their sample
+        covariance's eigenvalues above the noise edge debiased (a spiked covariance) and every
+        other set to 1, so that the realisations can only widen the likelihood (a bin they
+        show steadier than ``chi2_nu`` keeps the sampling statistics' variance). K of 4x the
+        bins or more: fewer hide a spike below the edge.
+        Used as ``excess`` of :func:`whitening`, it scales the target's and the model's terms
+        alike: a recording and the mean of realisations share the model's dynamics.
+    """
+    psd = np.asarray(psd_realisations, dtype=float)
+    if psd.ndim != 2 or psd.shape[0] < 8:
+        raise ValueError(f"psd_realisations must be (K >= 8, n_bins), got shape {psd.shape}")
+    if not np.all(np.isfinite(psd) & (psd > 0)):
+        raise ValueError("psd_realisations must be finite and > 0 in every bin")
+    if not (np.isfinite(realisation_dof) and realisation_dof > 0):
+        raise ValueError(f"realisation_dof must be finite and > 0, got {realisation_dof!r}")
+    relative = psd / psd.mean(axis=0) - 1.0
+    sd = np.full(psd.shape[1], np.sqrt(2.0 / realisation_dof))
+    z = relative @ decorrelation(sd, n_per_segment).T
+    z = z - z.mean(axis=0)
+    n_real, n_bins = z.shape
+    values, vectors = np.linalg.eigh(z.T @ z / (n_real - 1))
+    # a spiked covariance (identity plus a few directions): a sample eigenvalue above the
+    # Marchenko-Pastur edge (1 + sqrt(gamma))^2 is the population's l pushed out to
+    # l (1 + gamma / (l - 1)) (Baik & Silverstein 2006), inverted here; below it, noise: 1
+    gamma = n_bins / (n_real - 1)
+    shifted = values + 1.0 - gamma
+    spikes = 0.5 * (shifted + np.sqrt(np.maximum(shifted ** 2 - 4.0 * values, 0.0)))
+    values = np.where(values > (1.0 + np.sqrt(gamma)) ** 2, np.maximum(spikes, 1.0), 1.0)
+    return np.eye(n_bins) + (vectors * (values - 1.0)) @ vectors.T  # exactly I without spikes
 
 
 def whitened_log_psd(psd, mask, whiten):
@@ -170,6 +238,6 @@ def goodness_of_fit(nll: float, n_bins: int, n_fitted: int) -> tuple[float, floa
     return chi2 / dof, float(stats.chi2.sf(chi2, dof))
 
 
-__all__ = ["bin_correlation", "decorrelation", "goodness_of_fit", "hann", "log_psd_sd",
-           "log_variance", "negative_log_likelihood", "welch_dof", "whitened_log_psd",
-           "whitening"]
+__all__ = ["bin_correlation", "decorrelation", "excess_covariance", "goodness_of_fit", "hann",
+           "log_psd_sd", "log_variance", "negative_log_likelihood", "welch_dof",
+           "whitened_log_psd", "whitening"]
