@@ -5,7 +5,9 @@ focus, b = 50 /s) with a known 1/f^1.5 background added to their spectra (as lar
 column's own PSD at 4 Hz), times a gain: with the background profiled, the truth lies inside the
 loss's 99 % interval for b and the chi-square says the spectrum is made; without it, b is pulled
 out of that interval (to the box's edge) or the chi-square shows the misfit. Real data: tests/test_real_recording.py checks the
-fitted exponent against fooof's.
+fitted exponent against fooof's. A montage's background (an offset per channel, one exponent, the
+gain) against SciPy's least squares; the sensor kind's demo with 1/f noise:
+tests/test_sensor_kind.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The sensor kind (:mod:`eegfit.experiments.sensor`) off the pipeline: a demo EDF written from
 the 76-region network reads back as a target of its 63 channels; at the truth the channel
 likelihood sits at its chance level (twice the loss over the entries about 1) and the same
-network seen through the wrong lead-field rows, or without the average reference, does not; bad
-config is refused at planning with the key named."""
+network seen through the wrong lead-field rows, or without the average reference, does not; with
+1/f noise added to the channels, the aperiodic background profiles it out (its exponent against
+fooof's); bad config is refused at planning with the key named."""
 
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ a fixed start (the background equal to the model's PSD at the band's lowest bin,
 ``log A`` kept within ``[-4, 2]`` decades of the model's mean PSD over the band and ``chi`` in its
 box. The loop is unrolled, so the profiled loss is differentiable in the model's parameters (its
 derivative is the partial one at the profiled optimum, up to the last step's residual), and
-batched like the PSD.
+batched like the PSD. A montage (:func:`profile_aperiodic_channels`, the sensor kind) has a
+background per channel, ``A_c f^-chi``, with one exponent for the montage, profiled from the same
+start within the same boxes jointly with the channel likelihood's gain(s).
 
 The same parts as DCM for cross-spectral densities (Moran et al. 2007; Friston et al. 2012),
 where a linearised model is driven by pink-and-white neuronal innovations and observed with
