@@ -5,7 +5,9 @@ focus, b = 50 /s) with a known 1/f^1.5 background added to their spectra (as lar
 column's own PSD at 4 Hz), times a gain: with the background profiled, the truth lies inside the
 loss's 99 % interval for b and the chi-square says the spectrum is made; without it, b is pulled
 out of that interval (to the box's edge) or the chi-square shows the misfit. Real data: tests/test_real_recording.py checks the
-fitted exponent against fooof's.
+fitted exponent against fooof's. A montage's background (an offset per channel, one exponent, the
+gain) against SciPy's least squares; the sensor kind's demo with 1/f noise:
+tests/test_sensor_kind.py.
 """
 
 from __future__ import annotations
@@ -152,3 +154,43 @@ def test_the_spectrum_figure_draws_the_background_and_keeps_its_legend_off_the_d
     fig.canvas.draw()
     legend = ax.get_legend().get_window_extent()
     assert legend.x0 >= ax.get_window_extent().x1  # beside the axes, not over the data
+
+
+@pytest.mark.parametrize("gain", ["common", "per_channel"])
+def test_the_montage_background_matches_scipy_least_squares(gain):
+    """profile_aperiodic_channels (an offset per channel, one exponent, the gain) against SciPy's
+    trust-region least squares on the same residual: six channels of an alpha bump at their own
+    levels with a 1/f^1.7 background of their own offset, times a gain of 40, and log noise."""
+    from scipy.optimize import least_squares
+
+    from eegfit.signal import sensor
+
+    rng = np.random.default_rng(0)
+    f = np.arange(2.0, 41.0)
+    n_ch = 6
+    s = (np.exp(-0.5 * ((f[:, None] - 10.0) / 1.5) ** 2) * rng.uniform(0.5, 2.0, n_ch)
+         + 0.05 * rng.uniform(0.5, 2.0, n_ch))
+    amplitude, chi_true = rng.uniform(0.5, 3.0, n_ch), 1.7
+    decorrelate = lk.decorrelation(np.full(f.size, 0.1), 250)
+    target = (np.log(s + amplitude * f[:, None] ** -chi_true) + np.log(40.0)
+              + 0.03 * rng.standard_normal(s.shape))
+    total, log_a, chi, log_gain = spectrum.profile_aperiodic_channels(
+        jnp.asarray(s), f, decorrelate, target, (0.0, 4.0), gain)
+    nll = float(sensor.negative_log_likelihood(total, np.ones(f.size, bool), decorrelate,
+                                               target, gain))
+    v = decorrelate @ np.ones(f.size)
+
+    def residual(p):
+        r = decorrelate @ (np.log(s + np.exp(p[:n_ch]) * f[:, None] ** -p[n_ch]) - target)
+        offset = (v @ r).sum() / (n_ch * (v @ v)) if gain == "common" else (v @ r) / (v @ v)
+        return (r - v[:, None] * offset).ravel()
+
+    ref = least_squares(residual, np.r_[np.zeros(n_ch), 1.0],
+                        bounds=([-20.0] * n_ch + [0.0], [20.0] * n_ch + [4.0]))
+    assert 0.5 * np.sum(residual(np.r_[np.asarray(log_a, float), float(chi)]) ** 2) == (
+        pytest.approx(0.5 * np.sum(ref.fun ** 2), rel=1e-4))  # float64, the same residual
+    assert nll == pytest.approx(0.5 * np.sum(ref.fun ** 2), rel=5e-3)  # the likelihood's, float32
+    assert float(chi) == pytest.approx(ref.x[n_ch], abs=1e-3)
+    assert abs(float(chi) - chi_true) < 0.05
+    np.testing.assert_allclose(np.exp(np.asarray(log_a)), amplitude, rtol=0.1)
+    np.testing.assert_allclose(np.asarray(log_gain), np.log(40.0), atol=0.05)

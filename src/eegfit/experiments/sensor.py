@@ -16,12 +16,18 @@ Keys of its block (documented in ``config/README.md``)::
     band_hz: [2, 40]            # the likelihood's band
     alpha_hz: [8, 13]           # the band of the topographic maps and the sensor FC
     gain: common                # common (one gain for the montage) | per_channel
+    aperiodic: null             # {exponent: [0, 4]}: a background A_c f^-chi, profiled
     lead_field: {how: sum, drop: [IO1, IO2]}
     connectome: {symmetrise: false, delays: true, speed_m_s: 10, delay_mode: interpolate}
     model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}
     n_realisations: 1           # the model PSD: mean over this many simulations
     profile: {n_points: 7, n_keys: 4}   # each fit's identifiability check (n_points: 0, off)
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, dt_ms, channels}
+
+With ``aperiodic`` (the recording kind's key), channel ``c`` measures ``g (S_c + A_c f^-chi)``:
+the network's PSD through the lead field plus an aperiodic background with **one offset per
+channel** and **one exponent for the montage**, profiled out with the gain at every evaluation
+(:func:`eegfit.observe.spectrum.profile_aperiodic_channels`); each fit records them.
 
 Fitted fields: ``k`` (coupling), ``speed_m_s`` (with ``connectome.delays``), ``drive.low_hz``,
 ``drive.high_hz`` and ``node.<field>``. The network's regions' observable (y1 - y2, mV) is
@@ -57,6 +63,7 @@ from eegfit.experiments.column import read_column
 from eegfit.experiments.reader import Reader, default, interval
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES, NodeNoiseDrive, coupled
+from eegfit.observe import spectrum as observed_spectrum
 from eegfit.observe.leadfield import HOW, project
 from eegfit.signal import likelihood, sensor, spectral
 from eegfit.simulate import simulate
@@ -76,6 +83,8 @@ class SensorSpec(Spec):
     band_hz: tuple[float, float] = (2.0, 40.0)
     alpha_hz: tuple[float, float] = (8.0, 13.0)
     gain: str = "common"
+    aperiodic: tuple[float, float] | None = None
+    """The aperiodic exponent's box (``aperiodic.exponent``), or None: no background."""
     lead_field: dict = dataclasses.field(default_factory=lambda: {
         "how": "sum", "drop": ("IO1", "IO2")})
     connectome: dict = dataclasses.field(default_factory=lambda: {
@@ -88,7 +97,7 @@ class SensorSpec(Spec):
     demo: dict | None = None
 
     extra_keys = ("files", "channels", "groups", "units", "filter", "segment_s", "overlap",
-                  "band_hz", "alpha_hz", "gain", "lead_field", "connectome", "model",
+                  "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
                   "n_realisations", "profile", "demo")
     has_truths = False
     # the loss of seconds of noisy network ripples on a scale of a few % of the box (README)
@@ -141,6 +150,10 @@ class SensorSpec(Spec):
             "alpha_hz": interval(r.raw("alpha_hz", list(cls.alpha_hz)), r.path("alpha_hz"),
                                  low=0.0),
             "gain": r.choice("gain", sensor.GAINS, cls.gain),
+            "aperiodic": None if r.raw("aperiodic") is None else
+            observed_spectrum.check_exponent_box(
+                r.sub("aperiodic", ("exponent",)).raw("exponent", [0.0, 4.0]),
+                r.path("aperiodic.exponent")),
             "lead_field": {"how": lead.choice("how", HOW, "sum"),
                            "drop": tuple(map(str, drop))},
             "connectome": {"symmetrise": conn.boolean("symmetrise", c0["symmetrise"]),
@@ -176,7 +189,7 @@ class Sensor(Kind):
 
     Spec = SensorSpec
     summary_columns = ("chi2_per_dof", "fit_p_value", "loss_seed_sd", "target_alpha_peak_hz",
-                       "model_alpha_peak_hz")
+                       "model_alpha_peak_hz", "network_alpha_peak_hz", "aperiodic_exponent")
     loss_label = ("negative log likelihood of the channel spectra", "1")
 
     def __init__(self, spec: SensorSpec):
@@ -204,6 +217,10 @@ class Sensor(Kind):
         self._n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
         self.freqs_hz = spectral.frequencies(self._n_per_segment, fs_hz)
         self._mask = spectral.band_mask(self.freqs_hz, spec.band_hz, f"{where}.band_hz")
+        self._band_freqs = self.freqs_hz[self._mask]
+        if spec.aperiodic is not None and self._band_freqs[0] <= 0:
+            raise ValueError(f"{where}.band_hz must start above 0 Hz with an aperiodic "
+                             f"background (f^-chi at 0 Hz), got {list(spec.band_hz)}")
         kept = int(round((sim.duration_ms - sim.transient_ms) / 1e3 * fs_hz))
         per = len(spectral.segment_starts(kept, self._n_per_segment, spec.overlap))
         if per < 2:
@@ -311,14 +328,31 @@ class Sensor(Kind):
     def aux_units(self) -> dict:
         return {"peak_frequency": "Hz"}
 
+    def observed_band(self, psd, decorrelate, log_psd):
+        """The measured spectra the model predicts on the likelihood's bins ``(bins,
+        channels)``: its channel PSDs, plus the profiled background where the block has one; and
+        that background's ``(log A_c, chi, log gain)`` (None without)."""
+        band = jnp.asarray(psd)[self._mask]
+        if self.spec.aperiodic is None:
+            return band, None
+        total, *background = observed_spectrum.profile_aperiodic_channels(
+            band, self._band_freqs, decorrelate, log_psd, self.spec.aperiodic, self.spec.gain)
+        return total, tuple(background)
+
     def loss(self, model, data):
-        """The channel likelihood of the target's log-PSDs given the model's; aux: the peak
-        frequency (6-14 Hz) of the model's mean channel PSD."""
+        """The channel likelihood of the target's log-PSDs given the model's (plus the profiled
+        background with ``aperiodic``); aux: the peak frequency (6-14 Hz) of the model's mean
+        channel PSD, and the background's exponent."""
         psd = self.model_psd(model, data["key"], data["gain"])
-        nll = sensor.negative_log_likelihood(psd, self._mask, data["decorrelate"],
-                                             data["log_psd"], self.spec.gain)
+        band, background = self.observed_band(psd, data["decorrelate"], data["log_psd"])
+        nll = sensor.negative_log_likelihood(band, np.ones(self.n_bins, bool),
+                                             data["decorrelate"], data["log_psd"],
+                                             self.spec.gain)
         peak = spectral.peak_frequency(self.freqs_hz, jnp.mean(psd, axis=1), band_hz=(6.0, 14.0))
-        return nll, {"peak_frequency": peak}
+        aux = {"peak_frequency": peak}
+        if background is not None:
+            aux["aperiodic_exponent"] = background[1]
+        return nll, aux
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         from eegfit.experiments.sensor_fit import fit_vars  # noqa: PLC0415

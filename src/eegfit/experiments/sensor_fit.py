@@ -68,12 +68,14 @@ def peak_hz(freqs_hz, psd) -> float:
 
 def goodness(kind, loss: float, n_channels: int) -> tuple[float, float]:
     """``(chi2 / dof, p)`` of a best loss: ``2 loss`` against a chi-square on the entries
-    (bins x channels) less the gains profiled and the parameters fitted, the channels counted
-    as independent (they are not: volume conduction; README)."""
+    (bins x channels) less the gains and the background (an offset per channel, one exponent)
+    profiled and the parameters fitted, the channels counted as independent (they are not:
+    volume conduction; README)."""
     if not np.isfinite(loss):
         return np.nan, np.nan
     gains = 1 if kind.spec.gain == "common" else n_channels
-    dof = max(kind.n_bins * n_channels - gains - len(kind.spec.parameters), 1)
+    background = 0 if kind.spec.aperiodic is None else n_channels + 1
+    dof = max(kind.n_bins * n_channels - gains - background - len(kind.spec.parameters), 1)
     return 2.0 * loss / dof, float(stats.chi2.sf(2.0 * loss, dof))
 
 
@@ -105,11 +107,22 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     fit_key = keys(target.seed)[1]
     psd = np.asarray(kind.model_psd(model, fit_key, gain), float)
     n = len(freqs_t)  # same bin spacing; the model's grid runs further up
+    if kind.spec.aperiodic is not None:
+        background, background_vars = aperiodic_vars(kind, observed, psd, n)
+        out.update(background_vars)
+        out["model_network_psd"] = _var(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)",
+                                        "Welch PSD of the network's channels at the best "
+                                        "parameters, without the background")
+        out["network_alpha_peak_hz"] = _var((), peak_hz(kind.freqs_hz, psd), "Hz", "peak "
+                                            "frequency (6-14 Hz) of the network's channel-mean "
+                                            "PSD, without the background")
+        psd = psd + background  # what the likelihood compares with the recording
     signal = np.asarray(kind.sensor_signal(model, fit_key, gain), float).T
     fs_hz = 1e3 / spec.simulation.dt_ms
     out.update({
         "model_psd": _var(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)", "Welch PSD of the "
-                          "model's channels at the best parameters (lead field units)"),
+                          "model's channels at the best parameters (lead field units), plus the "
+                          "aperiodic background where the fit has one"),
         "model_alpha_power": _var(("channel",), sdata.relative_band_power(
             kind.freqs_hz, psd, spec.alpha_hz, spec.band_hz), "1",
             f"model's power in {list(spec.alpha_hz)} Hz over {list(spec.band_hz)} Hz"),
@@ -122,6 +135,30 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     out["coords"].update(profile.pop("coords", {}))
     out.update(profile)
     return out
+
+
+def aperiodic_vars(kind, observed: dict, psd, n: int) -> tuple[np.ndarray, dict]:
+    """The profiled background at the best parameters (``psd`` the network's channel PSDs on
+    the model's grid): ``A_c f^-chi`` on that grid (0 at 0 Hz, where it is not defined) and its
+    exponent, its offset per channel in the recording's units (specparam's ``log10(g A_c)``) and
+    its PSD on the first ``n`` bins."""
+    dtype = jnp.result_type(float)
+    _, (log_a, chi, log_gain) = kind.observed_band(
+        jnp.asarray(psd, dtype), jnp.asarray(observed["decorrelate"], dtype),
+        jnp.asarray(observed["log_psd"], dtype))
+    log_a, chi = np.asarray(log_a, float), float(chi)
+    f = np.asarray(kind.freqs_hz, float)[:, None]
+    background = np.where(f > 0, np.exp(log_a) * np.where(f > 0, f, 1.0) ** -chi, 0.0)
+    offset = (log_a + np.asarray(log_gain, float)) / np.log(10.0)
+    return background, {
+        "aperiodic_exponent": _var((), chi, "1", "exponent chi of the profiled aperiodic "
+                                   "background A_c f^-chi (one for the montage)"),
+        "aperiodic_offset": _var(("channel",), offset, "log10(mV2/Hz)", "offset log10(g A_c) "
+                                 "of each channel's aperiodic background (specparam's), the "
+                                 "recording's units"),
+        "model_aperiodic_psd": _var(("frequency", "channel"), background[:n], "mV2/Hz (a.u.)",
+                                    "the profiled aperiodic background of each channel, lead "
+                                    "field units")}
 
 
 def profile_vars(kind, target, observed: dict, best: dict, best_loss: float) -> dict:
@@ -170,4 +207,4 @@ def profile_vars(kind, target, observed: dict, best: dict, best_loss: float) -> 
     return out
 
 
-__all__ = ["demo_signals", "fit_vars", "goodness", "peak_hz", "profile_vars"]
+__all__ = ["aperiodic_vars", "demo_signals", "fit_vars", "goodness", "peak_hz", "profile_vars"]

@@ -10,7 +10,9 @@ a fixed start (the background equal to the model's PSD at the band's lowest bin,
 ``log A`` kept within ``[-4, 2]`` decades of the model's mean PSD over the band and ``chi`` in its
 box. The loop is unrolled, so the profiled loss is differentiable in the model's parameters (its
 derivative is the partial one at the profiled optimum, up to the last step's residual), and
-batched like the PSD.
+batched like the PSD. A montage (:func:`profile_aperiodic_channels`, the sensor kind) has a
+background per channel, ``A_c f^-chi``, with one exponent for the montage, profiled from the same
+start within the same boxes jointly with the channel likelihood's gain(s).
 
 The same parts as DCM for cross-spectral densities (Moran et al. 2007; Friston et al. 2012),
 where a linearised model is driven by pink-and-white neuronal innovations and observed with
@@ -46,6 +48,18 @@ def check_exponent_box(box, where: str = "aperiodic.exponent") -> tuple[float, f
     return low, high
 
 
+def _start(s, log_f0, exponent_box):
+    """The box of ``log A`` (:data:`LOG_A_DECADES` around the mean PSD of each column of ``s``
+    over the band) and the profile's start: ``chi = 1`` (clipped to its box) and a background
+    equal to the model's PSD at the band's lowest bin."""
+    log_mean = jnp.log(jnp.mean(s, axis=0) + TINY)
+    a_low = log_mean + LOG_A_DECADES[0] * np.log(10.0)
+    a_high = log_mean + LOG_A_DECADES[1] * np.log(10.0)
+    chi = jnp.clip(jnp.ones_like(log_mean), *exponent_box)
+    log_a = jnp.clip(jnp.log(s[0] + TINY) + chi * log_f0, a_low, a_high)
+    return a_low, a_high, log_a, chi
+
+
 def profile_aperiodic(psd_band, freqs_band, whiten, observed, exponent_box):
     """Profile ``A`` and ``chi`` out of the whitened log-residual of ``psd_band + A f^-chi``.
 
@@ -66,11 +80,7 @@ def profile_aperiodic(psd_band, freqs_band, whiten, observed, exponent_box):
     w = jnp.asarray(whiten, s.dtype)
     obs = jnp.reshape(jnp.asarray(observed, s.dtype), (-1,) + extra)
     low, high = exponent_box
-    log_mean = jnp.log(jnp.mean(s, axis=0) + TINY)
-    a_low = log_mean + LOG_A_DECADES[0] * np.log(10.0)
-    a_high = log_mean + LOG_A_DECADES[1] * np.log(10.0)
-    chi = jnp.clip(jnp.ones_like(log_mean), low, high)
-    log_a = jnp.clip(jnp.log(s[0] + TINY) + chi * log_f[0], a_low, a_high)
+    a_low, a_high, log_a, chi = _start(s, log_f[0], exponent_box)
     for _ in range(N_STEPS):
         background = jnp.exp(log_a - chi * log_f)
         total = s + background
@@ -90,4 +100,80 @@ def profile_aperiodic(psd_band, freqs_band, whiten, observed, exponent_box):
     return s + jnp.exp(log_a - chi * log_f), log_a, chi
 
 
-__all__ = ["LOG_A_DECADES", "N_STEPS", "check_exponent_box", "profile_aperiodic"]
+def profile_aperiodic_channels(psd_band, freqs_band, decorrelate, target_log_psd, exponent_box,
+                               gain: str = "common"):
+    """Profile a montage's background out of the channel likelihood (:mod:`eegfit.signal.sensor`):
+    channel ``c`` measures ``g_c (S_c + A_c f^-chi)``, one offset ``A_c`` per channel and **one
+    exponent** ``chi`` for the montage, with the gain ``g`` shared by all channels
+    (``gain="common"``) or one per channel. Damped Gauss-Newton on the decorrelated log-residual
+    ``L^-1 (log(S_c + A_c f^-chi) + log g_c - log P_c)`` jointly in every ``log A_c``,
+    ``chi`` and the log gain(s), from :func:`profile_aperiodic`'s start (``chi = 1``, each
+    channel's background equal to its PSD at the band's lowest bin), with its boxes and
+    :data:`N_STEPS` unrolled steps (differentiable, traceable; the normal equations are
+    ``channels + 1 + gains`` square).
+
+    Args:
+        psd_band: the model's PSD on the likelihood's bins, ``(bins, channels)``.
+        freqs_band: their frequencies (Hz, all > 0), static.
+        decorrelate: ``L^-1``, ``(bins, bins)`` (:func:`eegfit.signal.likelihood.decorrelation`).
+        target_log_psd: the recording's ``log P``, ``(bins, channels)``.
+        exponent_box: ``(low, high)`` of ``chi``.
+        gain: ``"common"`` or ``"per_channel"``, as the likelihood's.
+
+    Returns:
+        ``(total_psd, log_a, chi, log_gain)``: the model's PSD plus the background ``(bins,
+        channels)``; ``log A_c`` (natural log, the model's units at 1 Hz, ``(channels,)``);
+        ``chi`` (a scalar); the log gain at the end (a scalar, or ``(channels,)``), so that the
+        recording's offset is ``log10(g_c A_c)``.
+    """
+    s = jnp.asarray(psd_band)
+    n_bins, n_ch = s.shape
+    log_f = jnp.asarray(np.log(freqs_band), s.dtype)[:, None]
+    lmat = jnp.asarray(decorrelate, s.dtype)
+    y = jnp.asarray(target_log_psd, s.dtype)
+    low, high = exponent_box
+    a_low, a_high, log_a, chi = _start(s, log_f[0], exponent_box)
+    chi = chi[0]
+    v = lmat @ jnp.ones(n_bins, s.dtype)
+    vv = v @ v
+    common = gain == "common"
+    n_g = 1 if common else n_ch
+    ia, ic = np.arange(n_ch), n_ch
+    ig = np.array([n_ch + 1]) if common else n_ch + 1 + ia
+
+    def offsets(r):  # the least-squares offset(s) of the residual r (bins, channels): -log g
+        return jnp.sum(v @ r) / (n_ch * vv) if common else (v @ r) / vv
+
+    for _ in range(N_STEPS):
+        background = jnp.exp(log_a - chi * log_f)
+        total = s + background
+        share = background / total
+        r0 = lmat @ (jnp.log(total) - y)
+        residual = r0 - v[:, None] * offsets(r0)
+        j_a, j_chi = lmat @ share, lmat @ (-log_f * share)        # (bins, channels)
+        h = jnp.zeros((n_ch + 1 + n_g,) * 2, s.dtype)
+        h = h.at[ia, ia].set(jnp.sum(j_a ** 2, axis=0) + 1e-6)
+        h_ac = jnp.sum(j_a * j_chi, axis=0)
+        h = h.at[ia, ic].set(h_ac).at[ic, ia].set(h_ac)
+        h = h.at[ic, ic].set(jnp.sum(j_chi ** 2) + 1e-6)
+        h_ag, h_cg = -(v @ j_a), -(v @ j_chi)                      # (channels,)
+        if common:
+            h = h.at[ia, ig[0]].set(h_ag).at[ig[0], ia].set(h_ag)
+            h = h.at[ic, ig[0]].set(jnp.sum(h_cg)).at[ig[0], ic].set(jnp.sum(h_cg))
+            h = h.at[ig[0], ig[0]].set(n_ch * vv)
+        else:
+            h = h.at[ia, ig].set(h_ag).at[ig, ia].set(h_ag)
+            h = h.at[ic, ig].set(h_cg).at[ig, ic].set(h_cg)
+            h = h.at[ig, ig].set(vv)
+        grad = jnp.concatenate([jnp.sum(j_a * residual, axis=0), jnp.sum(j_chi * residual)[None],
+                                jnp.atleast_1d(-jnp.sum(v @ residual) if common
+                                               else -(v @ residual))])
+        step = -jnp.linalg.solve(h, grad)
+        log_a = jnp.clip(log_a + jnp.clip(step[ia], -3.0, 3.0), a_low, a_high)
+        chi = jnp.clip(chi + jnp.clip(step[ic], -1.0, 1.0), low, high)
+    total = s + jnp.exp(log_a - chi * log_f)
+    return total, log_a, chi, -offsets(lmat @ (jnp.log(total) - y))
+
+
+__all__ = ["LOG_A_DECADES", "N_STEPS", "check_exponent_box", "profile_aperiodic",
+           "profile_aperiodic_channels"]
