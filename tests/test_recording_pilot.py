@@ -104,6 +104,8 @@ def test_the_default_is_analytic_and_makes_no_pilot():
 @pytest.mark.parametrize("value, key", [
     ({"covariance": "empirical"}, "likelihood.covariance"),
     ({"pilot_realisations": 4}, "likelihood.pilot_realisations"),
+    ({"covariance": "estimated", "pilot_realisations": 80},  # under 4x the 21 bins
+     "likelihood.pilot_realisations"),
     ({"pilot_grid_points": 1}, "likelihood.pilot_grid_points"),
     ({"pilot": 320}, "likelihood"),
     ("estimated", "likelihood")])

@@ -162,6 +162,7 @@ class Recording(Kind):
         self.model_dof = likelihood.welch_dof([per_realisation] * spec.n_realisations,
                                               n_per_segment, spec.overlap)
         self.realisation_dof = likelihood.welch_dof(per_realisation, n_per_segment, spec.overlap)
+        recording_pilot.check(spec, self.n_bins)
         if spec.npe is not None:
             recording_npe.check(self)
 

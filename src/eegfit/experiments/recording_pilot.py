@@ -52,6 +52,15 @@ def read(r: Reader) -> dict:
     return out
 
 
+def check(spec, n_bins: int) -> None:
+    """A pilot of fewer than 4x the likelihood's bins is refused (a spike hides below the
+    noise edge of a sample covariance that small: :func:`likelihood.excess_covariance`)."""
+    n = spec.likelihood["pilot_realisations"]
+    if estimated(spec) and n < 4 * n_bins:
+        raise ValueError(f"config experiments.{spec.name}.likelihood.pilot_realisations ({n}) "
+                         f"must be at least 4x the likelihood's {n_bins} bins ({4 * n_bins})")
+
+
 def estimated(spec) -> bool:
     return spec.likelihood["covariance"] == "estimated"
 
@@ -126,5 +135,5 @@ def excess_of(spec, target_ds: xr.Dataset) -> np.ndarray | None:
     return np.asarray(target_ds[EXCESS].values, float)
 
 
-__all__ = ["COVARIANCES", "DEFAULT", "EXCESS", "estimated", "excess_dataset", "excess_of",
+__all__ = ["COVARIANCES", "DEFAULT", "EXCESS", "check", "estimated", "excess_dataset", "excess_of",
            "grid_minimum", "read", "realisations"]
