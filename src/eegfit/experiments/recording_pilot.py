@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from eegfit.experiments.base import Target, as_float, keys
+from eegfit.experiments.base import Target, as_float
 from eegfit.experiments.spec import Reader
 from eegfit.signal import likelihood
 
@@ -44,12 +44,11 @@ EXCESS = "likelihood_excess"
 def read(r: Reader) -> dict:
     """The ``likelihood`` block, checked (a ``ValueError`` naming the key)."""
     sub = r.sub("likelihood", tuple(DEFAULT), default=dict(DEFAULT))
-    out = {"covariance": sub.choice("covariance", COVARIANCES, DEFAULT["covariance"]),
-           "pilot_realisations": sub.integer("pilot_realisations",
-                                             DEFAULT["pilot_realisations"], low=8),
-           "pilot_grid_points": sub.integer("pilot_grid_points", DEFAULT["pilot_grid_points"],
-                                            low=2)}
-    return out
+    return {"covariance": sub.choice("covariance", COVARIANCES, DEFAULT["covariance"]),
+            "pilot_realisations": sub.integer("pilot_realisations",
+                                              DEFAULT["pilot_realisations"], low=8),
+            "pilot_grid_points": sub.integer("pilot_grid_points", DEFAULT["pilot_grid_points"],
+                                             low=2)}
 
 
 def check(spec, n_bins: int) -> None:
