@@ -173,6 +173,11 @@ class Kind:
     def make_target(self, target: Target) -> xr.Dataset:
         raise NotImplementedError
 
+    def depends_also(self, stage: str) -> tuple[str, ...]:
+        """Keys of the block that ``stage``'s outputs depend on although that stage usually
+        ignores them (:data:`provenance.STAGE_IGNORES`): none by default."""
+        return ()
+
     def observed(self, target_ds: xr.Dataset):
         raise NotImplementedError
 

@@ -34,7 +34,7 @@ def depends(kind: Kind, stage: str, backend: str | None = None) -> dict:
     reruns a job when they change, so changing the nevergrad budget reruns the nevergrad fits
     only, and a new truth or seed adds jobs without rerunning the others) and the provenance of
     its files. A job's own targets (their truths and seeds) are in its file names and attrs."""
-    ignored = STAGE_IGNORES.get(stage, ())
+    ignored = [k for k in STAGE_IGNORES.get(stage, ()) if k not in kind.depends_also(stage)]
     block = json.loads(json.dumps(kind.spec.block))
     for key in ignored:
         head, _, leaf = key.partition(".")

@@ -18,6 +18,9 @@ Keys of its block (documented in ``config/README.md``)::
     aperiodic: null             # {exponent: [0, 4]}: an aperiodic 1/f^chi background, profiled
     model: {params: {}, drive: {kind: white_noise, ...}}
     n_realisations: 16          # the model PSD: the mean over this many independent simulations
+    likelihood: {covariance: analytic, pilot_realisations: 320, pilot_grid_points: 9}
+                                # estimated: the covariance's excess from a pilot of the model's
+                                # realisations (:mod:`recording_pilot`)
     noise_floor_hz: [40, 45]    # the recording's white floor, read here, added to the model PSD
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels, dt_ms}
 
@@ -31,7 +34,10 @@ about one degree of freedom per bin where the model makes the spectrum: each fit
 ``chi2_per_dof`` and ``fit_p_value``, so a spectrum the model cannot reach shows as a misfit,
 not as a wide posterior. With ``aperiodic``, the measured spectrum is the model's plus an
 aperiodic background ``A f^-chi`` whose ``A`` and ``chi`` are profiled out at every evaluation
-(:mod:`eegfit.observe.spectrum`); the fit records them. The ``features`` are what a fit reports
+(:mod:`eegfit.observe.spectrum`); the fit records them. With ``likelihood.covariance:
+estimated`` the covariance also holds the excess a pilot of the model's own realisations shows
+(a noisy limit cycle's wandering peak; :mod:`~eegfit.experiments.recording_pilot`), measured
+once in the target's job and kept in the target's file. The ``features`` are what a fit reports
 (its history's aux, the figures), not what it fits.
 """
 
@@ -46,7 +52,7 @@ import xarray as xr
 
 from eegfit.data import recordings as rec
 from eegfit.experiments import recording_data as data
-from eegfit.experiments import recording_npe
+from eegfit.experiments import recording_npe, recording_pilot
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Spec, default, interval
@@ -79,10 +85,12 @@ class RecordingSpec(Spec):
     noise_floor_hz: tuple[float, float] | None = None
     demo: dict | None = None
     accept_truncated: bool = False
+    likelihood: dict = dataclasses.field(default_factory=lambda: dict(recording_pilot.DEFAULT))
+    """The likelihood's covariance: ``analytic``, or ``estimated`` from a pilot."""
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
                   "overlap", "features", "band_hz", "model", "n_realisations", "noise_floor_hz",
-                  "demo", "accept_truncated", "aperiodic")
+                  "demo", "accept_truncated", "aperiodic", "likelihood")
     has_truths = False
 
     @classmethod
@@ -122,7 +130,8 @@ class RecordingSpec(Spec):
                 "noise_floor_hz": None if r.raw("noise_floor_hz") is None else interval(
                     r.raw("noise_floor_hz"), r.path("noise_floor_hz"), low=0.0),
                 "demo": data.read_demo(r),
-                "accept_truncated": r.boolean("accept_truncated", cls.accept_truncated)}
+                "accept_truncated": r.boolean("accept_truncated", cls.accept_truncated),
+                "likelihood": recording_pilot.read(r)}
 
 
 class Recording(Kind):
@@ -152,6 +161,8 @@ class Recording(Kind):
         per_realisation = len(spectral.segment_starts(kept, n_per_segment, spec.overlap))
         self.model_dof = likelihood.welch_dof([per_realisation] * spec.n_realisations,
                                               n_per_segment, spec.overlap)
+        self.realisation_dof = likelihood.welch_dof(per_realisation, n_per_segment, spec.overlap)
+        recording_pilot.check(spec, self.n_bins)
         if spec.npe is not None:
             recording_npe.check(self)
 
@@ -195,16 +206,28 @@ class Recording(Kind):
                              windows_s=s.windows_s and [list(w) for w in s.windows_s],
                              max_feature_hz=data.max_feature_hz(s),
                              accept_truncated=s.accept_truncated)
-        return xr.merge([data.preprocessed_dataset(recording),
-                         data.features_dataset(data.target_features(s, recording))],
-                        combine_attrs="drop_conflicts")
+        ds = xr.merge([data.preprocessed_dataset(recording),
+                       data.features_dataset(data.target_features(s, recording))],
+                      combine_attrs="drop_conflicts")
+        if recording_pilot.estimated(s):  # the pilot, at the analytic likelihood's coarse minimum
+            pilot = recording_pilot.excess_dataset(self, target, self._observed(ds, None))
+            ds = xr.merge([ds, pilot], combine_attrs="override")
+        return ds
+
+    def depends_also(self, stage: str) -> tuple[str, ...]:
+        """A pilot's target depends on the box (its coarse grid)."""
+        return ("parameters.bounds",) if stage == "target" and recording_pilot.estimated(
+            self.spec) else ()
 
     def observed(self, target_ds: xr.Dataset) -> dict:
+        return self._observed(target_ds, recording_pilot.excess_of(self.spec, target_ds))
+
+    def _observed(self, target_ds: xr.Dataset, excess) -> dict:
         freqs = target_ds["frequency"].values
         band = data.band_psd(target_ds, self.band_hz, self.n_bins)
         floor = data.floor_level(self.spec, freqs, target_ds["psd"].values)
         sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof, 1.0 - floor / band)
-        whiten = likelihood.whitening(sd, self._n_per_segment)
+        whiten = likelihood.whitening(sd, self._n_per_segment, excess)
         return {"freqs_hz": freqs, "whiten": whiten, "log_psd": whiten @ np.log(band),
                 "band_psd": band, "psd_dof": float(target_ds["psd_dof"]),
                 "floor_fraction": data.floor_fraction(self.spec, freqs, target_ds["psd"].values),
@@ -224,17 +247,23 @@ class Recording(Kind):
         ``floor_fraction`` of the mean PSD over the features' band, as in the recording
         (:func:`recording_data.floor_fraction`): the recording's measurement noise, which the
         model lacks, would otherwise bias the fit through the bands it lifts."""
-        sim, s = self.spec.simulation.kwargs(), self.spec
-        fs_hz = 1e3 / sim["dt_ms"]
+        s = self.spec
+        fs_hz = 1e3 / s.simulation.dt_ms
 
         def psd_of(k):
-            eeg = simulate(model, key=k, **sim).eeg_mv
-            return spectral.welch(eeg, fs_hz=fs_hz, segment_s=s.segment_s, overlap=s.overlap,
-                                  axis=0)[1]
+            return self.realisation_psd(model, k)
         freqs = spectral.frequencies(spectral.segment_samples(s.segment_s, fs_hz), fs_hz)
         psd = (psd_of(key) if s.n_realisations == 1 else
                jnp.mean(jax.vmap(psd_of)(jax.random.split(key, s.n_realisations)), axis=0))
         return freqs, data.with_floor(s, freqs, psd, floor_fraction)
+
+    def realisation_psd(self, model, key):
+        """The Welch PSD (frequency first, no floor) of one simulation with the noise of
+        ``key``."""
+        sim, s = self.spec.simulation.kwargs(), self.spec
+        eeg = simulate(model, key=key, **sim).eeg_mv
+        return spectral.welch(eeg, fs_hz=1e3 / sim["dt_ms"], segment_s=s.segment_s,
+                              overlap=s.overlap, axis=0)[1]
 
     def model_features(self, model, key, floor_fraction=0.0) -> dict:
         freqs, psd = self.model_spectrum(model, key, floor_fraction)

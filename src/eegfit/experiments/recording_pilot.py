@@ -1,0 +1,138 @@
+"""The recording likelihood's covariance estimated from the model's own realisations (the
+``likelihood`` key of a recording block): a pilot at one parameter value, made once per target.
+
+In a noisy limit cycle the log-PSD's bins move together beyond the window's leakage (the peak
+wanders as a whole), so the analytic covariance (:mod:`eegfit.signal.likelihood`) is several
+times overconfident along the direction the peak moves. With ``covariance: estimated`` the
+target's job simulates ``pilot_realisations`` independent realisations of the model and measures
+that excess (:func:`likelihood.excess_covariance`: the identity where there is none, so a fixed
+point's whitening keeps its bytes); every fit, grid and Laplace posterior of the target then
+whitens with it (:meth:`Recording.observed`).
+
+Where: at the minimum of the analytic likelihood on a coarse grid of ``pilot_grid_points`` per
+fitted parameter over the box (``grid_points ** d`` evaluations), the point the full-size
+calibration benchmark validated (``benchmarks/bench_calibration.py``). Not the start: the excess
+lies along the peak's motion, so a pilot at a start whose peak sits elsewhere (or in another
+regime: a fixed point) measures the wrong directions; not the first fit's best, which would make
+the target depend on a fit that itself depends on the target's likelihood. Deterministic: the
+grid's likelihood uses the fit key of the target's seed (as the fits do), the pilot's
+realisations a key of its own stream of that seed.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from eegfit.experiments.base import Target, as_float
+from eegfit.experiments.spec import Reader
+from eegfit.signal import likelihood
+
+COVARIANCES = ("analytic", "estimated")
+DEFAULT = {"covariance": "analytic", "pilot_realisations": 320, "pilot_grid_points": 9}
+PILOT_STREAM = 3
+"""A ``fold_in`` stream of the target's seed apart from the target's (0) and the fit's (1)."""
+BATCH = 64
+"""Realisations simulated in one call (memory)."""
+EXCESS = "likelihood_excess"
+
+
+def read(r: Reader) -> dict:
+    """The ``likelihood`` block, checked (a ``ValueError`` naming the key)."""
+    sub = r.sub("likelihood", tuple(DEFAULT), default=dict(DEFAULT))
+    return {"covariance": sub.choice("covariance", COVARIANCES, DEFAULT["covariance"]),
+            "pilot_realisations": sub.integer("pilot_realisations",
+                                              DEFAULT["pilot_realisations"], low=8),
+            "pilot_grid_points": sub.integer("pilot_grid_points", DEFAULT["pilot_grid_points"],
+                                             low=2)}
+
+
+def check(spec, n_bins: int) -> None:
+    """A pilot of fewer than 4x the likelihood's bins is refused (a spike hides below the
+    noise edge of a sample covariance that small: :func:`likelihood.excess_covariance`)."""
+    n = spec.likelihood["pilot_realisations"]
+    if estimated(spec) and n < 4 * n_bins:
+        raise ValueError(f"config experiments.{spec.name}.likelihood.pilot_realisations ({n}) "
+                         f"must be at least 4x the likelihood's {n_bins} bins ({4 * n_bins})")
+
+
+def estimated(spec) -> bool:
+    return spec.likelihood["covariance"] == "estimated"
+
+
+def grid_minimum(kind, observed: dict, seed: int) -> dict:
+    """The parameter values (name -> float) of the lowest analytic loss on the coarse grid over
+    the box, the fit key of ``seed`` (the fits' own likelihood)."""
+    spec, g = kind.spec, kind.spec.likelihood["pilot_grid_points"]
+    names = spec.names
+    axes = [np.linspace(*p.bounds, g) for p in spec.parameters]
+    points = np.array(list(itertools.product(*axes)), dtype=float)  # (g ** d, d)
+    data = kind.fit_data(observed, seed)
+
+    @jax.jit
+    def losses(values):
+        return jax.vmap(lambda v: kind.loss(kind.model_at(dict(zip(names, v))), data)[0])(values)
+    dtype = jnp.result_type(float)
+    nll = np.concatenate([np.asarray(losses(jnp.asarray(points[i:i + g], dtype)), float)
+                          for i in range(0, len(points), g)])
+    if not np.any(np.isfinite(nll)):
+        raise ValueError(f"config experiments.{spec.name}.likelihood: the analytic likelihood "
+                         f"is not finite anywhere on the pilot's {g}-point grid over the box")
+    best = points[int(np.nanargmin(np.where(np.isfinite(nll), nll, np.nan)))]
+    return {n: float(v) for n, v in zip(names, best)}
+
+
+def realisations(kind, values: dict, key, n: int) -> np.ndarray:
+    """``(n, n_bins)``: the Welch PSDs over the likelihood's band of ``n`` independent
+    realisations of the model at ``values`` (keys split from ``key``; no floor)."""
+    model = kind.model_at({k: as_float(v) for k, v in values.items()})
+    batch = jax.jit(jax.vmap(lambda k: kind.realisation_psd(model, k)[kind._mask]))
+    split = jax.random.split(key, n)
+    return np.concatenate([np.asarray(batch(split[i:i + BATCH]), float)
+                           for i in range(0, n, BATCH)])
+
+
+def excess_dataset(kind, target: Target, observed: dict) -> xr.Dataset:
+    """The target's pilot: ``likelihood_excess`` (the band's bins x bins) and the parameter
+    values it was measured at (``pilot_<name>``)."""
+    point = grid_minimum(kind, observed, target.seed)
+    n = kind.spec.likelihood["pilot_realisations"]
+    key = jax.random.fold_in(jax.random.key(int(target.seed)), PILOT_STREAM)
+    psd = realisations(kind, point, key, n)
+    if not np.all(np.isfinite(psd) & (psd > 0)):
+        raise ValueError(f"config experiments.{kind.spec.name}.likelihood: the pilot's "
+                         f"realisations at {point} have a PSD that is not finite and > 0")
+    excess = likelihood.excess_covariance(psd, kind.realisation_dof, kind._n_per_segment)
+    freqs = np.asarray(kind._band_freqs, float)
+    units = kind.units()
+    data = {EXCESS: (("likelihood_frequency", "likelihood_frequency_2"), excess,
+                     {"units": "1", "long_name": "the log-PSD's covariance across the pilot's "
+                      "realisations in units of the analytic one (identity: none in excess)",
+                      "pilot_realisations": n,
+                      "largest_excess": float(np.linalg.eigvalsh(excess)[-1])})}
+    for name, value in point.items():
+        data[f"pilot_{name}"] = ((), value, {"units": units.get(name, "1"), "long_name":
+                                             f"{name} of the pilot (the analytic likelihood's "
+                                             f"minimum on the coarse grid over the box)"})
+    coords = {d: (d, freqs, {"units": "Hz", "long_name": "frequency of the likelihood's bins"})
+              for d in ("likelihood_frequency", "likelihood_frequency_2")}
+    return xr.Dataset(data, coords=coords)
+
+
+def excess_of(spec, target_ds: xr.Dataset) -> np.ndarray | None:
+    """The target's measured excess under ``covariance: estimated`` (None: analytic)."""
+    if not estimated(spec):
+        return None
+    if EXCESS not in target_ds:
+        raise ValueError(f"config experiments.{spec.name}.likelihood.covariance is 'estimated' "
+                         f"but the target {target_ds.attrs.get('target', '')!r} holds no "
+                         f"{EXCESS} (made under another config: remake it)")
+    return np.asarray(target_ds[EXCESS].values, float)
+
+
+__all__ = ["COVARIANCES", "DEFAULT", "EXCESS", "check", "estimated", "excess_dataset", "excess_of",
+           "grid_minimum", "read", "realisations"]
