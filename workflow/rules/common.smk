@@ -1,13 +1,16 @@
 # The config read into experiments (every key checked, each error naming its path, before any
-# job runs), the result paths, and the settings every rule shares (log, benchmark, threads,
-# resources, conda), set here once.
+# job runs; a job gets its experiment's checked spec, params.job, never the config), the result
+# paths, and the settings every rule shares (log, benchmark, threads, resources, conda), set here
+# once.
 import os
 from pathlib import Path
 
-from eegfit.experiments import depends, load
+from eegfit.experiments import Job, depends, load
 from eegfit.experiments.chunks import chunk_targets
 
 EXPERIMENTS = load(config)  # an old-shape config is refused here, with the new shape shown
+JOBS = {name: Job(kind.spec, config.get("runtime", {}).get("jax_cache_dir"))
+        for name, kind in EXPERIMENTS.items()}  # what a job gets (params.job), not the config
 ENV = "../../envs/eegfit.yaml"
 STAGES = {  # stage -> (threads, resources)
     "input": (1, {"mem_mb": 2000, "runtime": 10}),

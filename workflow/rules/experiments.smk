@@ -15,6 +15,7 @@ rule make_input:
         bench("inputs", "{experiment}", "{name}")
     params:
         config=lambda wc: depends(EXPERIMENTS[wc.experiment], "target"),
+        job=lambda wc: JOBS[wc.experiment],
     threads: threads("input")
     resources:
         **resources("input"),
@@ -42,6 +43,7 @@ for name, kind in EXPERIMENTS.items():
             params:
                 config=depends(kind, "target"),
                 experiment=name,
+                job=JOBS[name],
                 targets=[(t.label, t.seed) for t in chunk],
             threads: threads("targets")
             resources:
@@ -68,6 +70,7 @@ for name, kind in EXPERIMENTS.items():
                 params:
                     config=depends(kind, "fit", backend),
                     experiment=name,
+                    job=JOBS[name],
                     backend=backend,
                     targets=[(t.label, t.seed) for t in chunk],
                 threads: threads("fit")
@@ -96,6 +99,7 @@ for name, kind in EXPERIMENTS.items():
                 params:
                     config=depends(kind, "posterior"),
                     experiment=name,
+                    job=JOBS[name],
                     targets=[(t.label, t.seed) for t in chunk],
                 threads: threads("posterior")
                 resources:
@@ -122,6 +126,7 @@ for name, kind in EXPERIMENTS.items():
             params:
                 config=depends(kind, "figures"),
                 experiment=name,
+                job=JOBS[name],
             threads: threads("figures")
             resources:
                 **resources("figures"),
@@ -145,6 +150,7 @@ for name, kind in EXPERIMENTS.items():
             params:
                 config=depends(kind, "npe"),
                 experiment=name,
+                job=JOBS[name],
             threads: threads("npe")
             resources:
                 **resources("npe"),
@@ -171,6 +177,7 @@ for name, kind in EXPERIMENTS.items():
                 params:
                     config=depends(kind, "npe"),
                     experiment=name,
+                    job=JOBS[name],
                     targets=[(t.label, t.seed) for t in chunk],
                 threads: threads("posterior")
                 resources:
@@ -195,6 +202,7 @@ for name, kind in EXPERIMENTS.items():
             params:
                 config=depends(kind, "npe_calibration"),
                 experiment=name,
+                job=JOBS[name],
             threads: threads("npe")
             resources:
                 **resources("npe"),
@@ -219,6 +227,7 @@ for name, kind in EXPERIMENTS.items():
             params:
                 config=depends(kind, "npe"),
                 experiment=name,
+                job=JOBS[name],
             threads: threads("figures")
             resources:
                 **resources("figures"),
@@ -268,6 +277,7 @@ for name, kind in EXPERIMENTS.items():
             params:
                 config=depends(kind, "figures"),
                 experiment=name,
+                job=JOBS[name],
             threads: threads("figures")
             resources:
                 **resources("figures"),
@@ -288,6 +298,7 @@ rule scan:
         bench("scan", "{experiment}")
     params:
         config=lambda wc: depends(EXPERIMENTS[wc.experiment], "scan"),
+        job=lambda wc: JOBS[wc.experiment],
     threads: threads("scan")
     resources:
         **resources("scan"),
@@ -306,6 +317,7 @@ rule posterior_verdict:
         bench("posteriors", "{experiment}", "verdict")
     params:
         config=lambda wc: depends(EXPERIMENTS[wc.experiment], "posterior"),
+        job=lambda wc: JOBS[wc.experiment],
     threads: threads("posterior")
     resources:
         **resources("posterior"),
@@ -329,6 +341,7 @@ rule summary:
         bench("summary", "{experiment}")
     params:
         config=lambda wc: depends(EXPERIMENTS[wc.experiment], "summary"),
+        job=lambda wc: JOBS[wc.experiment],
     threads: threads("summary")
     resources:
         **resources("summary"),
