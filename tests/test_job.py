@@ -4,6 +4,7 @@ stays out of Snakemake's rerun trigger (only ``params.config`` counts there)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,19 +48,16 @@ def test_a_job_builds_its_kind_from_the_planned_spec_not_the_config(tmp_path):
 
 
 def test_every_rule_of_a_kind_job_gets_its_spec():
-    """Every rule whose script builds a Kind (``start(snakemake)``) passes ``job=`` in its
-    params; the common figures' job, which reads NetCDF alone, does not (no JAX)."""
+    """Every job whose script builds a Kind (``start(snakemake)``) passes its spec in its params
+    (:func:`job_params`, :func:`by_wildcard` in common.smk); the common figures' job, which
+    reads NetCDF alone, does not (no JAX)."""
     rules = (ROOT / "workflow" / "rules" / "experiments.smk").read_text()
-    blocks = rules.split("rule")
     scripts = ROOT / "workflow" / "scripts"
-    checked = 0
-    for block in blocks:
-        if "script:" not in block:
-            continue
-        script = block.split("script:")[1].split('"')[1].split("/")[-1]
-        text = (scripts / script).read_text()
-        needs_kind = "start(snakemake)" in text
-        assert ("job=" in block) == needs_kind, script
-        checked += 1
-    assert checked >= 13
+    calls = re.split(r"^\s*job\(", rules, flags=re.MULTILINE)[1:]
+    for call in calls:
+        script = re.match(r'f?"[^"]+", "\w+", "(\w+)",', call).group(1)
+        needs_kind = "start(snakemake)" in (scripts / f"{script}.py").read_text()
+        gets_spec = "by_wildcard(" in call or ("job_params(" in call and "spec=False" not in call)
+        assert gets_spec == needs_kind, script
+    assert len(calls) >= 14
     assert "smk.config" not in (scripts / "_job.py").read_text()
