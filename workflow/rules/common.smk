@@ -25,18 +25,19 @@ STAGES = {  # stage -> (threads, resources)
 }
 
 
-def job(name, stage, script, where, input=(), output=(), params=None):
-    """Define the job ``name``, which runs workflow/scripts/<script>.py on ``input`` and
+def job(name, stage, script_name, where, input=(), output=(), params=None):
+    """Define the job ``name``, which runs workflow/scripts/<script_name>.py on ``input`` and
     ``output`` (each a path, a list, a dict of named ones or an input function), with what every
     job shares, set here once: its log logs/<where>.log and benchmark
     results/benchmarks/<where>.tsv (``where``, the path's parts, mirrors the outputs), the
     threads and resources of its ``stage`` (STAGES), the conda env. Defined in a function, each
     call binds its own script path (Snakemake reads ``script`` when the job runs, so rules made
-    directly in a loop would all run the last loop's script)."""
+    directly in a loop would all run the last loop's script; a parameter named ``script`` would
+    hide the function that runs it)."""
     inputs, named_inputs = _split(input)
     outputs, named_outputs = _split(output)
     stage_threads, stage_resources = STAGES[stage]
-    path = f"../scripts/{script}.py"
+    path = f"../scripts/{script_name}.py"
 
     rule:
         name:
@@ -76,8 +77,8 @@ def job_params(kind, stage, chunk=None, backend=None, spec=True):
 
 
 def by_wildcard(stage):
-    """The params of a job whose experiment is a wildcard (the part of the block its outputs
-    depend on (the rerun trigger, :func:`eegfit.experiments.depends`) and its spec)."""
+    """The params of a job whose experiment is a wildcard: the part of the block its outputs
+    depend on (the rerun trigger, :func:`eegfit.experiments.depends`) and its spec."""
     return {"config": lambda wc: depends(EXPERIMENTS[wc.experiment], stage),
             "job": lambda wc: JOBS[wc.experiment]}
 
