@@ -1,13 +1,16 @@
 # The config read into experiments (every key checked, each error naming its path, before any
-# job runs), the result paths, and the settings every rule shares (log, benchmark, threads,
-# resources, conda), set here once.
+# job runs; a job gets its experiment's checked spec, params.job, never the config), the result
+# paths, and one rule maker, job(), which sets what every rule shares (log, benchmark, threads,
+# resources, conda) once.
 import os
 from pathlib import Path
 
-from eegfit.experiments import depends, load
+from eegfit.experiments import Job, depends, load
 from eegfit.experiments.chunks import chunk_targets
 
 EXPERIMENTS = load(config)  # an old-shape config is refused here, with the new shape shown
+JOBS = {name: Job(kind.spec, config.get("runtime", {}).get("jax_cache_dir"))
+        for name, kind in EXPERIMENTS.items()}  # what a job gets (params.job), not the config
 ENV = "../../envs/eegfit.yaml"
 STAGES = {  # stage -> (threads, resources)
     "input": (1, {"mem_mb": 2000, "runtime": 10}),
@@ -22,22 +25,69 @@ STAGES = {  # stage -> (threads, resources)
 }
 
 
-def threads(stage):
-    return STAGES[stage][0]
+def job(name, stage, script_name, where, input=(), output=(), params=None):
+    """Define the job ``name``, which runs workflow/scripts/<script_name>.py on ``input`` and
+    ``output`` (each a path, a list, a dict of named ones or an input function), with what every
+    job shares, set here once: its log logs/<where>.log and benchmark
+    results/benchmarks/<where>.tsv (``where``, the path's parts, mirrors the outputs), the
+    threads and resources of its ``stage`` (STAGES), the conda env. Defined in a function, each
+    call binds its own script path (Snakemake reads ``script`` when the job runs, so rules made
+    directly in a loop would all run the last loop's script; a parameter named ``script`` would
+    hide the function that runs it)."""
+    inputs, named_inputs = _split(input)
+    outputs, named_outputs = _split(output)
+    stage_threads, stage_resources = STAGES[stage]
+    path = f"../scripts/{script_name}.py"
+
+    rule:
+        name:
+            name
+        input:
+            *inputs,
+            **named_inputs,
+        output:
+            *outputs,
+            **named_outputs,
+        log:
+            os.path.join("logs", *where) + ".log",
+        benchmark:
+            os.path.join("results", "benchmarks", *where) + ".tsv"
+        params:
+            **(params or {}),
+        threads: stage_threads
+        resources:
+            **stage_resources,
+        conda:
+            ENV
+        script:
+            path
 
 
-def resources(stage):
-    return STAGES[stage][1]
+def job_params(kind, stage, chunk=None, backend=None, spec=True):
+    """The params of a job of the experiment of ``kind``: the part of its block the job's
+    outputs depend on (``config``: the rerun trigger, :func:`eegfit.experiments.depends` of
+    ``stage``), its name, its spec (``job``; ``spec=False`` for a job that builds no Kind), and
+    a ``chunk``'s targets as (label, seed) pairs."""
+    name = kind.spec.name
+    out = {"config": depends(kind, stage, backend), "experiment": name}
+    out.update({"job": JOBS[name]} if spec else {})
+    out.update({"backend": backend} if backend is not None else {})
+    out.update({"targets": [(t.label, t.seed) for t in chunk]} if chunk is not None else {})
+    return out
 
 
-def log(stage, *parts):
-    """logs/<stage>/<parts>.log: every job's log, mirroring its outputs."""
-    return os.path.join("logs", stage, *parts) + ".log"
+def by_wildcard(stage):
+    """The params of a job whose experiment is a wildcard: the part of the block its outputs
+    depend on (the rerun trigger, :func:`eegfit.experiments.depends`) and its spec."""
+    return {"config": lambda wc: depends(EXPERIMENTS[wc.experiment], stage),
+            "job": lambda wc: JOBS[wc.experiment]}
 
 
-def bench(stage, *parts):
-    """results/benchmarks/<stage>/<parts>.tsv: Snakemake's per-job benchmark."""
-    return os.path.join("results", "benchmarks", stage, *parts) + ".tsv"
+def _split(files):
+    """(positional, named) files of a rule's input or output given as one of :func:`job`'s."""
+    if isinstance(files, dict):
+        return [], files
+    return ([files] if isinstance(files, str) or callable(files) else list(files)), {}
 
 
 def result(experiment, kind, target=None, backend=None, ext="nc"):

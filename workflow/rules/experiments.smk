@@ -2,375 +2,119 @@
 # (a demo recording), targets and fits in chunks (one process per chunk, one NetCDF per target
 # and per fit), posteriors where the experiment's posterior: block is on, an NPE (trained once,
 # applied to every target, calibrated) where its npe: block is on, the scan over the box,
-# the summary table and the figures. The experiment's kind
-# supplies the science (eegfit.experiments); nothing here is specific to one kind.
+# the summary table and the figures. The experiment's kind supplies the science
+# (eegfit.experiments); nothing here is specific to one kind. Each job is a call of job()
+# (common.smk): its name, stage, script, log path, files and params; what every job shares (log,
+# benchmark, threads, resources, conda) is set there once.
 
 
-rule make_input:
-    output:
-        "results/{experiment}/inputs/{name}",
-    log:
-        log("inputs", "{experiment}", "{name}"),
-    benchmark:
-        bench("inputs", "{experiment}", "{name}")
-    params:
-        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "target"),
-    threads: threads("input")
-    resources:
-        **resources("input"),
-    conda:
-        ENV
-    script:
-        "../scripts/make_input.py"
+job("make_input", "input", "make_input", ["inputs", "{experiment}", "{name}"],
+    output="results/{experiment}/inputs/{name}", params=by_wildcard("target"))
 
 
 for name, kind in EXPERIMENTS.items():
     for i, chunk in enumerate(chunks(name)):
-
-        rule:
-            name:
-                f"targets_{name}_{i}"
-            input:
-                [p for p in kind.generated_inputs()],
-            output:
-                targets=[result(name, "targets", t) for t in chunk],
-                chunk=chunk_manifest(name, i),
-            log:
-                log("targets", name, f"chunk{i}"),
-            benchmark:
-                bench("targets", name, f"chunk{i}")
-            params:
-                config=depends(kind, "target"),
-                experiment=name,
-                targets=[(t.label, t.seed) for t in chunk],
-            threads: threads("targets")
-            resources:
-                **resources("targets"),
-            conda:
-                ENV
-            script:
-                "../scripts/targets.py"
+        job(f"targets_{name}_{i}", "targets", "targets", ["targets", name, f"chunk{i}"],
+            input=list(kind.generated_inputs()),
+            output={"targets": [result(name, "targets", t) for t in chunk],
+                    "chunk": chunk_manifest(name, i)},
+            params=job_params(kind, "target", chunk))
 
         for backend in backends(name):
-
-            rule:
-                name:
-                    f"fit_{name}_{backend}_{i}"
-                input:
-                    chunk_manifest(name, i),
-                output:
-                    fits=[result(name, fit_stage(name, backend), t, backend) for t in chunk],
-                    timings=[result(name, fit_stage(name, backend, "timings"), t, backend,
-                                    "json") for t in chunk],
-                log:
-                    log("fits", name, backend, f"chunk{i}"),
-                benchmark:
-                    bench("fits", name, backend, f"chunk{i}")
-                params:
-                    config=depends(kind, "fit", backend),
-                    experiment=name,
-                    backend=backend,
-                    targets=[(t.label, t.seed) for t in chunk],
-                threads: threads("fit")
-                resources:
-                    **resources("fit"),
-                conda:
-                    ENV
-                script:
-                    "../scripts/fit.py"
+            job(f"fit_{name}_{backend}_{i}", "fit", "fit", ["fits", name, backend, f"chunk{i}"],
+                input=chunk_manifest(name, i),
+                output={"fits": [result(name, fit_stage(name, backend), t, backend)
+                                 for t in chunk],
+                        "timings": [result(name, fit_stage(name, backend, "timings"), t, backend,
+                                           "json") for t in chunk]},
+                params=job_params(kind, "fit", chunk, backend=backend))
 
             if retried_above_others(name, backend):
 
-                rule:
-                    name:
-                        f"retry_above_{name}_{backend}_{i}"
-                    input:
-                        manifest=chunk_manifest(name, i),
-                        first=[result(name, fit_stage(name, backend), t, backend)
-                               for t in chunk],
-                        first_timings=[result(name, fit_stage(name, backend, "timings"), t,
-                                              backend, "json") for t in chunk],
-                        others=[result(name, "fits", t, b) for b in backends(name)
-                                if b != backend for t in chunk],
-                    output:
-                        fits=[result(name, "fits", t, backend) for t in chunk],
-                        timings=[result(name, "timings", t, backend, "json") for t in chunk],
-                    log:
-                        log("fits", name, backend, f"retry_above_chunk{i}"),
-                    benchmark:
-                        bench("fits", name, backend, f"retry_above_chunk{i}")
-                    params:
-                        config=depends(kind, "fit", backend),
-                        experiment=name,
-                        backend=backend,
-                        others=[b for b in backends(name) if b != backend],
-                        targets=[(t.label, t.seed) for t in chunk],
-                    threads: threads("fit")
-                    resources:
-                        **resources("fit"),
-                    conda:
-                        ENV
-                    script:
-                        "../scripts/retry_above.py"
+                others = [b for b in backends(name) if b != backend]
+                job(f"retry_above_{name}_{backend}_{i}", "fit", "retry_above",
+                    ["fits", name, backend, f"retry_above_chunk{i}"],
+                    input={"manifest": chunk_manifest(name, i),
+                           "first": [result(name, fit_stage(name, backend), t, backend)
+                                     for t in chunk],
+                           "first_timings": [result(name, fit_stage(name, backend, "timings"),
+                                                    t, backend, "json") for t in chunk],
+                           "others": [result(name, "fits", t, b) for b in others
+                                      for t in chunk]},
+                    output={"fits": [result(name, "fits", t, backend) for t in chunk],
+                            "timings": [result(name, "timings", t, backend, "json")
+                                        for t in chunk]},
+                    params={**job_params(kind, "fit", chunk, backend=backend),
+                            "others": others})
 
     if posterior_on(name):
         for i, chunk in enumerate(chunks(name)):
+            job(f"posterior_{name}_{i}", "posterior", "posterior",
+                ["posteriors", name, f"chunk{i}"],
+                input={"targets": [result(name, "targets", t) for t in chunk],
+                       "starts": posterior_starts(name, chunk)},
+                output=[result(name, "posteriors", t) for t in chunk],
+                params=job_params(kind, "posterior", chunk))
 
-            rule:
-                name:
-                    f"posterior_{name}_{i}"
-                input:
-                    targets=[result(name, "targets", t) for t in chunk],
-                    starts=posterior_starts(name, chunk),
-                output:
-                    [result(name, "posteriors", t) for t in chunk],
-                log:
-                    log("posteriors", name, f"chunk{i}"),
-                benchmark:
-                    bench("posteriors", name, f"chunk{i}")
-                params:
-                    config=depends(kind, "posterior"),
-                    experiment=name,
-                    targets=[(t.label, t.seed) for t in chunk],
-                threads: threads("posterior")
-                resources:
-                    **resources("posterior"),
-                conda:
-                    ENV
-                script:
-                    "../scripts/posterior.py"
-
-        rule:
-            name:
-                f"posterior_figures_{name}"
-            input:
-                posteriors=all_posteriors(name),
-                fits=all_fits(name),
-                verdict=[f"results/{name}/posteriors/verdict.nc"] if has_verdict(name) else [],
-                scan=[f"results/{name}/scan.nc"] if has_verdict(name) and has_scan(name) else [],
-            output:
-                **figure_outputs(name, posterior_figures(name)),
-            log:
-                log("figures", name, "posterior"),
-            benchmark:
-                bench("figures", name, "posterior")
-            params:
-                config=depends(kind, "figures"),
-                experiment=name,
-            threads: threads("figures")
-            resources:
-                **resources("figures"),
-            conda:
-                ENV
-            script:
-                "../scripts/posterior_figures.py"
+        verdict = has_verdict(name)
+        job(f"posterior_figures_{name}", "figures", "posterior_figures",
+            ["figures", name, "posterior"],
+            input={"posteriors": all_posteriors(name), "fits": all_fits(name),
+                   "verdict": [f"results/{name}/posteriors/verdict.nc"] if verdict else [],
+                   "scan": [f"results/{name}/scan.nc"] if verdict and has_scan(name) else []},
+            output=figure_outputs(name, posterior_figures(name)),
+            params=job_params(kind, "figures"))
 
     if npe_on(name):
-
-        rule:
-            name:
-                f"npe_train_{name}"
-            output:
-                weights=f"results/{name}/npe/estimator.eqx",
-                sidecar=f"results/{name}/npe/estimator.json",
-            log:
-                log("npe", name, "train"),
-            benchmark:
-                bench("npe", name, "train")
-            params:
-                config=depends(kind, "npe"),
-                experiment=name,
-            threads: threads("npe")
-            resources:
-                **resources("npe"),
-            conda:
-                ENV
-            script:
-                "../scripts/npe_train.py"
+        estimator = {"weights": f"results/{name}/npe/estimator.eqx",
+                     "sidecar": f"results/{name}/npe/estimator.json"}
+        job(f"npe_train_{name}", "npe", "npe_train", ["npe", name, "train"],
+            output=estimator, params=job_params(kind, "npe"))
 
         for i, chunk in enumerate(chunks(name)):
+            job(f"npe_posterior_{name}_{i}", "posterior", "npe_posterior",
+                ["npe", name, f"posteriors_chunk{i}"],
+                input={"targets": [result(name, "targets", t) for t in chunk], **estimator},
+                output=[result(name, "npe/posteriors", t) for t in chunk],
+                params=job_params(kind, "npe", chunk))
 
-            rule:
-                name:
-                    f"npe_posterior_{name}_{i}"
-                input:
-                    targets=[result(name, "targets", t) for t in chunk],
-                    weights=f"results/{name}/npe/estimator.eqx",
-                    sidecar=f"results/{name}/npe/estimator.json",
-                output:
-                    [result(name, "npe/posteriors", t) for t in chunk],
-                log:
-                    log("npe", name, f"posteriors_chunk{i}"),
-                benchmark:
-                    bench("npe", name, f"posteriors_chunk{i}")
-                params:
-                    config=depends(kind, "npe"),
-                    experiment=name,
-                    targets=[(t.label, t.seed) for t in chunk],
-                threads: threads("posterior")
-                resources:
-                    **resources("posterior"),
-                conda:
-                    ENV
-                script:
-                    "../scripts/npe_posterior.py"
+        job(f"npe_calibration_{name}", "npe", "npe_calibration", ["npe", name, "calibration"],
+            input=estimator, output=f"results/{name}/npe/calibration.nc",
+            params=job_params(kind, "npe_calibration"))
 
-        rule:
-            name:
-                f"npe_calibration_{name}"
-            input:
-                weights=f"results/{name}/npe/estimator.eqx",
-                sidecar=f"results/{name}/npe/estimator.json",
-            output:
-                f"results/{name}/npe/calibration.nc",
-            log:
-                log("npe", name, "calibration"),
-            benchmark:
-                bench("npe", name, "calibration")
-            params:
-                config=depends(kind, "npe_calibration"),
-                experiment=name,
-            threads: threads("npe")
-            resources:
-                **resources("npe"),
-            conda:
-                ENV
-            script:
-                "../scripts/npe_calibration.py"
+        job(f"npe_figures_{name}", "figures", "npe_figures", ["figures", name, "npe"],
+            input={"calibration": f"results/{name}/npe/calibration.nc",
+                   "npe": all_npe_posteriors(name), "grid": all_posteriors(name)},
+            output=figure_outputs(name, npe_figures(name)), params=job_params(kind, "npe"))
 
-        rule:
-            name:
-                f"npe_figures_{name}"
-            input:
-                calibration=f"results/{name}/npe/calibration.nc",
-                npe=all_npe_posteriors(name),
-                grid=all_posteriors(name),
-            output:
-                **figure_outputs(name, npe_figures(name)),
-            log:
-                log("figures", name, "npe"),
-            benchmark:
-                bench("figures", name, "npe")
-            params:
-                config=depends(kind, "npe"),
-                experiment=name,
-            threads: threads("figures")
-            resources:
-                **resources("figures"),
-            conda:
-                ENV
-            script:
-                "../scripts/npe_figures.py"
-
-    rule:
-        name:
-            f"figures_{name}"
-        input:
-            summary=f"results/{name}/summary.nc",
-        output:
-            **figure_outputs(name, COMMON_FIGURES),
-        log:
-            log("figures", name),
-        benchmark:
-            bench("figures", name)
-        params:
-            config=depends(kind, "figures"),
-            experiment=name,
-        threads: threads("figures")
-        resources:
-            **resources("figures"),
-        conda:
-            ENV
-        script:
-            "../scripts/figures.py"
+    job(f"figures_{name}", "figures", "figures", ["figures", name],
+        input={"summary": f"results/{name}/summary.nc"},
+        output=figure_outputs(name, COMMON_FIGURES),
+        params=job_params(kind, "figures", spec=False))  # draws the summary alone: no JAX
 
     if kind_figures(name):
-
-        rule:
-            name:
-                f"kind_figures_{name}"
-            input:
-                fits=figure_files(name, "fits"),
-                targets=figure_files(name, "targets"),
-                scan=[f"results/{name}/scan.nc"] if has_scan(name) else [],
-                summary=[f"results/{name}/summary.nc"] if kind.figures_read_summary else [],
-            output:
-                **figure_outputs(name, kind_figures(name)),
-            log:
-                log("figures", name, "kind"),
-            benchmark:
-                bench("figures", name, "kind")
-            params:
-                config=depends(kind, "figures"),
-                experiment=name,
-            threads: threads("figures")
-            resources:
-                **resources("figures"),
-            conda:
-                ENV
-            script:
-                "../scripts/kind_figures.py"
+        job(f"kind_figures_{name}", "figures", "kind_figures", ["figures", name, "kind"],
+            input={"fits": figure_files(name, "fits"), "targets": figure_files(name, "targets"),
+                   "scan": [f"results/{name}/scan.nc"] if has_scan(name) else [],
+                   "summary": [f"results/{name}/summary.nc"] if kind.figures_read_summary
+                   else []},
+            output=figure_outputs(name, kind_figures(name)), params=job_params(kind, "figures"))
 
 
-rule scan:
-    input:
-        lambda wc: scan_targets(wc.experiment),
-    output:
-        "results/{experiment}/scan.nc",
-    log:
-        log("scan", "{experiment}"),
-    benchmark:
-        bench("scan", "{experiment}")
-    params:
-        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "scan"),
-    threads: threads("scan")
-    resources:
-        **resources("scan"),
-    conda:
-        ENV
-    script:
-        "../scripts/scan.py"
+job("scan", "scan", "scan", ["scan", "{experiment}"],
+    input=lambda wc: scan_targets(wc.experiment), output="results/{experiment}/scan.nc",
+    params=by_wildcard("scan"))
 
+job("posterior_verdict", "posterior", "posterior_verdict",
+    ["posteriors", "{experiment}", "verdict"],
+    output="results/{experiment}/posteriors/verdict.nc", params=by_wildcard("posterior"))
 
-rule posterior_verdict:
-    output:
-        "results/{experiment}/posteriors/verdict.nc",
-    log:
-        log("posteriors", "{experiment}", "verdict"),
-    benchmark:
-        bench("posteriors", "{experiment}", "verdict")
-    params:
-        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "posterior"),
-    threads: threads("posterior")
-    resources:
-        **resources("posterior"),
-    conda:
-        ENV
-    script:
-        "../scripts/posterior_verdict.py"
-
-
-rule summary:
-    input:
-        fits=lambda wc: all_fits(wc.experiment),
-        timings=lambda wc: all_fits(wc.experiment, "timings", "json"),
-        posteriors=lambda wc: all_posteriors(wc.experiment),
-    output:
-        nc="results/{experiment}/summary.nc",
-        csv="results/{experiment}/summary.csv",
-    log:
-        log("summary", "{experiment}"),
-    benchmark:
-        bench("summary", "{experiment}")
-    params:
-        config=lambda wc: depends(EXPERIMENTS[wc.experiment], "summary"),
-    threads: threads("summary")
-    resources:
-        **resources("summary"),
-    conda:
-        ENV
-    script:
-        "../scripts/summary.py"
+job("summary", "summary", "summary", ["summary", "{experiment}"],
+    input={"fits": lambda wc: all_fits(wc.experiment),
+           "timings": lambda wc: all_fits(wc.experiment, "timings", "json"),
+           "posteriors": lambda wc: all_posteriors(wc.experiment)},
+    output={"nc": "results/{experiment}/summary.nc", "csv": "results/{experiment}/summary.csv"},
+    params=by_wildcard("summary"))
 
 
 wildcard_constraints:

@@ -2,39 +2,18 @@
 # result files alone (config paper.experiment).
 
 if PAPER is not None:
-
-    rule paper_figures:
-        input:
-            notebook="workflow/notebooks/paper_figures.ipynb",
-            summary=f"results/{PAPER}/summary.csv",
-            fits=all_fits(PAPER),
-            targets=all_targets(PAPER),
-            scan=f"results/{PAPER}/scan.nc",
-            posteriors=all_posteriors(PAPER),
-            verdict=[f"results/{PAPER}/posteriors/verdict.nc"] if has_verdict(PAPER) else [],
-            calibration=[f"results/{PAPER}/npe/calibration.nc"] if PAPER_NPE else [],
-        output:
-            notebook=f"results/{PAPER}/notebooks/paper_figures.ipynb",
-            **{
-                f"{name}_{ext}": report(
-                    f"results/{PAPER}/figures/paper/{name}.{ext}",
-                    caption=f"../report/paper_{name}.rst",
-                    category="Paper figures",
-                    labels={"figure": name, "format": ext},
-                )
-                for name in PAPER_FIGURES
-                for ext in PAPER_FORMATS
-            },
-        log:
-            log("paper", PAPER),
-        benchmark:
-            bench("paper", PAPER)
-        params:
-            formats=",".join(PAPER_FORMATS),
-        threads: threads("paper")
-        resources:
-            **resources("paper"),
-        conda:
-            ENV
-        script:
-            "../scripts/paper_figures.py"
+    job("paper_figures", "paper", "paper_figures", ["paper", PAPER],
+        input={"notebook": "workflow/notebooks/paper_figures.ipynb",
+               "summary": f"results/{PAPER}/summary.csv",
+               "fits": all_fits(PAPER), "targets": all_targets(PAPER),
+               "scan": f"results/{PAPER}/scan.nc", "posteriors": all_posteriors(PAPER),
+               "verdict": [f"results/{PAPER}/posteriors/verdict.nc"] if has_verdict(PAPER)
+               else [],
+               "calibration": [f"results/{PAPER}/npe/calibration.nc"] if PAPER_NPE else []},
+        output={"notebook": f"results/{PAPER}/notebooks/paper_figures.ipynb",
+                **{f"{name}_{ext}": report(f"results/{PAPER}/figures/paper/{name}.{ext}",
+                                           caption=f"../report/paper_{name}.rst",
+                                           category="Paper figures",
+                                           labels={"figure": name, "format": ext})
+                   for name in PAPER_FIGURES for ext in PAPER_FORMATS}},
+        params={"formats": ",".join(PAPER_FORMATS)})

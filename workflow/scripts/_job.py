@@ -1,5 +1,5 @@
 """Start of every workflow script: log to the rule's log file, configure JAX for the job, and
-read the job's experiment into its Kind."""
+make the job's Kind from the spec the planning passed it."""
 
 import logging
 import sys
@@ -7,32 +7,26 @@ import sys
 
 def start(smk, kind: bool = True):
     """Send logging to ``smk.log[0]``, an uncaught error's traceback included; set JAX threads,
-    cache and precision; return the Kind of the job's experiment (its whole block from the
-    config: the rule's ``params.config`` holds only the values its outputs depend on, for
-    Snakemake's rerun triggers and for provenance). ``kind=False`` (a job that only reads
-    NetCDF and draws) sets up the log alone and imports neither the kinds nor JAX."""
+    cache and precision; return the Kind of the job's experiment, built from the spec the
+    planning read and checked (``params.job``, an :class:`eegfit.experiments.Job`): a job does
+    not read the config. ``kind=False`` (a job that only reads NetCDF and draws) sets up the log
+    alone and imports neither the kinds nor JAX."""
     logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # 400 lines per PDF's font subset
     sys.excepthook = _log_then_raise
     name = smk.params.get("experiment") or smk.wildcards["experiment"]
-    block = smk.config["experiments"][name]
-    if kind:
-        from eegfit import runtime  # noqa: PLC0415  (after logging is set up)
-
-        runtime.configure(threads=smk.threads,
-                          cache_dir=smk.config.get("runtime", {}).get("jax_cache_dir"),
-                          x64=bool(block.get("simulation", {}).get("float64", False)))
     logging.getLogger("eegfit").info("job %s of %s, wildcards %s", smk.rule, name,
                                      dict(smk.wildcards))
     if not kind:
         return None
-    from eegfit import experiments  # noqa: PLC0415
+    job = smk.params.job
+    from eegfit import experiments, runtime  # noqa: PLC0415  (after logging is set up)
 
-    # The planning checked the whole config; only a nevergrad fit job pays nevergrad's import.
-    return experiments.build(name, block, check_optimizers=smk.params.get("backend") ==
-                             "nevergrad")
+    runtime.configure(threads=smk.threads, cache_dir=job.jax_cache_dir,
+                      x64=job.spec.simulation.float64)
+    return experiments.from_spec(job.spec)
 
 
 def chunk(smk, kind) -> list:

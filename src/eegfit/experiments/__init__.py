@@ -12,7 +12,7 @@ from __future__ import annotations
 from eegfit.experiments import runner, summary
 from eegfit.experiments.provenance import depends
 from eegfit.experiments.base import KINDS, Kind, Target, kind_class, keys, set_path
-from eegfit.experiments.spec import Reader, Spec
+from eegfit.experiments.spec import Job, Reader, Spec
 
 OLD_KEYS = ("experiment", "parameter", "feature", "multi", "network", "recording",
             "empirical_fc", "landscape", "backends", "seeds", "model", "simulation")
@@ -43,6 +43,12 @@ def build(name: str, block: dict, check_optimizers: bool = True) -> Kind:
     return cls(cls.Spec.read(name, block, where, check_optimizers))
 
 
+def from_spec(spec: Spec) -> Kind:
+    """The Kind of an experiment from its spec, read and checked already (a workflow job's
+    :class:`Job`): the config is not read again."""
+    return kind_class(spec.kind, f"experiments.{spec.name}.kind")(spec)
+
+
 def load(config: dict) -> dict[str, Kind]:
     """Every experiment of a config, checked (a ``ValueError`` naming the key otherwise), with
     the input files that exist checked against it (:meth:`Kind.check_inputs`); an
@@ -61,5 +67,5 @@ def load(config: dict) -> dict[str, Kind]:
     return kinds
 
 
-__all__ = ["KINDS", "Kind", "Reader", "Spec", "Target", "build", "depends", "keys", "kind_class",
-           "load", "runner", "set_path", "summary"]
+__all__ = ["KINDS", "Job", "Kind", "Reader", "Spec", "Target", "build", "depends", "from_spec",
+           "keys", "kind_class", "load", "runner", "set_path", "summary"]

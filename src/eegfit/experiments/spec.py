@@ -353,5 +353,19 @@ class Spec:
                          f"{[b.name for b in self.backends]}")
 
 
-__all__ = ["Backend", "ENVELOPE", "NpeSpec", "Parameter", "PosteriorSpec", "Prior", "Reader", "Simulation", "Spec", "default",
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What a workflow job gets from the planning in place of the config: its experiment's spec,
+    read and checked once at planning, and the workflow's runtime settings.
+
+    A rule passes it as a param (``params.job``): Snakemake pickles it into the job's script and
+    leaves it out of the rerun trigger, which counts only params of builtin types (the rule's
+    ``params.config``, the part of the block its outputs depend on)."""
+
+    spec: Spec
+    jax_cache_dir: str | None = None
+    """The folder of JAX's persistent compilation cache (config ``runtime.jax_cache_dir``)."""
+
+
+__all__ = ["Backend", "ENVELOPE", "Job", "NpeSpec", "Parameter", "PosteriorSpec", "Prior", "Reader", "Simulation", "Spec", "default",
            "integer", "interval", "number"]
