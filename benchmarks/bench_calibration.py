@@ -102,7 +102,7 @@ def _regime(c_value: float, n_records: int, duration_s: float, n_realisations: i
     def psd_of(a, b, k):
         model = JansenRit(a=a, b=b, C=c_value,
                           drive=WhiteNoiseDrive(mean_hz=t.MEAN_HZ, sigma_hz_sqrt_s=t.SIGMA))
-        return spectral.welch(simulate(model, key=k, **sim).eeg_mv, fs_hz=fs, segment_s=2.0,
+        return spectral.welch(simulate(model, key=k, **sim).observable, fs_hz=fs, segment_s=2.0,
                               axis=0)[1][band_model]
 
     @jax.jit

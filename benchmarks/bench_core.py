@@ -101,7 +101,7 @@ def interleaved(specs: dict, rounds: int) -> dict:
 # --- eegfit's loss, and a minimal hand-written reference -----------------------------------------
 def eegfit_rms(C):
     model = JansenRit(C=C, drive=ConstantDrive(DRIVE_HZ))
-    return rms(simulate(model, **SIM).eeg_mv)
+    return rms(simulate(model, **SIM).observable)
 
 
 TARGET = float(jax.jit(eegfit_rms)(jnp.asarray(C_TRUE)))
@@ -114,7 +114,7 @@ def eegfit_loss(C):
 
 def loss_fn(model):
     """The Fitter's loss: model (plain values) -> (loss, aux)."""
-    amplitude = rms(simulate(model, **SIM).eeg_mv)
+    amplitude = rms(simulate(model, **SIM).observable)
     return ((amplitude - TARGET) / TARGET) ** 2, {"rms_mv": amplitude}
 
 
@@ -430,7 +430,7 @@ def run(mode: str) -> dict:
         short = dict(duration_ms=2 * n_short * DT_MS, dt_ms=DT_MS, transient_ms=n_short * DT_MS)
 
         def short_loss(C):
-            a = rms(simulate(JansenRit(C=C, drive=ConstantDrive(DRIVE_HZ)), **short).eeg_mv)
+            a = rms(simulate(JansenRit(C=C, drive=ConstantDrive(DRIVE_HZ)), **short).observable)
             return ((a - TARGET) / TARGET) ** 2
         with jax.disable_jit():
             timed(jax.value_and_grad(short_loss), C)  # warm-up of the per-op caches

@@ -73,7 +73,7 @@ def eegfit_case(name: str, conn, delays: str | None, duration_ms: float, block: 
                      np.array([[0.3], [-0.2]]) * np.linspace(0.5, 1.5, conn.n_nodes), dtype)
 
     def run():
-        return np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=duration_ms, y0=y0).eeg_mv)
+        return np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=duration_ms, y0=y0).observable)
     return run
 
 

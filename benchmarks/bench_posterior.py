@@ -43,13 +43,13 @@ def _case():
     window = {"duration_ms": 600.0, "transient_ms": 200.0, "dt_ms": 0.1}
 
     def rms_feature(values, context):
-        return {"rms": rms(simulate(JansenRit(C=values["C"]), **window).eeg_mv)}
+        return {"rms": rms(simulate(JansenRit(C=values["C"]), **window).observable)}
 
     def two_features(values, context):
         from eegfit.models import ConstantDrive
 
         model = JansenRit(C=values["C"], drive=ConstantDrive(values["drive.rate_hz"]))
-        eeg = simulate(model, **window).eeg_mv
+        eeg = simulate(model, **window).observable
         return {"rms": rms(eeg), "spectral_peak_hz": spectral_peak_hz(eeg, dt_ms=0.1,
                                                                       band_hz=(2.0, 20.0))}
 
@@ -65,10 +65,10 @@ def point_fits() -> dict:
     from eegfit import Fitter, JansenRit, Param, rms, simulate
 
     window = {"duration_ms": 600.0, "transient_ms": 200.0, "dt_ms": 0.1}
-    target = float(rms(simulate(JansenRit(C=150.0), **window).eeg_mv))
+    target = float(rms(simulate(JansenRit(C=150.0), **window).observable))
 
     def loss_fn(model):
-        amplitude = rms(simulate(model, **window).eeg_mv)
+        amplitude = rms(simulate(model, **window).observable)
         return ((amplitude - target) / target) ** 2, {"rms_mv": amplitude}
 
     model = JansenRit(C=Param(115.0, bounds=(110.0, 170.0)))

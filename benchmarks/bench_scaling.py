@@ -83,7 +83,7 @@ def probe(kind: str, value: float, repeats: int) -> dict:
         window = dict(duration_ms=600.0, dt_ms=0.1, transient_ms=200.0)
 
         def loss(C):
-            a = rms(simulate(JansenRit(C=C, drive=ConstantDrive(220.0)), **window).eeg_mv)
+            a = rms(simulate(JansenRit(C=C, drive=ConstantDrive(220.0)), **window).observable)
             return ((a - target) / target) ** 2
         x = jnp.linspace(110.0, 170.0, n)
         out["forward"] = timeit(jax.jit(jax.vmap(loss)), x)
@@ -96,7 +96,7 @@ def probe(kind: str, value: float, repeats: int) -> dict:
         def make(checkpoint):
             def loss(C):
                 eeg = simulate(JansenRit(C=C, drive=ConstantDrive(220.0)), duration_ms=duration_ms,
-                               dt_ms=0.1, transient_ms=200.0, checkpoint=checkpoint).eeg_mv
+                               dt_ms=0.1, transient_ms=200.0, checkpoint=checkpoint).observable
                 a = rms(eeg)
                 return ((a - target) / target) ** 2
             return loss

@@ -83,7 +83,7 @@ def main() -> None:
                         interval_ms=5.0)
         x = simulate(model, duration_ms=1000.0 * signal_s + 500.0, dt_ms=DT_MS,
                      transient_ms=500.0, integrator="heun", key=jax.random.key(seed),
-                     checkpoint=True).eeg_mv
+                     checkpoint=True).observable
         return project(x, lf.gain)
 
     freqs, target, _ = welch(eeg(50.0, 0), fs_hz=fs_hz, segment_s=1.0)

@@ -57,11 +57,11 @@ def probe() -> dict:
     runtime.configure(threads=1, cache_dir=os.environ["EEGFIT_BENCH_CACHE"])
     window = dict(duration_ms=600.0, dt_ms=0.1, transient_ms=200.0)
     t1 = time.perf_counter()
-    target = float(rms(simulate(JansenRit(C=150.0, drive=ConstantDrive(220.0)), **window).eeg_mv))
+    target = float(rms(simulate(JansenRit(C=150.0, drive=ConstantDrive(220.0)), **window).observable))
     t["target_s"] = time.perf_counter() - t1
 
     def loss_fn(model):
-        amplitude = rms(simulate(model, **window).eeg_mv)
+        amplitude = rms(simulate(model, **window).observable)
         return ((amplitude - target) / target) ** 2, {"rms_mv": amplitude}
     model = JansenRit(C=Param(115.0, bounds=(110.0, 170.0)), drive=ConstantDrive(220.0))
     t1 = time.perf_counter()

@@ -78,7 +78,7 @@ def growth_rates(duration_ms: float = 60000.0, couplings=(10.0, 20.0, 40.0)) -> 
             key = keys(FIT_SEED)[1]
             for k in couplings:
                 def eeg(k_value):
-                    return simulate(kind.model_at({"k": k_value}), key=key, **sim).eeg_mv
+                    return simulate(kind.model_at({"k": k_value}), key=key, **sim).observable
                 _, tangent = jax.jvp(eeg, (jnp.asarray(k),), (jnp.asarray(1.0),))
                 per_s = np.abs(np.asarray(tangent))
                 per_s = per_s[: len(per_s) // 1000 * 1000].reshape(-1, 1000, per_s.shape[-1])

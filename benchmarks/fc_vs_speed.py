@@ -51,9 +51,9 @@ def fcs_over_speeds(conn, speeds, mode: str, duration_ms: float, k: float):
 
     def fc(v):
         return functional_connectivity(
-            simulate(dataclasses.replace(base, speed_m_s=v), **sim).eeg_mv)
+            simulate(dataclasses.replace(base, speed_m_s=v), **sim).observable)
     undelayed = functional_connectivity(
-        simulate(dataclasses.replace(base, lengths_mm=None), **sim).eeg_mv)
+        simulate(dataclasses.replace(base, lengths_mm=None), **sim).observable)
     return np.asarray(jax.jit(jax.vmap(fc))(jnp.asarray(speeds))), np.asarray(undelayed)
 
 

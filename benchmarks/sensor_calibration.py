@@ -75,7 +75,7 @@ def main() -> None:
     def psd(k, key, sensors: bool):
         x = simulate(dataclasses.replace(base, k=k), key=key, dt_ms=DT_MS,
                      duration_ms=1000.0 * args.signal_s + 1000.0, transient_ms=1000.0,
-                     integrator="heun").eeg_mv
+                     integrator="heun").observable
         return welch(project(x, lf.gain) if sensors else x, fs_hz=fs_hz, segment_s=1.0)[1]
 
     rng = np.random.default_rng(0)

@@ -35,7 +35,7 @@ def run(drive, integrator, dt_ms):
     keys = jnp.tile(jax.random.split(jax.random.key(0), N_SEEDS), len(POINTS))
     eeg = jax.vmap(lambda k, a, b, c: simulate(
         JansenRit(a=a, b=b, C=c, drive=drive), key=k, dt_ms=dt_ms, integrator=integrator,
-        **WINDOW).eeg_mv)(keys, a, b, c)
+        **WINDOW).observable)(keys, a, b, c)
     ft = features(np.asarray(eeg).T, dt_ms)
     return {k: v.reshape(len(POINTS), N_SEEDS) for k, v in ft.items()}
 

@@ -23,7 +23,7 @@ SEEDS = (0, 1, 2)
 def rms_loss(target_rms):
     """Relative squared error of the RMS amplitude; aux reports the model's RMS."""
     def loss_fn(model):
-        amplitude = rms(simulate(model, **SIM).eeg_mv)
+        amplitude = rms(simulate(model, **SIM).observable)
         return ((amplitude - target_rms) / target_rms) ** 2, {"rms_mv": amplitude}
     return loss_fn
 
@@ -43,7 +43,7 @@ def main(truths=TRUTHS, seeds=SEEDS):
           f"{'evals':>5} {'wall s':>6}")
     spreads = []
     for c_true in truths:
-        target_rms = rms(simulate(JansenRit(C=c_true), **SIM).eeg_mv)
+        target_rms = rms(simulate(JansenRit(C=c_true), **SIM).observable)
         for backend, (fitter, n_steps) in fitters(rms_loss(target_rms)).items():
             fitted = []
             for seed in seeds:

@@ -43,7 +43,7 @@ class CaseStudy:
 
     def eeg(self, model, **overrides) -> jnp.ndarray:
         """The settled EEG (mV) of ``model`` with the case-study window."""
-        return simulate(model, **{**self.sim, **overrides}).eeg_mv
+        return simulate(model, **{**self.sim, **overrides}).observable
 
     @staticmethod
     def rel_error(result, c_true: float) -> float:

@@ -32,7 +32,7 @@ def values(n: int) -> jnp.ndarray:
 
 
 def eeg_of_c(c):
-    return simulate(JansenRit(C=c, drive=ConstantDrive(220.0)), **WINDOW).eeg_mv
+    return simulate(JansenRit(C=c, drive=ConstantDrive(220.0)), **WINDOW).observable
 
 
 def loop(fn, xs) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_broadcast_layout_equals_array_valued_model():
     """An array-valued field simulates a batch in one call: the same numbers as the vmap path."""
     n = THRESHOLD + 3
     cs = values(n)
-    direct = simulate(JansenRit(C=cs, drive=ConstantDrive(220.0)), **WINDOW).eeg_mv  # (time, n)
+    direct = simulate(JansenRit(C=cs, drive=ConstantDrive(220.0)), **WINDOW).observable  # (time, n)
     assert_same(jax.vmap(eeg_of_c)(cs), np.asarray(direct).T, scale=10.0)
 
 
@@ -97,7 +97,7 @@ def test_vmap_over_the_drive_equals_a_loop(n):
     rates = jnp.linspace(180.0, 260.0, n, dtype=jnp.result_type(float))
 
     def eeg_of_rate(p):
-        return simulate(JansenRit(C=140.0, drive=ConstantDrive(p)), **WINDOW).eeg_mv
+        return simulate(JansenRit(C=140.0, drive=ConstantDrive(p)), **WINDOW).observable
     assert_same(jax.jit(jax.vmap(eeg_of_rate))(rates), loop(eeg_of_rate, rates), scale=10.0)
 
 
@@ -106,7 +106,7 @@ def test_vmap_with_a_noisy_drive_equals_a_loop():
     key = jax.random.key(3)
 
     def eeg_noisy(c):
-        return simulate(JansenRit(C=c, drive=UniformNoiseDrive()), key=key, **WINDOW).eeg_mv
+        return simulate(JansenRit(C=c, drive=UniformNoiseDrive()), key=key, **WINDOW).observable
     cs = values(THRESHOLD + 1)
     assert_same(jax.jit(jax.vmap(eeg_noisy))(cs), loop(eeg_noisy, cs), scale=10.0)
 
@@ -153,7 +153,7 @@ def test_nevergrad_step_equals_per_candidate_evaluation(num_candidates):
     target = float(rms(eeg_of_c(jnp.asarray(150.0))))
 
     def loss_fn(model):
-        amplitude = rms(simulate(model, **WINDOW).eeg_mv)
+        amplitude = rms(simulate(model, **WINDOW).observable)
         return ((amplitude - target) / target) ** 2, {"rms_mv": amplitude}
     model = JansenRit(C=Param(115.0, bounds=BOUNDS), drive=ConstantDrive(220.0))
     fitter = Fitter(model, "DE", loss_fn=loss_fn, backend="nevergrad",
@@ -175,12 +175,12 @@ def test_gradient_of_a_mean_over_vmapped_noise_keys():
 
     def loss(c, keys):
         model = JansenRit(C=c, drive=UniformNoiseDrive())
-        return jnp.mean(jax.vmap(lambda k: rms(simulate(model, key=k, **window).eeg_mv))(keys))
+        return jnp.mean(jax.vmap(lambda k: rms(simulate(model, key=k, **window).observable))(keys))
 
     for n in (4, 16):  # below and above the broadcast threshold
         keys = jax.random.split(jax.random.key(1), n)
         value, grad = jax.jit(jax.value_and_grad(loss))(jnp.float32(135.0), keys)
         loop = np.mean([float(rms(simulate(JansenRit(C=135.0, drive=UniformNoiseDrive()),
-                                           key=k, **window).eeg_mv)) for k in keys])
+                                           key=k, **window).observable)) for k in keys])
         assert float(value) == pytest.approx(loop, rel=1e-5)
         assert np.isfinite(float(grad)) and float(grad) != 0.0

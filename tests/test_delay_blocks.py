@@ -69,9 +69,9 @@ def test_blocks_give_the_step_by_step_rollout(mode, hcp5):
         steps, blocks = network(hcp5, mode), network(hcp5, mode, speed_max)
         assert blocks.delay_block(0.1) == 5
         settings = {"dt_ms": 0.1, "duration_ms": 100.3, "transient_ms": 50.2, "y0": y0}
-        ref = np.asarray(simulate(steps, **settings).eeg_mv)
+        ref = np.asarray(simulate(steps, **settings).observable)
         scale = np.max(np.abs(ref))
-        np.testing.assert_allclose(simulate(blocks, **settings).eeg_mv, ref, rtol=0,
+        np.testing.assert_allclose(simulate(blocks, **settings).observable, ref, rtol=0,
                                    atol=1e-12 * scale)
         np.testing.assert_allclose(simulate_rms(blocks, **settings),
                                    simulate_rms(steps, **settings), rtol=1e-12)
@@ -80,7 +80,7 @@ def test_blocks_give_the_step_by_step_rollout(mode, hcp5):
 
             def run(model):
                 return jax.vmap(lambda v: simulate(dataclasses.replace(model, speed_m_s=v),
-                                                   **settings).eeg_mv)(speeds)
+                                                   **settings).observable)(speeds)
             np.testing.assert_allclose(run(blocks), run(steps), rtol=0, atol=1e-12 * scale)
 
 
@@ -94,7 +94,7 @@ def test_blocks_cut_a_truncated_gradient_where_the_steps_did(hcp5):
         def grad(model, **kwargs):
             return float(jax.grad(lambda v: jnp.mean(simulate(
                 dataclasses.replace(model, speed_m_s=v), dt_ms=0.1, duration_ms=29.6,
-                transient_ms=1.3, y0=y0, **kwargs).eeg_mv ** 2))(8.0))
+                transient_ms=1.3, y0=y0, **kwargs).observable ** 2))(8.0))
         steps, blocks = network(hcp5, "interpolate"), network(hcp5, "interpolate", speed_max)
         truncated = grad(steps, grad_horizon_ms=2.0)
         assert truncated != pytest.approx(grad(steps), rel=1e-3)  # the cut matters here
@@ -109,7 +109,7 @@ def test_blocked_reads_agree_with_neurolib(hcp5):
         model = network(hcp5, "round", speed_max_m_s=6.0, speed_m_s=6.0)
         assert model.delay_block(0.1) > 1
         ours = np.asarray(simulate(model, dt_ms=0.1, duration_ms=150.0,
-                                   y0=jnp.asarray(y0)).eeg_mv)
+                                   y0=jnp.asarray(y0)).observable)
     assert deviation(ours, reference) < BAR
 
 

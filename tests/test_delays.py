@@ -61,7 +61,7 @@ def ours(name, weights, lengths_mm, speed_m_s, y0, *, mode="round", dt_ms=DT_MS,
         model = coupled(jax.tree.map(jnp.float64, node), weights, k=k, lengths_mm=lengths_mm,
                         speed_m_s=speed_m_s, delay_mode=mode)
         return np.asarray(simulate(model, dt_ms=dt_ms, duration_ms=duration_ms,
-                                   y0=jnp.asarray(y0, jnp.float64)).eeg_mv)
+                                   y0=jnp.asarray(y0, jnp.float64)).observable)
 
 
 def neurolib(name, weights, lengths_mm, speed_m_s, y0) -> np.ndarray:
@@ -123,13 +123,13 @@ def test_zero_lengths_give_exactly_the_undelayed_network(node, hcp5):
         node = jax.tree.map(jnp.float64, node)
         undelayed = coupled(node, hcp5.weights, k=0.5)
         kwargs = {"dt_ms": 0.1, "duration_ms": 60.0, "integrator": "heun"}
-        expected = np.asarray(simulate(undelayed, **kwargs).eeg_mv)
+        expected = np.asarray(simulate(undelayed, **kwargs).observable)
         for mode in ("round", "interpolate"):
             zero = coupled(node, hcp5.weights, k=0.5, lengths_mm=np.zeros((5, 5)),
                            speed_m_s=3.0, delay_mode=mode)
-            assert np.array_equal(np.asarray(simulate(zero, **kwargs).eeg_mv), expected)
+            assert np.array_equal(np.asarray(simulate(zero, **kwargs).observable), expected)
         delayed = coupled(node, hcp5.weights, k=0.5, lengths_mm=hcp5.lengths_mm, speed_m_s=5.0)
-        assert not np.allclose(np.asarray(simulate(delayed, **kwargs).eeg_mv), expected)
+        assert not np.allclose(np.asarray(simulate(delayed, **kwargs).observable), expected)
 
 
 @pytest.mark.parametrize("mode", ["interpolate", "round"])
@@ -208,7 +208,7 @@ def test_interpolated_delays_give_the_gradient_in_the_speed(hcp5):
 
         def loss(v):
             model = dataclasses.replace(base, speed_m_s=v)
-            x = simulate(model, dt_ms=DT_MS, duration_ms=80.0, y0=jnp.asarray(y0)).eeg_mv
+            x = simulate(model, dt_ms=DT_MS, duration_ms=80.0, y0=jnp.asarray(y0)).observable
             return jnp.mean(x[:, 0] * x[:, 3])
         grad = float(jax.grad(loss)(jnp.float64(speed)))
         fd = float((loss(speed + h) - loss(speed - h)) / (2 * h))
@@ -259,7 +259,7 @@ def test_a_population_of_speeds_runs_batched(hcp5):
 
         def run(v, **kwargs):
             return simulate(dataclasses.replace(base, speed_m_s=v), dt_ms=DT_MS,
-                            duration_ms=40.0, y0=y0, **kwargs).eeg_mv
+                            duration_ms=40.0, y0=y0, **kwargs).observable
         speeds = jnp.array([4.5, 8.0, 12.0])
         batch = np.asarray(jax.vmap(run)(speeds))
         for member, speed in zip(batch, speeds):
@@ -331,5 +331,5 @@ def test_a_nodes_own_connection_is_undelayed():
                         lengths_mm=tuple(map(tuple, lengths + 30.0 * np.eye(3))),
                         delay_mode="round")
         got = np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=40.0,
-                                  y0=jnp.asarray(y0)).eeg_mv)
+                                  y0=jnp.asarray(y0)).observable)
     np.testing.assert_array_equal(got, expected)

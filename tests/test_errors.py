@@ -10,7 +10,7 @@ SHORT = {"duration_ms": 50.0, "transient_ms": 10.0}  # errors come before any re
 
 
 def good_loss(model):
-    return rms(simulate(model, **SHORT).eeg_mv), {}
+    return rms(simulate(model, **SHORT).observable), {}
 
 
 def bounded(value=115.0, bounds=(110.0, 170.0), **fields):
@@ -31,12 +31,12 @@ def ng_fitter(model=None, optimizer="DE", **kwargs):
 
 def test_loss_fn_returning_a_non_scalar():
     with pytest.raises(TypeError, match=r"scalar.*shape \(400,\)"):
-        grad_fitter(loss_fn=lambda m: (simulate(m, **SHORT).eeg_mv, {}))
+        grad_fitter(loss_fn=lambda m: (simulate(m, **SHORT).observable, {}))
 
 
 def test_loss_fn_returning_no_aux():
     with pytest.raises(TypeError, match=r"pair \(scalar_loss, aux\)"):
-        grad_fitter(loss_fn=lambda m: rms(simulate(m, **SHORT).eeg_mv))
+        grad_fitter(loss_fn=lambda m: rms(simulate(m, **SHORT).observable))
 
 
 def test_loss_fn_returning_an_integer():

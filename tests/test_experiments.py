@@ -197,7 +197,7 @@ def test_column_scan_is_the_features_over_the_box(tiny):
         assert scan[name].dims == ("value",) and np.all(np.isfinite(scan[name].values))
         assert set(np.unique(scan[f"{name}_identifiable"].values)) <= {0, 1}
     # each point is the model there (seed 0's target noise)
-    at_end = kind.simulate({"C": as_float(170.0)}, experiments.keys(0)[0]).eeg_mv
+    at_end = kind.simulate({"C": as_float(170.0)}, experiments.keys(0)[0]).observable
     assert float(scan["rms"][-1]) == pytest.approx(
         float(kind.feature_values(at_end, ["rms"])["rms"]), rel=1e-4)
 

@@ -419,7 +419,7 @@ def test_flat_start_stalls(case):
     settled = {"duration_ms": 1500.0, "transient_ms": 1000.0}
 
     def loss_fn(model):
-        amplitude = rms(simulate(model, **settled).eeg_mv)
+        amplitude = rms(simulate(model, **settled).observable)
         return ((amplitude - 4.3) / 4.3) ** 2, {"rms_mv": amplitude}
     model = JansenRit(C=Param(60.0, bounds=(50.0, 170.0)))
     result = Fitter(model, optax.adam(2.0), loss_fn=loss_fn).fit(3)

@@ -26,13 +26,13 @@ assert N_FITS >= sim_module.BROADCAST_MIN_BATCH
 
 
 def amplitude(c) -> float:
-    return float(rms(simulate(JansenRit(C=c, drive=ConstantDrive(220.0)), **WINDOW).eeg_mv))
+    return float(rms(simulate(JansenRit(C=c, drive=ConstantDrive(220.0)), **WINDOW).observable))
 
 
 def loss_fn(model, data):
     """The case study's loss against ``data["target"]``; ``data["ceiling"]`` makes the loss NaN
     once C passes it (a fit that diverges mid-way)."""
-    value = rms(simulate(model, **WINDOW).eeg_mv)
+    value = rms(simulate(model, **WINDOW).observable)
     loss = ((value - data["target"]) / data["target"]) ** 2
     return loss + 0.0 * jnp.sqrt(data["ceiling"] - model.C), {"rms_mv": value}
 

@@ -20,7 +20,7 @@ def central_difference(f, x, h=STEP_C):
 
 def test_loss_gradient_matches_finite_differences(case, x64):
     def amplitude(c):
-        return rms(simulate(JansenRit(C=c), **case.sim).eeg_mv)
+        return rms(simulate(JansenRit(C=c), **case.sim).observable)
 
     target_rms = amplitude(jnp.float64(case.c_slow))
     assert target_rms.dtype == jnp.float64
@@ -45,7 +45,7 @@ def test_gradient_at_a_quiescent_column_is_finite(x64):
     # must be finite and ~0, not NaN (sqrt at 0).
     settled = {"duration_ms": 2000.0, "transient_ms": 1500.0}
     value, grad = jax.jit(jax.value_and_grad(
-        lambda c: rms(simulate(JansenRit(C=c), **settled).eeg_mv)))(jnp.float64(60.0))
+        lambda c: rms(simulate(JansenRit(C=c), **settled).observable)))(jnp.float64(60.0))
     assert float(value) < 1e-10
     assert np.isfinite(float(grad)) and abs(float(grad)) < 1e-8
 
@@ -56,6 +56,6 @@ def test_quiescent_column_has_zero_rms_and_gradient_in_float32(c):
     # RMS 0 and a gradient of exactly 0 (so a fit there reports "stalled"), not float noise.
     settled = {"duration_ms": 1500.0, "transient_ms": 1000.0}
     value, grad = jax.jit(jax.value_and_grad(
-        lambda c: rms(simulate(JansenRit(C=c), **settled).eeg_mv)))(c)
+        lambda c: rms(simulate(JansenRit(C=c), **settled).observable)))(c)
     assert value.dtype == jnp.float32
     assert float(value) == 0.0 and float(grad) == 0.0

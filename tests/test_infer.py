@@ -22,7 +22,7 @@ BOX = {"C": (110.0, 170.0)}
 
 def rms_feature(values, context):
     """The case study's feature at C (a batch of C broadcasts: one simulation)."""
-    return {"rms": rms(simulate(JansenRit(C=values["C"]), **WINDOW).eeg_mv)}
+    return {"rms": rms(simulate(JansenRit(C=values["C"]), **WINDOW).observable)}
 
 
 def rms_at(c: float) -> float:
@@ -248,7 +248,7 @@ def test_seed_spread_scale_of_a_noisy_drive():
     model = JansenRit(C=135.0, drive=UniformNoiseDrive())
 
     def features(key):
-        return {"rms": rms(simulate(model, key=key, **WINDOW).eeg_mv)}
+        return {"rms": rms(simulate(model, key=key, **WINDOW).observable)}
 
     keys = [jax.random.key(s) for s in range(6)]
     scale = infer.spread_scale(features, keys)

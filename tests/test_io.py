@@ -19,10 +19,10 @@ SIM = dict(duration_ms=300.0, transient_ms=100.0)
 
 @pytest.fixture(scope="module")
 def fit_result():
-    target = float(rms(simulate(JansenRit(C=140.0), **SIM).eeg_mv))
+    target = float(rms(simulate(JansenRit(C=140.0), **SIM).observable))
 
     def loss_fn(model):
-        value = rms(simulate(model, **SIM).eeg_mv)
+        value = rms(simulate(model, **SIM).observable)
         return ((value - target) / target) ** 2, {"rms": value}
     model = JansenRit(C=Param(130.0, bounds=(110.0, 170.0)))
     return Fitter(model, optax.adam(1.0), loss_fn=loss_fn).fit(5)
@@ -179,8 +179,8 @@ def target_at(kind, value, seed=0):
 def test_target_and_fit_noise_come_from_different_keys():
     kind = column(drive={"kind": "uniform_noise"}, duration_ms=200.0)
     target_key, fit_key = experiments.keys(0)
-    a = kind.simulate({"C": as_float(135.0)}, target_key).eeg_mv
-    b = kind.simulate({"C": as_float(135.0)}, fit_key).eeg_mv
+    a = kind.simulate({"C": as_float(135.0)}, target_key).observable
+    b = kind.simulate({"C": as_float(135.0)}, fit_key).observable
     c = kind.make_target(target_at(kind, 135.0))["eeg"].values
     assert not jnp.allclose(a, b)
     np.testing.assert_array_equal(np.asarray(a), c)

@@ -200,7 +200,7 @@ def network_eeg(tvb, lf):
         model = network(sc.weights, k=k, lengths_mm=sc.lengths_mm, speed_m_s=10.0,
                         interval_ms=5.0)
         nodes = simulate(model, duration_ms=2500.0, dt_ms=0.5, transient_ms=500.0,
-                         integrator="heun", key=jax.random.key(seed)).eeg_mv
+                         integrator="heun", key=jax.random.key(seed)).observable
         return project(nodes, lf.gain)
     return run
 

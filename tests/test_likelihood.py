@@ -150,7 +150,7 @@ def model_log_psd(key, band_model, grid):
 
     def psd(b, k):
         model = JansenRit(b=b, C=JR["C"], drive=WhiteNoiseDrive(mean_hz=MEAN_HZ, sigma_hz_sqrt_s=SIGMA))
-        eeg = simulate(model, key=k, **MODEL_SIM).eeg_mv
+        eeg = simulate(model, key=k, **MODEL_SIM).observable
         return spectral.welch(eeg, fs_hz=fs, segment_s=SEGMENT_S, axis=0)[1][band_model]
 
     keys = jax.random.split(key, N_REALISATIONS)
@@ -251,7 +251,7 @@ def _model_psds(values, key, n, band_model):
     def psd(k):
         model = JansenRit(a=params["a"], b=params["b"], C=params["C"],
                           drive=WhiteNoiseDrive(mean_hz=MEAN_HZ, sigma_hz_sqrt_s=SIGMA))
-        eeg = simulate(model, key=k, **MODEL_SIM).eeg_mv
+        eeg = simulate(model, key=k, **MODEL_SIM).observable
         return spectral.welch(eeg, fs_hz=fs, segment_s=SEGMENT_S, axis=0)[1][band_model]
     return np.asarray(jax.jit(jax.vmap(psd))(jax.random.split(key, n)), dtype=float)
 

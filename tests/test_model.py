@@ -35,7 +35,7 @@ def test_slow_regime_oscillates_near_5_hz(case, c):
 
 
 def test_small_connectivity_settles_to_a_fixed_point():
-    eeg = simulate(JansenRit(C=60.0), duration_ms=2000.0, transient_ms=1500.0).eeg_mv
+    eeg = simulate(JansenRit(C=60.0), duration_ms=2000.0, transient_ms=1500.0).observable
     assert np.all(np.isfinite(eeg))
     assert float(rms(eeg)) < 1e-5
     assert float(jnp.max(eeg) - jnp.min(eeg)) < 1e-5

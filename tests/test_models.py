@@ -61,10 +61,10 @@ def test_simulate_integrates_a_batch_of_any_model(name):
     base = getattr(cls(), field)
     values = jnp.asarray([base, base * 1.01])
     sim = {"duration_ms": 50.0, "dt_ms": 0.1}
-    batch = simulate(dataclasses.replace(cls(), **{field: values}), **sim).eeg_mv
+    batch = simulate(dataclasses.replace(cls(), **{field: values}), **sim).observable
     assert batch.shape == (500, 2)
     for i in range(2):
-        one = simulate(dataclasses.replace(cls(), **{field: float(values[i])}), **sim).eeg_mv
+        one = simulate(dataclasses.replace(cls(), **{field: float(values[i])}), **sim).observable
         np.testing.assert_allclose(batch[:, i], one, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(batch)) and float(jnp.std(batch[:, 0])) > 0
 
@@ -76,7 +76,7 @@ def test_gradients_through_every_model_are_finite(name):
 
     def amplitude(value):
         model = dataclasses.replace(cls(), **{field: value})
-        return sf.rms(simulate(model, duration_ms=60.0, transient_ms=20.0).eeg_mv)
+        return sf.rms(simulate(model, duration_ms=60.0, transient_ms=20.0).observable)
     value = jnp.asarray(float(getattr(cls(), field)))
     grad = jax.grad(amplitude)(value)
     assert np.isfinite(float(grad)) and float(grad) != 0.0
@@ -236,11 +236,11 @@ RECOVERY_TOL = 0.01  # 1 % with 30 Adam steps or 8 x 8 DE evaluations (measured:
 @pytest.mark.parametrize("name", sorted(RECOVERY))
 def test_each_model_recovers_a_parameter_with_both_backends(name, backend):
     make, field, truth, bounds, start, features, sim, lr = RECOVERY[name]
-    target = {n: float(sf.feature(n)(simulate(make(truth), **sim).eeg_mv, dt_ms=sim["dt_ms"],
+    target = {n: float(sf.feature(n)(simulate(make(truth), **sim).observable, dt_ms=sim["dt_ms"],
                                      **o)) for n, o in features.items()}
 
     def loss_fn(model):
-        eeg = simulate(model, **sim).eeg_mv
+        eeg = simulate(model, **sim).observable
         values = {n: sf.feature(n)(eeg, dt_ms=sim["dt_ms"], **o) for n, o in features.items()}
         return sum(((values[n] - target[n]) / target[n]) ** 2 for n in values), values
     model = make(Param(start, bounds=bounds))

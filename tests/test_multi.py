@@ -61,7 +61,7 @@ def test_both_features_are_needed(experiment, target_features):
     kind, _, _ = experiment
     eeg = kind.simulate({"C": jnp.asarray([160.0, 170.0, 160.0]),
                          "drive.rate_hz": jnp.asarray([200.0, 200.0, 230.0])},
-                        experiments.keys(0)[0]).eeg_mv
+                        experiments.keys(0)[0]).observable
     grid = kind.feature_values(eeg)
     rms, peak = np.asarray(grid["rms"]), np.asarray(grid["spectral_peak_hz"])
     assert rms[1] - rms[0] > 0.3 and abs(peak[1] - peak[0]) < 0.05      # C: amplitude only

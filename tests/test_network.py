@@ -43,7 +43,7 @@ KIND = experiments.build(NAME, CFG)
 
 def mean_fc(k, seed=0, n_nodes=6):
     model = KIND.model_at({"k": k})
-    eeg = simulate(model, key=jax.random.key(seed), **SIM).eeg_mv
+    eeg = simulate(model, key=jax.random.key(seed), **SIM).observable
     fc = np.asarray(functional_connectivity(eeg))
     return fc[np.triu_indices(n_nodes, 1)], eeg
 
@@ -60,7 +60,7 @@ def test_uncoupled_nodes_are_independent():
     """k = 0: each node follows its own column and noise alone; their FC is ~0 off-diagonal."""
     base = KIND.base_model()
     key = jax.random.key(3)
-    eeg = simulate(KIND.model_at({"k": 0.0}), key=key, **SIM).eeg_mv
+    eeg = simulate(KIND.model_at({"k": 0.0}), key=key, **SIM).observable
     drive = base.drive.per_step(key, 8000, 0.5)
     # Node 0 alone, as a 1-node network with its own drive column, gives the same trace.
     single = network(np.zeros((2, 2)), low_hz=50.0, high_hz=150.0, interval_ms=5.0)
@@ -191,8 +191,8 @@ def test_network_batches_under_vmap():
     key = jax.random.key(0)
     sim = {**SIM, "duration_ms": 200.0, "transient_ms": 0.0}
     ks = jnp.linspace(0.0, 90.0, 10)  # >= 9: the broadcast path would be taken for a column
-    batched = jax.vmap(lambda k: simulate(KIND.model_at({"k": k}), key=key, **sim).eeg_mv)(ks)
-    one = simulate(KIND.model_at({"k": ks[7]}), key=key, **sim).eeg_mv
+    batched = jax.vmap(lambda k: simulate(KIND.model_at({"k": k}), key=key, **sim).observable)(ks)
+    one = simulate(KIND.model_at({"k": ks[7]}), key=key, **sim).observable
     assert batched.shape == (10, 400, 6)
     np.testing.assert_allclose(np.asarray(batched[7]), np.asarray(one), rtol=1e-5, atol=1e-5)
 

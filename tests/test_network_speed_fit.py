@@ -83,7 +83,7 @@ def test_the_target_holds_the_fc_without_delays(kind, target_ds):
     model = dataclasses.replace(kind.model_at({"k": K_TRUE, "speed_m_s": V_TRUE}),
                                 lengths_mm=None)
     again = functional_connectivity(simulate(model, key=ex.base.keys(0)[0],
-                                             **kind.spec.simulation.kwargs()).eeg_mv)
+                                             **kind.spec.simulation.kwargs()).observable)
     np.testing.assert_allclose(undelayed, np.asarray(again), atol=1e-6)
 
 
@@ -143,7 +143,7 @@ def test_fc_changes_smoothly_with_the_speed():
 
         def fc(v):
             eeg = simulate(dataclasses.replace(base, speed_m_s=v), key=jax.random.key(0),
-                           dt_ms=1.0, duration_ms=3000.0, transient_ms=500.0).eeg_mv
+                           dt_ms=1.0, duration_ms=3000.0, transient_ms=500.0).observable
             return functional_connectivity(eeg)
         fcs = np.asarray(jax.jit(jax.vmap(fc))(jnp.geomspace(1.0, 100.0, n)))
         return np.abs(np.diff(fcs, axis=0)).max()
@@ -172,8 +172,8 @@ def test_a_jansen_rit_network_takes_delays():
     assert isinstance(model.node, JansenRit) and isinstance(model.drive, NodeNoiseDrive)
     assert model.has_delays and model.speed_m_s == 3.0 and model.history_length(0.5) > 10
     sim = {"key": jax.random.key(0), "dt_ms": 0.5, "duration_ms": 400.0}
-    delayed = np.asarray(simulate(model, **sim).eeg_mv)
-    undelayed = np.asarray(simulate(dataclasses.replace(model, lengths_mm=None), **sim).eeg_mv)
+    delayed = np.asarray(simulate(model, **sim).observable)
+    undelayed = np.asarray(simulate(dataclasses.replace(model, lengths_mm=None), **sim).observable)
     assert np.all(np.isfinite(delayed))
     assert np.max(np.abs(delayed - undelayed)) > 0.1  # mV, once the delayed input arrives
     block["parameters"] = {"column.C": {"truths": [135.0], "bounds": [120.0, 150.0],

@@ -85,7 +85,7 @@ def test_drives_batch_per_node_and_per_parameter_set():
     assert WhiteNoiseDrive(mean_hz=means, n_nodes=3).per_step(key, 7, 0.1).shape == (7, 2, 3)
     net = coupled(JansenRit(), ((0.0, 1.0), (1.0, 0.0)), k=10.0,
                   drive=WhiteNoiseDrive(n_nodes=2))
-    eeg = simulate(net, duration_ms=50.0, dt_ms=0.5, integrator="heun", key=key).eeg_mv
+    eeg = simulate(net, duration_ms=50.0, dt_ms=0.5, integrator="heun", key=key).observable
     assert eeg.shape == (100, 2) and np.all(np.isfinite(np.asarray(eeg)))
 
 
@@ -93,8 +93,8 @@ def test_vmap_over_keys_equals_a_loop_in_the_broadcast_layout():
     keys = jax.random.split(jax.random.key(4), 10)  # >= BROADCAST_MIN_BATCH
     model = JansenRit(C=120.0, drive=OUNoiseDrive(tau_ms=1.0))
     window = {"duration_ms": 100.0, "dt_ms": 0.5}
-    batched = jax.vmap(lambda k: simulate(model, key=k, **window).eeg_mv)(keys)
-    looped = np.stack([np.asarray(simulate(model, key=k, **window).eeg_mv) for k in keys])
+    batched = jax.vmap(lambda k: simulate(model, key=k, **window).observable)(keys)
+    looped = np.stack([np.asarray(simulate(model, key=k, **window).observable) for k in keys])
     np.testing.assert_allclose(np.asarray(batched), looped, rtol=1e-5, atol=1e-5)
 
 
@@ -102,7 +102,7 @@ def test_gradient_through_the_intensity():
     def eeg_sd(sigma):
         model = JansenRit(C=120.0, drive=WhiteNoiseDrive(sigma_hz_sqrt_s=sigma))
         eeg = simulate(model, duration_ms=500.0, transient_ms=100.0, dt_ms=0.5,
-                       key=jax.random.key(5)).eeg_mv
+                       key=jax.random.key(5)).observable
         return jnp.std(eeg)
     grad = float(jax.grad(eeg_sd)(1.0))
     assert np.isfinite(grad) and grad > 0.0  # near a fixed point the response is ~ linear

@@ -56,7 +56,7 @@ def mean_features(drive: str, integrator: str, dt_ms: float) -> dict[str, dict[s
 
     def eeg(key, a, b, c):
         model = JansenRit(a=a, b=b, C=c, drive=DRIVES[drive])
-        return simulate(model, key=key, dt_ms=dt_ms, integrator=integrator, **WINDOW).eeg_mv
+        return simulate(model, key=key, dt_ms=dt_ms, integrator=integrator, **WINDOW).observable
     traces = np.asarray(jax.vmap(eeg)(keys, a, b, c)).T  # (n_samples, regimes x seeds)
     features = spectral_features(traces, dt_ms)
     return {name: dict(zip(REGIMES, values.reshape(len(REGIMES), N_SEEDS).mean(axis=1)))

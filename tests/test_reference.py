@@ -129,9 +129,9 @@ def euler_deviation(euler_ref, mutate=unchanged) -> float:
     (``rms`` of the trace and ``simulate_rms``) and crossing frequency."""
     model = eegfit_columns(mutate)
     sim = {"duration_ms": DURATION_MS, "dt_ms": EULER_DT_MS, "integrator": "euler"}
-    eeg = simulate(model, **sim).eeg_mv
+    eeg = simulate(model, **sim).observable
     settled = {**sim, "transient_ms": DURATION_MS - SETTLED_MS}
-    eeg_settled = np.asarray(simulate(model, **settled).eeg_mv)
+    eeg_settled = np.asarray(simulate(model, **settled).observable)
     ref_settled = euler_ref[-eeg_settled.shape[0]:]
     ref_rms = np.std(ref_settled, axis=0)
     ref_hz = crossing_frequency_hz(ref_settled, EULER_DT_MS)
@@ -148,7 +148,7 @@ def rk4_deviation(dop853_ref, mutate=unchanged, dt_ms=RK4_DT_MS, integrator="rk4
     """Worst relative trace deviation of eegfit's ``integrator`` at ``dt_ms`` (a multiple of
     RK4_DT_MS) from DOP853, over the columns of C_VALUES, from the zero state."""
     eeg = simulate(eegfit_columns(mutate), duration_ms=DURATION_MS, dt_ms=dt_ms,
-                   integrator=integrator).eeg_mv
+                   integrator=integrator).observable
     every = int(round(dt_ms / RK4_DT_MS))
     return float(np.max(relative_trace_deviation(eeg, dop853_ref[every - 1::every])))
 

@@ -200,7 +200,7 @@ def deviations(case: Case, model=None, reference=None) -> dict[str, float]:
     with jax.enable_x64(True):
         ours = np.asarray(simulate(jax.tree.map(jnp.float64, model), dt_ms=case.dt_ms,
                                    duration_ms=case.duration_ms, integrator="euler",
-                                   y0=jnp.asarray(case.y0, jnp.float64)).eeg_mv)
+                                   y0=jnp.asarray(case.y0, jnp.float64)).observable)
     assert ours.dtype == np.float64 and ours.shape == ref.shape
     window = int(round(TRACE_MS / case.dt_ms))
     out = {"trace": float(np.max(np.abs(ours[:window] - ref[:window]))
@@ -300,7 +300,7 @@ def network_deviations(name: str, k: float, reference=None, node=None) -> dict[s
         node = case.model if node is None else node
         model = coupled(jax.tree.map(jnp.float64, node), SC, k=k)
         ours = np.asarray(simulate(model, dt_ms=case.dt_ms, duration_ms=case.duration_ms,
-                                   y0=jnp.asarray(y0)).eeg_mv)
+                                   y0=jnp.asarray(y0)).observable)
     assert ours.shape == reference.shape == (int(round(case.duration_ms / case.dt_ms)), 3)
     window, settled = int(round(TRACE_MS / case.dt_ms)), int(round(case.settled_ms / case.dt_ms))
     feature = np.mean if name == "wong_wang" else np.std

@@ -15,7 +15,7 @@ C_BATCH = (120.0, 135.0, 150.0, 165.0)
 def test_time_axis_in_ms_and_shapes(case):
     trace = simulate(JansenRit(), **case.sim)
     n = 4000  # (600 - 200) ms / 0.1 ms
-    assert trace.time_ms.shape == (n,) and trace.eeg_mv.shape == (n,)
+    assert trace.time_ms.shape == (n,) and trace.observable.shape == (n,)
     assert trace.time_ms[0] == pytest.approx(200.1, abs=1e-4)
     assert trace.time_ms[-1] == pytest.approx(600.0, abs=1e-3)
     np.testing.assert_allclose(np.diff(np.asarray(trace.time_ms)), 0.1, rtol=1e-3)
@@ -23,7 +23,7 @@ def test_time_axis_in_ms_and_shapes(case):
 
 def test_batched_model_has_trailing_batch_axis(case):
     trace = simulate(JansenRit(C=jnp.array(C_BATCH)), **case.sim)
-    assert trace.eeg_mv.shape == (4000, len(C_BATCH))
+    assert trace.observable.shape == (4000, len(C_BATCH))
     assert trace.time_ms.shape == (4000,)
 
 
@@ -98,7 +98,7 @@ GRAD_OPTIONS = {
 def trace_and_grad(option: str):
     """EEG at C = 135 and d RMS / dC, from one compiled value-and-grad with these options."""
     def amplitude(c):
-        eeg = simulate(JansenRit(C=c), **GRAD_WINDOW, **GRAD_OPTIONS[option]).eeg_mv
+        eeg = simulate(JansenRit(C=c), **GRAD_WINDOW, **GRAD_OPTIONS[option]).observable
         return rms(eeg), eeg
     (_, eeg), grad = jax.jit(jax.value_and_grad(amplitude, has_aux=True))(135.0)
     return np.asarray(eeg), float(grad)

@@ -14,7 +14,7 @@ WINDOW = dict(duration_ms=600.0, transient_ms=200.0)
 def test_streaming_rms_equals_trace_rms(C):
     model = JansenRit(C=C)
     assert float(simulate_rms(model, **WINDOW)) == pytest.approx(
-        float(rms(simulate(model, **WINDOW).eeg_mv)), rel=2e-5)
+        float(rms(simulate(model, **WINDOW).observable)), rel=2e-5)
 
 
 def test_streaming_rms_batched_noisy_and_chunked():
@@ -25,7 +25,7 @@ def test_streaming_rms_batched_noisy_and_chunked():
     noisy = JansenRit(C=135.0, drive=UniformNoiseDrive())
     key = jax.random.key(3)
     assert float(simulate_rms(noisy, key=key, **WINDOW)) == pytest.approx(
-        float(rms(simulate(noisy, key=key, **WINDOW).eeg_mv)), rel=2e-5)
+        float(rms(simulate(noisy, key=key, **WINDOW).observable)), rel=2e-5)
     chunked = simulate_rms(JansenRit(C=150.0), grad_horizon_ms=50.0, checkpoint=True, **WINDOW)
     assert float(chunked) == pytest.approx(float(simulate_rms(JansenRit(C=150.0), **WINDOW)),
                                            rel=1e-6)
@@ -33,7 +33,7 @@ def test_streaming_rms_batched_noisy_and_chunked():
 
 def test_streaming_rms_gradients():
     grad_stream = jax.grad(lambda c: simulate_rms(JansenRit(C=c), **WINDOW))(140.0)
-    grad_trace = jax.grad(lambda c: rms(simulate(JansenRit(C=c), **WINDOW).eeg_mv))(140.0)
+    grad_trace = jax.grad(lambda c: rms(simulate(JansenRit(C=c), **WINDOW).observable))(140.0)
     assert float(grad_stream) == pytest.approx(float(grad_trace), rel=1e-3)
     settled = dict(duration_ms=2000.0, transient_ms=1500.0)  # a quiescent column, settled
     flat = jax.grad(lambda c: simulate_rms(JansenRit(C=c), **settled))(60.0)

@@ -75,7 +75,7 @@ def eegfit_rms(theta, *, duration_ms, via="trace", **options):
     model = JansenRit(C=theta["C"], B=theta["B"], drive=ConstantDrive(theta["p"]))
     sim = {"duration_ms": duration_ms, "transient_ms": TRANSIENT_MS, "dt_ms": DT_MS, **options}
     if via == "trace":
-        return jnp.sum(rms(simulate(model, **sim).eeg_mv))
+        return jnp.sum(rms(simulate(model, **sim).observable))
     return jnp.sum(simulate_rms(model, **sim))
 
 

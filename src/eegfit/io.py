@@ -284,13 +284,13 @@ def _var(dims, data, units: str, long_name: str):
     return (dims, np.asarray(data), {"units": units, "long_name": long_name})
 
 
-def trace_dataset(time_ms, eeg_mv, *, attrs: dict, name: str = "eeg",
+def trace_dataset(time_ms, observable, *, attrs: dict, name: str = "eeg",
                   long_name: str = "EEG observable y1 - y2", units: str = "mV",
                   variables: dict | None = None) -> xr.Dataset:
     """A trace on a ``time`` axis in ms, with units (the model's observable's) and provenance
     attrs; ``variables`` are further variables, ``{name: (dims, values, attrs)}``."""
     return xr.Dataset(
-        {name: _var(("time",), eeg_mv, units, long_name), **(variables or {})},
+        {name: _var(("time",), observable, units, long_name), **(variables or {})},
         coords={"time": ("time", np.asarray(time_ms),
                          {"units": "ms", "long_name": "time since simulation start"})},
         attrs=attrs)

@@ -37,18 +37,13 @@ class Trace(NamedTuple):
     Attributes:
         time_ms: sample times in ms, shape ``(n_samples,)``; sample ``i`` is the state after
             step ``n_transient + i + 1``.
-        eeg_mv: the model's observable, shape ``(n_samples, *batch)``, in the model's
-            ``observable_units`` (mV for Jansen-Rit, whence the name; dimensionless for
-            Wilson-Cowan, Wong-Wang and Stuart-Landau).
+        observable: the model's observable, shape ``(n_samples, *batch)``, in the model's
+            ``observable_units`` (mV for Jansen-Rit's EEG; dimensionless for Wilson-Cowan,
+            Wong-Wang and Stuart-Landau).
     """
 
     time_ms: jax.Array
-    eeg_mv: jax.Array
-
-    @property
-    def observable(self) -> jax.Array:
-        """The observable by a name that holds for every model (``eeg_mv`` is Jansen-Rit's)."""
-        return self.eeg_mv
+    observable: jax.Array
 
 
 def n_steps(duration_ms: float, dt_ms: float) -> int:
@@ -383,13 +378,13 @@ def simulate(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: flo
         checkpoint: rematerialise the rollout in chunks in the backward pass (bounded memory).
 
     Returns:
-        A :class:`Trace` with ``time_ms`` of shape ``(n,)`` and ``eeg_mv`` of shape
+        A :class:`Trace` with ``time_ms`` of shape ``(n,)`` and ``observable`` of shape
         ``(n, *batch)``, where ``batch`` is the broadcast shape of the model's parameters.
     """
     total, skip, core, args = _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key,
                                        y0, grad_horizon_ms, checkpoint, "trace")
     time_ms = (skip + 1 + jnp.arange(total - skip)) * dt_ms
-    return Trace(time_ms=time_ms, eeg_mv=call_core(core, args))
+    return Trace(time_ms=time_ms, observable=call_core(core, args))
 
 
 def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms: float = 0.0,
@@ -400,7 +395,7 @@ def simulate_rms(model, *, duration_ms: float, dt_ms: float = 0.1, transient_ms:
     accumulated inside the scan: no trace is stored, so memory does not grow with the simulated
     time or the batch.
 
-    Same arguments as :func:`simulate`; equals ``features.rms(simulate(...).eeg_mv)`` up to
+    Same arguments as :func:`simulate`; equals ``features.rms(simulate(...).observable)`` up to
     float rounding (the sums run in another order), with a zero gradient on a flat signal.
     Returns an array of shape ``batch``.
     """

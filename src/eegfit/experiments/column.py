@@ -100,7 +100,7 @@ def _extras_program(kind: Kind):
     def one(truth, best, data):
         floor = kind.loss(kind.model_at(truth), data)[0] if kind.takes_data else jnp.nan
         trace = kind.simulate(best, data["key"])
-        return floor, trace.time_ms, trace.eeg_mv
+        return floor, trace.time_ms, trace.observable
     return jax.jit(jax.vmap(one, out_axes=(0, None, 0)))
 
 
@@ -108,7 +108,7 @@ def _extras_program(kind: Kind):
 def _compiled_features(kind, names: tuple):
     """``kind``'s features ``names`` of a trace as one jitted function (eager, op by op, they
     cost several ms per target)."""
-    return jax.jit(lambda eeg_mv: kind._features(eeg_mv, names))
+    return jax.jit(lambda observable: kind._features(observable, names))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,17 +177,17 @@ class Column(Kind):
     def simulate(self, values: dict, key):
         return simulate(self.model_at(values), key=key, **self.spec.simulation.kwargs())
 
-    def feature_values(self, eeg_mv, names=None) -> dict:
+    def feature_values(self, observable, names=None) -> dict:
         """The features of a trace (time on axis 0; trailing axes a batch), by name (one
         compiled call for a trace given as an array, not traced)."""
         names = tuple(names or self.spec.features)
-        if isinstance(eeg_mv, jax.core.Tracer):
-            return self._features(eeg_mv, names)
-        return _compiled_features(self, names)(eeg_mv)
+        if isinstance(observable, jax.core.Tracer):
+            return self._features(observable, names)
+        return _compiled_features(self, names)(observable)
 
-    def _features(self, eeg_mv, names) -> dict:
+    def _features(self, observable, names) -> dict:
         dt_ms = self.spec.simulation.dt_ms
-        return {n: sf.feature(n)(eeg_mv, dt_ms=dt_ms, **self.spec.features.get(n, {}))
+        return {n: sf.feature(n)(observable, dt_ms=dt_ms, **self.spec.features.get(n, {}))
                 for n in names}
 
     def aux_units(self) -> dict:
@@ -199,21 +199,21 @@ class Column(Kind):
 
     def simulate_features(self, values: dict, key) -> dict:
         """The loss's features at ``values`` (a batch broadcasts: one simulation)."""
-        return self.feature_values(self.simulate(values, key).eeg_mv)
+        return self.feature_values(self.simulate(values, key).observable)
 
     # ---- targets -----------------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
         trace = self.simulate({n: as_float(v) for n, v in target.truth.items()},
                               keys(target.seed)[0])
-        if not bool(jnp.all(jnp.isfinite(trace.eeg_mv))):
+        if not bool(jnp.all(jnp.isfinite(trace.observable))):
             raise FloatingPointError(
                 f"experiment {self.spec.name}: the target {target.label} (seed {target.seed}) "
                 f"diverged: its EEG is not finite; lower simulation.dt_ms or change the truth")
         names = list(dict.fromkeys([*self.spec.features, *sf.RECORDED_TRACE_FEATURES]))
         features = {name: ((), float(value), {"units": sf.units(name, self.signal_units),
                                               "long_name": f"target's {sf.long_name(name)}"})
-                    for name, value in self.feature_values(trace.eeg_mv, names).items()}
-        return io.trace_dataset(trace.time_ms, trace.eeg_mv, attrs={}, units=self.signal_units,
+                    for name, value in self.feature_values(trace.observable, names).items()}
+        return io.trace_dataset(trace.time_ms, trace.observable, attrs={}, units=self.signal_units,
                                 long_name=type(self.spec.model).observable_name,
                                 variables=features)
 
@@ -226,7 +226,7 @@ class Column(Kind):
         (``data["key"]``) at every evaluation."""
         observed = data["observed"]
         values = self.feature_values(simulate(model, key=data["key"],
-                                              **self.spec.simulation.kwargs()).eeg_mv)
+                                              **self.spec.simulation.kwargs()).observable)
         scales = {n: jnp.where(observed[n] == 0, 1.0, jnp.abs(observed[n])) for n in values}
         return sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values), values
 

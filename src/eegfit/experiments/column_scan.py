@@ -37,7 +37,7 @@ def _grid_features(kind, grids: dict, names) -> dict:
     noise), each reshaped to the grid."""
     shape = next(iter(grids.values())).shape
     values = {n: as_float(g.ravel()) for n, g in grids.items()}
-    eeg = kind.simulate(values, keys(0)[0]).eeg_mv
+    eeg = kind.simulate(values, keys(0)[0]).observable
     return {n: np.asarray(v).reshape(shape) for n, v in kind.feature_values(eeg, names).items()}
 
 

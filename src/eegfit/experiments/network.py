@@ -228,7 +228,7 @@ class Network(Kind):
     def fc_at(self, model, key) -> jax.Array:
         """FC ``(nodes, nodes)`` of ``model`` with the noise of ``key``: of the EEG observable,
         or of the BOLD signal (``observable: bold``)."""
-        eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).eeg_mv
+        eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).observable
         if self.spec.observable == "eeg":
             return functional_connectivity(eeg)
         b = self.spec.bold
@@ -268,7 +268,7 @@ class Network(Kind):
 
         model = self.model_at({n: as_float(v) for n, v in target.truth.items()})
         trace = simulate(model, key=keys(target.seed)[0], **self.spec.simulation.kwargs())
-        if not bool(jnp.all(jnp.isfinite(trace.eeg_mv))):
+        if not bool(jnp.all(jnp.isfinite(trace.observable))):
             raise FloatingPointError(f"experiment {self.spec.name}: the network target "
                                      f"{target.label} (seed {target.seed}) diverged; lower "
                                      f"simulation.dt_ms")
@@ -276,9 +276,9 @@ class Network(Kind):
         if model.has_delays:  # the same truth and noise without delays: what delays change
             undelayed = functional_connectivity(simulate(
                 dataclasses.replace(model, lengths_mm=None), key=keys(target.seed)[0],
-                **self.spec.simulation.kwargs()).eeg_mv)
-        return target_dataset(self.connectome, trace.time_ms, trace.eeg_mv,
-                              functional_connectivity(trace.eeg_mv),
+                **self.spec.simulation.kwargs()).observable)
+        return target_dataset(self.connectome, trace.time_ms, trace.observable,
+                              functional_connectivity(trace.observable),
                               delays=bool(self.spec.connectome.get("delays")),
                               fc_no_delays=undelayed)
 

@@ -261,7 +261,7 @@ class Recording(Kind):
         """The Welch PSD (frequency first, no floor) of one simulation with the noise of
         ``key``."""
         sim, s = self.spec.simulation.kwargs(), self.spec
-        eeg = simulate(model, key=key, **sim).eeg_mv
+        eeg = simulate(model, key=key, **sim).observable
         return spectral.welch(eeg, fs_hz=1e3 / sim["dt_ms"], segment_s=s.segment_s,
                               overlap=s.overlap, axis=0)[1]
 

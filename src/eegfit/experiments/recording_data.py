@@ -143,7 +143,7 @@ def demo_signals(kind) -> tuple[dict, float]:
     sim.pop("checkpoint", None)
     sim["dt_ms"] = float(demo.get("dt_ms") or sim["dt_ms"])
     model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
-    eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).eeg_mv, float)
+    eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).observable, float)
     sfreq = float(demo["sfreq_hz"])
     ratio = (1e3 / sim["dt_ms"]) / sfreq
     if abs(ratio - round(ratio)) > 1e-9:

@@ -282,7 +282,7 @@ class Sensor(Kind):
     def sensor_signal(self, model, key, gain) -> jax.Array:
         """The model's channels ``(time, channels)``: its regions through ``gain``, average
         reference over those channels."""
-        eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).eeg_mv
+        eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).observable
         return project(eeg, gain)
 
     def model_psd(self, model, key, gain) -> jax.Array:

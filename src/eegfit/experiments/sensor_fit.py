@@ -44,7 +44,7 @@ def demo_signals(kind) -> tuple[dict, float]:
     lf = kind.lf if demo["channels"] is None else kind.lf.take(montage.match(
         demo["channels"], kind.lf.electrodes, kind.lf.aliases))
     model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
-    eeg = simulate(model, key=keys(int(demo["seed"]))[0], **sim).eeg_mv
+    eeg = simulate(model, key=keys(int(demo["seed"]))[0], **sim).observable
     channels = np.asarray(project(eeg, lf.gain, reference="none"), float).T
     if not np.all(np.isfinite(channels)):
         raise FloatingPointError(f"experiment {kind.spec.name}: the demo network diverged at "

@@ -2,7 +2,7 @@
 
 >>> model = JansenRit(C=Param(115.0, bounds=(110.0, 170.0)))
 >>> def loss_fn(m):
-...     eeg = simulate(m, duration_ms=600.0, transient_ms=200.0).eeg_mv
+...     eeg = simulate(m, duration_ms=600.0, transient_ms=200.0).observable
 ...     amplitude = rms(eeg)
 ...     return ((amplitude - target) / target) ** 2, {"rms_mv": amplitude}
 >>> Fitter(model, optax.adam(2.0), loss_fn=loss_fn).fit(40)
@@ -19,7 +19,7 @@ fits of one problem (targets x seeds x starts) run as one batch, all advancing t
 compiled call per chunk of steps::
 
 >>> def loss_fn(m, data):
-...     amplitude = rms(simulate(m, duration_ms=600.0, transient_ms=200.0).eeg_mv)
+...     amplitude = rms(simulate(m, duration_ms=600.0, transient_ms=200.0).observable)
 ...     return ((amplitude - data) / data) ** 2, {"rms_mv": amplitude}
 >>> fitter = Fitter(model, optax.adam(2.0), loss_fn=loss_fn)
 >>> results = fitter.fit_many(40, data=jnp.asarray(targets))      # one FitResult per target
