@@ -134,6 +134,30 @@ class NetworkSpec(Spec):
                                     for s in scan.raw("seeds") or [])}
 
 
+
+def delay_args(name: str, connectome: dict, parameters, lengths_mm) -> dict:
+    """The delay arguments of :func:`coupled` for experiment ``name`` (none without
+    ``connectome.delays``): the tract lengths, the speed (the configured one, kept inside a
+    fitted speed's box), its lower bound (the fitted box's, else the speed), which sizes the
+    history, and its upper bound, which lets the rollout read delays in blocks."""
+    if not connectome.get("delays"):
+        return {}
+    if not np.all(np.isfinite(lengths_mm)):
+        raise ValueError(f"config experiments.{name}.connectome.delays: the "
+                         f"{connectome.get('source', 'chosen')} connectome has no tract lengths "
+                         f"(NaN); use hcp or gw")
+    fitted = {p.name: p for p in parameters}.get("speed_m_s")
+    speed_min = connectome["speed_m_s"] if fitted is None else min(fitted.bounds)
+    if not speed_min > 0:
+        raise ValueError(f"config experiments.{name}.parameters.speed_m_s.bounds must be > 0 m/s "
+                         f"(the lowest speed sizes the delay history), got {list(fitted.bounds)}")
+    speed_max = connectome["speed_m_s"] if fitted is None else max(fitted.bounds)
+    return {"lengths_mm": lengths_mm, "speed_m_s": min(max(connectome["speed_m_s"], speed_min),
+                                                       speed_max),
+            "speed_min_m_s": speed_min, "speed_max_m_s": speed_max,
+            "delay_mode": connectome["delay_mode"]}
+
+
 class Network(Kind):
     """The global coupling, the conduction speed or any node field (one or several together) of
     a network fitted to an FC."""
@@ -187,27 +211,8 @@ class Network(Kind):
         return self._base
 
     def _delays(self) -> dict:
-        """The delay arguments of :func:`coupled` (none without ``connectome.delays``): the
-        tract lengths, the speed, and its lower bound (the fitted box's, else the speed)."""
-        c = self.spec.connectome
-        if not c.get("delays"):
-            return {}
-        where = f"config experiments.{self.spec.name}.connectome"
-        lengths = self.connectome.lengths_mm
-        if not np.all(np.isfinite(lengths)):
-            raise ValueError(f"{where}.delays: the {c['source']} connectome has no tract "
-                             f"lengths (NaN); use hcp or gw")
-        fitted = {p.name: p for p in self.spec.parameters}.get("speed_m_s")
-        speed_min = c["speed_m_s"] if fitted is None else min(fitted.bounds)
-        if not speed_min > 0:
-            raise ValueError(f"config experiments.{self.spec.name}.parameters.speed_m_s.bounds "
-                             f"must be > 0 m/s (the lowest speed sizes the delay history), got "
-                             f"{list(fitted.bounds)}")
-        # the box's upper end (or the fixed speed) lets the rollout read delays in blocks
-        speed_max = c["speed_m_s"] if fitted is None else max(fitted.bounds)
-        return {"lengths_mm": lengths, "speed_m_s": c["speed_m_s"] if fitted is None
-                else min(max(c["speed_m_s"], speed_min), speed_max), "speed_min_m_s": speed_min,
-                "speed_max_m_s": speed_max, "delay_mode": c["delay_mode"]}
+        return delay_args(self.spec.name, self.spec.connectome, self.spec.parameters,
+                          self.connectome.lengths_mm)
 
     @staticmethod
     def bold_input(model, signal: jax.Array) -> jax.Array:

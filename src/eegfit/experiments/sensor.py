@@ -60,6 +60,7 @@ from eegfit.experiments import recording_data
 from eegfit.experiments import sensor_data as sdata
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
+from eegfit.experiments.network import delay_args
 from eegfit.experiments.reader import Reader, default, interval
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES, NodeNoiseDrive, coupled
@@ -250,16 +251,7 @@ class Sensor(Kind):
             s, c = self.spec, self.spec.connectome
             n = len(self.conn.weights)
             drive = NodeNoiseDrive(n_nodes=n, **s.drive)
-            delays = {}
-            if c["delays"]:
-                fitted = {p.name: p for p in s.parameters}.get("speed_m_s")
-                low = c["speed_m_s"] if fitted is None else min(fitted.bounds)
-                if not low > 0:
-                    raise ValueError(f"config experiments.{s.name}.parameters.speed_m_s.bounds "
-                                     f"must be > 0 m/s, got {list(fitted.bounds)}")
-                delays = {"lengths_mm": self.conn.lengths_mm, "speed_m_s": max(c["speed_m_s"],
-                                                                               low),
-                          "speed_min_m_s": low, "delay_mode": c["delay_mode"]}
+            delays = delay_args(s.name, c, s.parameters, self.conn.lengths_mm)
             self._base = coupled(s.column, self.conn.weights, drive=drive, **delays)
         return self._base
 
