@@ -36,7 +36,7 @@ import xarray as xr
 from eegfit import io
 from eegfit.experiments import runner
 from eegfit.experiments.base import Kind, Target
-from eegfit.fit.retry import ABOVE_OTHER, SCREEN_PER_START, Retry, above_other, as_retry
+from eegfit.fit.retry import ABOVE_OTHER, Retry, above_other, as_retry, screen_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +84,14 @@ def compare(first_paths: list, others: dict) -> list:
 def retry_options(settings) -> tuple[int, dict]:
     """A retry's starts and ``fit_many`` options for a grad block: ``retry`` starts (a one-start
     fit's) or ``n_starts`` (a multi-start fit's) from a screen of :data:`SCREEN_PER_START` per
-    start (the block's ``screen`` where larger); one start, the polish alone, where both are
+    start (the block's ``retry_screen`` for a one-start fit's retry, its ``screen`` for a
+    multi-start fit's, where larger); one start, the polish alone, where both are
     1."""
     n = settings.retry or settings.n_starts
     if n == 1:
         return 1, {}
-    return n, {"n_starts": n, "screen": max(settings.screen, SCREEN_PER_START * n),
+    screen = settings.retry_screen if settings.retry else settings.screen
+    return n, {"n_starts": n, "screen": screen_size(n, screen),
                "start_design": settings.start_design}
 
 

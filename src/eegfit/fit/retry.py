@@ -42,6 +42,12 @@ LOSS_ATOL = 1e-6
 """Nor a gap below this (a loss of squared relative errors: 0.1 % of a feature): float noise."""
 
 
+def screen_size(n_starts: int, screen: int) -> int:
+    """The design points a retry of ``n_starts`` starts screens: ``screen``, and at least
+    :data:`SCREEN_PER_START` per start."""
+    return max(screen, SCREEN_PER_START * n_starts)
+
+
 def margin(lowest, floor=0.0):
     """The gap in loss above ``lowest`` that counts as a different optimum: the noise floor
     ``floor`` (a loss's seed-to-seed spread at the truth, where known), at least
@@ -151,7 +157,7 @@ def retry_failed(fitter, results: list, *, n_steps: int, data, seeds: list, star
         n_steps, data=None if data is None else jax.tree.map(lambda x: x[take], data),
         seeds=[seeds[b] for b in again], starts={k: v[take] for k, v in starts.items()},
         tol=tol, progress=progress, n_starts=retry,
-        screen=max(retry_screen, SCREEN_PER_START * retry), start_design=start_design)
+        screen=screen_size(retry, retry_screen), start_design=start_design)
     out = list(results)
     for b, new in zip(again, redone):
         first = results[b]
