@@ -280,7 +280,8 @@ def _decoded_variable(dims, values, raw_attrs) -> xr.Variable:
     return xr.Variable(dims, values, attrs)
 
 
-def _var(dims, data, units: str, long_name: str):
+def variable(dims, data, units: str, long_name: str) -> tuple:
+    """``(dims, values, attrs)`` of a Dataset variable with its ``units`` and ``long_name``."""
     return (dims, np.asarray(data), {"units": units, "long_name": long_name})
 
 
@@ -290,7 +291,7 @@ def trace_dataset(time_ms, observable, *, attrs: dict, name: str = "eeg",
     """A trace on a ``time`` axis in ms, with units (the model's observable's) and provenance
     attrs; ``variables`` are further variables, ``{name: (dims, values, attrs)}``."""
     return xr.Dataset(
-        {name: _var(("time",), observable, units, long_name), **(variables or {})},
+        {name: variable(("time",), observable, units, long_name), **(variables or {})},
         coords={"time": ("time", np.asarray(time_ms),
                          {"units": "ms", "long_name": "time since simulation start"})},
         attrs=attrs)
@@ -313,24 +314,24 @@ def fit_dataset(result: FitResult, *, param_units: dict, aux_units: dict | None 
     """
     aux_units = aux_units or {}
     dims = ("step", "candidate")
-    data = {"loss": _var(dims, result.history.loss, "1", "loss of each evaluated candidate"),
-            "best_loss_so_far": _var(("step",), result.history.best_so_far(), "1",
+    data = {"loss": variable(dims, result.history.loss, "1", "loss of each evaluated candidate"),
+            "best_loss_so_far": variable(("step",), result.history.best_so_far(), "1",
                                      "lowest finite loss up to this step")}
     for name in result.names:
         unit = param_units.get(name, "1")
-        data[f"param_{name}"] = _var(dims, result.history.params[name], unit,
+        data[f"param_{name}"] = variable(dims, result.history.params[name], unit,
                                      f"evaluated value of {name}")
-        data[f"best_{name}"] = _var((), result.best_params[name], unit,
+        data[f"best_{name}"] = variable((), result.best_params[name], unit,
                                     f"{name} at the lowest loss")
-        data[f"start_{name}"] = _var((), result.start_params[name], unit, f"start value of {name}")
-        data[f"final_{name}"] = _var((), result.final_params[name], unit,
+        data[f"start_{name}"] = variable((), result.start_params[name], unit, f"start value of {name}")
+        data[f"final_{name}"] = variable((), result.final_params[name], unit,
                                      f"{name} at the optimizer's last iterate or recommendation")
         if truth is not None and name in truth:
-            data[f"true_{name}"] = _var((), truth[name], unit, f"ground-truth {name}")
+            data[f"true_{name}"] = variable((), truth[name], unit, f"ground-truth {name}")
     if isinstance(result.history.aux, dict):
         for key, value in result.history.aux.items():
-            data[f"aux_{key}"] = _var(dims, value, aux_units.get(key, "1"), f"aux output {key}")
-    data["best_loss"] = _var((), result.best_loss, "1", "lowest finite loss")
+            data[f"aux_{key}"] = variable(dims, value, aux_units.get(key, "1"), f"aux output {key}")
+    data["best_loss"] = variable((), result.best_loss, "1", "lowest finite loss")
     coords = {"step": ("step", np.arange(result.n_steps), {"long_name": "optimizer step"}),
               "candidate": ("candidate", np.arange(result.history.loss.shape[1]),
                             {"long_name": "candidate within a step"})}
@@ -365,21 +366,21 @@ def _start_vars(result: FitResult, param_units: dict) -> dict:
     starts, out = result.starts, {}
     for name in result.names:
         unit = param_units.get(name, "1")
-        out[f"starts_start_{name}"] = _var(("start",), starts.start[name], unit,
+        out[f"starts_start_{name}"] = variable(("start",), starts.start[name], unit,
                                            f"start value of {name} of each start")
-        out[f"starts_best_{name}"] = _var(("start",), starts.best[name], unit,
+        out[f"starts_best_{name}"] = variable(("start",), starts.best[name], unit,
                                           f"{name} at each start's lowest loss")
-    out["starts_best_loss"] = _var(("start",), starts.best_loss, "1",
+    out["starts_best_loss"] = variable(("start",), starts.best_loss, "1",
                                    "lowest finite loss of each start")
-    out["starts_status"] = _var(("start",), np.asarray(starts.status, dtype=str), "",
+    out["starts_status"] = variable(("start",), np.asarray(starts.status, dtype=str), "",
                                 "fit status of each start")
-    out["starts_kept"] = _var(("start",), np.asarray(starts.kept, bool), "1",
+    out["starts_kept"] = variable(("start",), np.asarray(starts.kept, bool), "1",
                               "whether the start was kept (false: its gradient check failed)")
     if starts.screen_loss is not None:
-        out["screen_loss"] = _var(("screen",), starts.screen_loss, "1",
+        out["screen_loss"] = variable(("screen",), starts.screen_loss, "1",
                                   "loss of each screened design point (picked the starts)")
         for name in result.names:
-            out[f"screen_{name}"] = _var(("screen",), starts.screen_values[name],
+            out[f"screen_{name}"] = variable(("screen",), starts.screen_values[name],
                                          param_units.get(name, "1"),
                                          f"{name} of each screened design point")
     return out
@@ -390,9 +391,9 @@ def _check_vars(result: FitResult, param_units: dict) -> dict:
     check, out = result.gradient_check, {}
     for name in result.names:
         unit = f"1/({param_units.get(name, '1')})"
-        out[f"gradient_check_gradient_{name}"] = _var(
+        out[f"gradient_check_gradient_{name}"] = variable(
             (), check["gradient"][name], unit, f"gradient of the loss in {name} at the start")
-        out[f"gradient_check_fd_{name}"] = _var(
+        out[f"gradient_check_fd_{name}"] = variable(
             (), check["finite_difference"][name], unit, f"central finite difference of the "
             f"loss in {name} at the start, over rel_step of the box")
     return out

@@ -12,6 +12,7 @@ import xarray as xr
 from eegfit.data import recordings as rec
 from eegfit.experiments.base import as_float, keys
 from eegfit.experiments.spec import Reader, number
+from eegfit.io import variable
 from eegfit.signal import features as sf
 from eegfit.signal import likelihood, spectral
 from eegfit.simulate import simulate
@@ -262,20 +263,16 @@ def aux_of(features: dict, axes: dict) -> dict:
     return aux
 
 
-def _var(dims, values, units, long_name):
-    return (dims, np.asarray(values), {"units": units, "long_name": long_name})
-
-
 def preprocessed_dataset(recording: rec.Recording) -> xr.Dataset:
     """The preprocessed channel on a ``time`` axis (s since the recording's start); its attrs
     name the file's channels used and the seconds read against those the header states."""
     time_s, eeg_mv, window = recording.concatenated()
     windows = np.asarray(recording.windows_s, dtype=float).reshape(-1, 2)
     return xr.Dataset(
-        {"eeg": _var(("time",), eeg_mv, "mV", f"preprocessed EEG of {recording.channel}"),
-         "window_index": _var(("time",), window, "1", "index of the kept window of the sample"),
-         "window_start": _var(("window",), windows[:, 0], "s", "start of each kept window"),
-         "window_end": _var(("window",), windows[:, 1], "s", "end of each kept window")},
+        {"eeg": variable(("time",), eeg_mv, "mV", f"preprocessed EEG of {recording.channel}"),
+         "window_index": variable(("time",), window, "1", "index of the kept window of the sample"),
+         "window_start": variable(("window",), windows[:, 0], "s", "start of each kept window"),
+         "window_end": variable(("window",), windows[:, 1], "s", "end of each kept window")},
         coords={"time": ("time", time_s, {"units": "s", "long_name": "time since the "
                                           "recording's first sample"})},
         attrs={"channel": recording.channel, "sfreq_hz": recording.sfreq_hz,
@@ -293,7 +290,7 @@ def feature_vars(prefix: str, values: dict, axes: dict, long: str, extra_dims=()
     out = {}
     for name, value in values.items():
         dims = tuple(extra_dims) + ((FEATURE_DIMS[name],) if axes[name] is not None else ())
-        out[f"{prefix}{name}"] = _var(dims, value, sf.units(name, "mV"),
+        out[f"{prefix}{name}"] = variable(dims, value, sf.units(name, "mV"),
                                       f"{sf.long_name(name)}, {long}")
     return out
 
@@ -317,14 +314,14 @@ def frequency_coord(freqs) -> dict:
 def features_dataset(target: dict) -> xr.Dataset:
     """The Welch spectra, the target features, their per-segment values and spreads."""
     axes = target["axes"]
-    data = {"psd": _var(("frequency",), target["psd"], sf.units("psd", "mV"),
+    data = {"psd": variable(("frequency",), target["psd"], sf.units("psd", "mV"),
                         "Welch PSD: mean of the segments' periodograms"),
-            "psd_segment": _var(("segment", "frequency"), target["psd_segment"],
+            "psd_segment": variable(("segment", "frequency"), target["psd_segment"],
                                 sf.units("psd", "mV"),
                                 "periodogram of each Welch segment"),
-            "segment_start": _var(("segment",), target["segment_start_s"], "s",
+            "segment_start": variable(("segment",), target["segment_start_s"], "s",
                                   "recording time of each segment's first sample"),
-            "psd_dof": _var((), target["psd_dof"], "1", "equivalent degrees of freedom of the "
+            "psd_dof": variable((), target["psd_dof"], "1", "equivalent degrees of freedom of the "
                             "Welch PSD (Percival & Walden)")}
     data.update(feature_vars("", target["features"], axes, "of the Welch PSD (the target)"))
     data.update(feature_vars("window_", target["window_values"], axes, "of each segment",
@@ -347,12 +344,12 @@ def aperiodic_vars(kind, observed: dict, psd, n: int) -> dict:
     freqs = np.asarray(observed["freqs_hz"], float)
     background = np.where(freqs > 0, np.exp(float(log_a)) * np.maximum(freqs, 1e-12) ** -float(
         chi), np.nan)
-    return {"aperiodic_exponent": _var((), float(chi), "1", "exponent chi of the profiled "
+    return {"aperiodic_exponent": variable((), float(chi), "1", "exponent chi of the profiled "
                                        "aperiodic background A f^-chi"),
-            "aperiodic_offset": _var((), (float(log_a) + log_gain) / np.log(10.0),
+            "aperiodic_offset": variable((), (float(log_a) + log_gain) / np.log(10.0),
                                      "log10(mV2/Hz)", "offset log10(g A) of the aperiodic "
                                      "background in the recording's units (specparam's)"),
-            "model_aperiodic_psd": _var(("frequency",), background[:n], sf.units("psd", "mV"),
+            "model_aperiodic_psd": variable(("frequency",), background[:n], sf.units("psd", "mV"),
                                         "the profiled aperiodic background, in the model's "
                                         "units (model_psd + this is what the fit compares)")}
 
@@ -367,7 +364,7 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
         freqs, psd = kind.model_spectrum(model, keys(target.seed)[1], observed["floor_fraction"])
         values = sf.spectral_features(freqs, psd, kind.spec.features, axis=0)
         n = len(observed["freqs_hz"])  # same bin spacing; the model's grid runs further up
-        out["model_psd"] = _var(("frequency",), np.asarray(psd, float)[:n], sf.units("psd", "mV"),
+        out["model_psd"] = variable(("frequency",), np.asarray(psd, float)[:n], sf.units("psd", "mV"),
                                 "Welch PSD of the model at the best parameters")
         out.update(feature_vars("model_", {k: np.asarray(v, float) for k, v in values.items()},
                                 axes, "of the fitted model"))
@@ -376,10 +373,10 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     loss = float(result.best_loss)
     chi2_dof, p_value = (likelihood.goodness_of_fit(loss, kind.n_bins, len(kind.spec.parameters))
                          if np.isfinite(loss) else (np.nan, np.nan))
-    out["chi2_per_dof"] = _var((), chi2_dof, "1", "goodness of fit: twice the best loss over "
+    out["chi2_per_dof"] = variable((), chi2_dof, "1", "goodness of fit: twice the best loss over "
                                "the bins' degrees of freedom (about 1 where the model makes the "
                                "spectrum)")
-    out["fit_p_value"] = _var((), p_value, "1", "chi-square p-value of the best fit (below 0.01: "
+    out["fit_p_value"] = variable((), p_value, "1", "chi-square p-value of the best fit (below 0.01: "
                               "the model does not make the recording's spectrum)")
     out.update(feature_vars("target_", observed["features"], axes, "of the recording"))
     out.update(feature_vars("spread_", observed["spread"], axes,

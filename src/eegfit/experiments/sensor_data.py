@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
+from eegfit.io import variable
 from eegfit.signal import likelihood, spectral
 
 GROUP_PREFIXES = {  # default channel groups: an electrode's name without its number
@@ -148,10 +149,6 @@ def relative_band_power(freqs_hz, psd, band_hz, total_hz) -> np.ndarray:
     return band_power(freqs_hz, psd, band_hz) / band_power(freqs_hz, psd, total_hz)
 
 
-def _var(dims, values, units, long_name):
-    return (dims, np.asarray(values), {"units": units, "long_name": long_name})
-
-
 def channel_coords(lf, file_channels) -> dict:
     pos = np.asarray(lf.positions_mm, dtype=float)
     return {"channel": ("channel", np.asarray(lf.electrodes, dtype=str),
@@ -183,16 +180,16 @@ def target_dataset(spec, recording, groups: dict) -> xr.Dataset:
     time_s = np.arange(data.shape[1]) / recording.sfreq_hz
     channels = recording.channels
     return xr.Dataset(
-        {"eeg": _var(("channel", "time"), data, "mV", "preprocessed EEG, average reference over "
+        {"eeg": variable(("channel", "time"), data, "mV", "preprocessed EEG, average reference over "
                      "the channels shared with the lead field"),
-         "psd": _var(("frequency", "channel"), psd, "mV2/Hz", "Welch PSD of each channel"),
-         "psd_dof": _var((), likelihood.welch_dof(n_seg, n, spec.overlap), "1",
+         "psd": variable(("frequency", "channel"), psd, "mV2/Hz", "Welch PSD of each channel"),
+         "psd_dof": variable((), likelihood.welch_dof(n_seg, n, spec.overlap), "1",
                          "equivalent degrees of freedom of each channel's Welch PSD"),
-         "alpha_power": _var(("channel",), relative_band_power(freqs, psd, spec.alpha_hz,
+         "alpha_power": variable(("channel",), relative_band_power(freqs, psd, spec.alpha_hz,
                                                                spec.band_hz), "1",
                              f"power in {list(spec.alpha_hz)} Hz over power in "
                              f"{list(spec.band_hz)} Hz"),
-         "fc": _var(("channel", "channel_b"), envelope_fc(data, recording.sfreq_hz,
+         "fc": variable(("channel", "channel_b"), envelope_fc(data, recording.sfreq_hz,
                                                            spec.alpha_hz), "1",
                     f"amplitude-envelope correlation in {list(spec.alpha_hz)} Hz")},
         coords={"frequency": ("frequency", freqs, {"units": "Hz", "long_name": "frequency"}),

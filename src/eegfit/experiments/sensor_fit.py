@@ -11,6 +11,7 @@ from scipy import stats
 
 from eegfit.experiments import sensor_data as sdata
 from eegfit.experiments.base import as_float, keys
+from eegfit.io import variable
 from eegfit.observe.leadfield import project
 from eegfit.signal import spectral
 from eegfit.simulate import simulate
@@ -56,10 +57,6 @@ def demo_signals(kind) -> tuple[dict, float]:
     return dict(zip(lf.electrodes, noisy)), float(demo["sfreq_hz"])
 
 
-def _var(dims, values, units, long_name):
-    return (dims, np.asarray(values), {"units": units, "long_name": long_name})
-
-
 def peak_hz(freqs_hz, psd) -> float:
     """The soft peak frequency (6-14 Hz) of the channels' mean PSD ``(frequency, channels)``."""
     return float(spectral.peak_frequency(np.asarray(freqs_hz), jnp.mean(jnp.asarray(psd), axis=1),
@@ -84,15 +81,15 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     goodness of fit, the target's peak and the identifiability check."""
     spec, tds = kind.spec, observed["target_ds"]
     freqs_t = np.asarray(observed["freqs_hz"], float)
-    out = {"target_alpha_peak_hz": _var((), peak_hz(freqs_t, tds["psd"].values), "Hz",
+    out = {"target_alpha_peak_hz": variable((), peak_hz(freqs_t, tds["psd"].values), "Hz",
                                         "peak frequency (6-14 Hz) of the recording's channel-"
                                         "mean PSD")}
     best = {k: float(v) for k, v in result.best_params.items()}
     loss = float(result.best_loss)
     chi2_dof, p_value = goodness(kind, loss, len(observed["channels"]))
-    out["chi2_per_dof"] = _var((), chi2_dof, "1", "twice the best loss over the entries' degrees "
+    out["chi2_per_dof"] = variable((), chi2_dof, "1", "twice the best loss over the entries' degrees "
                                "of freedom (channels counted as independent)")
-    out["fit_p_value"] = _var((), p_value, "1", "chi-square p-value of the best fit (channels "
+    out["fit_p_value"] = variable((), p_value, "1", "chi-square p-value of the best fit (channels "
                               "counted as independent: too small where they are correlated)")
     out["coords"] = {"frequency": ("frequency", freqs_t, {"units": "Hz", "long_name": "frequency"}),
                      "channel": ("channel", np.asarray(observed["channels"], dtype=str),
@@ -100,7 +97,7 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                      "channel_b": ("channel_b", np.asarray(observed["channels"], dtype=str),
                                    {"long_name": "electrode"})}
     if not all(np.isfinite(v) for v in best.values()):
-        out["model_alpha_peak_hz"] = _var((), np.nan, "Hz", "no finite fit")
+        out["model_alpha_peak_hz"] = variable((), np.nan, "Hz", "no finite fit")
         return out
     model = kind.model_at({k: as_float(v) for k, v in best.items()})
     gain = jnp.asarray(observed["gain"], jnp.result_type(float))
@@ -110,26 +107,26 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     if kind.spec.aperiodic is not None:
         background, background_vars = aperiodic_vars(kind, observed, psd, n)
         out.update(background_vars)
-        out["model_network_psd"] = _var(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)",
+        out["model_network_psd"] = variable(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)",
                                         "Welch PSD of the network's channels at the best "
                                         "parameters, without the background")
-        out["network_alpha_peak_hz"] = _var((), peak_hz(kind.freqs_hz, psd), "Hz", "peak "
+        out["network_alpha_peak_hz"] = variable((), peak_hz(kind.freqs_hz, psd), "Hz", "peak "
                                             "frequency (6-14 Hz) of the network's channel-mean "
                                             "PSD, without the background")
         psd = psd + background  # what the likelihood compares with the recording
     signal = np.asarray(kind.sensor_signal(model, fit_key, gain), float).T
     fs_hz = 1e3 / spec.simulation.dt_ms
     out.update({
-        "model_psd": _var(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)", "Welch PSD of the "
+        "model_psd": variable(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)", "Welch PSD of the "
                           "model's channels at the best parameters (lead field units), plus the "
                           "aperiodic background where the fit has one"),
-        "model_alpha_power": _var(("channel",), sdata.relative_band_power(
+        "model_alpha_power": variable(("channel",), sdata.relative_band_power(
             kind.freqs_hz, psd, spec.alpha_hz, spec.band_hz), "1",
             f"model's power in {list(spec.alpha_hz)} Hz over {list(spec.band_hz)} Hz"),
-        "model_fc": _var(("channel", "channel_b"), sdata.envelope_fc(signal, fs_hz,
+        "model_fc": variable(("channel", "channel_b"), sdata.envelope_fc(signal, fs_hz,
                                                                       spec.alpha_hz), "1",
                          f"model's amplitude-envelope correlation in {list(spec.alpha_hz)} Hz"),
-        "model_alpha_peak_hz": _var((), peak_hz(kind.freqs_hz, psd), "Hz",
+        "model_alpha_peak_hz": variable((), peak_hz(kind.freqs_hz, psd), "Hz",
                                     "peak frequency (6-14 Hz) of the model's channel-mean PSD")})
     profile = profile_vars(kind, target, observed, best, loss)
     out["coords"].update(profile.pop("coords", {}))
@@ -151,12 +148,12 @@ def aperiodic_vars(kind, observed: dict, psd, n: int) -> tuple[np.ndarray, dict]
     background = np.where(f > 0, np.exp(log_a) * np.where(f > 0, f, 1.0) ** -chi, 0.0)
     offset = (log_a + np.asarray(log_gain, float)) / np.log(10.0)
     return background, {
-        "aperiodic_exponent": _var((), chi, "1", "exponent chi of the profiled aperiodic "
+        "aperiodic_exponent": variable((), chi, "1", "exponent chi of the profiled aperiodic "
                                    "background A_c f^-chi (one for the montage)"),
-        "aperiodic_offset": _var(("channel",), offset, "log10(mV2/Hz)", "offset log10(g A_c) "
+        "aperiodic_offset": variable(("channel",), offset, "log10(mV2/Hz)", "offset log10(g A_c) "
                                  "of each channel's aperiodic background (specparam's), the "
                                  "recording's units"),
-        "model_aperiodic_psd": _var(("frequency", "channel"), background[:n], "mV2/Hz (a.u.)",
+        "model_aperiodic_psd": variable(("frequency", "channel"), background[:n], "mV2/Hz (a.u.)",
                                     "the profiled aperiodic background of each channel, lead "
                                     "field units")}
 
@@ -180,7 +177,7 @@ def profile_vars(kind, target, observed: dict, best: dict, best_loss: float) -> 
     spread = jax.jit(jax.vmap(lambda k: kind.loss(kind.model_at(at_best), {**data, "key": k})[0]))
     seed_losses = np.asarray(spread(other), float)
     sd = float(np.std(seed_losses, ddof=1))
-    out = {"loss_seed_sd": _var((), sd, "1", f"sd of the loss at the best parameters over "
+    out = {"loss_seed_sd": variable((), sd, "1", f"sd of the loss at the best parameters over "
                                 f"{n_keys} other noise keys: its seed-to-seed spread")}
     for p in kind.spec.parameters:
         grid = np.linspace(*p.bounds, n_points)
@@ -192,16 +189,16 @@ def profile_vars(kind, target, observed: dict, best: dict, best_loss: float) -> 
         low, high = float(inside.min()), float(inside.max())
         width = p.bounds[1] - p.bounds[0]
         unit = kind.units()[p.name]
-        out[f"profile_{p.name}"] = _var((f"profile_point_{p.name}",), prof, "1",
+        out[f"profile_{p.name}"] = variable((f"profile_point_{p.name}",), prof, "1",
                                         f"loss along {p.name}'s box, the others at the fit")
         out["coords"] = {**out.get("coords", {}), f"profile_point_{p.name}": (
             f"profile_point_{p.name}", grid, {"units": unit, "long_name": f"{p.name} of the "
                                               f"profile's points"})}
-        out[f"consistent_low_{p.name}"] = _var((), low, unit, f"lowest {p.name} whose loss is "
+        out[f"consistent_low_{p.name}"] = variable((), low, unit, f"lowest {p.name} whose loss is "
                                                f"within 2 loss_seed_sd of the best")
-        out[f"consistent_high_{p.name}"] = _var((), high, unit, f"highest {p.name} whose loss "
+        out[f"consistent_high_{p.name}"] = variable((), high, unit, f"highest {p.name} whose loss "
                                                 f"is within 2 loss_seed_sd of the best")
-        out[f"identified_{p.name}"] = _var((), int(high - low <= 0.5 * width), "1",
+        out[f"identified_{p.name}"] = variable((), int(high - low <= 0.5 * width), "1",
                                            f"1: the values consistent with the data span at "
                                            f"most half of {p.name}'s box")
     return out

@@ -10,9 +10,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from eegfit.plots.recording import RECORDING_COLOR
 from eegfit.plots.style import DOUBLE_COLUMN_IN, STYLE, color, figure, placeholder
-
-RECORDING_COLOR = "black"
 
 
 def groups(target) -> dict[str, list[str]]:
