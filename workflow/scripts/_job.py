@@ -35,6 +35,30 @@ def chunk(smk, kind) -> list:
     return [by_key[(label, int(seed))] for label, seed in smk.params.targets]
 
 
+def chunk_paths(smk, kind, manifest) -> tuple[list, list[str]]:
+    """The job's targets (:func:`chunk`) and each one's target file, from the chunk's manifest
+    (a JSON file of (label, seed, path) triples)."""
+    import json  # noqa: PLC0415
+
+    with open(manifest) as fh:
+        paths = {(label, int(seed)): path for label, seed, path in json.load(fh)["targets"]}
+    targets = chunk(smk, kind)
+    return targets, [paths[(t.label, int(t.seed))] for t in targets]
+
+
+def write_records(records, fit_paths, timing_paths) -> None:
+    """Write each fit's ``(dataset, timing)`` record: the NetCDF and the timing JSON."""
+    import json  # noqa: PLC0415
+
+    from eegfit import io  # noqa: PLC0415
+
+    for (fit_ds, timing), fit_path, timing_path in zip(records, fit_paths, timing_paths,
+                                                        strict=True):
+        io.write_netcdf(fit_ds, fit_path)
+        with open(timing_path, "w") as fh:
+            json.dump(timing, fh)
+
+
 def _log_then_raise(kind, error, tb):
     """The job's error into its log file (which Snakemake shows with the failed rule), then
     Python's own report on stderr."""
