@@ -231,12 +231,14 @@ def all_fits(experiment, kind="fits", ext="nc"):
 
 
 def caption(figure):
-    """A figure's caption: workflow/report/<figure>.rst (its kind-free stem), else a generic one."""
-    stem = figure.split("_")[0] if figure.startswith(("psd_", "windows_")) else figure
-    if figure.startswith("sensor_"):  # sensor_<figure>_<file label>
-        stem = "_".join(figure.split("_")[:2])
-    return f"../report/{stem}.rst" if Path(workflow.basedir, "workflow", "report",
-                                             f"{stem}.rst").exists() else "../report/figure.rst"
+    """A figure's caption: workflow/report/<stem>.rst for the longest stem of the figure's name
+    (cut at underscores: `psd_C125_s0` -> `psd.rst`, a per-target figure), else a generic one."""
+    parts = figure.split("_")
+    for n in range(len(parts), 0, -1):
+        stem = "_".join(parts[:n])
+        if Path(workflow.basedir, "workflow", "report", f"{stem}.rst").exists():
+            return f"../report/{stem}.rst"
+    return "../report/figure.rst"
 
 
 def all_outputs():
