@@ -235,6 +235,38 @@ def test_report_builds(run):
     assert "convergence" in html and len(html) > 10_000
 
 
+def quick_start_commands() -> list[str]:
+    """The README Quick start's Snakemake commands, in the order shown (comments dropped),
+    extracted from the file: the bash block after "the pipeline is plain Snakemake"."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("the pipeline is plain Snakemake"):]
+    block = block[block.index("```bash") + len("```bash"):]
+    block = block[:block.index("```")]
+    return [line.split("#")[0].strip() for line in block.splitlines()
+            if line.strip().startswith("snakemake")]
+
+
+def test_quick_start_commands_run_in_order(run):
+    """Each Quick start command as written, in order, in the small run's directory: those on the
+    small config (`--configfile .test/...`) run for real (the run, then its report); those on the
+    default config or a cluster profile are planned (`-n`): the default run takes minutes
+    (`make run` does it) and the SLURM run is tests/test_slurm.py's. The default run's report
+    needs the default run's results, so it is the one command not run here."""
+    commands = quick_start_commands()
+    assert len(commands) >= 4 and any("--report" in c and ".test/" in c for c in commands)
+    for command in commands:
+        args = command.split()[1:]
+        if "--report" in args and ".test/" not in command:
+            continue
+        if ".test/" not in command:
+            args = [*args, "-n"]
+        proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=run,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (f"README Quick start: `{command}` fails:\n"
+                                      f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    assert (run / "results" / "test.html").stat().st_size > 10_000
+
+
 P = f"experiments.{EXP}"
 BAD_CONFIGS = [  # label, key path under experiments.<EXP>, value, what the message names
     ("wrong type", ("seeds",), "zero", f"{P}.seeds"),
