@@ -27,15 +27,47 @@ class DelayPlan(NamedTuple):
     Attributes:
         rows: ``(n, n)`` int32, each connection's read is history row ``now + rows`` (less
             ``history_length`` where that reaches it): ``rows = history_length - steps back``.
+            Every entry, the diagonal included, reads a step the history holds for any block
+            the network allows (:func:`check_reads`).
         flat: ``(n, n)`` int32, the same read's index in the flattened one-network history.
-        now_weights: ``(n, n)``, each read's weight in this step's input.
+        now_weights: ``(n, n)``, each read's weight in this step's input (0 on the diagonal).
         next_weights: ``(n, n)`` or ``None`` (``round``), its weight in the next step's input.
+        own: ``(n,)`` or ``None`` (no weighted diagonal), each node's weight on its own
+            coupling variable at the current step: the undelayed self-term, added by the
+            rollout from the state, not read from the history.
     """
 
     rows: jax.Array
     flat: jax.Array
     now_weights: jax.Array
     next_weights: jax.Array | None
+    own: jax.Array | None = None
+
+
+def check_reads(plan: DelayPlan, history_length: int, block: int = 1) -> None:
+    """Raise ``ValueError`` naming the first connection whose read by ``plan`` leaves the
+    history it may read, for every ``now`` of a ring buffer of ``history_length`` rows and
+    every step ``m < block`` of a block read at ``now``: after one wrap the row must lie in the
+    buffer, and hold the value ``back - m`` steps before the block's first step (``back =
+    history_length - rows``), which needs ``block - 1 <= back <= history_length - 1``. A
+    debugging helper for a concrete plan (the rollout's indices are traced): XLA clamps an
+    out-of-bounds gather index, or, under ``promise_in_bounds``, reads whatever lies there."""
+    rows, flat = np.asarray(plan.rows), np.asarray(plan.flat)
+    n, size = rows.shape[-1], int(history_length)
+    if not np.array_equal(flat, rows * n + np.arange(n)):
+        raise ValueError("plan.flat is not rows * n_nodes + the source node")
+    now = np.arange(size)[:, None, None]
+    for m in range(block):
+        row = rows + now + m
+        row = np.where(row >= size, row - size, row)  # the rollout's one wrap
+        want = size - rows - m  # steps before the block's first step (row `now`)
+        bad = (row < 0) | (row >= size) | (want < 0) | ((now - row) % size != want)
+        if bad.any():
+            i, j = np.argwhere(bad.any(axis=0))[0]
+            raise ValueError(
+                f"connection [{i}, {j}] reads {size - rows[i, j]} steps back in a history of "
+                f"{size} steps: outside it for step {m} of a block of {block} (it must read "
+                f"between {block - 1} and {size - 1} steps back)")
 
 
 @functools.lru_cache(maxsize=64)
@@ -45,13 +77,11 @@ def max_length_mm(lengths_mm: tuple) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def shortest_delayed_mm(weights: tuple, lengths_mm: tuple) -> float:
-    """The shortest tract off the diagonal, mm; 0 where a node's own (undelayed) coupling has a
-    weight. Cached: a rollout asks at every call."""
-    w, lengths = np.asarray(weights), np.asarray(lengths_mm)
-    if np.any(np.diag(w) != 0):
-        return 0.0
-    return float(lengths[~np.eye(len(w), dtype=bool)].min())
+def shortest_delayed_mm(lengths_mm: tuple) -> float:
+    """The shortest tract off the diagonal, mm (a node's own coupling is undelayed). Cached: a
+    rollout asks at every call."""
+    lengths = np.asarray(lengths_mm)
+    return float(lengths[~np.eye(len(lengths), dtype=bool)].min())
 
 
 def check_delays(weights, lengths_mm, speed_min_m_s, delay_mode: str = "interpolate",

@@ -178,11 +178,12 @@ class Network(Model):
         :data:`MAX_DELAY_BLOCK`), with ``L_min`` the shortest tract off the diagonal, so that
         every connection reaches at least ``K - 1`` steps back and the inputs of steps n to
         n + K - 1 read only history written by step n: one gather of ``K n^2`` values per
-        block instead of K gathers, the same values (exact, not an approximation). 1 where a
-        node's own coupling (the diagonal, undelayed) has a weight."""
+        block instead of K gathers, the same values (exact, not an approximation). A node's
+        own coupling (the diagonal, undelayed) does not limit it: the rollout adds it from the
+        state (:class:`DelayPlan` ``own``)."""
         if not self.has_delays or self.speed_max_m_s is None:
             return 1
-        steps = shortest_delayed_mm(self.weights, self.lengths_mm) / float(
+        steps = shortest_delayed_mm(self.lengths_mm) / float(
             self.speed_max_m_s) / dt_ms
         # a margin for the rounding of the plan's own division (in float32 at worst)
         return int(min(MAX_DELAY_BLOCK, max(1, math.floor(steps - 1e-3) + 1)))
@@ -242,8 +243,8 @@ class Network(Model):
         the fraction, ``W (1 - f)`` for the value read now and ``W f`` for the same read's
         contribution to the next step, where it is the value one step further back."""
         w = jnp.asarray(self.weights, dtype=dtype)
-        off_diagonal = 1.0 - jnp.eye(self.n_nodes, dtype=dtype)  # a node's own term undelayed
-        lengths = jnp.asarray(self.lengths_mm, dtype=dtype) * off_diagonal
+        diagonal = jnp.eye(self.n_nodes, dtype=bool)
+        lengths = jnp.where(diagonal, 0.0, jnp.asarray(self.lengths_mm, dtype=dtype))
         speed = self.speed_m_s
         if self.speed_max_m_s is not None:  # above its bound it acts as the bound (the block)
             speed = jnp.where(speed > self.speed_max_m_s, self.speed_max_m_s, speed)
@@ -256,10 +257,19 @@ class Network(Model):
             back = jnp.floor(steps)
             frac = steps - back
             now_weights, next_weights = w * (1.0 - frac), w * frac
-        # the read's row at now = 0, in [2, history_length]: row now + rows, wrapped once
-        rows = history_length - back.astype(jnp.int32)
+        # a node's own term is undelayed: not read from the history (whose row `now` a block's
+        # later steps have not written yet) but added from the state (DelayPlan.own); its
+        # entry, weight 0, reads the history's farthest step, valid for any block
+        own = jnp.diagonal(w) if np.any(np.diag(np.asarray(self.weights)) != 0) else None
+        now_weights = jnp.where(diagonal, 0.0, now_weights)
+        if next_weights is not None:
+            next_weights = jnp.where(diagonal, 0.0, next_weights)
+        back = jnp.where(diagonal, history_length - 2, back.astype(jnp.int32))
+        # the read's row at now = 0, in [1, history_length - block + 1]: row now + rows,
+        # wrapped once (models.delays.check_reads)
+        rows = history_length - back
         flat = rows * self.n_nodes + jnp.arange(self.n_nodes, dtype=jnp.int32)
-        return DelayPlan(rows, flat, now_weights, next_weights)
+        return DelayPlan(rows, flat, now_weights, next_weights, own)
 
     def delayed_received(self, history: jax.Array, now: jax.Array, plan: DelayPlan,
                          block: int = 1):
@@ -267,8 +277,8 @@ class Network(Model):
         row ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the
         :meth:`delay_plan`: ``(sum_j now_weights_ij c_j(t_{n - back_ij}), sum_j next_weights_ij
         c_j(t_{n - back_ij}))``, each ``(*batch, n_nodes)`` (the second ``None`` with
-        ``round``). The input at step n is the first part plus the second part of step n - 1,
-        so interpolating costs one gather per step, as rounding does. Each read's index is the
+        ``round``), the diagonal (a node's own, undelayed term: ``plan.own``) left out. The
+        input at step n is the first part plus the second part of step n - 1, so interpolating costs one gather per step, as rounding does. Each read's index is the
         plan's plus ``now`` (plus ``now * n_nodes`` flat; ``now`` in ``[-1, history_length)``),
         wrapped by one comparison: cheaper than a modulo per value (benchmarks/bench_delays.py:
         1.6-1.8x at 94 nodes). With ``block`` K > 1 (:meth:`delay_block`), the reads of steps
