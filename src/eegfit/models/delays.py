@@ -1,6 +1,8 @@
 """What a network's conduction delays are made of, apart from the network: the delay modes, the
-plan a rollout reads its history by (:class:`DelayPlan`), and the check of the delay settings
-(:func:`check_delays`). :class:`eegfit.models.network.Network` builds on them.
+plan a rollout reads its history by (:class:`DelayPlan`), the read itself
+(:func:`delayed_received`), a debugging check of its indices (:func:`check_reads`), and the
+check of the delay settings (:func:`check_delays`). :class:`eegfit.models.network.Network`
+builds on them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import math
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 DELAY_MODES = ("interpolate", "round")
@@ -68,6 +71,55 @@ def check_reads(plan: DelayPlan, history_length: int, block: int = 1) -> None:
                 f"connection [{i}, {j}] reads {size - rows[i, j]} steps back in a history of "
                 f"{size} steps: outside it for step {m} of a block of {block} (it must read "
                 f"between {block - 1} and {size - 1} steps back)")
+
+
+def delayed_received(history: jax.Array, now: jax.Array, plan: DelayPlan, block: int = 1):
+    """One read of ``history`` (``(history_length, *batch, n_nodes)``, a ring buffer whose row
+    ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the plan
+    (:meth:`eegfit.models.network.Network.delay_plan`): ``(sum_j now_weights_ij
+    c_j(t_{n - back_ij}), sum_j next_weights_ij c_j(t_{n - back_ij}))``, each ``(*batch,
+    n_nodes)`` (the second ``None`` with ``round``), the diagonal (a node's own, undelayed
+    term: ``plan.own``) left out. The input at step n is the first part plus the second part
+    of step n - 1, so interpolating costs one gather per step, as rounding does. Each read's
+    index is the plan's plus ``now`` (plus ``now * n_nodes`` flat; ``now`` in ``[-1,
+    history_length)``), wrapped by one comparison: cheaper than a modulo per value
+    (benchmarks/bench_delays.py: 1.6-1.8x at 94 nodes). With ``block`` K > 1
+    (:meth:`eegfit.models.network.Network.delay_block`), the reads of steps n to n + K - 1 in
+    one gather: each part ``(K, *batch, n_nodes)``, row m step n + m's."""
+    n = plan.rows.shape[-1]
+    if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
+        if block == 1:
+            index, spec = plan.flat + now * n, "ij,ij->i"
+        else:  # step m's reads: now + m (still one wrap: every read is >= K - 1 back),
+            # gathered target-major, (i, K, j), so that each part is a batched
+            # contraction without a transpose of the gathered block (1.5x faster than
+            # (K, i, j) interpolating, the same rounding: benchmarks/micro_delays.py)
+            ahead = jnp.arange(block, dtype=jnp.int32)[None, :, None]
+            index, spec = plan.flat[:, None, :] + (now + ahead) * n, "ij,ikj->ki"
+        index = jnp.where(index >= history.size, index - history.size, index)
+        # the barrier keeps XLA from fusing the gather into the sum (1.5x slower on a CPU
+        # at 94 nodes: benchmarks/bench_delays.py)
+        delayed = jax.lax.optimization_barrier(
+            history.reshape(-1).at[index].get(mode="promise_in_bounds"))
+        if plan.next_weights is None:
+            return jnp.einsum(spec, plan.now_weights, delayed), None
+        return (jnp.einsum(spec, plan.now_weights, delayed),
+                jnp.einsum(spec, plan.next_weights, delayed))
+    if block == 1:
+        rows, spec = plan.rows + now, "ij,ij...->...i"
+    else:
+        rows = plan.rows + now + jnp.arange(block, dtype=jnp.int32)[:, None, None]
+        spec = "ij,kij...->k...i"
+    rows = jnp.where(rows >= history.shape[0], rows - history.shape[0], rows)
+    delayed = history[rows, ..., jnp.arange(n)]  # ([K,] n, n, *batch)
+    if plan.next_weights is None:
+        return jnp.einsum(spec, plan.now_weights, delayed), None
+    if block > 1:  # both parts in one contraction (two: 1.3-2x slower at 94 nodes)
+        parts = jnp.einsum("s" + spec.replace("->", "->s"),
+                           jnp.stack([plan.now_weights, plan.next_weights]), delayed)
+        return parts[0], parts[1]
+    return (jnp.einsum(spec, plan.now_weights, delayed),
+            jnp.einsum(spec, plan.next_weights, delayed))
 
 
 @functools.lru_cache(maxsize=64)

@@ -27,7 +27,7 @@ import numpy as np
 
 from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
 from eegfit.models.delays import (DELAY_MODES, MAX_DELAY_BLOCK, DelayPlan, check_delays,
-                                  max_length_mm, shortest_delayed_mm)
+                                  delayed_received, max_length_mm, shortest_delayed_mm)
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -273,40 +273,9 @@ class Network(Model):
 
     def delayed_received(self, history: jax.Array, now: jax.Array, plan: DelayPlan,
                          block: int = 1):
-        """One read of ``history`` (``(history_length, *batch, n_nodes)``, a ring buffer whose
-        row ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the
-        :meth:`delay_plan`: ``(sum_j now_weights_ij c_j(t_{n - back_ij}), sum_j next_weights_ij
-        c_j(t_{n - back_ij}))``, each ``(*batch, n_nodes)`` (the second ``None`` with
-        ``round``), the diagonal (a node's own, undelayed term: ``plan.own``) left out. The
-        input at step n is the first part plus the second part of step n - 1, so interpolating costs one gather per step, as rounding does. Each read's index is the
-        plan's plus ``now`` (plus ``now * n_nodes`` flat; ``now`` in ``[-1, history_length)``),
-        wrapped by one comparison: cheaper than a modulo per value (benchmarks/bench_delays.py:
-        1.6-1.8x at 94 nodes). With ``block`` K > 1 (:meth:`delay_block`), the reads of steps
-        n to n + K - 1 in one gather: each part ``(K, *batch, n_nodes)``, row m step n + m's."""
-        n = self.n_nodes
-        if block > 1:  # step m's reads: now + m (still one wrap: every read is >= K - 1 back)
-            ahead = jnp.arange(block, dtype=jnp.int32)[:, None, None]
-        if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
-            # the barrier keeps XLA from fusing the gather into the sum (1.5x slower on a CPU
-            # at 94 nodes: benchmarks/bench_delays.py)
-            index = plan.flat + now * n if block == 1 else plan.flat + (now + ahead) * n
-            index = jnp.where(index >= history.size, index - history.size, index)
-            delayed = jax.lax.optimization_barrier(
-                history.reshape(-1).at[index].get(mode="promise_in_bounds"))
-            spec = "ij,ij->i" if block == 1 else "ij,kij->ki"
-        else:
-            rows = plan.rows + now if block == 1 else plan.rows + now + ahead
-            rows = jnp.where(rows >= history.shape[0], rows - history.shape[0], rows)
-            delayed = history[rows, ..., jnp.arange(n)]  # ([K,] n, n, *batch)
-            spec = "ij,ij...->...i" if block == 1 else "ij,kij...->k...i"
-        if plan.next_weights is None:
-            return jnp.einsum(spec, plan.now_weights, delayed), None
-        if block > 1:  # both parts in one contraction (two: 1.3-2x slower at 94 nodes)
-            parts = jnp.einsum("s" + spec.replace("->", "->s"),
-                               jnp.stack([plan.now_weights, plan.next_weights]), delayed)
-            return parts[0], parts[1]
-        return (jnp.einsum(spec, plan.now_weights, delayed),
-                jnp.einsum(spec, plan.next_weights, delayed))
+        """One read of ``history`` by the :meth:`delay_plan` (see
+        :func:`eegfit.models.delays.delayed_received`)."""
+        return delayed_received(history, now, plan, block)
 
     def delayed_vector_field(self, y: jax.Array, drive: jax.Array,
                              received: jax.Array) -> jax.Array:
