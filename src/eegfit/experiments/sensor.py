@@ -38,7 +38,7 @@ Welch PSDs use ``segment_s``, so they share the bin spacing.
 
 Each fit records, beyond the runner's: the model PSD per channel, alpha power and envelope FC
 at the best parameters; goodness of fit (``chi2_per_dof``, ``fit_p_value``, the channels
-counted as independent); and an **identifiability check** (:func:`sensor_fit.profile_vars`):
+counted as independent); and an **identifiability check** (:func:`eegfit.experiments.identifiability.profile_vars`):
 the loss along each parameter's box (the others at the fit), the loss's seed-to-seed spread at
 the fit (``loss_seed_sd``, over ``n_keys`` other noise keys), and the values whose loss lies
 within 2 ``loss_seed_sd`` of the best (``consistent_low_<p>``, ``consistent_high_<p>``). A
@@ -48,8 +48,6 @@ the truth within it is not a failure of the fit but a parameter the data do not 
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,132 +55,16 @@ import xarray as xr
 
 from eegfit.data import recordings as rec
 from eegfit.experiments import recording_data
-from eegfit.experiments import sensor_data as sdata
+from eegfit.experiments import sensor_records as records
+from eegfit.experiments import sensor_spec
 from eegfit.experiments.base import Kind, Target, keys
-from eegfit.experiments.column import read_column
 from eegfit.experiments.network import delay_args
-from eegfit.experiments.reader import Reader, default, interval
-from eegfit.experiments.spec import Spec
-from eegfit.models.network import DELAY_MODES, NodeNoiseDrive, coupled
+from eegfit.experiments.sensor_spec import SensorSpec
+from eegfit.models.network import NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
-from eegfit.observe.leadfield import HOW, project
+from eegfit.observe.leadfield import project
 from eegfit.signal import likelihood, sensor, spectral
 from eegfit.simulate import simulate
-
-
-@dataclasses.dataclass(frozen=True)
-class SensorSpec(Spec):
-    """The sensor kind's own keys (see the module docstring)."""
-
-    files: dict = dataclasses.field(default_factory=dict)
-    channels: tuple[str, ...] | None = None
-    groups: dict = dataclasses.field(default_factory=dict)
-    units: str | None = None
-    filter: dict | None = dataclasses.field(default_factory=lambda: dict(rec.DEFAULT_FILTER))
-    segment_s: float = 1.0
-    overlap: float = 0.5
-    band_hz: tuple[float, float] = (2.0, 40.0)
-    alpha_hz: tuple[float, float] = (8.0, 13.0)
-    gain: str = "common"
-    aperiodic: tuple[float, float] | None = None
-    """The aperiodic exponent's box (``aperiodic.exponent``), or None: no background."""
-    lead_field: dict = dataclasses.field(default_factory=lambda: {
-        "how": "sum", "drop": ("IO1", "IO2")})
-    connectome: dict = dataclasses.field(default_factory=lambda: {
-        "symmetrise": False, "delays": True, "speed_m_s": 10.0, "delay_mode": "interpolate"})
-    column: object = None
-    drive: dict = dataclasses.field(default_factory=lambda: {
-        "low_hz": 50.0, "high_hz": 150.0, "interval_ms": 5.0})
-    n_realisations: int = 1
-    profile: dict = dataclasses.field(default_factory=lambda: {"n_points": 7, "n_keys": 4})
-    demo: dict | None = None
-
-    extra_keys = ("files", "channels", "groups", "units", "filter", "segment_s", "overlap",
-                  "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
-                  "n_realisations", "profile", "demo")
-    has_truths = False
-    # the loss of seconds of noisy network ripples on a scale of a few % of the box (README)
-    gradient_check = {"rtol": 1.0, "rel_step": 0.02}
-
-    @classmethod
-    def read_extra(cls, r: Reader) -> dict:
-        defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
-                    if f.default_factory is not dataclasses.MISSING}
-        files = r.sub("files").block
-        if not files:
-            raise ValueError(f"config {r.path('files')} must name at least one recording")
-        channels = r.raw("channels")
-        if channels is not None:
-            channels = [channels] if isinstance(channels, str) else channels
-            if not isinstance(channels, list) or len(channels) < 2:
-                raise ValueError(f"config {r.path('channels')} must be null (every shared "
-                                 f"channel) or name at least 2 channels, got {channels!r}")
-        groups = r.sub("groups").block
-        for name, members in groups.items():
-            if not isinstance(members, list) or not members:
-                raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
-                                 f"{members!r}")
-        filt = recording_data.read_filter(r, default(cls, "filter"))
-        lead = r.sub("lead_field", ("how", "drop"))
-        drop = lead.raw("drop", list(defaults["lead_field"]["drop"]))
-        if not isinstance(drop, list):
-            raise ValueError(f"config {lead.path('drop')} must list electrodes, got {drop!r}")
-        conn = r.sub("connectome", ("symmetrise", "delays", "speed_m_s", "delay_mode"))
-        c0 = defaults["connectome"]
-        model = r.sub("model", ("params", "drive"))
-        drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))
-        d0 = defaults["drive"]
-        drive_values = {k: drive.number(k, v, optional=v is None, above=0.0)
-                        for k, v in d0.items()}
-        if not drive_values["low_hz"] < drive_values["high_hz"]:
-            raise ValueError(f"config {drive.path('low_hz')} must be < high_hz, got "
-                             f"{drive_values['low_hz']!r} and {drive_values['high_hz']!r}")
-        prof = r.sub("profile", ("n_points", "n_keys"))
-        p0 = defaults["profile"]
-        return {
-            "files": {str(k): str(v) for k, v in files.items()},
-            "channels": None if channels is None else tuple(map(str, channels)),
-            "groups": {str(k): tuple(map(str, v)) for k, v in groups.items()},
-            "units": None if r.raw("units") is None else r.choice("units", rec.UNITS),
-            "filter": filt,
-            "segment_s": r.number("segment_s", cls.segment_s, above=0.0),
-            "overlap": r.number("overlap", cls.overlap, low=0.0),
-            "band_hz": interval(r.raw("band_hz", list(cls.band_hz)), r.path("band_hz"), low=0.0),
-            "alpha_hz": interval(r.raw("alpha_hz", list(cls.alpha_hz)), r.path("alpha_hz"),
-                                 low=0.0),
-            "gain": r.choice("gain", sensor.GAINS, cls.gain),
-            "aperiodic": None if r.raw("aperiodic") is None else
-            observed_spectrum.check_exponent_box(
-                r.sub("aperiodic", ("exponent",)).raw("exponent", [0.0, 4.0]),
-                r.path("aperiodic.exponent")),
-            "lead_field": {"how": lead.choice("how", HOW, "sum"),
-                           "drop": tuple(map(str, drop))},
-            "connectome": {"symmetrise": conn.boolean("symmetrise", c0["symmetrise"]),
-                           "delays": conn.boolean("delays", c0["delays"]),
-                           "speed_m_s": conn.number("speed_m_s", c0["speed_m_s"], above=0.0),
-                           "delay_mode": conn.choice("delay_mode", DELAY_MODES,
-                                                     c0["delay_mode"])},
-            "column": read_column(Reader({"params": model.raw("params") or {}}, model.where)),
-            "drive": drive_values,
-            "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
-            "profile": {"n_points": prof.integer("n_points", p0["n_points"], low=0),
-                        "n_keys": prof.integer("n_keys", p0["n_keys"], low=2)},
-            "demo": read_demo_block(r)}
-
-
-def read_demo_block(r: Reader) -> dict | None:
-    """The recording kind's ``demo`` block, its ``channels`` a list of electrodes (null: every
-    electrode of the lead field) instead of a mapping of shares."""
-    if not r.has("demo"):
-        return None
-    block = dict(r.raw("demo"))
-    channels = block.pop("channels", None)
-    if channels is not None and (not isinstance(channels, list) or len(channels) < 2):
-        raise ValueError(f"config {r.path('demo')}.channels must be null or list at least 2 "
-                         f"electrodes, got {channels!r}")
-    demo = recording_data.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
-    demo["channels"] = None if channels is None else tuple(map(str, channels))
-    return demo
 
 
 class Sensor(Kind):
@@ -196,25 +78,21 @@ class Sensor(Kind):
     def __init__(self, spec: SensorSpec):
         where = f"config experiments.{spec.name}"
         self._base = None
-        self.lf, self.conn = sdata.check_forward_model(spec)
+        self.lf, self.conn = sensor_spec.check_forward_model(spec)
         for name in spec.names:
             if name == "speed_m_s" and not spec.connectome["delays"]:
                 raise ValueError(f"{where}.parameters.speed_m_s needs {where}.connectome.delays:"
                                  f" true")
         super().__init__(spec)
-        for key, (low, high) in (("band_hz", spec.band_hz), ("alpha_hz", spec.alpha_hz)):
-            f = spec.filter or {}
-            if (f.get("low_hz") is not None and low < f["low_hz"]) or (
-                    f.get("high_hz") is not None and high > f["high_hz"]):
-                raise ValueError(f"{where}.{key} {[low, high]} Hz reaches outside the band-pass "
-                                 f"filter {where}.filter {[f.get('low_hz'), f.get('high_hz')]}")
-        if not 0 <= spec.overlap < 1:
-            raise ValueError(f"{where}.overlap must be in [0, 1), got {spec.overlap}")
+        recording_data.check(spec)  # band_hz in the filter, overlap, dt_ms, segments, demo
         sim = spec.simulation
         fs_hz = 1e3 / sim.dt_ms
-        if spec.band_hz[1] >= fs_hz / 2:
-            raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for "
-                             f"band_hz up to {spec.band_hz[1]:g} Hz")
+        low, high = spec.alpha_hz
+        f = spec.filter or {}
+        if (f.get("low_hz") is not None and low < f["low_hz"]) or (
+                f.get("high_hz") is not None and high > f["high_hz"]):
+            raise ValueError(f"{where}.alpha_hz {[low, high]} Hz reaches outside the band-pass "
+                             f"filter {where}.filter {[f.get('low_hz'), f.get('high_hz')]}")
         self._n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
         self.freqs_hz = spectral.frequencies(self._n_per_segment, fs_hz)
         self._mask = spectral.band_mask(self.freqs_hz, spec.band_hz, f"{where}.band_hz")
@@ -224,12 +102,8 @@ class Sensor(Kind):
                              f"background (f^-chi at 0 Hz), got {list(spec.band_hz)}")
         kept = int(round((sim.duration_ms - sim.transient_ms) / 1e3 * fs_hz))
         per = len(spectral.segment_starts(kept, self._n_per_segment, spec.overlap))
-        if per < 2:
-            raise ValueError(f"{where}.simulation: the kept simulation must hold at least two "
-                             f"segments of segment_s ({spec.segment_s} s)")
         self.model_dof = likelihood.welch_dof([per] * spec.n_realisations, self._n_per_segment,
                                               spec.overlap)
-        recording_data.check_demo(spec)
         if spec.demo and spec.demo["channels"] is not None:
             from eegfit.data import montage  # noqa: PLC0415
 
@@ -263,13 +137,24 @@ class Sensor(Kind):
 
     def check_inputs(self) -> None:
         for label, path in self.spec.files.items():
-            sdata.check_file(self.spec, self.lf, label, path)
+            sensor_spec.check_file(self.spec, self.lf, label, path)
 
     def make_input(self, what: str, path) -> None:
-        from eegfit.experiments.sensor_fit import demo_signals  # noqa: PLC0415
-
-        signals, sfreq = demo_signals(self)
+        signals, sfreq = recording_data.demo_signals(self, sources=self.demo_sources)
         rec.write(path, signals, sfreq)
+
+    def demo_sources(self, observable) -> tuple[np.ndarray, dict]:
+        """The demo's channels before decimation: the regions' ``observable`` ``(time,
+        regions)`` through the lead field rows of ``demo.channels`` (null: every electrode),
+        with no reference (a recording has its own; the target re-references), ``(channels,
+        time)``; each channel its own row, weight 1 (:func:`recording_data.demo_signals`)."""
+        from eegfit.data import montage  # noqa: PLC0415
+
+        channels = self.spec.demo["channels"]
+        lf = self.lf if channels is None else self.lf.take(montage.match(
+            channels, self.lf.electrodes, self.lf.aliases))
+        rows = np.asarray(project(observable, lf.gain, reference="none"), float).T
+        return rows, {e: (i, 1.0) for i, e in enumerate(lf.electrodes)}
 
     def sensor_signal(self, model, key, gain) -> jax.Array:
         """The model's channels ``(time, channels)``: its regions through ``gain``, average
@@ -277,18 +162,20 @@ class Sensor(Kind):
         eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).observable
         return project(eeg, gain)
 
+    def signal_psd(self, signal) -> jax.Array:
+        """The Welch PSD ``(frequency, channels)`` of the model's channels ``(time, channels)``."""
+        return spectral.welch(signal, fs_hz=1e3 / self.spec.simulation.dt_ms,
+                              segment_s=self.spec.segment_s, overlap=self.spec.overlap, axis=0)[1]
+
     def model_psd(self, model, key, gain) -> jax.Array:
         """The model's Welch PSD ``(frequency, channels)``: one simulation with the noise of
         ``key``, or the mean over ``n_realisations`` (keys split from ``key``)."""
-        s = self.spec
-        fs_hz = 1e3 / s.simulation.dt_ms
-
         def psd_of(k):
-            return spectral.welch(self.sensor_signal(model, k, gain), fs_hz=fs_hz,
-                                  segment_s=s.segment_s, overlap=s.overlap, axis=0)[1]
-        if s.n_realisations == 1:
+            return self.signal_psd(self.sensor_signal(model, k, gain))
+        if self.spec.n_realisations == 1:
             return psd_of(key)
-        return jnp.mean(jax.vmap(psd_of)(jax.random.split(key, s.n_realisations)), axis=0)
+        return jnp.mean(jax.vmap(psd_of)(jax.random.split(key, self.spec.n_realisations)),
+                        axis=0)
 
     # ---- the target --------------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
@@ -297,7 +184,8 @@ class Sensor(Kind):
         s = self.spec
         recording = sensor_recording.load(s.files[target.label], self.lf, channels=s.channels,
                                           units=s.units, band_pass=s.filter)
-        return sdata.target_dataset(s, recording, sdata.groups_of(recording.channels, s.groups))
+        return records.target_dataset(s, recording, sensor_spec.groups_of(recording.channels,
+                                                                            s.groups))
 
     def observed(self, target_ds: xr.Dataset) -> dict:
         from eegfit.data import montage  # noqa: PLC0415
@@ -347,10 +235,8 @@ class Sensor(Kind):
         return nll, aux
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
-        from eegfit.experiments.sensor_fit import fit_vars  # noqa: PLC0415
-
         out = super().fit_extras(target, observed, result, loss_fn)
-        out.update(fit_vars(self, target, observed, result))
+        out.update(records.fit_vars(self, target, observed, result))
         return out
 
     def figure_targets(self) -> list[Target]:

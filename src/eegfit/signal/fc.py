@@ -54,8 +54,33 @@ def fc_rmse(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(d * d, axis=-1) + 1e-12)
 
 
+def envelope_fc(data, fs_hz: float, band_hz) -> np.ndarray:
+    """Amplitude-envelope FC ``(channels, channels)`` of ``data`` ``(channels, time)``: each
+    channel band-passed to ``band_hz`` (an ideal FFT filter), its Hilbert envelope, the envelopes'
+    correlation."""
+    from scipy.signal import hilbert  # noqa: PLC0415
+
+    x = np.asarray(data, dtype=float)
+    spectrum = np.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
+    freqs = np.fft.rfftfreq(x.shape[1], 1.0 / fs_hz)
+    spectrum[:, (freqs < band_hz[0]) | (freqs > band_hz[1])] = 0.0
+    envelope = np.abs(hilbert(np.fft.irfft(spectrum, n=x.shape[1], axis=1), axis=1))
+    return np.corrcoef(envelope)
+
+
+def band_power(freqs_hz, psd, band_hz) -> np.ndarray:
+    """Power in ``band_hz`` per channel of ``psd`` ``(frequency, channels)``."""
+    return np.asarray(spectral.band_integral(np.asarray(freqs_hz), np.asarray(psd), band_hz,
+                                             axis=0))
+
+
+def relative_band_power(freqs_hz, psd, band_hz, total_hz) -> np.ndarray:
+    """Each channel's power in ``band_hz`` over its power in ``total_hz`` (gain-free)."""
+    return band_power(freqs_hz, psd, band_hz) / band_power(freqs_hz, psd, total_hz)
+
+
 FC_OBJECTIVES = {"fc_rmse": fc_rmse, "fc_correlation_loss": fc_correlation_loss}
 """Losses between a model FC and a target FC, by the name a network config uses."""
 
-__all__ = ["FC_OBJECTIVES", "fc_correlation", "fc_correlation_loss", "fc_rmse",
+__all__ = ["FC_OBJECTIVES", "envelope_fc", "fc_correlation", "fc_correlation_loss", "fc_rmse",
            "functional_connectivity", "upper_triangle"]
