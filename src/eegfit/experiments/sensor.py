@@ -64,6 +64,7 @@ from eegfit.models.network import NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.observe.leadfield import project
 from eegfit.signal import likelihood, sensor, spectral
+from eegfit.signal.fc import band_envelope_fc, envelope_fc, fisher_z_rmse
 from eegfit.simulate import simulate
 
 
@@ -87,12 +88,19 @@ class Sensor(Kind):
         recording_data.check(spec)  # band_hz in the filter, overlap, dt_ms, segments, demo
         sim = spec.simulation
         fs_hz = 1e3 / sim.dt_ms
-        low, high = spec.alpha_hz
         f = spec.filter or {}
-        if (f.get("low_hz") is not None and low < f["low_hz"]) or (
-                f.get("high_hz") is not None and high > f["high_hz"]):
-            raise ValueError(f"{where}.alpha_hz {[low, high]} Hz reaches outside the band-pass "
-                             f"filter {where}.filter {[f.get('low_hz'), f.get('high_hz')]}")
+        bands = [("alpha_hz", spec.alpha_hz)] + ([("fc.band_hz", spec.fc["band_hz"])]
+                                                 if spec.fc else [])
+        for key, (low, high) in bands:
+            if (f.get("low_hz") is not None and low < f["low_hz"]) or (
+                    f.get("high_hz") is not None and high > f["high_hz"]) or low <= 0 or (
+                    high >= fs_hz / 2):
+                raise ValueError(f"{where}.{key} {[low, high]} Hz must lie above 0 Hz, inside "
+                                 f"the band-pass filter {where}.filter "
+                                 f"{[f.get('low_hz'), f.get('high_hz')]} and below the model's "
+                                 f"Nyquist frequency ({fs_hz / 2:g} Hz)")
+        if spec.fc:
+            self.summary_columns = (*self.summary_columns, "fc_misfit")
         self._n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
         self.freqs_hz = spectral.frequencies(self._n_per_segment, fs_hz)
         self._mask = spectral.band_mask(self.freqs_hz, spec.band_hz, f"{where}.band_hz")
@@ -196,17 +204,21 @@ class Sensor(Kind):
         band = recording_data.band_psd(target_ds, self.spec.band_hz, self.n_bins)
         sd = np.full(self.n_bins, likelihood.log_psd_sd(float(target_ds["psd_dof"]),
                                                         self.model_dof))
-        return {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,
-                "log_psd": np.log(band), "decorrelate": likelihood.decorrelation(
-                    sd, self._n_per_segment), "target_ds": target_ds}
+        out = {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,
+               "log_psd": np.log(band), "decorrelate": likelihood.decorrelation(
+                   sd, self._n_per_segment), "target_ds": target_ds}
+        if self.spec.fc:
+            out["target_fc"] = envelope_fc(target_ds["eeg"].values, float(target_ds.attrs[
+                "sfreq_hz"]), self.spec.fc["band_hz"])
+        return out
 
     def fit_data(self, observed: dict, seed: int) -> dict:
         dtype = jnp.result_type(float)
-        return {k: jnp.asarray(observed[k], dtype) for k in ("gain", "log_psd", "decorrelate")} | {
-            "key": keys(seed)[1]}
+        names = ("gain", "log_psd", "decorrelate") + (("target_fc",) if self.spec.fc else ())
+        return {k: jnp.asarray(observed[k], dtype) for k in names} | {"key": keys(seed)[1]}
 
     def aux_units(self) -> dict:
-        return {"peak_frequency": "Hz"}
+        return {"peak_frequency": "Hz"} | ({"fc_misfit": "1"} if self.spec.fc else {})
 
     def observed_band(self, psd, decorrelate, log_psd):
         """The measured spectra the model predicts on the likelihood's bins ``(bins,
@@ -223,7 +235,12 @@ class Sensor(Kind):
         """The channel likelihood of the target's log-PSDs given the model's (plus the profiled
         background with ``aperiodic``); aux: the peak frequency (6-14 Hz) of the model's mean
         channel PSD, and the background's exponent."""
-        psd = self.model_psd(model, data["key"], data["gain"])
+        if self.spec.fc:  # one simulation: its PSD and its FC
+            signal = self.sensor_signal(model, data["key"], data["gain"])
+            psd = self.signal_psd(signal) if self.spec.n_realisations == 1 else self.model_psd(
+                model, data["key"], data["gain"])
+        else:
+            psd = self.model_psd(model, data["key"], data["gain"])
         band, background = self.observed_band(psd, data["decorrelate"], data["log_psd"])
         nll = sensor.negative_log_likelihood(band, np.ones(self.n_bins, bool),
                                              data["decorrelate"], data["log_psd"],
@@ -232,7 +249,19 @@ class Sensor(Kind):
         aux = {"peak_frequency": peak}
         if background is not None:
             aux["aperiodic_exponent"] = background[1]
+        if self.spec.fc:
+            misfit = self.fc_misfit(signal, data["target_fc"])
+            aux["fc_misfit"] = misfit
+            nll = nll + self.spec.fc["weight"] * misfit
         return nll, aux
+
+    def fc_misfit(self, signal, target_fc) -> jax.Array:
+        """The RMSE of the Fisher z of the model's sensor FC (amplitude envelopes in
+        ``fc.band_hz`` of its channels ``(time, channels)``) against the target's: the loss adds
+        it times ``fc.weight`` (a weighted misfit, not a likelihood: the module doc)."""
+        model_fc = band_envelope_fc(signal, 1e3 / self.spec.simulation.dt_ms,
+                                    self.spec.fc["band_hz"])
+        return fisher_z_rmse(model_fc, target_fc)
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)

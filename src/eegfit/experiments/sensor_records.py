@@ -135,6 +135,12 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                                             "frequency (6-14 Hz) of the network's channel-mean "
                                             "PSD, without the background")
         psd = psd + background  # what the likelihood compares with the recording
+    if spec.fc:
+        out["fc_misfit"] = variable((), float(kind.fc_misfit(signal, observed["target_fc"])),
+                                    "1", f"RMSE of the Fisher z of the model's sensor FC "
+                                    f"(amplitude envelopes in {list(spec.fc['band_hz'])} Hz) "
+                                    f"against the recording's; the loss adds it times "
+                                    f"{spec.fc['weight']:g}")
     signal = np.asarray(signal, float).T
     fs_hz = 1e3 / spec.simulation.dt_ms
     out.update({

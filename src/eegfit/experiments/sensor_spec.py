@@ -26,6 +26,12 @@ GROUP_PREFIXES = {  # default channel groups: an electrode's name without its nu
     "parietal": ("P",), "occipital": ("PO", "O", "I", "CB")}
 
 
+FC_BAND_HZ = (8.0, 13.0)
+FC_WEIGHT = 1000.0
+"""The FC misfit's default weight: on the demo (.test/sensor.yaml) the loss's seed-to-seed sd is
+about 60, so a Fisher-z RMSE of 0.06 counts as one such sd (README "Sensor-space EEG")."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SensorSpec(Spec):
     """The sensor kind's own keys (see the module docstring)."""
@@ -52,10 +58,12 @@ class SensorSpec(Spec):
     n_realisations: int = 1
     profile: dict = dataclasses.field(default_factory=lambda: {"n_points": 7, "n_keys": 4})
     demo: dict | None = None
+    fc: dict | None = None
+    """The sensor FC in the loss (``{band_hz, weight}``), or None: not fitted."""
 
     extra_keys = ("files", "channels", "groups", "units", "filter", "segment_s", "overlap",
                   "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
-                  "n_realisations", "profile", "demo")
+                  "n_realisations", "profile", "demo", "fc")
     has_truths = False
     features = types.MappingProxyType({})  # none: recording_data.check reads the bands
     noise_floor_hz = None
@@ -125,7 +133,19 @@ class SensorSpec(Spec):
             "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
             "profile": {"n_points": prof.integer("n_points", p0["n_points"], low=0),
                         "n_keys": prof.integer("n_keys", p0["n_keys"], low=2)},
-            "demo": read_demo_block(r)}
+            "demo": read_demo_block(r),
+            "fc": read_fc(r)}
+
+
+def read_fc(r: Reader) -> dict | None:
+    """The ``fc`` block: the band of the amplitude envelopes (Hz, above 0) and the weight of
+    the FC misfit in the loss (above 0); absent or null: no FC in the loss."""
+    if r.raw("fc") is None:
+        return None
+    fc = r.sub("fc", ("band_hz", "weight"))
+    return {"band_hz": interval(fc.raw("band_hz", list(FC_BAND_HZ)), fc.path("band_hz"),
+                                low=0.0),
+            "weight": fc.number("weight", FC_WEIGHT, above=0.0)}
 
 
 def read_demo_block(r: Reader) -> dict | None:
@@ -248,5 +268,5 @@ def check_file(spec, lf, label: str, path: str) -> None:
         raise rec.RecordingError(f"{where}.band_hz: {err}") from None
 
 
-__all__ = ["GROUP_PREFIXES", "SensorSpec", "check_file", "check_forward_model", "check_regions",
-           "groups_of", "lead_field", "read_demo_block"]
+__all__ = ["FC_BAND_HZ", "FC_WEIGHT", "GROUP_PREFIXES", "SensorSpec", "check_file", "check_forward_model", "check_regions",
+           "groups_of", "lead_field", "read_demo_block", "read_fc"]
