@@ -156,6 +156,9 @@ def test_a_1_over_f_background_on_the_channels_is_profiled_out(made):
     ({"parameters": {"speed_m_s": {"bounds": [5, 20], "start": 10}},
       "connectome": {"delays": False}}, r"speed_m_s needs .*connectome\.delays"),
     ({"demo": {**BLOCK["demo"], "truth": {"kk": 1.0}}}, r"demo\.truth names \['kk'\]"),
+    ({"fc": {"band_hz": [8, 50]}}, r"sensor_k\.fc\.band_hz \[8.0, 50.0\] Hz must lie"),
+    ({"fc": {"band_hz": [8, 13], "weight": 0}}, r"sensor_k\.fc\.weight"),
+    ({"fc": {"band": [8, 13]}}, r"sensor_k\.fc"),
 ])
 def test_bad_config_is_refused_at_planning(tvb, change, culprit):
     with pytest.raises(ValueError, match=culprit):
