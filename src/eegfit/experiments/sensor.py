@@ -4,7 +4,8 @@ through its region lead field, fitted to every channel of a recording at once.
 Its own kind (not a block of ``recording``): the model is a network, not a column; a target is a
 montage of channels, not one; the loss is the channel likelihood (:mod:`eegfit.signal.sensor`,
 one gain for the montage), not the single-channel one with its aperiodic background and NPE.
-Keys of its block (documented in ``config/README.md``)::
+Keys of its block (read and checked by :mod:`eegfit.experiments.sensor_spec`, documented in
+``config/README.md``)::
 
     files: {S001R01: data/S001R01.edf}  # name -> EDF/BDF/FIF; one target each
     channels: null              # null: every channel the file shares with the lead field
@@ -23,6 +24,12 @@ Keys of its block (documented in ``config/README.md``)::
     n_realisations: 1           # the model PSD: mean over this many simulations
     profile: {n_points: 7, n_keys: 4}   # each fit's identifiability check (n_points: 0, off)
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, dt_ms, channels}
+    fc: null                    # {band_hz: [8, 13], weight: 1000}: the sensor FC in the loss
+
+With ``fc``, the loss adds ``weight`` times the RMSE of the Fisher z of the channels' amplitude-
+envelope FC in ``band_hz``, the model's (the same simulation as its spectra) against the
+recording's: a weighted misfit, not a likelihood (the channel pairs are far from independent, and
+their envelope correlations' spread depends on the envelopes' correlation time).
 
 With ``aperiodic`` (the recording kind's key), channel ``c`` measures ``g (S_c + A_c f^-chi)``:
 the network's PSD through the lead field plus an aperiodic background with **one offset per
