@@ -18,9 +18,12 @@ Training data (``npe.model_noise``):
 - ``per_simulation``: each simulation with noise of its own (independent within a batch,
   a key per chunk), the recording's share ``r = trigamma(nu_t / 2) / s^2`` of the noise on
   top: the simulations bring the model's Monte Carlo part. Its implied likelihood is the
-  simulator's own, which is not the grid's Gaussian: the model's Monte Carlo errors of the
-  whitened bins are correlated (up to 0.76 on .test/npe_recording.yaml) where the likelihood
-  assumes them independent, so this NPE is narrower than the grid (README).
+  simulator's own. With the analytic covariance that is not the grid's Gaussian: the model's
+  Monte Carlo errors of the whitened bins are correlated (up to 0.76 on
+  .test/npe_recording.yaml) where the likelihood assumes them independent, so this NPE is
+  narrower than the grid (docs/npe.md). With the block's ``likelihood: {covariance:
+  estimated}`` the whitening holds the realisations' excess (:func:`excess`, a pilot at the
+  box's centre), so the simulations' whitened entries have about unit covariance there too.
 
 :func:`reference_problem` is the grid problem of the NPE's likelihood with the model's mean PSD
 over ``factor`` times more realisations (the reference of ``per_simulation``).
@@ -50,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegfit import infer
+from eegfit.experiments import recording_pilot
 from eegfit.experiments.base import as_float, keys
 from eegfit.infer.npe_settings import Noise
 from eegfit.signal import likelihood, spectral
@@ -99,12 +103,80 @@ def target_dof(kind) -> float:
 
 
 def whitening(kind) -> tuple[np.ndarray, float]:
-    """``(W, r)``: the likelihood's whitening for a recording of :func:`recording_s` seconds,
-    and the share ``r`` of each whitened entry's unit variance that is the recording's."""
+    """``(W, r)``: the likelihood's whitening for a recording of :func:`recording_s` seconds
+    (with the block's ``likelihood: {covariance: estimated}``, the realisations' excess of
+    :func:`excess` in it), and the share ``r`` of each whitened entry's unit variance that is
+    the recording's (the excess scales the recording's and the model's terms alike)."""
     dof = target_dof(kind)
     sd = float(likelihood.log_psd_sd(dof, kind.model_dof))
-    whiten = likelihood.whitening(np.full(kind.n_bins, sd), kind._n_per_segment)
+    whiten = likelihood.whitening(np.full(kind.n_bins, sd), kind._n_per_segment, excess(kind))
     return whiten, likelihood.log_variance(dof) / sd ** 2
+
+
+def pilot_point(kind) -> dict:
+    """Where the NPE's pilot measures the excess: the centre of the box (name -> float)."""
+    return {p.name: 0.5 * (p.bounds[0] + p.bounds[1]) for p in kind.spec.parameters}
+
+
+def pilot(kind) -> np.ndarray:
+    """``(pilot_realisations, n_bins)``: the Welch PSDs of independent single realisations of
+    the model at :func:`pilot_point` (keys from ``npe.seed``; no floor), simulated once per
+    kind object."""
+    cached = getattr(kind, "_npe_pilot", None)
+    if cached is not None:
+        return cached
+    key = jax.random.fold_in(jax.random.key(int(kind.spec.npe.seed)),
+                             recording_pilot.PILOT_STREAM)
+    psd = recording_pilot.realisations(kind, pilot_point(kind), key,
+                                       kind.spec.likelihood["pilot_realisations"])
+    if not np.all(np.isfinite(psd) & (psd > 0)):
+        raise ValueError(f"config experiments.{kind.spec.name}.likelihood: the NPE's pilot "
+                         f"realisations at {pilot_point(kind)} have a PSD that is not finite "
+                         f"and > 0")
+    kind._npe_pilot = psd
+    return psd
+
+
+def excess(kind) -> np.ndarray | None:
+    """The realisations' excess covariance the NPE whitens with under ``likelihood:
+    {covariance: estimated}`` (None: analytic). One for every recording, as the whitening must
+    be: the :func:`pilot` at the box's centre through :func:`likelihood.excess_covariance`, as
+    a target's own pilot (:mod:`~eegfit.experiments.recording_pilot`), which sits at that
+    target's coarse minimum instead (the pipeline's grid and fits of a recording far from the
+    centre whiten along its own peak's motion; the NPE along the centre's)."""
+    if not recording_pilot.estimated(kind.spec):
+        return None
+    cached = getattr(kind, "_npe_excess", None)
+    if cached is None:  # deterministic given the config: measured once per kind object
+        cached = kind._npe_excess = likelihood.excess_covariance(
+            pilot(kind), kind.realisation_dof, kind._n_per_segment)
+    return cached
+
+
+def topped_up(kind) -> bool:
+    """Whether the training noise tops each direction up to the likelihood's unit variance
+    (``per_simulation`` under the estimated covariance) rather than adding the recording's
+    share ``r`` alone."""
+    return per_simulation(kind) and recording_pilot.estimated(kind.spec)
+
+
+TOP_UP_MIN = 0.01
+"""The least variance the training noise adds to a principal entry (where the model's own
+Monte Carlo part already fills the unit variance or more)."""
+
+
+def model_variance(kind, u) -> tuple[np.ndarray, np.ndarray]:
+    """``(V, lambda)``: the eigenvectors (columns, largest variance first) and variances of the
+    covariance of ``u^T W log S_hat`` across the model's noise at :func:`pilot_point`, with
+    ``S_hat`` the mean of ``n_realisations`` realisations: ``u^T W Cov(delta) W^T u / R``,
+    ``delta`` the pilot's relative deviations from its mean (``log`` of a mean of ``R``
+    realisations moves by the mean of their ``delta``, to first order)."""
+    psd = pilot(kind)
+    delta = psd / psd.mean(axis=0) - 1.0
+    w = whitening(kind)[0]
+    cov = u.T @ w @ np.cov(delta, rowvar=False) @ w.T @ u / kind.spec.n_realisations
+    values, vectors = np.linalg.eigh(cov)
+    return vectors[:, ::-1], values[::-1]
 
 
 FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX = 1e-5, 0.5
@@ -162,9 +234,26 @@ def basis(kind) -> np.ndarray:
     entries = entries[np.all(np.isfinite(entries), axis=1)]
     _, _, vt = np.linalg.svd(entries - entries.mean(axis=0), full_matrices=False)
     u = vt[:min(N_COMPONENTS, kind.n_bins - 1)].T
+    if topped_up(kind):  # the same span, turned so that the model's noise is uncorrelated
+        vectors, values = model_variance(kind, u)
+        u = u @ vectors
+        kind._npe_top_up = np.maximum(1.0 - values, TOP_UP_MIN)
     u = u * np.where(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])] < 0, -1.0, 1.0)
     kind._npe_basis = u  # deterministic given the config: computed once per kind object
     return u
+
+
+def top_up(kind) -> np.ndarray:
+    """Per principal entry, the variance the training noise adds to a per-simulation feature
+    under the estimated covariance: ``1 - lambda`` (at least :data:`TOP_UP_MIN`) for the
+    model's own variance ``lambda`` there (:func:`model_variance`), so that the simulations'
+    spread plus the noise is the likelihood's unit covariance at the pilot's point. The
+    realisations are steadier than ``chi2`` at the limit cycle's peak (whitened entries' total
+    variance down to 0.4 on .test/npe_recording.yaml with the share ``r`` added alone): the
+    flow would learn a likelihood narrower there than the grid's, which the estimated
+    covariance (floored at the analytic one) does not claim."""
+    basis(kind)
+    return kind._npe_top_up
 
 
 def feature_names(kind) -> list[str]:
@@ -186,10 +275,16 @@ def fit_key(kind):
 
 def noise(kind) -> Noise:
     """The likelihood's noise on a whitened entry: all of it (sd 1) on the fit key's simulation,
-    or the recording's share (sd ``sqrt(r)``) on a simulation with noise of its own."""
-    sd = float(np.sqrt(whitening(kind)[1])) if per_simulation(kind) else 1.0
-    sds = {k: (LOG_FLOOR_FRACTION_SD if k == "log_floor_fraction" else sd)
-           for k in feature_names(kind)}
+    or on a simulation with noise of its own the recording's share (sd ``sqrt(r)``), or under
+    the estimated covariance what tops the entry up to unit variance (:func:`top_up`)."""
+    names = feature_names(kind)
+    if topped_up(kind):
+        sd = np.sqrt(top_up(kind))
+    else:
+        sd = np.full(len(names), float(np.sqrt(whitening(kind)[1])) if per_simulation(kind)
+                     else 1.0)
+    sds = {k: (LOG_FLOOR_FRACTION_SD if k == "log_floor_fraction" else float(sd[i]))
+           for i, k in enumerate(names)}
     # a key per chunk: the simulations' own noise, or the floors drawn for them
     return Noise(rel_sd=None, sd=sds, drive_noise=per_simulation(kind) or has_floor(kind))
 
@@ -254,6 +349,11 @@ def conditions(kind) -> dict:
            "model": repr(spec.model),
            "summary": f"{len(feature_names(kind)) - has_floor(kind)} principal directions of "
                       f"{BASIS_POINTS} prior draws (seed {spec.npe.seed}) at the fit key"}
+    if recording_pilot.estimated(spec):
+        out["covariance"] = (f"estimated: {spec.likelihood['pilot_realisations']} realisations "
+                             f"at {pilot_point(kind)} (seed {spec.npe.seed})" +
+                             ("; the noise tops each entry up to unit variance"
+                              if topped_up(kind) else ""))
     if has_floor(kind):
         out["floor"] = (f"log-uniform fraction of the band's mean PSD in "
                         f"[{FLOOR_FRACTION_MIN:g}, {FLOOR_FRACTION_MAX:g}), drawn per "
@@ -302,7 +402,7 @@ def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16,
 
 
 __all__ = ["DOF_TOLERANCE", "FLOOR_FRACTION_MAX", "FLOOR_FRACTION_MIN", "LOG_FLOOR_FRACTION_SD",
-           "check", "conditions",
-           "feature_names", "features", "fit_key", "floor_draws", "has_floor", "noise",
-           "observed", "own_noise", "per_simulation", "recording_s", "reference_problem",
-           "target_dof", "whitening"]
+           "TOP_UP_MIN", "check", "conditions", "excess", "feature_names", "features",
+           "fit_key", "floor_draws", "has_floor", "model_variance", "noise", "observed",
+           "own_noise", "per_simulation", "pilot", "pilot_point", "recording_s",
+           "reference_problem", "target_dof", "top_up", "topped_up", "whitening"]
