@@ -10,9 +10,10 @@ variance (without a floor every bin's log-ratio has the same sd ``s``, ``s^2 = t
 :data:`N_COMPONENTS` principal directions of the model's whitened log-PSD over the prior
 (:func:`basis`): the noise stays isotropic, and the flow reads 8 numbers, not one per bin.
 
-Training data (``npe.model_noise``):
+Training data (``npe.model_noise``; default ``per_simulation`` under the estimated covariance,
+``fit_key`` under the analytic one):
 
-- ``fit_key`` (default): every simulation with the fit key of the first seed (common random
+- ``fit_key``: every simulation with the fit key of the first seed (common random
   numbers, as the fits and the grid posterior), the likelihood's unit noise on top: the NPE's
   implied likelihood is the grid's, ``N(U^T W log P; U^T W log S_k(theta), I)``.
 - ``per_simulation``: each simulation with noise of its own (independent within a batch,
@@ -262,10 +263,21 @@ def feature_names(kind) -> list[str]:
     return names + (["log_floor_fraction"] if has_floor(kind) else [])
 
 
+def model_noise(kind) -> str:
+    """``npe.model_noise``, or where unset its default: ``per_simulation`` under the block's
+    ``likelihood: {covariance: estimated}`` (held to a key-averaged reference on the default
+    ``recording_demo``, docs/npe.md), ``fit_key`` under the analytic covariance (where the
+    simulations' own noise is not the likelihood's)."""
+    chosen = kind.spec.npe.model_noise
+    if chosen is not None:
+        return chosen
+    return "per_simulation" if recording_pilot.estimated(kind.spec) else "fit_key"
+
+
 def per_simulation(kind) -> bool:
-    """Whether each training simulation gets noise of its own (``npe.model_noise:
-    per_simulation``) rather than the fit key's (``fit_key``, the grid posterior's)."""
-    return kind.spec.npe.model_noise == "per_simulation"
+    """Whether each training simulation gets noise of its own (:func:`model_noise`
+    ``per_simulation``) rather than the fit key's (``fit_key``, the grid posterior's)."""
+    return model_noise(kind) == "per_simulation"
 
 
 def fit_key(kind):
@@ -339,7 +351,7 @@ def conditions(kind) -> dict:
     """What the estimator is trained for beside its prior and noise (checked on reload)."""
     spec = kind.spec
     sim = spec.simulation
-    out = {"model_noise": spec.npe.model_noise + (
+    out = {"model_noise": model_noise(kind) + (
                "" if per_simulation(kind) else f" (seed {spec.seeds[0]})"),
            "band_hz": [float(b) for b in kind.band_hz], "segment_s": float(spec.segment_s),
            "overlap": float(spec.overlap), "n_realisations": int(spec.n_realisations),
@@ -403,6 +415,6 @@ def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16,
 
 __all__ = ["DOF_TOLERANCE", "FLOOR_FRACTION_MAX", "FLOOR_FRACTION_MIN", "LOG_FLOOR_FRACTION_SD",
            "TOP_UP_MIN", "check", "conditions", "excess", "feature_names", "features",
-           "fit_key", "floor_draws", "has_floor", "model_variance", "noise", "observed",
+           "fit_key", "floor_draws", "has_floor", "model_noise", "model_variance", "noise", "observed",
            "own_noise", "per_simulation", "pilot", "pilot_point", "recording_s",
            "reference_problem", "target_dof", "top_up", "topped_up", "whitening"]
