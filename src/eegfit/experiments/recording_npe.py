@@ -55,6 +55,8 @@ import numpy as np
 
 from eegfit import infer
 from eegfit.experiments import recording_pilot
+from eegfit.experiments.recording_npe_pilot import (TOP_UP_MIN, excess, model_variance, pilot,
+                                                    pilot_point)
 from eegfit.experiments.base import as_float, keys
 from eegfit.infer.npe_settings import Noise
 from eegfit.signal import likelihood, spectral
@@ -114,70 +116,11 @@ def whitening(kind) -> tuple[np.ndarray, float]:
     return whiten, likelihood.log_variance(dof) / sd ** 2
 
 
-def pilot_point(kind) -> dict:
-    """Where the NPE's pilot measures the excess: the centre of the box (name -> float)."""
-    return {p.name: 0.5 * (p.bounds[0] + p.bounds[1]) for p in kind.spec.parameters}
-
-
-def pilot(kind) -> np.ndarray:
-    """``(pilot_realisations, n_bins)``: the Welch PSDs of independent single realisations of
-    the model at :func:`pilot_point` (keys from ``npe.seed``; no floor), simulated once per
-    kind object."""
-    cached = getattr(kind, "_npe_pilot", None)
-    if cached is not None:
-        return cached
-    key = jax.random.fold_in(jax.random.key(int(kind.spec.npe.seed)),
-                             recording_pilot.PILOT_STREAM)
-    psd = recording_pilot.realisations(kind, pilot_point(kind), key,
-                                       kind.spec.likelihood["pilot_realisations"])
-    if not np.all(np.isfinite(psd) & (psd > 0)):
-        raise ValueError(f"config experiments.{kind.spec.name}.likelihood: the NPE's pilot "
-                         f"realisations at {pilot_point(kind)} have a PSD that is not finite "
-                         f"and > 0")
-    kind._npe_pilot = psd
-    return psd
-
-
-def excess(kind) -> np.ndarray | None:
-    """The realisations' excess covariance the NPE whitens with under ``likelihood:
-    {covariance: estimated}`` (None: analytic). One for every recording, as the whitening must
-    be: the :func:`pilot` at the box's centre through :func:`likelihood.excess_covariance`, as
-    a target's own pilot (:mod:`~eegfit.experiments.recording_pilot`), which sits at that
-    target's coarse minimum instead (the pipeline's grid and fits of a recording far from the
-    centre whiten along its own peak's motion; the NPE along the centre's)."""
-    if not recording_pilot.estimated(kind.spec):
-        return None
-    cached = getattr(kind, "_npe_excess", None)
-    if cached is None:  # deterministic given the config: measured once per kind object
-        cached = kind._npe_excess = likelihood.excess_covariance(
-            pilot(kind), kind.realisation_dof, kind._n_per_segment)
-    return cached
-
-
 def topped_up(kind) -> bool:
     """Whether the training noise tops each direction up to the likelihood's unit variance
     (``per_simulation`` under the estimated covariance) rather than adding the recording's
     share ``r`` alone."""
     return per_simulation(kind) and recording_pilot.estimated(kind.spec)
-
-
-TOP_UP_MIN = 0.01
-"""The least variance the training noise adds to a principal entry (where the model's own
-Monte Carlo part already fills the unit variance or more)."""
-
-
-def model_variance(kind, u) -> tuple[np.ndarray, np.ndarray]:
-    """``(V, lambda)``: the eigenvectors (columns, largest variance first) and variances of the
-    covariance of ``u^T W log S_hat`` across the model's noise at :func:`pilot_point`, with
-    ``S_hat`` the mean of ``n_realisations`` realisations: ``u^T W Cov(delta) W^T u / R``,
-    ``delta`` the pilot's relative deviations from its mean (``log`` of a mean of ``R``
-    realisations moves by the mean of their ``delta``, to first order)."""
-    psd = pilot(kind)
-    delta = psd / psd.mean(axis=0) - 1.0
-    w = whitening(kind)[0]
-    cov = u.T @ w @ np.cov(delta, rowvar=False) @ w.T @ u / kind.spec.n_realisations
-    values, vectors = np.linalg.eigh(cov)
-    return vectors[:, ::-1], values[::-1]
 
 
 FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX = 1e-5, 0.5
@@ -236,7 +179,7 @@ def basis(kind) -> np.ndarray:
     _, _, vt = np.linalg.svd(entries - entries.mean(axis=0), full_matrices=False)
     u = vt[:min(N_COMPONENTS, kind.n_bins - 1)].T
     if topped_up(kind):  # the same span, turned so that the model's noise is uncorrelated
-        vectors, values = model_variance(kind, u)
+        vectors, values = model_variance(kind, u, whitening(kind)[0])
         u = u @ vectors
         kind._npe_top_up = np.maximum(1.0 - values, TOP_UP_MIN)
     u = u * np.where(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])] < 0, -1.0, 1.0)
@@ -415,6 +358,6 @@ def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16,
 
 __all__ = ["DOF_TOLERANCE", "FLOOR_FRACTION_MAX", "FLOOR_FRACTION_MIN", "LOG_FLOOR_FRACTION_SD",
            "TOP_UP_MIN", "check", "conditions", "excess", "feature_names", "features",
-           "fit_key", "floor_draws", "has_floor", "model_noise", "model_variance", "noise", "observed",
-           "own_noise", "per_simulation", "pilot", "pilot_point", "recording_s",
+           "fit_key", "floor_draws", "has_floor", "model_noise", "model_variance", "noise",
+           "observed", "own_noise", "per_simulation", "pilot", "pilot_point", "recording_s",
            "reference_problem", "target_dof", "top_up", "topped_up", "whitening"]
