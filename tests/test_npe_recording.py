@@ -297,6 +297,9 @@ def test_recording_s_is_refused_for_a_column():
     (dict(npe={**BLOCK["npe"], "recording_s": 60}), "another recording_s: trained 30.0"),
     (dict(n_realisations=8), "another n_realisations: trained 4, this problem's 8"),
     (dict(npe={**BLOCK["npe"], "model_noise": "per_simulation"}), "other likelihood noise"),
+    (dict(likelihood=ESTIMATED), "other likelihood noise"),  # per_simulation, topped up
+    (dict(likelihood=ESTIMATED, npe={**BLOCK["npe"], "model_noise": "fit_key"}),
+     "another covariance: trained None, this problem's estimated"),
 ])
 def test_a_saved_estimator_is_refused_for_another_band_length_or_model(estimator, tmp_path,
                                                                        changes, culprit):
