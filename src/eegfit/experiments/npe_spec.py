@@ -29,8 +29,9 @@ class NpeSpec:
     (default: the demo's ``duration_s``); a target of another length is refused.
     ``model_noise`` (kind ``recording`` only): ``fit_key`` (the model simulated with the fit
     key of the first seed, as the grid posterior: the NPE's likelihood is the grid's) or
-    ``per_simulation`` (each training simulation its own drive noise, the recording's share of
-    the noise on top: the simulator's own likelihood, see README).
+    ``per_simulation`` (each training simulation its own drive noise, the rest of the
+    likelihood's noise on top: the simulator's own likelihood, see docs/npe.md); None: the
+    kind's default (:func:`eegfit.experiments.recording_npe.model_noise`).
     """
 
     settings: Settings = Settings()
@@ -40,7 +41,7 @@ class NpeSpec:
     sbc_bins: int = 10
     focus: int = 1
     recording_s: float | None = None
-    model_noise: str = "fit_key"
+    model_noise: str | None = None
 
     KEYS = ("enabled", *(f.name for f in dataclasses.fields(Settings)), "draws", "sbc",
             "focus", "recording_s", "model_noise")
@@ -70,8 +71,8 @@ class NpeSpec:
                    sbc_bins=sbc.integer("bins", cls.sbc_bins, low=2),
                    focus=r.integer("focus", cls.focus, low=0),
                    recording_s=r.number("recording_s", optional=True, above=0.0),
-                   model_noise=r.choice("model_noise", ("fit_key", "per_simulation"),
-                                        cls.model_noise))
+                   model_noise=None if r.raw("model_noise") is None else r.choice(
+                       "model_noise", ("fit_key", "per_simulation")))
         if spec.sbc_bins > spec.sbc_draws + 1:
             raise ValueError(f"config {sbc.path('bins')} ({spec.sbc_bins}) must be at most "
                              f"{sbc.path('draws')} + 1 ({spec.sbc_draws + 1})")
