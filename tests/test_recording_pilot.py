@@ -1,5 +1,5 @@
 """A recording's likelihood with the covariance its model's own realisations show
-(``likelihood: {covariance: estimated}``, :mod:`eegfit.experiments.recording_pilot`): in a noisy
+(``likelihood: {covariance: estimated}``, :mod:`eegfit.experiments.covariance_pilot`): in a noisy
 limit cycle the pilot finds an excess and the posterior widens by at most its square root; at a
 fixed point it finds none and the likelihood keeps its bytes.
 

@@ -56,13 +56,15 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import recording_data
 from eegfit.experiments import sensor_data as sdata
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
+from eegfit.experiments.demo import check_demo, demo_inputs, file_targets, read_demo
 from eegfit.experiments.network import delay_args
+from eegfit.experiments.recording import read_filter
 from eegfit.experiments.reader import Reader, default, interval
 from eegfit.experiments.spec import Spec
+from eegfit.experiments.spectrum_records import band_psd
 from eegfit.models.network import DELAY_MODES, NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.observe.leadfield import HOW, project
@@ -122,7 +124,7 @@ class SensorSpec(Spec):
             if not isinstance(members, list) or not members:
                 raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
                                  f"{members!r}")
-        filt = recording_data.read_filter(r, default(cls, "filter"))
+        filt = read_filter(r, default(cls, "filter"))
         lead = r.sub("lead_field", ("how", "drop"))
         drop = lead.raw("drop", list(defaults["lead_field"]["drop"]))
         if not isinstance(drop, list):
@@ -180,7 +182,7 @@ def read_demo_block(r: Reader) -> dict | None:
     if channels is not None and (not isinstance(channels, list) or len(channels) < 2):
         raise ValueError(f"config {r.path('demo')}.channels must be null or list at least 2 "
                          f"electrodes, got {channels!r}")
-    demo = recording_data.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
+    demo = read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
     demo["channels"] = None if channels is None else tuple(map(str, channels))
     return demo
 
@@ -229,7 +231,7 @@ class Sensor(Kind):
                              f"segments of segment_s ({spec.segment_s} s)")
         self.model_dof = likelihood.welch_dof([per] * spec.n_realisations, self._n_per_segment,
                                               spec.overlap)
-        recording_data.check_demo(spec)
+        check_demo(spec)
         if spec.demo and spec.demo["channels"] is not None:
             from eegfit.data import montage  # noqa: PLC0415
 
@@ -256,10 +258,10 @@ class Sensor(Kind):
         return self._base
 
     def targets(self) -> list[Target]:
-        return recording_data.file_targets(self.spec)
+        return file_targets(self.spec)
 
     def generated_inputs(self) -> dict[str, str]:
-        return recording_data.demo_inputs(self.spec)
+        return demo_inputs(self.spec)
 
     def check_inputs(self) -> None:
         for label, path in self.spec.files.items():
@@ -305,7 +307,7 @@ class Sensor(Kind):
         channels = [str(c) for c in target_ds["channel"].values]
         lf = self.lf.take(montage.match(channels, self.lf.electrodes, self.lf.aliases))
         freqs = target_ds["frequency"].values
-        band = recording_data.band_psd(target_ds, self.spec.band_hz, self.n_bins)
+        band = band_psd(target_ds, self.spec.band_hz, self.n_bins)
         sd = np.full(self.n_bins, likelihood.log_psd_sd(float(target_ds["psd_dof"]),
                                                         self.model_dof))
         return {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,

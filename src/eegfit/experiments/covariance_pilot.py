@@ -1,5 +1,6 @@
-"""The recording likelihood's covariance estimated from the model's own realisations (the
-``likelihood`` key of a recording block): a pilot at one parameter value, made once per target.
+"""The pilot of the recording likelihood's estimated covariance: the model's own realisations at
+one parameter value, made once per target (the ``likelihood`` key of a recording block; the
+estimator is :func:`eegfit.signal.likelihood.excess_covariance`).
 
 In a noisy limit cycle the log-PSD's bins move together beyond the window's leakage (the peak
 wanders as a whole), so the analytic covariance (:mod:`eegfit.signal.likelihood`) is several
