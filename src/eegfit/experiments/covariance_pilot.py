@@ -22,6 +22,7 @@ realisations a key of its own stream of that seed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import jax
@@ -65,35 +66,51 @@ def estimated(spec) -> bool:
     return spec.likelihood["covariance"] == "estimated"
 
 
+@functools.lru_cache(maxsize=8)
+def _grid_program(kind):
+    """``(values (batch, d), fit data) -> the analytic losses``: one compiled program per kind,
+    the target's data an argument (a constant of the program would compile it again for every
+    target; the fits pass it the same way)."""
+    names = kind.spec.names
+
+    def losses(values, data):
+        return jax.vmap(lambda v: kind.loss(kind.model_at(dict(zip(names, v))), data)[0])(values)
+    return jax.jit(losses)
+
+
+@functools.lru_cache(maxsize=8)
+def _realisations_program(kind):
+    """``(model, keys (batch,)) -> the Welch PSDs over the likelihood's band``: one compiled
+    program per kind, the model (its parameter values) an argument."""
+    return jax.jit(jax.vmap(lambda model, k: kind.realisation_psd(model, k)[kind._mask],
+                            in_axes=(None, 0)))
+
+
 def grid_minimum(kind, observed: dict, seed: int) -> dict:
     """The parameter values (name -> float) of the lowest analytic loss on the coarse grid over
     the box, the fit key of ``seed`` (the fits' own likelihood)."""
     spec, g = kind.spec, kind.spec.likelihood["pilot_grid_points"]
-    names = spec.names
     axes = [np.linspace(*p.bounds, g) for p in spec.parameters]
     points = np.array(list(itertools.product(*axes)), dtype=float)  # (g ** d, d)
     data = kind.fit_data(observed, seed)
-
-    @jax.jit
-    def losses(values):
-        return jax.vmap(lambda v: kind.loss(kind.model_at(dict(zip(names, v))), data)[0])(values)
+    losses = _grid_program(kind)
     dtype = jnp.result_type(float)
-    nll = np.concatenate([np.asarray(losses(jnp.asarray(points[i:i + g], dtype)), float)
+    nll = np.concatenate([np.asarray(losses(jnp.asarray(points[i:i + g], dtype), data), float)
                           for i in range(0, len(points), g)])
     if not np.any(np.isfinite(nll)):
         raise ValueError(f"config experiments.{spec.name}.likelihood: the analytic likelihood "
                          f"is not finite anywhere on the pilot's {g}-point grid over the box")
     best = points[int(np.nanargmin(np.where(np.isfinite(nll), nll, np.nan)))]
-    return {n: float(v) for n, v in zip(names, best)}
+    return {n: float(v) for n, v in zip(spec.names, best)}
 
 
 def realisations(kind, values: dict, key, n: int) -> np.ndarray:
     """``(n, n_bins)``: the Welch PSDs over the likelihood's band of ``n`` independent
     realisations of the model at ``values`` (keys split from ``key``; no floor)."""
     model = kind.model_at({k: as_float(v) for k, v in values.items()})
-    batch = jax.jit(jax.vmap(lambda k: kind.realisation_psd(model, k)[kind._mask]))
+    batch = _realisations_program(kind)
     split = jax.random.split(key, n)
-    return np.concatenate([np.asarray(batch(split[i:i + BATCH]), float)
+    return np.concatenate([np.asarray(batch(model, split[i:i + BATCH]), float)
                            for i in range(0, n, BATCH)])
 
 
