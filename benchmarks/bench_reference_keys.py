@@ -208,11 +208,11 @@ def reference_features(kind, y, freqs, psd):
     ``freqs``; the target's floor added)."""
     import numpy as np  # noqa: PLC0415
 
-    from eegfit.experiments import recording_data  # noqa: PLC0415
+    from eegfit.experiments import spectrum_records  # noqa: PLC0415
     from eegfit.experiments import recording_npe  # noqa: PLC0415
 
     floor = float(np.exp(y["log_floor_fraction"])) if recording_npe.has_floor(kind) else 0.0
-    floored = np.asarray(recording_data.with_floor(kind.spec, freqs, psd.T, floor), float)
+    floored = np.asarray(spectrum_records.with_floor(kind.spec, freqs, psd.T, floor), float)
     mask = kind._mask[:len(freqs)]
     return (recording_npe.basis(kind).T @ (recording_npe.whitening(kind)[0]
                                           @ np.log(floored[mask]))).T

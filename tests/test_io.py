@@ -12,7 +12,7 @@ import xarray as xr
 from eegfit import Fitter, JansenRit, Param, experiments, io, rms, simulate
 from eegfit.experiments import Kind, Target, summary
 from eegfit.experiments.base import as_float
-from eegfit.experiments.column_scan import identifiable
+from eegfit.experiments.scan import identifiable
 
 SIM = dict(duration_ms=300.0, transient_ms=100.0)
 

@@ -17,7 +17,7 @@ import xarray as xr
 import yaml
 
 from eegfit import experiments, infer
-from eegfit.experiments import npe, recording_npe
+from eegfit.experiments import covariance_pilot, npe, recording_npe
 from eegfit.infer import npe_check, npe_io
 from eegfit.infer.npe_train import focus
 
@@ -106,8 +106,8 @@ def test_per_simulation_features_have_unit_covariance_under_the_estimated_covari
     where its peak wanders, 0.4 where the realisations are steadier than chi2."""
     npe_block = {**BLOCK["npe"], "model_noise": "per_simulation"}
     kind = build(npe=npe_block, likelihood=ESTIMATED)
-    assert recording_npe.pilot_point(kind) == {"b": 50.0}
-    assert np.linalg.eigvalsh(recording_npe.excess(kind))[-1] > 1.5  # there is an excess
+    assert covariance_pilot.npe_pilot_point(kind) == {"b": 50.0}
+    assert np.linalg.eigvalsh(covariance_pilot.npe_excess(kind))[-1] > 1.5  # there is an excess
 
     def covariance(kind):
         f = recording_npe.features(kind, {"b": jnp.full(800, 50.0)}, jax.random.key(11))

@@ -1,5 +1,5 @@
 """A recording's likelihood with the covariance its model's own realisations show
-(``likelihood: {covariance: estimated}``, :mod:`eegfit.experiments.recording_pilot`): in a noisy
+(``likelihood: {covariance: estimated}``, :mod:`eegfit.experiments.covariance_pilot`): in a noisy
 limit cycle the pilot finds an excess and the posterior widens by at most its square root; at a
 fixed point it finds none and the likelihood keeps its bytes.
 
@@ -18,7 +18,7 @@ pytest.importorskip("mne")
 pytest.importorskip("edfio")
 
 from eegfit import experiments as ex  # noqa: E402
-from eegfit.experiments import posterior, provenance, runner  # noqa: E402
+from eegfit.experiments import covariance_pilot, posterior, provenance, runner  # noqa: E402
 
 NAME = "recording_pilot"
 DEMO = f"results/{NAME}/inputs/demo.edf"
@@ -114,3 +114,42 @@ def test_bad_likelihood_blocks_are_refused_naming_the_key(value, key):
     bad["likelihood"] = value
     with pytest.raises(ValueError, match=f"experiments.{NAME}.{key}"):
         ex.build(NAME, bad)
+
+
+def test_the_next_targets_pilot_compiles_nothing(tmp_path):
+    """One program per kind, the target's data and the model's values its arguments: a job
+    making many targets compiles the pilot once (programs closing over a target's data and
+    values compiled three for each)."""
+    import logging  # noqa: PLC0415
+
+    import jax  # noqa: PLC0415
+
+    small = block(120.0)
+    small["seeds"] = [0, 1]
+    small["simulation"]["dt_ms"] = 1.0
+    small["demo"]["duration_s"] = 8.0
+    small["likelihood"].update(pilot_realisations=84, pilot_grid_points=2)
+    kind = ex.build(NAME, small)
+    analytic = ex.build(NAME, block(120.0, "analytic") | {"simulation": small["simulation"]})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        Path(DEMO).parent.mkdir(parents=True)
+        kind.make_input("demo", Path(DEMO))
+        first, second = kind.targets()
+        observed = kind._observed(runner.make_target(analytic, first), None)
+    covariance_pilot.excess_dataset(kind, first, observed)  # compiles the pilot's programs
+    compiled = []
+
+    class Count(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("Finished XLA compilation"):
+                compiled.append(record.getMessage())
+    handler, logger = Count(), logging.getLogger("jax._src.dispatch")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles():
+            pilot = covariance_pilot.excess_dataset(kind, second, observed)
+    finally:
+        logger.removeHandler(handler)
+    assert compiled == []
+    assert pilot["likelihood_excess"].shape == (kind.n_bins, kind.n_bins)

@@ -22,7 +22,7 @@ pytest.importorskip("mne")
 pytest.importorskip("edfio")
 
 from eegfit import experiments  # noqa: E402
-from eegfit.experiments import recording_data, runner  # noqa: E402
+from eegfit.experiments import demo, runner  # noqa: E402
 from eegfit.experiments.base import as_float  # noqa: E402
 from eegfit.signal import likelihood  # noqa: E402
 
@@ -50,7 +50,7 @@ def recording(tmp_path_factory):
     assert kind.spec.demo["dt_ms"] == 0.1 and kind.spec.demo["truth"] == TRUTH
     assert type(kind.spec.model.drive).__name__ == "WhiteNoiseDrive"
     (target,) = kind.targets()
-    steps, original = [], recording_data.simulate
+    steps, original = [], demo.simulate
 
     def simulate(model, **sim):
         steps.append(sim["dt_ms"])
@@ -59,7 +59,7 @@ def recording(tmp_path_factory):
         mp.chdir(workdir)
         (path,) = kind.generated_inputs()
         with pytest.MonkeyPatch.context() as spy:
-            spy.setattr(recording_data, "simulate", simulate)
+            spy.setattr(demo, "simulate", simulate)
             kind.make_input("demo", workdir / path)
         assert steps == [0.1]  # the demo is written at its own, finer step
         return target, runner.make_target(kind, target)

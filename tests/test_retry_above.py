@@ -159,7 +159,7 @@ def test_a_retry_that_finds_no_lower_loss_keeps_the_first_attempt(tmp_path):
     the box's edge: a backend whose loss does not reproduce), and the polish from there (``retry:
     0``: one start, 3 steps) ends above the first attempt: the first attempt is kept, with the
     retry's reason, loss and counts in its attrs."""
-    from eegfit.experiments import cross_retry, runner  # noqa: PLC0415
+    from eegfit.experiments import retry_above, runner  # noqa: PLC0415
 
     block = copy.deepcopy(BLOCK)
     block["backends"]["grad"]["retry"] = 0
@@ -176,7 +176,7 @@ def test_a_retry_that_finds_no_lower_loss_keeps_the_first_attempt(tmp_path):
     other["best_loss"] = other["best_loss"].copy(data=1e-9)
     other["best_C"] = other["best_C"].copy(data=170.0)
     io.write_netcdf(other.assign_attrs(backend="nevergrad"), paths["other"])
-    ((kept, kept_timing),) = cross_retry.retry_chunk(
+    ((kept, kept_timing),) = retry_above.retry_chunk(
         kind, "grad", [target], [paths["target"]], [paths["first"]], [tmp_path / "first.json"],
         {"nevergrad": [paths["other"]]})
     assert kept.attrs["retry_reason"] == ABOVE_OTHER and kept.attrs["retry_kept"] == "first attempt"

@@ -118,7 +118,7 @@ def backends(experiment):
 def retried_above_others(experiment, backend):
     """Whether the backend's fits are checked against the other backends' of the same targets
     (backends.grad.retry_above_others): its fit jobs then write first attempts, and a job per
-    chunk after every backend's writes the fits (eegfit.experiments.cross_retry)."""
+    chunk after every backend's writes the fits (eegfit.experiments.retry_above)."""
     return EXPERIMENTS[experiment].spec.backend(backend).retry_above_others
 
 

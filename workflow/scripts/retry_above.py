@@ -1,6 +1,6 @@
 """A chunk's grad fits checked against the other backends' fits of the same targets: a first
 attempt within the margin is copied as it is (byte for byte), one far above is fitted again
-(eegfit.experiments.cross_retry); one NetCDF record and one timing JSON per fit."""
+(eegfit.experiments.retry_above); one NetCDF record and one timing JSON per fit."""
 
 from _job import chunk_paths, start, write_records
 
@@ -9,13 +9,13 @@ kind = start(snakemake)  # noqa: F821
 import shutil  # noqa: E402
 
 from eegfit import io  # noqa: E402
-from eegfit.experiments import cross_retry  # noqa: E402
+from eegfit.experiments import retry_above  # noqa: E402
 
 smk = snakemake  # noqa: F821
 targets, paths = chunk_paths(smk, kind, smk.input.manifest)
 n = len(targets)
 others = {b: list(smk.input.others[i * n:(i + 1) * n]) for i, b in enumerate(smk.params.others)}
-out = cross_retry.retry_chunk(kind, smk.params.backend, targets, paths, list(smk.input.first),
+out = retry_above.retry_chunk(kind, smk.params.backend, targets, paths, list(smk.input.first),
                               list(smk.input.first_timings), others)
 refitted = [i for i, made in enumerate(out) if made is not None]
 for i, made in enumerate(out):

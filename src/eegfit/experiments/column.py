@@ -291,9 +291,9 @@ class Column(Kind):
         return [t for t in self.targets() if t.seed == self.spec.seeds[0]]
 
     def scan(self, target_datasets) -> xr.Dataset | None:
-        from eegfit.experiments.column_scan import scan  # noqa: PLC0415
+        from eegfit.experiments.scan import column_scan  # noqa: PLC0415
 
-        return scan(self, target_datasets) if self.has_scan else None
+        return column_scan(self, target_datasets) if self.has_scan else None
 
     def figures(self, fits, targets, scan, summary) -> dict:
         from eegfit import plots  # noqa: PLC0415

@@ -18,8 +18,8 @@ import xarray as xr
 
 from eegfit.data import hcp_bold
 from eegfit.experiments.base import Target, as_float, keys
+from eegfit.experiments.fc_records import fit_vars, matrix, node_coords, sc_vars
 from eegfit.experiments.network import Network, NetworkSpec
-from eegfit.experiments.network_data import fit_vars, matrix, node_coords, sc_vars
 from eegfit.experiments.spec import Reader, Simulation, integer
 from eegfit.signal.fc import fc_correlation
 

@@ -25,7 +25,7 @@ coupling variable and form, with that drive, independent per node where it is no
 signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit: S(y1 - y2)),
 its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x). Several
 parameters (k and the speed, say) are fitted together; the scan is then a surface over the first
-two (:func:`eegfit.experiments.network_data.surface`).
+two (:func:`eegfit.experiments.scan.network_surface`).
 
 With ``connectome.delays: true`` (any nodes; a connectome with tract lengths)
 the coupling is delayed by the tract lengths over the conduction speed ``speed_m_s`` (m/s): the
@@ -268,7 +268,7 @@ class Network(Kind):
 
     # ---- targets, loss, extras --------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
-        from eegfit.experiments.network_data import target_dataset  # noqa: PLC0415
+        from eegfit.experiments.fc_records import target_dataset  # noqa: PLC0415
 
         model = self.model_at({n: as_float(v) for n, v in target.truth.items()})
         trace = simulate(model, key=keys(target.seed)[0], **self.spec.simulation.kwargs())
@@ -298,14 +298,14 @@ class Network(Kind):
         return value, {name: value, "fc_correlation": fc_correlation(fc, observed)}
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
-        from eegfit.experiments.network_data import fit_vars  # noqa: PLC0415
+        from eegfit.experiments.fc_records import fit_vars  # noqa: PLC0415
 
         return fit_vars(self, target, observed, result)
 
     def scan(self, target_datasets) -> xr.Dataset:
-        from eegfit.experiments.network_data import scan  # noqa: PLC0415
+        from eegfit.experiments.scan import network_scan  # noqa: PLC0415
 
-        return scan(self, target_datasets)
+        return network_scan(self, target_datasets)
 
     def figures(self, fits, targets, scan, summary) -> dict:
         from eegfit import plots  # noqa: PLC0415

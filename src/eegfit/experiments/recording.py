@@ -20,7 +20,7 @@ Keys of its block (documented in ``config/README.md``)::
     n_realisations: 16          # the model PSD: the mean over this many independent simulations
     likelihood: {covariance: analytic, pilot_realisations: 320, pilot_grid_points: 9}
                                 # estimated: the covariance's excess from a pilot of the model's
-                                # realisations (:mod:`recording_pilot`)
+                                # realisations (:mod:`covariance_pilot`)
     noise_floor_hz: [40, 45]    # the recording's white floor, read here, added to the model PSD
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, channels, dt_ms}
 
@@ -36,7 +36,7 @@ not as a wide posterior. With ``aperiodic``, the measured spectrum is the model'
 aperiodic background ``A f^-chi`` whose ``A`` and ``chi`` are profiled out at every evaluation
 (:mod:`eegfit.observe.spectrum`); the fit records them. With ``likelihood.covariance:
 estimated`` the covariance also holds the excess a pilot of the model's own realisations shows
-(a noisy limit cycle's wandering peak; :mod:`~eegfit.experiments.recording_pilot`), measured
+(a noisy limit cycle's wandering peak; :mod:`~eegfit.experiments.covariance_pilot`), measured
 once in the target's job and kept in the target's file. The ``features`` are what a fit reports
 (its history's aux, the figures), not what it fits.
 """
@@ -51,8 +51,8 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import recording_data as data
-from eegfit.experiments import recording_npe, recording_pilot
+from eegfit.experiments import covariance_pilot, demo, recording_npe
+from eegfit.experiments import spectrum_records as records
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Simulation, Spec, default, interval
@@ -85,7 +85,7 @@ class RecordingSpec(Spec):
     noise_floor_hz: tuple[float, float] | None = None
     demo: dict | None = None
     accept_truncated: bool = False
-    likelihood: dict = dataclasses.field(default_factory=lambda: dict(recording_pilot.DEFAULT))
+    likelihood: dict = dataclasses.field(default_factory=lambda: dict(covariance_pilot.DEFAULT))
     """The likelihood's covariance: ``analytic``, or ``estimated`` from a pilot."""
 
     extra_keys = ("files", "channels", "units", "reference", "filter", "windows_s", "segment_s",
@@ -103,7 +103,7 @@ class RecordingSpec(Spec):
         if not isinstance(channels, list) or not channels:
             raise ValueError(f"config {r.path('channels')} must name a channel or several, got "
                              f"{channels!r}")
-        filt = data.read_filter(r, default(cls, "filter"))
+        filt = read_filter(r, default(cls, "filter"))
         windows = r.raw("windows_s")
         if windows is not None:
             windows = tuple(interval(w, f"{r.path('windows_s')}[{i}]", low=0.0)
@@ -128,9 +128,58 @@ class RecordingSpec(Spec):
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
                 "noise_floor_hz": None if r.raw("noise_floor_hz") is None else interval(
                     r.raw("noise_floor_hz"), r.path("noise_floor_hz"), low=0.0),
-                "demo": data.read_demo(r),
+                "demo": demo.read_demo(r),
                 "accept_truncated": r.boolean("accept_truncated", cls.accept_truncated),
-                "likelihood": recording_pilot.read(r)}
+                "likelihood": covariance_pilot.read(r)}
+
+
+def read_filter(r: Reader, default_filter: dict | None) -> dict | None:
+    """The ``filter`` key: ``{low_hz, high_hz}`` (Hz; either may be null, low < high) or null."""
+    filt = r.raw("filter", default_filter)
+    if filt is None:
+        return None
+    f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
+    filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
+            "high_hz": f.number("high_hz", optional=True, above=0.0)}
+    if None not in filt.values() and not filt["low_hz"] < filt["high_hz"]:
+        raise ValueError(f"config {r.path('filter')} needs low_hz < high_hz, got {filt}")
+    return filt
+
+
+def check(spec: RecordingSpec) -> None:
+    """Cross-field checks (no file is read); ``ValueError`` naming the key."""
+    where = f"config experiments.{spec.name}"
+    filt = spec.filter
+    bands = records.feature_bands(spec)
+    if spec.band_hz is not None:
+        bands.append(("band_hz", spec.band_hz))
+    for key, (low, high) in bands:
+        if filt is not None and ((filt["low_hz"] is not None and low < filt["low_hz"])
+                                 or (filt["high_hz"] is not None and high > filt["high_hz"])):
+            raise ValueError(f"{where}.{'' if key == 'band_hz' else 'features.'}{key} "
+                             f"{[low, high]} Hz reaches outside the "
+                             f"band-pass filter {where}.filter [{filt['low_hz']}, "
+                             f"{filt['high_hz']}] Hz")
+    sim = spec.simulation
+    fs_hz = 1e3 / sim.dt_ms
+    spectral.segment_samples(spec.segment_s, fs_hz)
+    if not 0 <= spec.overlap < 1:
+        raise ValueError(f"{where}.overlap must be in [0, 1), got {spec.overlap}")
+    if sim.duration_ms - sim.transient_ms < 2e3 * spec.segment_s:
+        raise ValueError(f"{where}.simulation: the kept simulation "
+                         f"({sim.duration_ms - sim.transient_ms:g} ms) must hold at least two "
+                         f"segments of segment_s ({spec.segment_s} s)")
+    if spec.noise_floor_hz is not None:
+        low, high = spec.noise_floor_hz
+        f = filt or {}
+        if (f.get("low_hz") is not None and low < f["low_hz"]) or (
+                f.get("high_hz") is not None and high > f["high_hz"]) or high >= fs_hz / 2:
+            raise ValueError(f"{where}.noise_floor_hz {[low, high]} Hz must lie inside the "
+                             f"band-pass filter and below the model's Nyquist frequency")
+    if records.max_feature_hz(spec) >= fs_hz / 2:
+        raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for features "
+                         f"up to {records.max_feature_hz(spec):g} Hz")
+    demo.check_demo(spec)
 
 
 class Recording(Kind):
@@ -142,13 +191,13 @@ class Recording(Kind):
 
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)
-        data.check(spec)
+        check(spec)
         # the model's frequency grid (that of its Welch PSD) labels the axes the aux reads
         fs_hz = 1e3 / spec.simulation.dt_ms
         n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
         freqs = spectral.frequencies(n_per_segment, fs_hz)
         self._aux_axes = sf.feature_axes(freqs, spec.features)
-        self.band_hz = spec.band_hz or data.fit_band(spec)
+        self.band_hz = spec.band_hz or records.fit_band(spec)
         self._mask = spectral.band_mask(freqs, self.band_hz, f"experiments.{spec.name}.band_hz")
         self._band_freqs = freqs[self._mask]
         if spec.aperiodic is not None and self._band_freqs[0] <= 0:
@@ -161,7 +210,7 @@ class Recording(Kind):
         self.model_dof = likelihood.welch_dof([per_realisation] * spec.n_realisations,
                                               n_per_segment, spec.overlap)
         self.realisation_dof = likelihood.welch_dof(per_realisation, n_per_segment, spec.overlap)
-        recording_pilot.check(spec, self.n_bins)
+        covariance_pilot.check(spec, self.n_bins)
         if spec.npe is not None:
             recording_npe.check(self)
 
@@ -178,19 +227,19 @@ class Recording(Kind):
         return self.spec.model
 
     def targets(self) -> list[Target]:
-        return data.file_targets(self.spec)
+        return demo.file_targets(self.spec)
 
     def generated_inputs(self) -> dict[str, str]:
-        return data.demo_inputs(self.spec)
+        return demo.demo_inputs(self.spec)
 
     def check_inputs(self) -> None:
         """At planning: each file that exists (its header only) or that the demo makes (its
         channel names) against the channels, windows, segments and rate; a named error."""
         for label, path in self.spec.files.items():
-            data.check_file(self.spec, label, path)
+            records.check_file(self.spec, label, path)
 
     def make_input(self, what: str, path) -> None:
-        signals, sfreq = data.demo_signals(self)
+        signals, sfreq = demo.demo_signals(self)
         rec.write(path, signals, sfreq)
 
     def aux_units(self) -> dict:
@@ -203,33 +252,33 @@ class Recording(Kind):
         recording = rec.load(s.files[target.label], channels=list(s.channels), units=s.units,
                              reference=s.reference, band_pass=s.filter,
                              windows_s=s.windows_s and [list(w) for w in s.windows_s],
-                             max_feature_hz=data.max_feature_hz(s),
+                             max_feature_hz=records.max_feature_hz(s),
                              accept_truncated=s.accept_truncated)
-        ds = xr.merge([data.preprocessed_dataset(recording),
-                       data.features_dataset(data.target_features(s, recording))],
+        ds = xr.merge([records.preprocessed_dataset(recording),
+                       records.features_dataset(records.target_features(s, recording))],
                       combine_attrs="drop_conflicts")
-        if recording_pilot.estimated(s):  # the pilot, at the analytic likelihood's coarse minimum
-            pilot = recording_pilot.excess_dataset(self, target, self._observed(ds, None))
+        if covariance_pilot.estimated(s):  # the pilot, at the analytic likelihood's coarse minimum
+            pilot = covariance_pilot.excess_dataset(self, target, self._observed(ds, None))
             ds = xr.merge([ds, pilot], combine_attrs="override")
         return ds
 
     def depends_also(self, stage: str) -> tuple[str, ...]:
         """A pilot's target depends on the box (its coarse grid)."""
-        return ("parameters.bounds",) if stage == "target" and recording_pilot.estimated(
+        return ("parameters.bounds",) if stage == "target" and covariance_pilot.estimated(
             self.spec) else ()
 
     def observed(self, target_ds: xr.Dataset) -> dict:
-        return self._observed(target_ds, recording_pilot.excess_of(self.spec, target_ds))
+        return self._observed(target_ds, covariance_pilot.excess_of(self.spec, target_ds))
 
     def _observed(self, target_ds: xr.Dataset, excess) -> dict:
         freqs = target_ds["frequency"].values
-        band = data.band_psd(target_ds, self.band_hz, self.n_bins)
-        floor = data.floor_level(self.spec, freqs, target_ds["psd"].values)
+        band = records.band_psd(target_ds, self.band_hz, self.n_bins)
+        floor = records.floor_level(self.spec, freqs, target_ds["psd"].values)
         sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof, 1.0 - floor / band)
         whiten = likelihood.whitening(sd, self._n_per_segment, excess)
         return {"freqs_hz": freqs, "whiten": whiten, "log_psd": whiten @ np.log(band),
                 "band_psd": band, "psd_dof": float(target_ds["psd_dof"]),
-                "floor_fraction": data.floor_fraction(self.spec, freqs, target_ds["psd"].values),
+                "floor_fraction": records.floor_fraction(self.spec, freqs, target_ds["psd"].values),
                 "features": {k: target_ds[k].values for k in self.spec.features},
                 "spread": {k: target_ds[f"spread_{k}"].values for k in self.spec.features},
                 "axes": sf.feature_axes(freqs, self.spec.features)}
@@ -244,7 +293,7 @@ class Recording(Kind):
         ripples on a parameter scale of about 1 / (T df/dparam) (README, "Gradients through
         noisy simulations"). With ``noise_floor_hz``, a white floor added so that it is
         ``floor_fraction`` of the mean PSD over the features' band, as in the recording
-        (:func:`recording_data.floor_fraction`): the recording's measurement noise, which the
+        (:func:`spectrum_records.floor_fraction`): the recording's measurement noise, which the
         model lacks, would otherwise bias the fit through the bands it lifts."""
         s = self.spec
         fs_hz = 1e3 / s.simulation.dt_ms
@@ -254,7 +303,7 @@ class Recording(Kind):
         freqs = spectral.frequencies(spectral.segment_samples(s.segment_s, fs_hz), fs_hz)
         psd = (psd_of(key) if s.n_realisations == 1 else
                jnp.mean(jax.vmap(psd_of)(jax.random.split(key, s.n_realisations)), axis=0))
-        return freqs, data.with_floor(s, freqs, psd, floor_fraction)
+        return freqs, records.with_floor(s, freqs, psd, floor_fraction)
 
     def realisation_psd(self, model, key):
         """The Welch PSD (frequency first, no floor) of one simulation with the noise of
@@ -294,7 +343,7 @@ class Recording(Kind):
         band, background = self.observed_band(psd, fit_data["whiten"], fit_data["log_psd"])
         nll = likelihood.negative_log_likelihood(band, np.ones(self.n_bins, bool),
                                                  fit_data["whiten"], fit_data["log_psd"])
-        aux = data.aux_of(sf.spectral_features(freqs, psd, self.spec.features, axis=0),
+        aux = records.aux_of(sf.spectral_features(freqs, psd, self.spec.features, axis=0),
                           self._aux_axes)
         if background is not None:
             aux["aperiodic_exponent"] = background[1]
@@ -347,7 +396,7 @@ class Recording(Kind):
 
     def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
         out = super().fit_extras(target, observed, result, loss_fn)
-        out.update(data.fit_vars(self, target, observed, result))
+        out.update(records.fit_vars(self, target, observed, result))
         return out
 
     def figures(self, fits, targets, scan, summary) -> dict:

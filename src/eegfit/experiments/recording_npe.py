@@ -23,15 +23,15 @@ Training data (``npe.model_noise``; default ``per_simulation`` under the estimat
   Monte Carlo errors of the whitened bins are correlated (up to 0.76 on
   .test/npe_recording.yaml) where the likelihood assumes them independent, so this NPE is
   narrower than the grid (docs/npe.md). With the block's ``likelihood: {covariance:
-  estimated}`` the whitening holds the realisations' excess (:func:`excess`, a pilot at the
-  box's centre), so the simulations' whitened entries have about unit covariance there too.
+  estimated}`` the whitening holds the realisations' excess
+  (:func:`~eegfit.experiments.covariance_pilot.npe_excess`, a pilot at the box's centre), so the simulations' whitened entries have about unit covariance there too.
 
 :func:`reference_problem` is the grid problem of the NPE's likelihood with the model's mean PSD
 over ``factor`` times more realisations (the reference of ``per_simulation``).
 
 The white floor (``noise_floor_hz``): the likelihood adds to the model's PSD the floor the
 recording shows, as the fraction ``phi`` of the band's mean PSD it makes
-(:func:`eegfit.experiments.recording_data.floor_fraction`). The NPE takes ``phi`` as a nuisance:
+(:func:`eegfit.experiments.spectrum_records.floor_fraction`). The NPE takes ``phi`` as a nuisance:
 each training simulation draws it log-uniformly on ``[FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX)``
 (up to the largest floor the recording kind accepts), adds that floor, and the flow is
 conditioned on ``log phi`` as one more feature (with a small noise,
@@ -54,9 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegfit import infer
-from eegfit.experiments import recording_pilot
-from eegfit.experiments.recording_npe_pilot import (TOP_UP_MIN, excess, model_variance, pilot,
-                                                    pilot_point)
+from eegfit.experiments import covariance_pilot
+from eegfit.experiments.covariance_pilot import (NPE_TOP_UP_MIN, npe_excess, npe_model_variance,
+                                                 npe_pilot, npe_pilot_point)
 from eegfit.experiments.base import as_float, keys
 from eegfit.infer.npe_settings import Noise
 from eegfit.signal import likelihood, spectral
@@ -108,11 +108,11 @@ def target_dof(kind) -> float:
 def whitening(kind) -> tuple[np.ndarray, float]:
     """``(W, r)``: the likelihood's whitening for a recording of :func:`recording_s` seconds
     (with the block's ``likelihood: {covariance: estimated}``, the realisations' excess of
-    :func:`excess` in it), and the share ``r`` of each whitened entry's unit variance that is
+    :func:`~eegfit.experiments.covariance_pilot.npe_excess` in it), and the share ``r`` of each whitened entry's unit variance that is
     the recording's (the excess scales the recording's and the model's terms alike)."""
     dof = target_dof(kind)
     sd = float(likelihood.log_psd_sd(dof, kind.model_dof))
-    whiten = likelihood.whitening(np.full(kind.n_bins, sd), kind._n_per_segment, excess(kind))
+    whiten = likelihood.whitening(np.full(kind.n_bins, sd), kind._n_per_segment, npe_excess(kind))
     return whiten, likelihood.log_variance(dof) / sd ** 2
 
 
@@ -120,12 +120,12 @@ def topped_up(kind) -> bool:
     """Whether the training noise tops each direction up to the likelihood's unit variance
     (``per_simulation`` under the estimated covariance) rather than adding the recording's
     share ``r`` alone."""
-    return per_simulation(kind) and recording_pilot.estimated(kind.spec)
+    return per_simulation(kind) and covariance_pilot.estimated(kind.spec)
 
 
 FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX = 1e-5, 0.5
 """Training floors are drawn log-uniformly between these fractions of the band's mean PSD (up
-to the largest the recording kind accepts: :func:`eegfit.experiments.recording_data.
+to the largest the recording kind accepts: :func:`eegfit.experiments.spectrum_records.
 floor_fraction`). A demo recording's floor is a few thousandths (0.0022 on the test's)."""
 LOG_FLOOR_FRACTION_SD = 0.05
 """The noise on the ``log_floor_fraction`` feature in training (5 % of the floor: the flow's
@@ -179,9 +179,9 @@ def basis(kind) -> np.ndarray:
     _, _, vt = np.linalg.svd(entries - entries.mean(axis=0), full_matrices=False)
     u = vt[:min(N_COMPONENTS, kind.n_bins - 1)].T
     if topped_up(kind):  # the same span, turned so that the model's noise is uncorrelated
-        vectors, values = model_variance(kind, u, whitening(kind)[0])
+        vectors, values = npe_model_variance(kind, u, whitening(kind)[0])
         u = u @ vectors
-        kind._npe_top_up = np.maximum(1.0 - values, TOP_UP_MIN)
+        kind._npe_top_up = np.maximum(1.0 - values, NPE_TOP_UP_MIN)
     u = u * np.where(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])] < 0, -1.0, 1.0)
     kind._npe_basis = u  # deterministic given the config: computed once per kind object
     return u
@@ -189,7 +189,7 @@ def basis(kind) -> np.ndarray:
 
 def top_up(kind) -> np.ndarray:
     """Per principal entry, the variance the training noise adds to a per-simulation feature
-    under the estimated covariance: ``1 - lambda`` (at least :data:`TOP_UP_MIN`) for the
+    under the estimated covariance: ``1 - lambda`` (at least :data:`NPE_TOP_UP_MIN`) for the
     model's own variance ``lambda`` there (:func:`model_variance`), so that the simulations'
     spread plus the noise is the likelihood's unit covariance at the pilot's point. The
     realisations are steadier than ``chi2`` at the limit cycle's peak (whitened entries' total
@@ -214,7 +214,7 @@ def model_noise(kind) -> str:
     chosen = kind.spec.npe.model_noise
     if chosen is not None:
         return chosen
-    return "per_simulation" if recording_pilot.estimated(kind.spec) else "fit_key"
+    return "per_simulation" if covariance_pilot.estimated(kind.spec) else "fit_key"
 
 
 def per_simulation(kind) -> bool:
@@ -304,9 +304,9 @@ def conditions(kind) -> dict:
            "model": repr(spec.model),
            "summary": f"{len(feature_names(kind)) - has_floor(kind)} principal directions of "
                       f"{BASIS_POINTS} prior draws (seed {spec.npe.seed}) at the fit key"}
-    if recording_pilot.estimated(spec):
+    if covariance_pilot.estimated(spec):
         out["covariance"] = (f"estimated: {spec.likelihood['pilot_realisations']} realisations "
-                             f"at {pilot_point(kind)} (seed {spec.npe.seed})" +
+                             f"at {npe_pilot_point(kind)} (seed {spec.npe.seed})" +
                              ("; the noise tops each entry up to unit variance"
                               if topped_up(kind) else ""))
     if has_floor(kind):
@@ -357,7 +357,7 @@ def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16,
 
 
 __all__ = ["DOF_TOLERANCE", "FLOOR_FRACTION_MAX", "FLOOR_FRACTION_MIN", "LOG_FLOOR_FRACTION_SD",
-           "TOP_UP_MIN", "check", "conditions", "excess", "feature_names", "features",
-           "fit_key", "floor_draws", "has_floor", "model_noise", "model_variance", "noise",
-           "observed", "own_noise", "per_simulation", "pilot", "pilot_point", "recording_s",
+           "check", "conditions", "feature_names", "features",
+           "fit_key", "floor_draws", "has_floor", "model_noise", "noise",
+           "observed", "own_noise", "per_simulation", "recording_s",
            "reference_problem", "target_dof", "top_up", "topped_up", "whitening"]

@@ -124,7 +124,7 @@ def fit_results(kind: Kind, backend: str, targets: list[Target], observed: list,
 
     ``starts`` (name -> value, one per target), ``settings`` (a backend block) and
     ``options`` (the keyword arguments of ``fit_many`` beyond the block's) replace the
-    configured ones: a retry's (:mod:`eegfit.experiments.cross_retry`)."""
+    configured ones: a retry's (:mod:`eegfit.experiments.retry_above`)."""
     settings = settings or kind.spec.backend(backend)
     options = fit_options(settings) if options is None else options
     results, hessian = [None] * len(targets), [None] * len(targets)

@@ -61,7 +61,7 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import recording_data
+from eegfit.experiments import demo, recording
 from eegfit.experiments import sensor_records as records
 from eegfit.experiments import sensor_spec
 from eegfit.experiments.base import Kind, Target, keys
@@ -92,7 +92,7 @@ class Sensor(Kind):
                 raise ValueError(f"{where}.parameters.speed_m_s needs {where}.connectome.delays:"
                                  f" true")
         super().__init__(spec)
-        recording_data.check(spec)  # band_hz in the filter, overlap, dt_ms, segments, demo
+        recording.check(spec)  # band_hz in the filter, overlap, dt_ms, segments, demo
         sim = spec.simulation
         fs_hz = 1e3 / sim.dt_ms
         f = spec.filter or {}
@@ -145,24 +145,24 @@ class Sensor(Kind):
         return self._base
 
     def targets(self) -> list[Target]:
-        return recording_data.file_targets(self.spec)
+        return file_targets(self.spec)
 
     def generated_inputs(self) -> dict[str, str]:
-        return recording_data.demo_inputs(self.spec)
+        return demo_inputs(self.spec)
 
     def check_inputs(self) -> None:
         for label, path in self.spec.files.items():
             sensor_spec.check_file(self.spec, self.lf, label, path)
 
     def make_input(self, what: str, path) -> None:
-        signals, sfreq = recording_data.demo_signals(self, sources=self.demo_sources)
+        signals, sfreq = demo.demo_signals(self, sources=self.demo_sources)
         rec.write(path, signals, sfreq)
 
     def demo_sources(self, observable) -> tuple[np.ndarray, dict]:
         """The demo's channels before decimation: the regions' ``observable`` ``(time,
         regions)`` through the lead field rows of ``demo.channels`` (null: every electrode),
         with no reference (a recording has its own; the target re-references), ``(channels,
-        time)``; each channel its own row, weight 1 (:func:`recording_data.demo_signals`)."""
+        time)``; each channel its own row, weight 1 (:func:`eegfit.experiments.demo.demo_signals`)."""
         from eegfit.data import montage  # noqa: PLC0415
 
         channels = self.spec.demo["channels"]
@@ -208,7 +208,7 @@ class Sensor(Kind):
         channels = [str(c) for c in target_ds["channel"].values]
         lf = self.lf.take(montage.match(channels, self.lf.electrodes, self.lf.aliases))
         freqs = target_ds["frequency"].values
-        band = recording_data.band_psd(target_ds, self.spec.band_hz, self.n_bins)
+        band = band_psd(target_ds, self.spec.band_hz, self.n_bins)
         sd = np.full(self.n_bins, likelihood.log_psd_sd(float(target_ds["psd_dof"]),
                                                         self.model_dof))
         out = {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,

@@ -12,7 +12,7 @@ import os
 import types
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import recording_data
+from eegfit.experiments import demo, recording
 from eegfit.experiments.column import read_column
 from eegfit.experiments.reader import Reader, default, interval
 from eegfit.experiments.spec import Spec
@@ -65,7 +65,7 @@ class SensorSpec(Spec):
                   "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
                   "n_realisations", "profile", "demo", "fc")
     has_truths = False
-    features = types.MappingProxyType({})  # none: recording_data.check reads the bands
+    features = types.MappingProxyType({})  # none: recording.check reads the bands
     noise_floor_hz = None
     # the loss of seconds of noisy network ripples on a scale of a few % of the box (README)
     gradient_check = {"rtol": 1.0, "rel_step": 0.02}
@@ -88,7 +88,7 @@ class SensorSpec(Spec):
             if not isinstance(members, list) or not members:
                 raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
                                  f"{members!r}")
-        filt = recording_data.read_filter(r, default(cls, "filter"))
+        filt = recording.read_filter(r, default(cls, "filter"))
         lead = r.sub("lead_field", ("how", "drop"))
         drop = lead.raw("drop", list(defaults["lead_field"]["drop"]))
         if not isinstance(drop, list):
@@ -158,7 +158,7 @@ def read_demo_block(r: Reader) -> dict | None:
     if channels is not None and (not isinstance(channels, list) or len(channels) < 2):
         raise ValueError(f"config {r.path('demo')}.channels must be null or list at least 2 "
                          f"electrodes, got {channels!r}")
-    demo = recording_data.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
+    demo = demo.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
     demo["channels"] = None if channels is None else tuple(map(str, channels))
     return demo
 

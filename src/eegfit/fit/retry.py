@@ -14,8 +14,8 @@ screened loss by more than :func:`margin` is retried the same way.
 
 Or far above another backend's loss on the same target (:func:`above_other`, the test of the
 summary's ``loss_above_lowest``): the pipeline then fits again from that backend's best point
-(:mod:`eegfit.experiments.cross_retry`), and :func:`as_retry` records it with the reason
-:data:`ABOVE_OTHER`.
+(:mod:`eegfit.experiments.retry_above`; its starts: :func:`above_other_options`), and
+:func:`as_retry` records it with the reason :data:`ABOVE_OTHER`.
 
 A retried fit's record says why (:class:`Retry`); its evaluations count the first attempt and
 the check's screen too.
@@ -111,6 +111,20 @@ def above_other(best_loss: float, other_losses: dict, floor: float = np.nan):
     return backend, lowest
 
 
+def above_other_options(retry: int, n_starts: int, retry_screen: int, screen: int,
+                        start_design: str) -> tuple[int, dict]:
+    """The starts and ``fit_many`` options of a retry above another backend, for a grad fit of
+    these settings: ``retry`` starts (a one-start fit's) or ``n_starts`` (a multi-start
+    fit's) from a screen of :data:`SCREEN_PER_START` per start (``retry_screen`` for a
+    one-start fit's retry, ``screen`` for a multi-start fit's, where larger); one start, the
+    polish alone, where both are 1."""
+    n = retry or n_starts
+    if n == 1:
+        return 1, {}
+    screen = retry_screen if retry else screen
+    return n, {"n_starts": n, "screen": screen_size(n, screen), "start_design": start_design}
+
+
 def reason(result, screen_best: float = np.nan) -> str:
     """Why ``result`` must be retried ("" if it need not): its status, or its best loss above
     the screen's lowest by more than :func:`margin`."""
@@ -181,5 +195,5 @@ def as_retry(new, first, retry: Retry, why: str, extra_evaluations: int = 0):
 
 
 __all__ = ["ABOVE_OTHER", "LOSS_ATOL", "LOSS_RTOL", "RETRY_STATUSES", "Retry",
-           "SCREEN_PER_START", "above_other", "as_retry", "check_options", "margin", "reason",
-           "retry_failed"]
+           "SCREEN_PER_START", "above_other", "above_other_options", "as_retry", "check_options",
+           "margin", "reason", "retry_failed"]

@@ -1,4 +1,5 @@
-"""A measured spectrum: the model's PSD seen through a scalp gain with an aperiodic background.
+"""A measured spectrum: the model's PSD seen through a scalp gain with an aperiodic background
+and a white floor.
 
 Measured EEG is ``P(f) = g (S(f) + A f^-chi) (+ a white floor)``: ``S`` the neural-mass model's
 PSD (mV^2/Hz), ``g`` an unknown gain, ``A f^-chi`` the aperiodic (1/f) background that a column
@@ -12,7 +13,10 @@ box. The loop is unrolled, so the profiled loss is differentiable in the model's
 derivative is the partial one at the profiled optimum, up to the last step's residual), and
 batched like the PSD. A montage (:func:`profile_aperiodic_channels`, the sensor kind) has a
 background per channel, ``A_c f^-chi``, with one exponent for the montage, profiled from the same
-start within the same boxes jointly with the channel likelihood's gain(s).
+start within the same boxes jointly with the channel likelihood's gain(s). The white floor (a
+recording's measurement noise: :func:`floor_level` over a band where the signal is gone) is
+added to the model's PSD as the same fraction of its mean over the fitted band as the
+recording's (:func:`floor_fraction`, :func:`with_floor`).
 
 The same parts as DCM for cross-spectral densities (Moran et al. 2007; Friston et al. 2012),
 where a linearised model is driven by pink-and-white neuronal innovations and observed with
@@ -175,5 +179,35 @@ def profile_aperiodic_channels(psd_band, freqs_band, decorrelate, target_log_psd
     return total, log_a, chi, -offsets(lmat @ (jnp.log(total) - y))
 
 
-__all__ = ["LOG_A_DECADES", "N_STEPS", "check_exponent_box", "profile_aperiodic",
-           "profile_aperiodic_channels"]
+def floor_level(freqs_hz, psd, floor_hz) -> float:
+    """A measured spectrum's white floor: its mean PSD over ``floor_hz`` (``(low, high)`` Hz;
+    0 where None)."""
+    if floor_hz is None:
+        return 0.0
+    floor = (np.asarray(freqs_hz) >= floor_hz[0]) & (np.asarray(freqs_hz) <= floor_hz[1])
+    return float(np.mean(np.asarray(psd, dtype=float)[floor]))
+
+
+def floor_fraction(freqs_hz, psd, floor_hz, band_hz) -> float:
+    """The white floor (the mean PSD over ``floor_hz``) as a fraction of the mean PSD over
+    ``band_hz``; 0 where ``floor_hz`` is None."""
+    if floor_hz is None:
+        return 0.0
+    freqs_hz, psd = np.asarray(freqs_hz), np.asarray(psd, dtype=float)
+    low, high = band_hz
+    band = (freqs_hz >= low) & (freqs_hz <= high)
+    return floor_level(freqs_hz, psd, floor_hz) / float(np.mean(psd[band]))
+
+
+def with_floor(freqs_hz, psd, fraction, band_hz):
+    """``psd`` (frequency first) plus the white floor that is ``fraction`` of the result's mean
+    over ``band_hz``: ``c = fraction * mean / (1 - fraction)`` (a model PSD seen with the
+    recording's measurement noise, which the model lacks)."""
+    low, high = band_hz
+    band = (np.asarray(freqs_hz) >= low) & (np.asarray(freqs_hz) <= high)
+    mean = jnp.mean(psd[band], axis=0)
+    return psd + fraction * mean / (1.0 - fraction)
+
+
+__all__ = ["LOG_A_DECADES", "N_STEPS", "check_exponent_box", "floor_fraction", "floor_level",
+           "profile_aperiodic", "profile_aperiodic_channels", "with_floor"]

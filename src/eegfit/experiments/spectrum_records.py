@@ -1,65 +1,26 @@
-"""The recording kind's checks, its demo recording and its records (preprocessed channel, Welch
-spectra and features, a fit's model spectrum)."""
+"""The recording kind's target and its records: a file checked at planning against the block
+(:func:`check_file`: its header, before any sample is read), a preprocessed recording's Welch
+spectra and features (:func:`target_features`), its white floor as the block sets it
+(:mod:`eegfit.observe.spectrum`), and the NetCDF layout of the target (the preprocessed channel,
+the spectra, the features) and of a fit's extras (the model's spectrum and features at the best
+parameters, the goodness of fit)."""
 
 from __future__ import annotations
 
 import os
 
-import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
 from eegfit.experiments.base import as_float, keys
-from eegfit.experiments.spec import Reader, number
 from eegfit.io import variable
+from eegfit.observe import spectrum as observed_spectrum
 from eegfit.signal import features as sf
 from eegfit.signal import likelihood, spectral
-from eegfit.simulate import simulate
 
 FEATURE_DIMS = {"relative_power": "band", "normalised_psd": "shape_frequency"}
 """The dimension of each vector feature's own axis in the NetCDF files."""
-
-DEMO_KEYS = ("path", "truth", "sfreq_hz", "duration_s", "gain_uv_per_mv", "noise_uv", "seed",
-             "channels", "dt_ms")
-
-
-def read_demo(r: Reader) -> dict | None:
-    """The ``demo`` block (a synthetic recording made from the model at ``truth``), checked."""
-    if not r.has("demo"):
-        return None
-    d = r.sub("demo", DEMO_KEYS)
-    truth = d.sub("truth")
-    channels = d.sub("channels")
-    if not channels.block:
-        raise ValueError(f"config {channels.where} must map channel names to signal shares")
-    return {"path": d.string("path"),
-            "truth": {str(k): truth.number(k) for k in truth.block},
-            "sfreq_hz": d.number("sfreq_hz", above=0.0),
-            "duration_s": d.number("duration_s", above=0.0),
-            "gain_uv_per_mv": d.number("gain_uv_per_mv", above=0.0),
-            "noise_uv": d.number("noise_uv", low=0.0), "seed": d.integer("seed", 0, low=0),
-            "channels": {str(k): channels.number(k) for k in channels.block},
-            "dt_ms": d.number("dt_ms", optional=True, above=0.0)}
-
-
-def read_filter(r: Reader, default_filter: dict | None) -> dict | None:
-    """The ``filter`` key: ``{low_hz, high_hz}`` (Hz; either may be null, low < high) or null."""
-    filt = r.raw("filter", default_filter)
-    if filt is None:
-        return None
-    f = Reader(filt, r.path("filter"), ("low_hz", "high_hz"))
-    filt = {"low_hz": f.number("low_hz", optional=True, low=0.0),
-            "high_hz": f.number("high_hz", optional=True, above=0.0)}
-    if None not in filt.values() and not filt["low_hz"] < filt["high_hz"]:
-        raise ValueError(f"config {r.path('filter')} needs low_hz < high_hz, got {filt}")
-    return filt
-
-
-def max_feature_hz(spec) -> float:
-    """The highest frequency any fitted feature, or the likelihood, reads."""
-    return max(high for _, (_, high) in feature_bands(spec) + [
-        ("band_hz", spec.band_hz or (0.0, 0.0))])
 
 
 def feature_bands(spec) -> list:
@@ -67,115 +28,10 @@ def feature_bands(spec) -> list:
     return sf.feature_bands(spec.features) if spec.features else []
 
 
-def check(spec) -> None:
-    """Cross-field checks (no file is read); ``ValueError`` naming the key."""
-    where = f"config experiments.{spec.name}"
-    filt = spec.filter
-    bands = feature_bands(spec)
-    if spec.band_hz is not None:
-        bands.append(("band_hz", spec.band_hz))
-    for key, (low, high) in bands:
-        if filt is not None and ((filt["low_hz"] is not None and low < filt["low_hz"])
-                                 or (filt["high_hz"] is not None and high > filt["high_hz"])):
-            raise ValueError(f"{where}.{'' if key == 'band_hz' else 'features.'}{key} "
-                             f"{[low, high]} Hz reaches outside the "
-                             f"band-pass filter {where}.filter [{filt['low_hz']}, "
-                             f"{filt['high_hz']}] Hz")
-    sim = spec.simulation
-    fs_hz = 1e3 / sim.dt_ms
-    spectral.segment_samples(spec.segment_s, fs_hz)
-    if not 0 <= spec.overlap < 1:
-        raise ValueError(f"{where}.overlap must be in [0, 1), got {spec.overlap}")
-    if sim.duration_ms - sim.transient_ms < 2e3 * spec.segment_s:
-        raise ValueError(f"{where}.simulation: the kept simulation "
-                         f"({sim.duration_ms - sim.transient_ms:g} ms) must hold at least two "
-                         f"segments of segment_s ({spec.segment_s} s)")
-    if spec.noise_floor_hz is not None:
-        low, high = spec.noise_floor_hz
-        f = filt or {}
-        if (f.get("low_hz") is not None and low < f["low_hz"]) or (
-                f.get("high_hz") is not None and high > f["high_hz"]) or high >= fs_hz / 2:
-            raise ValueError(f"{where}.noise_floor_hz {[low, high]} Hz must lie inside the "
-                             f"band-pass filter and below the model's Nyquist frequency")
-    if max_feature_hz(spec) >= fs_hz / 2:
-        raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for features "
-                         f"up to {max_feature_hz(spec):g} Hz")
-    check_demo(spec)
-
-
-def check_demo(spec) -> None:
-    """The ``demo`` block against the rest (a file in the experiment's inputs folder, a truth of
-    fitted parameters); nothing without one."""
-    if not spec.demo:
-        return
-    where = f"config experiments.{spec.name}"
-    inputs = f"results/{spec.name}/inputs/"
-    if not spec.demo["path"].startswith(inputs) or "/" in spec.demo["path"][len(inputs):]:
-        raise ValueError(f"{where}.demo.path must be a file in {inputs} (where the pipeline "
-                         f"makes an experiment's inputs), got {spec.demo['path']!r}")
-    unknown = sorted(set(spec.demo["truth"]) - set(spec.names))
-    if unknown:
-        raise ValueError(f"{where}.demo.truth names {unknown}, which are not in "
-                         f"{where}.parameters")
-    for name, value in spec.demo["truth"].items():
-        number(value, f"{where}.demo.truth.{name}")
-
-
-def file_targets(spec) -> list:
-    """One target per file of ``files`` and seed; the demo's file has the demo's truth."""
-    from eegfit.experiments.base import Target  # noqa: PLC0415
-
-    demo = spec.demo
-    return [Target(name, dict(demo["truth"]) if demo and demo["path"] == path else None, seed)
-            for name, path in spec.files.items() for seed in spec.seeds]
-
-
-def demo_inputs(spec) -> dict[str, str]:
-    """The file the demo makes (path -> ``"demo"``), none without a demo."""
-    return {spec.demo["path"]: "demo"} if spec.demo else {}
-
-
-def demo_signals(kind, sources=None) -> tuple[dict, float]:
-    """Channels (name -> mV) of a synthetic recording at ``demo.truth``: the model simulated at
-    ``demo.dt_ms`` (default: the simulation's step) for ``demo.duration_s`` (after the
-    transient), in one realisation, decimated to ``demo.sfreq_hz``
-    (MNE's anti-aliased resampling), scaled by ``demo.gain_uv_per_mv``, each channel of
-    ``demo.channels`` with its own white noise of ``demo.noise_uv`` (RMS, µV).
-
-    ``sources(observable) -> (rows (n, time), {channel: (row, weight)})`` makes the signals to
-    decimate from the simulated observable (a montage: the regions through a lead field, one row
-    a channel); by default the observable itself, every channel a weighted copy of it."""
-    import mne  # noqa: PLC0415
-
-    demo, sim = kind.spec.demo, kind.spec.simulation.kwargs()
-    sim["duration_ms"] = sim["transient_ms"] + 1e3 * float(demo["duration_s"])
-    sim.pop("grad_horizon_ms", None)
-    sim.pop("checkpoint", None)
-    sim["dt_ms"] = float(demo.get("dt_ms") or sim["dt_ms"])
-    sfreq = float(demo["sfreq_hz"])
-    ratio = (1e3 / sim["dt_ms"]) / sfreq
-    if abs(ratio - round(ratio)) > 1e-9:
-        raise ValueError(f"config experiments.{kind.spec.name}.demo.sfreq_hz ({sfreq:g}) must "
-                         f"divide the model's rate 1000 / demo.dt_ms (or simulation.dt_ms) "
-                         f"({1e3 / sim['dt_ms']:g} Hz)")
-    model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
-    eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).observable, float)
-    if sources is None:
-        decimated = mne.filter.resample(eeg, down=float(round(ratio)), verbose="error")
-        rows = {ch: (None, weight) for ch, weight in demo["channels"].items()}
-    else:
-        eeg, rows = sources(eeg)
-        if not np.all(np.isfinite(eeg)):
-            raise FloatingPointError(f"experiment {kind.spec.name}: the demo model diverged at "
-                                     f"{demo['truth']}; lower simulation.dt_ms")
-        decimated = mne.filter.resample(eeg, down=float(round(ratio)), axis=1, verbose="error")
-    rng = np.random.default_rng(int(demo["seed"]))
-    gain_mv, noise_mv = float(demo["gain_uv_per_mv"]) * 1e-3, float(demo["noise_uv"]) * 1e-3
-    signals = {}
-    for ch, (row, weight) in rows.items():
-        clean = decimated if row is None else decimated[row]
-        signals[ch] = gain_mv * weight * clean + noise_mv * rng.standard_normal(clean.shape[-1])
-    return signals, sfreq
+def max_feature_hz(spec) -> float:
+    """The highest frequency any fitted feature, or the likelihood, reads."""
+    return max(high for _, (_, high) in feature_bands(spec) + [
+        ("band_hz", spec.band_hz or (0.0, 0.0))])
 
 
 def band_psd(target_ds, band_hz, n_bins: int) -> np.ndarray:
@@ -199,22 +55,17 @@ def fit_band(spec) -> tuple[float, float]:
 
 def floor_level(spec, freqs_hz, psd) -> float:
     """The recording's white floor: its mean PSD over ``noise_floor_hz`` (0 without it)."""
-    if spec.noise_floor_hz is None:
-        return 0.0
-    floor = (np.asarray(freqs_hz) >= spec.noise_floor_hz[0]) & (
-        np.asarray(freqs_hz) <= spec.noise_floor_hz[1])
-    return float(np.mean(np.asarray(psd, dtype=float)[floor]))
+    return observed_spectrum.floor_level(freqs_hz, psd, spec.noise_floor_hz)
 
 
 def floor_fraction(spec, freqs_hz, psd) -> float:
     """The recording's white floor (its mean PSD over ``noise_floor_hz``) as a fraction of its
-    mean PSD over the features' band; 0 without ``noise_floor_hz``."""
+    mean PSD over the features' band; 0 without ``noise_floor_hz``; a ``RecordingError``
+    where it is no floor below the signal (half the band's mean or more)."""
     if spec.noise_floor_hz is None:
         return 0.0
-    freqs_hz, psd = np.asarray(freqs_hz), np.asarray(psd, dtype=float)
     low, high = fit_band(spec)
-    band = (freqs_hz >= low) & (freqs_hz <= high)
-    fraction = floor_level(spec, freqs_hz, psd) / float(np.mean(psd[band]))
+    fraction = observed_spectrum.floor_fraction(freqs_hz, psd, spec.noise_floor_hz, (low, high))
     if not 0 <= fraction < 0.5:
         raise rec.RecordingError(
             f"config experiments.{spec.name}.noise_floor_hz: the recording's PSD over "
@@ -225,13 +76,11 @@ def floor_fraction(spec, freqs_hz, psd) -> float:
 
 def with_floor(spec, freqs_hz, psd, fraction):
     """``psd`` (frequency first) plus the white floor that is ``fraction`` of the result's mean
-    over the features' band: ``c = fraction * mean / (1 - fraction)``."""
+    over the features' band (:func:`eegfit.observe.spectrum.with_floor`); ``psd`` itself
+    without ``noise_floor_hz``."""
     if spec.noise_floor_hz is None:
         return psd
-    low, high = fit_band(spec)
-    band = (np.asarray(freqs_hz) >= low) & (np.asarray(freqs_hz) <= high)
-    mean = jnp.mean(psd[band], axis=0)
-    return psd + fraction * mean / (1.0 - fraction)
+    return observed_spectrum.with_floor(freqs_hz, psd, fraction, fit_band(spec))
 
 
 def target_features(spec, recording: rec.Recording) -> dict:

@@ -36,7 +36,7 @@ import xarray as xr
 from eegfit import io
 from eegfit.experiments import runner
 from eegfit.experiments.base import Kind, Target
-from eegfit.fit.retry import ABOVE_OTHER, Retry, above_other, as_retry, screen_size
+from eegfit.fit.retry import ABOVE_OTHER, Retry, above_other, above_other_options, as_retry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,20 +81,6 @@ def compare(first_paths: list, others: dict) -> list:
             for i, f in enumerate(firsts)]
 
 
-def retry_options(settings) -> tuple[int, dict]:
-    """A retry's starts and ``fit_many`` options for a grad block: ``retry`` starts (a one-start
-    fit's) or ``n_starts`` (a multi-start fit's) from a screen of :data:`SCREEN_PER_START` per
-    start (the block's ``retry_screen`` for a one-start fit's retry, its ``screen`` for a
-    multi-start fit's, where larger); one start, the polish alone, where both are
-    1."""
-    n = settings.retry or settings.n_starts
-    if n == 1:
-        return 1, {}
-    screen = settings.retry_screen if settings.retry else settings.screen
-    return n, {"n_starts": n, "screen": screen_size(n, screen),
-               "start_design": settings.start_design}
-
-
 def retry_chunk(kind: Kind, backend: str, targets: list[Target], target_paths: list,
                 first_paths: list, first_timings: list, others: dict) -> list:
     """Per target of a chunk, ``None`` where its first attempt (``first_paths``, its timing
@@ -111,7 +97,8 @@ def retry_chunk(kind: Kind, backend: str, targets: list[Target], target_paths: l
     out = [None] * len(targets)
     if not again:
         return out
-    n, options = retry_options(settings)
+    n, options = above_other_options(settings.retry, settings.n_starts, settings.retry_screen,
+                                     settings.screen, settings.start_design)
     firsts = [read_attempt(first_paths[b], first_timings[b]) for b in again]
     starts = []
     for b in again:
@@ -164,4 +151,4 @@ def _first_kept(path, retried, why: str, batch_size: int) -> tuple[xr.Dataset, d
                 "n_evaluations": int(retried.n_evaluations), "batch_size": batch_size}
 
 
-__all__ = ["Attempt", "compare", "read_attempt", "retry_chunk", "retry_options"]
+__all__ = ["Attempt", "compare", "read_attempt", "retry_chunk"]
