@@ -56,8 +56,8 @@ import numpy as np
 from eegfit import infer
 from eegfit.experiments import covariance_pilot
 from eegfit.experiments.covariance_pilot import (NPE_TOP_UP_MIN, npe_excess, npe_model_variance,
-                                                 npe_pilot, npe_pilot_point)
-from eegfit.experiments.base import as_float, keys
+                                                 npe_pilot_point)
+from eegfit.experiments.base import keys
 from eegfit.infer.npe_settings import Noise
 from eegfit.signal import likelihood, spectral
 

@@ -62,11 +62,13 @@ import xarray as xr
 
 from eegfit.data import recordings as rec
 from eegfit.experiments import demo, recording
+from eegfit.experiments.demo import demo_inputs, file_targets
 from eegfit.experiments import sensor_records as records
 from eegfit.experiments import sensor_spec
 from eegfit.experiments.base import Kind, Target, keys
 from eegfit.experiments.network import delay_args
 from eegfit.experiments.sensor_spec import SensorSpec
+from eegfit.experiments.spectrum_records import band_psd
 from eegfit.models.network import NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.observe.leadfield import project
@@ -162,7 +164,8 @@ class Sensor(Kind):
         """The demo's channels before decimation: the regions' ``observable`` ``(time,
         regions)`` through the lead field rows of ``demo.channels`` (null: every electrode),
         with no reference (a recording has its own; the target re-references), ``(channels,
-        time)``; each channel its own row, weight 1 (:func:`eegfit.experiments.demo.demo_signals`)."""
+        time)``; each channel its own row, weight 1
+        (:func:`eegfit.experiments.demo.demo_signals`)."""
         from eegfit.data import montage  # noqa: PLC0415
 
         channels = self.spec.demo["channels"]

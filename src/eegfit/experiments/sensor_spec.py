@@ -12,8 +12,9 @@ import os
 import types
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import demo, recording
+from eegfit.experiments import recording
 from eegfit.experiments.column import read_column
+from eegfit.experiments.demo import read_demo
 from eegfit.experiments.reader import Reader, default, interval
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES
@@ -158,7 +159,7 @@ def read_demo_block(r: Reader) -> dict | None:
     if channels is not None and (not isinstance(channels, list) or len(channels) < 2):
         raise ValueError(f"config {r.path('demo')}.channels must be null or list at least 2 "
                          f"electrodes, got {channels!r}")
-    demo = demo.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
+    demo = read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
     demo["channels"] = None if channels is None else tuple(map(str, channels))
     return demo
 

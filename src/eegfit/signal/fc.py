@@ -68,17 +68,6 @@ def envelope_fc(data, fs_hz: float, band_hz) -> np.ndarray:
     return np.corrcoef(envelope)
 
 
-def band_power(freqs_hz, psd, band_hz) -> np.ndarray:
-    """Power in ``band_hz`` per channel of ``psd`` ``(frequency, channels)``."""
-    return np.asarray(spectral.band_integral(np.asarray(freqs_hz), np.asarray(psd), band_hz,
-                                             axis=0))
-
-
-def relative_band_power(freqs_hz, psd, band_hz, total_hz) -> np.ndarray:
-    """Each channel's power in ``band_hz`` over its power in ``total_hz`` (gain-free)."""
-    return band_power(freqs_hz, psd, band_hz) / band_power(freqs_hz, psd, total_hz)
-
-
 def band_envelope_fc(x: jax.Array, fs_hz: float, band_hz) -> jax.Array:
     """:func:`envelope_fc` in JAX, differentiable: ``x`` is ``(n_samples, channels)``, the
     result ``(channels, channels)``. The same ideal FFT band-pass; the analytic signal as SciPy's
@@ -109,5 +98,6 @@ def fisher_z_rmse(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
 FC_OBJECTIVES = {"fc_rmse": fc_rmse, "fc_correlation_loss": fc_correlation_loss}
 """Losses between a model FC and a target FC, by the name a network config uses."""
 
-__all__ = ["FC_OBJECTIVES", "band_envelope_fc", "envelope_fc", "fisher_z_rmse", "fc_correlation", "fc_correlation_loss", "fc_rmse",
-           "functional_connectivity", "upper_triangle"]
+__all__ = ["FC_OBJECTIVES", "band_envelope_fc", "envelope_fc", "fc_correlation",
+           "fc_correlation_loss", "fc_rmse", "fisher_z_rmse", "functional_connectivity",
+           "upper_triangle"]
