@@ -58,7 +58,7 @@ import xarray as xr
 from eegfit.data import recordings as rec
 from eegfit.experiments import recording_data
 from eegfit.experiments import sensor_data as sdata
-from eegfit.experiments.base import Kind, Target, keys
+from eegfit.experiments.base import FigureKind, InputKind, Kind, Target, keys
 from eegfit.experiments.column import read_column
 from eegfit.experiments.network import delay_args
 from eegfit.experiments.reader import Reader, default, interval
@@ -185,7 +185,7 @@ def read_demo_block(r: Reader) -> dict | None:
     return demo
 
 
-class Sensor(Kind):
+class Sensor(Kind, InputKind, FigureKind):
     """Network parameters fitted to the channel spectra of an EEG recording."""
 
     Spec = SensorSpec
@@ -346,10 +346,10 @@ class Sensor(Kind):
             aux["aperiodic_exponent"] = background[1]
         return nll, aux
 
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+    def fit_extras(self, target: Target, observed, result) -> dict:
         from eegfit.experiments.sensor_fit import fit_vars  # noqa: PLC0415
 
-        out = super().fit_extras(target, observed, result, loss_fn)
+        out = super().fit_extras(target, observed, result)
         out.update(fit_vars(self, target, observed, result))
         return out
 
