@@ -109,7 +109,7 @@ class Kind(abc.ABC):
         be skipped silently by the pipeline: refused when the class is defined."""
         super().__init_subclass__(**kwargs)
         for protocol in OPTIONAL:
-            written = [n for n in protocol.members if n in vars(cls)]
+            written = [n for n in vars(protocol) if not n.startswith("_") and n in vars(cls)]
             if written and not issubclass(cls, protocol):
                 raise TypeError(f"{cls.__qualname__} writes {written} of the optional protocol "
                                 f"{protocol.__name__}: derive from it too, class "
@@ -230,9 +230,6 @@ def model_trace(kind: Kind, model, key):
 class PosteriorKind(abc.ABC):
     """A kind whose loss compares features the posterior's likelihood can be built on (the
     config's ``posterior:`` block, :mod:`eegfit.experiments.posterior`)."""
-
-    members = ("simulate_features", "noisy", "posterior_observed", "posterior_context",
-               "posterior_scale")
     noisy: bool = False
     """Whether the model's drive is random (a posterior's scale is then its seed-to-seed spread)."""
 
@@ -263,9 +260,6 @@ class PosteriorKind(abc.ABC):
 class NPEKind(abc.ABC):
     """A :class:`PosteriorKind` whose posterior an NPE can amortize (the ``npe:`` block,
     :mod:`eegfit.experiments.npe`): by default on its constant drive's features."""
-
-    members = ("npe_drive_noise", "npe_max_batch", "npe_features", "npe_observed", "npe_noise",
-               "npe_conditions")
     npe_drive_noise: bool = False
     """Whether the kind's NPE trains on noisy simulations, each with noise of its own
     (:meth:`npe_features` then draws independent noise for each simulation of a batch)."""
@@ -294,8 +288,6 @@ class NPEKind(abc.ABC):
 
 class ScanKind(abc.ABC):
     """A kind that draws its objective or features over the box (``scan.nc``)."""
-
-    members = ("scan", "scan_targets", "has_scan")
     has_scan: bool = True
     """Whether :meth:`scan` draws something for this config (the pipeline then writes
     ``scan.nc``)."""
@@ -312,8 +304,6 @@ class ScanKind(abc.ABC):
 
 class FigureKind(abc.ABC):
     """A kind with figures of its own, beside the common ones (a job of their own)."""
-
-    members = ("figure_names", "figures", "figure_targets", "figures_read_summary")
     figure_names: tuple[str, ...] = ()
     """The names of :meth:`figures` for this config (a property where the config decides)."""
     figures_read_summary: bool = False
@@ -337,8 +327,6 @@ class FigureKind(abc.ABC):
 class InputKind(abc.ABC):
     """A kind whose pipeline makes files before the targets (e.g. a demo recording)."""
 
-    members = ("generated_inputs", "make_input", "check_inputs")
-
     @abc.abstractmethod
     def generated_inputs(self) -> dict[str, str]:
         """The files the pipeline makes before the targets: path -> what to make."""
@@ -354,7 +342,7 @@ class InputKind(abc.ABC):
 
 
 OPTIONAL = (PosteriorKind, NPEKind, ScanKind, FigureKind, InputKind)
-"""The optional protocols, each a set of methods a kind opts into by deriving from it."""
+"""The optional protocols: a kind opts into one by deriving from it."""
 
 
 def check_npe(kind: Kind) -> None:

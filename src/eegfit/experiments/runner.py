@@ -105,11 +105,12 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
     """Fit the targets of a chunk with one backend, together: one ``(record, timing)`` each.
 
     The fits whose data have the same shapes run as one batch (:meth:`eegfit.Fitter.fit_many`:
-    one compiled program, the targets' data its inputs). Each record (:func:`eegfit.io.fit_dataset`) gains the kind's
-    extras, the noise floor (``noise_floor_loss``, NaN where the kind has none) and, with
-    ``uncertainty.rel_sd``, the Laplace uncertainty (the chunk's Hessians in one call). The
-    timing (the fit's share of its batch's wall time, evaluations, batch size) stays out of
-    the record: it differs run to run.
+    one compiled program, the targets' data its inputs). Each record
+    (:func:`eegfit.io.fit_dataset`) gains the kind's extras, the noise floor
+    (``noise_floor_loss``, NaN where the kind has none) and, with ``uncertainty.rel_sd``, the
+    Laplace uncertainty (the chunk's Hessians in one call). The timing (the fit's share of its
+    batch's wall time, evaluations, batch size) stays out of the record: it differs run to
+    run.
     """
     observed = [kind.observed(ds) for ds in target_datasets]
     return records(kind, backend, targets, observed,
