@@ -230,6 +230,7 @@ def model_trace(kind: Kind, model, key):
 class PosteriorKind(abc.ABC):
     """A kind whose loss compares features the posterior's likelihood can be built on (the
     config's ``posterior:`` block, :mod:`eegfit.experiments.posterior`)."""
+
     noisy: bool = False
     """Whether the model's drive is random (a posterior's scale is then its seed-to-seed spread)."""
 
@@ -260,6 +261,7 @@ class PosteriorKind(abc.ABC):
 class NPEKind(abc.ABC):
     """A :class:`PosteriorKind` whose posterior an NPE can amortize (the ``npe:`` block,
     :mod:`eegfit.experiments.npe`): by default on its constant drive's features."""
+
     npe_drive_noise: bool = False
     """Whether the kind's NPE trains on noisy simulations, each with noise of its own
     (:meth:`npe_features` then draws independent noise for each simulation of a batch)."""
@@ -288,6 +290,7 @@ class NPEKind(abc.ABC):
 
 class ScanKind(abc.ABC):
     """A kind that draws its objective or features over the box (``scan.nc``)."""
+
     has_scan: bool = True
     """Whether :meth:`scan` draws something for this config (the pipeline then writes
     ``scan.nc``)."""
@@ -304,6 +307,7 @@ class ScanKind(abc.ABC):
 
 class FigureKind(abc.ABC):
     """A kind with figures of its own, beside the common ones (a job of their own)."""
+
     figure_names: tuple[str, ...] = ()
     """The names of :meth:`figures` for this config (a property where the config decides)."""
     figures_read_summary: bool = False
