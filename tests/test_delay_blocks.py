@@ -19,6 +19,7 @@ import pytest
 
 from eegfit.data.connectome import load
 from eegfit.models import StuartLandau
+from eegfit.models.delays import check_reads
 from eegfit.models.network import MAX_DELAY_BLOCK, coupled
 from eegfit.simulate import simulate, simulate_rms
 
@@ -52,10 +53,11 @@ def test_the_block_is_the_shortest_delay_in_steps(hcp5):
         assert network(hcp5, "round", 8.0).delay_block(0.5) == math.floor(
             shortest / 8 / 0.5) + 1
         assert network(hcp5, "round", 8.0).delay_block(0.1) == MAX_DELAY_BLOCK
-    weights = np.asarray(hcp5.weights) + np.eye(5)  # a node's own (undelayed) coupling
+    # a node's own (undelayed) coupling is added from the state, so it does not limit a block
+    weights = np.asarray(hcp5.weights) + np.eye(5)
     own = coupled(StuartLandau(), weights, lengths_mm=hcp5.lengths_mm, speed_m_s=8.0,
                   speed_max_m_s=8.0)
-    assert own.delay_block(0.5) == 1
+    assert own.delay_block(0.5) == math.floor(shortest / 8 / 0.5) + 1
 
 
 @pytest.mark.parametrize("mode", ["round", "interpolate"])
@@ -111,6 +113,57 @@ def test_blocked_reads_agree_with_neurolib(hcp5):
         ours = np.asarray(simulate(model, dt_ms=0.1, duration_ms=150.0,
                                    y0=jnp.asarray(y0)).observable)
     assert deviation(ours, reference) < BAR
+
+
+@pytest.mark.parametrize("mode", ["round", "interpolate"])
+@pytest.mark.parametrize("own", [0.0, 0.4], ids=["no-diagonal", "weighted-diagonal"])
+def test_every_read_stays_in_the_history(own, mode, hcp5):
+    """Every entry of the plan, the diagonal included, reads a step the ring buffer holds, at
+    every position of the buffer and every step of the largest block the network allows
+    (checked by brute force over the positions): an out-of-window index would be clamped by
+    XLA or, promised in bounds, read whatever lies there, unnoticed where its weight is 0."""
+    weights = np.asarray(hcp5.weights) + own * np.eye(5)
+    with jax.enable_x64(True):
+        for speed, speed_max, dt_ms in [(4.0, 4.0, 0.1), (5.0, 30.0, 0.5), (30.0, 30.0, 0.3)]:
+            model = coupled(StuartLandau(), weights, lengths_mm=hcp5.lengths_mm,
+                            speed_m_s=speed, speed_min_m_s=4.0, speed_max_m_s=speed_max,
+                            delay_mode=mode)
+            size, block = model.history_length(dt_ms), model.delay_block(dt_ms)
+            assert block > 1
+            check_reads(model.delay_plan(size, dt_ms, jnp.float64), size, block)
+        # the check has power: a diagonal entry reading the current step breaks a block
+        plan = model.delay_plan(size, dt_ms, jnp.float64)
+    rows = np.asarray(plan.rows).copy()
+    rows[2, 2] = size
+    bad = plan._replace(rows=rows, flat=rows * 5 + np.arange(5))
+    check_reads(bad, size, 1)
+    with pytest.raises(ValueError, match=r"connection \[2, 2\] reads 0 steps back"):
+        check_reads(bad, size, 2)
+
+
+def test_a_weighted_diagonal_is_undelayed_in_blocks_as_in_neurolib(hcp5):
+    """Wilson-Cowan (additive coupling, so a node's own term counts) on the 5-node HCP network
+    with a weighted diagonal: neurolib reads it at the current step (its Dmat's diagonal is
+    0); eegfit's step-by-step and blocked rollouts both add it from the state."""
+    from test_delays import NODES  # noqa: PLC0415
+
+    weights = np.asarray(hcp5.weights) + 0.5 * np.max(hcp5.weights) * np.eye(5)
+    y0 = initial_state(5, "wc")
+    reference = neurolib("wc", weights, hcp5.lengths_mm, 6.0, y0)
+    node, k, _ = NODES["wc"]
+    traces = {}
+    with jax.enable_x64(True):
+        for speed_max in (None, 6.0):
+            model = coupled(jax.tree.map(jnp.float64, node), weights, k=k,
+                            lengths_mm=hcp5.lengths_mm, speed_m_s=6.0, delay_mode="round",
+                            speed_max_m_s=speed_max)
+            traces[speed_max] = np.asarray(simulate(model, dt_ms=0.1, duration_ms=150.0,
+                                                    y0=jnp.asarray(y0)).observable)
+        assert model.delay_block(0.1) == MAX_DELAY_BLOCK
+    for trace in traces.values():
+        assert deviation(trace, reference) < BAR
+    without = neurolib("wc", hcp5.weights, hcp5.lengths_mm, 6.0, y0)
+    assert deviation(without, reference) > 1e-3  # the diagonal matters here
 
 
 @pytest.mark.parametrize("settings, named", [

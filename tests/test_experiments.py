@@ -317,3 +317,28 @@ def test_a_job_that_fits_nothing_with_nevergrad_does_not_import_it():
     bad["backends"]["nevergrad"]["optimizer"] = "NoSuchOptimizer"
     with pytest.raises(ValueError, match="NoSuchOptimizer"):
         experiments.build("tiny", bad)
+
+
+@pytest.mark.parametrize("kind", ["column", "recording"])
+def test_the_drive_is_checked_against_the_checked_step(kind):
+    """``simulation.dt_ms`` is read once (``Simulation.read``) and handed to the kind's
+    ``read_extra``: a noisy drive's step warning uses it, and a step that is not a number is
+    refused at ``simulation.dt_ms``, before the kind's own keys."""
+    import warnings
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    name, block = next((n, copy.deepcopy(b)) for n, b in config["experiments"].items()
+                       if b["kind"] == kind)
+    block["model"]["drive"] = {"kind": "white_noise", "mean_hz": 220.0, "sigma_hz_sqrt_s": 0.5}
+    block.pop("npe", None)  # an NPE takes a constant drive
+    block["simulation"]["dt_ms"] = 1.0
+    with pytest.warns(UserWarning, match=r"model\.drive: .* 1 ms lies outside"):
+        experiments.build(name, block)
+    block["simulation"]["dt_ms"] = 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        experiments.build(name, block)
+    block["simulation"]["dt_ms"] = "0.1"
+    with pytest.raises(ValueError, match=rf"experiments\.{name}\.simulation\.dt_ms must be a "
+                                         r"finite number"):
+        experiments.build(name, block)

@@ -147,3 +147,39 @@ def test_shipped_configs_load(path, request):
     for name, kind in kinds.items():
         assert kind.spec.name == name and kind.spec.kind == config["experiments"][name]["kind"]
         assert kind.targets(), name
+
+
+def test_shipped_schema_is_the_generators_output():
+    """One source: the file is written by eegfit.experiments.schema from the declarations the
+    specs read with; an edit to either side alone shows here."""
+    from eegfit.experiments import schema
+
+    assert SCHEMA_PATH.read_text() == schema.text(), (
+        "rerun: python -m eegfit.experiments.schema")
+
+
+def test_schema_and_spec_refuse_the_same_values():
+    """A value out of a declared range: validate refuses it (naming the key), and so does the
+    spec, with the key's full path; an in-range value passes both."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    for key, bad, path in (("dt_ms", 0.0, "simulation.dt_ms"),
+                           ("integrator", "rk45", "simulation.integrator")):
+        config = _shipped(".test/config.yaml")
+        name, block = next(iter(config["experiments"].items()))
+        block["simulation"][key] = bad
+        with pytest.raises(WorkflowError, match=key):
+            validate(config, str(SCHEMA_PATH))
+        with pytest.raises(ValueError, match=rf"experiments\.{name}\.{re.escape(path)}"):
+            experiments.load(config)
+    config = _shipped(".test/config.yaml")
+    grad = next(iter(config["experiments"].values()))["backends"]["grad"]
+    grad["gradient_check"] = {"rel_step": 0.6}
+    with pytest.raises(WorkflowError, match="rel_step"):
+        validate(config, str(SCHEMA_PATH))
+    with pytest.raises(ValueError, match=r"backends\.grad\.gradient_check\.rel_step"):
+        experiments.load(config)
+    grad["gradient_check"] = {"rel_step": 0.5}
+    validate(config, str(SCHEMA_PATH))
+    experiments.load(config)

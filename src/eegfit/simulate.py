@@ -204,6 +204,8 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     ``now`` to it (:class:`eegfit.models.network.DelayPlan`). Interpolating, the value read at
     step n weighs into step n's input and, as the value one step further back, into step
     n + 1's: ``pending`` carries that part (:meth:`eegfit.models.network.Network.delay_plan`).
+    A node's own coupling (a weighted diagonal) is undelayed: it is added from the state at
+    the step's start (``DelayPlan.own``), not read from the history.
 
     With a block of K > 1 steps (every delay at least K - 1 steps:
     :meth:`eegfit.models.network.Network.delay_block`), :func:`_delayed_blocks` reads the
@@ -232,6 +234,8 @@ def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
              jnp.zeros_like(sent) if pending is None else pending)
 
     def advance(y, buffer, now, p, received):
+        if plan.own is not None:  # a node's own term, undelayed: c at this step (row `now`)
+            received = received + plan.own * model.coupling_variable(y)
         y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
                     dt_ms * 1e-3)(y, p)
         now = (now + 1) % history

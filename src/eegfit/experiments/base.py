@@ -359,7 +359,7 @@ def check_npe(kind: Kind) -> None:
         raise ValueError(f"config experiments.{spec.name}.npe: an NPE is trained with the "
                          f"likelihood's Gaussian noise on a constant drive's features; this "
                          f"drive is noisy (remove the block or use a constant drive)")
-    for key, unset in (("recording_s", None), ("model_noise", "fit_key")):
+    for key, unset in (("recording_s", None), ("model_noise", None)):
         if getattr(spec.npe, key) != unset and not kind.npe_drive_noise:
             raise ValueError(f"config experiments.{spec.name}.npe.{key}: only a kind whose "
                              f"NPE trains on noisy simulations (recording) takes it")

@@ -35,7 +35,7 @@ import xarray as xr
 from eegfit import io
 from eegfit.experiments.base import (FigureKind, Kind, NPEKind, PosteriorKind, ScanKind, Target,
                                      as_float, keys, model_trace, noise_floor_var)
-from eegfit.experiments.spec import Reader, Spec
+from eegfit.experiments.spec import Reader, Simulation, Spec
 from eegfit.models import ConstantDrive, ConstantInput, JansenRit, model_class
 from eegfit.models.base import check_value
 from eegfit.signal import features as sf
@@ -122,10 +122,8 @@ class ColumnSpec(Spec):
     extra_keys = ("model", "features", "scan")
 
     @classmethod
-    def read_extra(cls, r: Reader) -> dict:
-        dt_ms = r.sub("simulation").raw("dt_ms")
-        model = read_column(r.sub("model", ("name", "params", "drive")),
-                            dt_ms if isinstance(dt_ms, (int, float)) else None)
+    def read_extra(cls, r: Reader, simulation: Simulation) -> dict:
+        model = read_column(r.sub("model", ("name", "params", "drive")), simulation.dt_ms)
         feats = r.sub("features", default={"rms": {}})
         if not feats.block:
             raise ValueError(f"config {feats.where} must name at least one feature")

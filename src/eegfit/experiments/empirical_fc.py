@@ -20,7 +20,7 @@ from eegfit.data import hcp_bold
 from eegfit.experiments.base import Target, as_float, keys
 from eegfit.experiments.network import Network, NetworkSpec
 from eegfit.experiments.network_data import fit_vars, matrix, node_coords, sc_vars
-from eegfit.experiments.spec import Reader, integer
+from eegfit.experiments.spec import Reader, Simulation, integer
 from eegfit.signal.fc import fc_correlation
 
 
@@ -39,8 +39,8 @@ class EmpiricalFCSpec(NetworkSpec):
     has_truths = False
 
     @classmethod
-    def read_extra(cls, r: Reader) -> dict:
-        out = super().read_extra(r)
+    def read_extra(cls, r: Reader, simulation: Simulation) -> dict:
+        out = super().read_extra(r, simulation)
         if out["connectome"]["source"] != "hcp":
             raise ValueError(f"config {r.path('connectome.source')} must be hcp (the atlas of "
                              f"the BOLD data), got {out['connectome']['source']!r}")

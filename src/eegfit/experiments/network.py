@@ -47,7 +47,7 @@ from eegfit.data import connectome as sc
 from eegfit.experiments.base import (FigureKind, Kind, PosteriorKind, ScanKind, Target, as_float,
                                      keys, model_trace)
 from eegfit.experiments.column import read_column
-from eegfit.experiments.spec import Reader, Spec, integer
+from eegfit.experiments.spec import Reader, Simulation, Spec, integer
 from eegfit.models.network import DELAY_MODES, Network as NodesNetwork, NodeNoiseDrive, coupled
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
 
@@ -89,7 +89,7 @@ class NetworkSpec(Spec):
                   "scan")
 
     @classmethod
-    def read_extra(cls, r: Reader) -> dict:
+    def read_extra(cls, r: Reader, simulation: Simulation) -> dict:
         defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
                     if f.default_factory is not dataclasses.MISSING}
         conn = r.sub("connectome", ("source", "n_nodes", "subject", "seed", "symmetrise",
@@ -108,8 +108,7 @@ class NetworkSpec(Spec):
                              f"{conn.path('delays')}: true")
         model = r.sub("model", ("name", "params", "drive"))
         if "name" in model.block or "kind" in (model.raw("drive") or {}):
-            dt_ms = r.sub("simulation").raw("dt_ms")
-            column = read_column(model, dt_ms if isinstance(dt_ms, (int, float)) else None)
+            column = read_column(model, simulation.dt_ms)
             drive_values = None
         else:
             drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))

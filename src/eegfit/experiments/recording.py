@@ -56,7 +56,7 @@ from eegfit.experiments import recording_npe, recording_pilot
 from eegfit.experiments.base import (FigureKind, InputKind, Kind, NPEKind, PosteriorKind, Target,
                                      keys, model_trace)
 from eegfit.experiments.column import read_column
-from eegfit.experiments.spec import Reader, Spec, default, interval
+from eegfit.experiments.spec import Reader, Simulation, Spec, default, interval
 from eegfit.models import JansenRit
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.signal import features as sf
@@ -94,7 +94,7 @@ class RecordingSpec(Spec):
     has_truths = False
 
     @classmethod
-    def read_extra(cls, r: Reader) -> dict:
+    def read_extra(cls, r: Reader, simulation: Simulation) -> dict:
         files = r.sub("files").block
         if not files:
             raise ValueError(f"config {r.path('files')} must name at least one recording")
@@ -108,7 +108,6 @@ class RecordingSpec(Spec):
         if windows is not None:
             windows = tuple(interval(w, f"{r.path('windows_s')}[{i}]", low=0.0)
                             for i, w in enumerate(windows))
-        dt_ms = r.sub("simulation").raw("dt_ms")
         features = sf.check_spec(r.raw("features", default(cls, "features")), where=r.path("features"),
                                  reads="spectrum")
         return {"files": {str(k): str(v) for k, v in files.items()},
@@ -125,7 +124,7 @@ class RecordingSpec(Spec):
                     r.sub("aperiodic", ("exponent",)).raw("exponent", [0.0, 4.0]),
                     r.path("aperiodic.exponent")),
                 "model": read_column(r.sub("model", ("name", "params", "drive")),
-                                     dt_ms if isinstance(dt_ms, (int, float)) else None),
+                                     simulation.dt_ms),
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
                 "noise_floor_hz": None if r.raw("noise_floor_hz") is None else interval(
                     r.raw("noise_floor_hz"), r.path("noise_floor_hz"), low=0.0),

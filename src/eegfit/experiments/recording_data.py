@@ -58,15 +58,20 @@ def read_filter(r: Reader, default_filter: dict | None) -> dict | None:
 
 def max_feature_hz(spec) -> float:
     """The highest frequency any fitted feature, or the likelihood, reads."""
-    return max(high for _, (_, high) in sf.feature_bands(spec.features) + [
+    return max(high for _, (_, high) in feature_bands(spec) + [
         ("band_hz", spec.band_hz or (0.0, 0.0))])
+
+
+def feature_bands(spec) -> list:
+    """The bands of the fitted features (none for a kind fitting no features: the sensor)."""
+    return sf.feature_bands(spec.features) if spec.features else []
 
 
 def check(spec) -> None:
     """Cross-field checks (no file is read); ``ValueError`` naming the key."""
     where = f"config experiments.{spec.name}"
     filt = spec.filter
-    bands = list(sf.feature_bands(spec.features))
+    bands = feature_bands(spec)
     if spec.band_hz is not None:
         bands.append(("band_hz", spec.band_hz))
     for key, (low, high) in bands:
@@ -130,12 +135,16 @@ def demo_inputs(spec) -> dict[str, str]:
     return {spec.demo["path"]: "demo"} if spec.demo else {}
 
 
-def demo_signals(kind) -> tuple[dict, float]:
+def demo_signals(kind, sources=None) -> tuple[dict, float]:
     """Channels (name -> mV) of a synthetic recording at ``demo.truth``: the model simulated at
     ``demo.dt_ms`` (default: the simulation's step) for ``demo.duration_s`` (after the
     transient), in one realisation, decimated to ``demo.sfreq_hz``
     (MNE's anti-aliased resampling), scaled by ``demo.gain_uv_per_mv``, each channel of
-    ``demo.channels`` with its own white noise of ``demo.noise_uv`` (RMS, µV)."""
+    ``demo.channels`` with its own white noise of ``demo.noise_uv`` (RMS, µV).
+
+    ``sources(observable) -> (rows (n, time), {channel: (row, weight)})`` makes the signals to
+    decimate from the simulated observable (a montage: the regions through a lead field, one row
+    a channel); by default the observable itself, every channel a weighted copy of it."""
     import mne  # noqa: PLC0415
 
     demo, sim = kind.spec.demo, kind.spec.simulation.kwargs()
@@ -143,19 +152,29 @@ def demo_signals(kind) -> tuple[dict, float]:
     sim.pop("grad_horizon_ms", None)
     sim.pop("checkpoint", None)
     sim["dt_ms"] = float(demo.get("dt_ms") or sim["dt_ms"])
-    model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
-    eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).observable, float)
     sfreq = float(demo["sfreq_hz"])
     ratio = (1e3 / sim["dt_ms"]) / sfreq
     if abs(ratio - round(ratio)) > 1e-9:
         raise ValueError(f"config experiments.{kind.spec.name}.demo.sfreq_hz ({sfreq:g}) must "
                          f"divide the model's rate 1000 / demo.dt_ms (or simulation.dt_ms) "
                          f"({1e3 / sim['dt_ms']:g} Hz)")
-    decimated = mne.filter.resample(eeg, down=float(round(ratio)), verbose="error")
+    model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
+    eeg = np.asarray(simulate(model, key=keys(int(demo["seed"]))[0], **sim).observable, float)
+    if sources is None:
+        decimated = mne.filter.resample(eeg, down=float(round(ratio)), verbose="error")
+        rows = {ch: (None, weight) for ch, weight in demo["channels"].items()}
+    else:
+        eeg, rows = sources(eeg)
+        if not np.all(np.isfinite(eeg)):
+            raise FloatingPointError(f"experiment {kind.spec.name}: the demo model diverged at "
+                                     f"{demo['truth']}; lower simulation.dt_ms")
+        decimated = mne.filter.resample(eeg, down=float(round(ratio)), axis=1, verbose="error")
     rng = np.random.default_rng(int(demo["seed"]))
     gain_mv, noise_mv = float(demo["gain_uv_per_mv"]) * 1e-3, float(demo["noise_uv"]) * 1e-3
-    signals = {ch: gain_mv * weight * decimated + noise_mv * rng.standard_normal(len(decimated))
-               for ch, weight in demo["channels"].items()}
+    signals = {}
+    for ch, (row, weight) in rows.items():
+        clean = decimated if row is None else decimated[row]
+        signals[ch] = gain_mv * weight * clean + noise_mv * rng.standard_normal(clean.shape[-1])
     return signals, sfreq
 
 

@@ -10,17 +10,21 @@ variance (without a floor every bin's log-ratio has the same sd ``s``, ``s^2 = t
 :data:`N_COMPONENTS` principal directions of the model's whitened log-PSD over the prior
 (:func:`basis`): the noise stays isotropic, and the flow reads 8 numbers, not one per bin.
 
-Training data (``npe.model_noise``):
+Training data (``npe.model_noise``; default ``per_simulation`` under the estimated covariance,
+``fit_key`` under the analytic one):
 
-- ``fit_key`` (default): every simulation with the fit key of the first seed (common random
+- ``fit_key``: every simulation with the fit key of the first seed (common random
   numbers, as the fits and the grid posterior), the likelihood's unit noise on top: the NPE's
   implied likelihood is the grid's, ``N(U^T W log P; U^T W log S_k(theta), I)``.
 - ``per_simulation``: each simulation with noise of its own (independent within a batch,
   a key per chunk), the recording's share ``r = trigamma(nu_t / 2) / s^2`` of the noise on
   top: the simulations bring the model's Monte Carlo part. Its implied likelihood is the
-  simulator's own, which is not the grid's Gaussian: the model's Monte Carlo errors of the
-  whitened bins are correlated (up to 0.76 on .test/npe_recording.yaml) where the likelihood
-  assumes them independent, so this NPE is narrower than the grid (README).
+  simulator's own. With the analytic covariance that is not the grid's Gaussian: the model's
+  Monte Carlo errors of the whitened bins are correlated (up to 0.76 on
+  .test/npe_recording.yaml) where the likelihood assumes them independent, so this NPE is
+  narrower than the grid (docs/npe.md). With the block's ``likelihood: {covariance:
+  estimated}`` the whitening holds the realisations' excess (:func:`excess`, a pilot at the
+  box's centre), so the simulations' whitened entries have about unit covariance there too.
 
 :func:`reference_problem` is the grid problem of the NPE's likelihood with the model's mean PSD
 over ``factor`` times more realisations (the reference of ``per_simulation``).
@@ -50,6 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegfit import infer
+from eegfit.experiments import recording_pilot
+from eegfit.experiments.recording_npe_pilot import (TOP_UP_MIN, excess, model_variance, pilot,
+                                                    pilot_point)
 from eegfit.experiments.base import as_float, keys
 from eegfit.infer.npe_settings import Noise
 from eegfit.signal import likelihood, spectral
@@ -99,12 +106,21 @@ def target_dof(kind) -> float:
 
 
 def whitening(kind) -> tuple[np.ndarray, float]:
-    """``(W, r)``: the likelihood's whitening for a recording of :func:`recording_s` seconds,
-    and the share ``r`` of each whitened entry's unit variance that is the recording's."""
+    """``(W, r)``: the likelihood's whitening for a recording of :func:`recording_s` seconds
+    (with the block's ``likelihood: {covariance: estimated}``, the realisations' excess of
+    :func:`excess` in it), and the share ``r`` of each whitened entry's unit variance that is
+    the recording's (the excess scales the recording's and the model's terms alike)."""
     dof = target_dof(kind)
     sd = float(likelihood.log_psd_sd(dof, kind.model_dof))
-    whiten = likelihood.whitening(np.full(kind.n_bins, sd), kind._n_per_segment)
+    whiten = likelihood.whitening(np.full(kind.n_bins, sd), kind._n_per_segment, excess(kind))
     return whiten, likelihood.log_variance(dof) / sd ** 2
+
+
+def topped_up(kind) -> bool:
+    """Whether the training noise tops each direction up to the likelihood's unit variance
+    (``per_simulation`` under the estimated covariance) rather than adding the recording's
+    share ``r`` alone."""
+    return per_simulation(kind) and recording_pilot.estimated(kind.spec)
 
 
 FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX = 1e-5, 0.5
@@ -162,9 +178,26 @@ def basis(kind) -> np.ndarray:
     entries = entries[np.all(np.isfinite(entries), axis=1)]
     _, _, vt = np.linalg.svd(entries - entries.mean(axis=0), full_matrices=False)
     u = vt[:min(N_COMPONENTS, kind.n_bins - 1)].T
+    if topped_up(kind):  # the same span, turned so that the model's noise is uncorrelated
+        vectors, values = model_variance(kind, u, whitening(kind)[0])
+        u = u @ vectors
+        kind._npe_top_up = np.maximum(1.0 - values, TOP_UP_MIN)
     u = u * np.where(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])] < 0, -1.0, 1.0)
     kind._npe_basis = u  # deterministic given the config: computed once per kind object
     return u
+
+
+def top_up(kind) -> np.ndarray:
+    """Per principal entry, the variance the training noise adds to a per-simulation feature
+    under the estimated covariance: ``1 - lambda`` (at least :data:`TOP_UP_MIN`) for the
+    model's own variance ``lambda`` there (:func:`model_variance`), so that the simulations'
+    spread plus the noise is the likelihood's unit covariance at the pilot's point. The
+    realisations are steadier than ``chi2`` at the limit cycle's peak (whitened entries' total
+    variance down to 0.4 on .test/npe_recording.yaml with the share ``r`` added alone): the
+    flow would learn a likelihood narrower there than the grid's, which the estimated
+    covariance (floored at the analytic one) does not claim."""
+    basis(kind)
+    return kind._npe_top_up
 
 
 def feature_names(kind) -> list[str]:
@@ -173,10 +206,21 @@ def feature_names(kind) -> list[str]:
     return names + (["log_floor_fraction"] if has_floor(kind) else [])
 
 
+def model_noise(kind) -> str:
+    """``npe.model_noise``, or where unset its default: ``per_simulation`` under the block's
+    ``likelihood: {covariance: estimated}`` (held to a key-averaged reference on the default
+    ``recording_demo``, docs/npe.md), ``fit_key`` under the analytic covariance (where the
+    simulations' own noise is not the likelihood's)."""
+    chosen = kind.spec.npe.model_noise
+    if chosen is not None:
+        return chosen
+    return "per_simulation" if recording_pilot.estimated(kind.spec) else "fit_key"
+
+
 def per_simulation(kind) -> bool:
-    """Whether each training simulation gets noise of its own (``npe.model_noise:
-    per_simulation``) rather than the fit key's (``fit_key``, the grid posterior's)."""
-    return kind.spec.npe.model_noise == "per_simulation"
+    """Whether each training simulation gets noise of its own (:func:`model_noise`
+    ``per_simulation``) rather than the fit key's (``fit_key``, the grid posterior's)."""
+    return model_noise(kind) == "per_simulation"
 
 
 def fit_key(kind):
@@ -186,10 +230,16 @@ def fit_key(kind):
 
 def noise(kind) -> Noise:
     """The likelihood's noise on a whitened entry: all of it (sd 1) on the fit key's simulation,
-    or the recording's share (sd ``sqrt(r)``) on a simulation with noise of its own."""
-    sd = float(np.sqrt(whitening(kind)[1])) if per_simulation(kind) else 1.0
-    sds = {k: (LOG_FLOOR_FRACTION_SD if k == "log_floor_fraction" else sd)
-           for k in feature_names(kind)}
+    or on a simulation with noise of its own the recording's share (sd ``sqrt(r)``), or under
+    the estimated covariance what tops the entry up to unit variance (:func:`top_up`)."""
+    names = feature_names(kind)
+    if topped_up(kind):
+        sd = np.sqrt(top_up(kind))
+    else:
+        sd = np.full(len(names), float(np.sqrt(whitening(kind)[1])) if per_simulation(kind)
+                     else 1.0)
+    sds = {k: (LOG_FLOOR_FRACTION_SD if k == "log_floor_fraction" else float(sd[i]))
+           for i, k in enumerate(names)}
     # a key per chunk: the simulations' own noise, or the floors drawn for them
     return Noise(rel_sd=None, sd=sds, drive_noise=per_simulation(kind) or has_floor(kind))
 
@@ -244,7 +294,7 @@ def conditions(kind) -> dict:
     """What the estimator is trained for beside its prior and noise (checked on reload)."""
     spec = kind.spec
     sim = spec.simulation
-    out = {"model_noise": spec.npe.model_noise + (
+    out = {"model_noise": model_noise(kind) + (
                "" if per_simulation(kind) else f" (seed {spec.seeds[0]})"),
            "band_hz": [float(b) for b in kind.band_hz], "segment_s": float(spec.segment_s),
            "overlap": float(spec.overlap), "n_realisations": int(spec.n_realisations),
@@ -254,6 +304,11 @@ def conditions(kind) -> dict:
            "model": repr(spec.model),
            "summary": f"{len(feature_names(kind)) - has_floor(kind)} principal directions of "
                       f"{BASIS_POINTS} prior draws (seed {spec.npe.seed}) at the fit key"}
+    if recording_pilot.estimated(spec):
+        out["covariance"] = (f"estimated: {spec.likelihood['pilot_realisations']} realisations "
+                             f"at {pilot_point(kind)} (seed {spec.npe.seed})" +
+                             ("; the noise tops each entry up to unit variance"
+                              if topped_up(kind) else ""))
     if has_floor(kind):
         out["floor"] = (f"log-uniform fraction of the band's mean PSD in "
                         f"[{FLOOR_FRACTION_MIN:g}, {FLOOR_FRACTION_MAX:g}), drawn per "
@@ -302,7 +357,7 @@ def reference_problem(kind, observed_npe: dict, seed: int, factor: int = 16,
 
 
 __all__ = ["DOF_TOLERANCE", "FLOOR_FRACTION_MAX", "FLOOR_FRACTION_MIN", "LOG_FLOOR_FRACTION_SD",
-           "check", "conditions",
-           "feature_names", "features", "fit_key", "floor_draws", "has_floor", "noise",
-           "observed", "own_noise", "per_simulation", "recording_s", "reference_problem",
-           "target_dof", "whitening"]
+           "TOP_UP_MIN", "check", "conditions", "excess", "feature_names", "features",
+           "fit_key", "floor_draws", "has_floor", "model_noise", "model_variance", "noise",
+           "observed", "own_noise", "per_simulation", "pilot", "pilot_point", "recording_s",
+           "reference_problem", "target_dof", "top_up", "topped_up", "whitening"]

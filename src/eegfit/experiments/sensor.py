@@ -4,7 +4,8 @@ through its region lead field, fitted to every channel of a recording at once.
 Its own kind (not a block of ``recording``): the model is a network, not a column; a target is a
 montage of channels, not one; the loss is the channel likelihood (:mod:`eegfit.signal.sensor`,
 one gain for the montage), not the single-channel one with its aperiodic background and NPE.
-Keys of its block (documented in ``config/README.md``)::
+Keys of its block (read and checked by :mod:`eegfit.experiments.sensor_spec`, documented in
+``config/README.md``)::
 
     files: {S001R01: data/S001R01.edf}  # name -> EDF/BDF/FIF; one target each
     channels: null              # null: every channel the file shares with the lead field
@@ -23,6 +24,12 @@ Keys of its block (documented in ``config/README.md``)::
     n_realisations: 1           # the model PSD: mean over this many simulations
     profile: {n_points: 7, n_keys: 4}   # each fit's identifiability check (n_points: 0, off)
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, dt_ms, channels}
+    fc: null                    # {band_hz: [8, 13], weight: 1000}: the sensor FC in the loss
+
+With ``fc``, the loss adds ``weight`` times the RMSE of the Fisher z of the channels' amplitude-
+envelope FC in ``band_hz``, the model's (the same simulation as its spectra) against the
+recording's: a weighted misfit, not a likelihood (the channel pairs are far from independent, and
+their envelope correlations' spread depends on the envelopes' correlation time).
 
 With ``aperiodic`` (the recording kind's key), channel ``c`` measures ``g (S_c + A_c f^-chi)``:
 the network's PSD through the lead field plus an aperiodic background with **one offset per
@@ -38,7 +45,7 @@ Welch PSDs use ``segment_s``, so they share the bin spacing.
 
 Each fit records, beyond the runner's: the model PSD per channel, alpha power and envelope FC
 at the best parameters; goodness of fit (``chi2_per_dof``, ``fit_p_value``, the channels
-counted as independent); and an **identifiability check** (:func:`sensor_fit.profile_vars`):
+counted as independent); and an **identifiability check** (:func:`eegfit.experiments.identifiability.profile_vars`):
 the loss along each parameter's box (the others at the fit), the loss's seed-to-seed spread at
 the fit (``loss_seed_sd``, over ``n_keys`` other noise keys), and the values whose loss lies
 within 2 ``loss_seed_sd`` of the best (``consistent_low_<p>``, ``consistent_high_<p>``). A
@@ -48,8 +55,6 @@ the truth within it is not a failure of the fit but a parameter the data do not 
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,132 +62,17 @@ import xarray as xr
 
 from eegfit.data import recordings as rec
 from eegfit.experiments import recording_data
-from eegfit.experiments import sensor_data as sdata
+from eegfit.experiments import sensor_records as records
+from eegfit.experiments import sensor_spec
 from eegfit.experiments.base import FigureKind, InputKind, Kind, Target, keys
-from eegfit.experiments.column import read_column
 from eegfit.experiments.network import delay_args
-from eegfit.experiments.reader import Reader, default, interval
-from eegfit.experiments.spec import Spec
-from eegfit.models.network import DELAY_MODES, NodeNoiseDrive, coupled
+from eegfit.experiments.sensor_spec import SensorSpec
+from eegfit.models.network import NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
-from eegfit.observe.leadfield import HOW, project
+from eegfit.observe.leadfield import project
 from eegfit.signal import likelihood, sensor, spectral
+from eegfit.signal.fc import band_envelope_fc, envelope_fc, fisher_z_rmse
 from eegfit.simulate import simulate
-
-
-@dataclasses.dataclass(frozen=True)
-class SensorSpec(Spec):
-    """The sensor kind's own keys (see the module docstring)."""
-
-    files: dict = dataclasses.field(default_factory=dict)
-    channels: tuple[str, ...] | None = None
-    groups: dict = dataclasses.field(default_factory=dict)
-    units: str | None = None
-    filter: dict | None = dataclasses.field(default_factory=lambda: dict(rec.DEFAULT_FILTER))
-    segment_s: float = 1.0
-    overlap: float = 0.5
-    band_hz: tuple[float, float] = (2.0, 40.0)
-    alpha_hz: tuple[float, float] = (8.0, 13.0)
-    gain: str = "common"
-    aperiodic: tuple[float, float] | None = None
-    """The aperiodic exponent's box (``aperiodic.exponent``), or None: no background."""
-    lead_field: dict = dataclasses.field(default_factory=lambda: {
-        "how": "sum", "drop": ("IO1", "IO2")})
-    connectome: dict = dataclasses.field(default_factory=lambda: {
-        "symmetrise": False, "delays": True, "speed_m_s": 10.0, "delay_mode": "interpolate"})
-    column: object = None
-    drive: dict = dataclasses.field(default_factory=lambda: {
-        "low_hz": 50.0, "high_hz": 150.0, "interval_ms": 5.0})
-    n_realisations: int = 1
-    profile: dict = dataclasses.field(default_factory=lambda: {"n_points": 7, "n_keys": 4})
-    demo: dict | None = None
-
-    extra_keys = ("files", "channels", "groups", "units", "filter", "segment_s", "overlap",
-                  "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
-                  "n_realisations", "profile", "demo")
-    has_truths = False
-    # the loss of seconds of noisy network ripples on a scale of a few % of the box (README)
-    gradient_check = {"rtol": 1.0, "rel_step": 0.02}
-
-    @classmethod
-    def read_extra(cls, r: Reader) -> dict:
-        defaults = {f.name: f.default_factory() for f in dataclasses.fields(cls)
-                    if f.default_factory is not dataclasses.MISSING}
-        files = r.sub("files").block
-        if not files:
-            raise ValueError(f"config {r.path('files')} must name at least one recording")
-        channels = r.raw("channels")
-        if channels is not None:
-            channels = [channels] if isinstance(channels, str) else channels
-            if not isinstance(channels, list) or len(channels) < 2:
-                raise ValueError(f"config {r.path('channels')} must be null (every shared "
-                                 f"channel) or name at least 2 channels, got {channels!r}")
-        groups = r.sub("groups").block
-        for name, members in groups.items():
-            if not isinstance(members, list) or not members:
-                raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
-                                 f"{members!r}")
-        filt = recording_data.read_filter(r, default(cls, "filter"))
-        lead = r.sub("lead_field", ("how", "drop"))
-        drop = lead.raw("drop", list(defaults["lead_field"]["drop"]))
-        if not isinstance(drop, list):
-            raise ValueError(f"config {lead.path('drop')} must list electrodes, got {drop!r}")
-        conn = r.sub("connectome", ("symmetrise", "delays", "speed_m_s", "delay_mode"))
-        c0 = defaults["connectome"]
-        model = r.sub("model", ("params", "drive"))
-        drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))
-        d0 = defaults["drive"]
-        drive_values = {k: drive.number(k, v, optional=v is None, above=0.0)
-                        for k, v in d0.items()}
-        if not drive_values["low_hz"] < drive_values["high_hz"]:
-            raise ValueError(f"config {drive.path('low_hz')} must be < high_hz, got "
-                             f"{drive_values['low_hz']!r} and {drive_values['high_hz']!r}")
-        prof = r.sub("profile", ("n_points", "n_keys"))
-        p0 = defaults["profile"]
-        return {
-            "files": {str(k): str(v) for k, v in files.items()},
-            "channels": None if channels is None else tuple(map(str, channels)),
-            "groups": {str(k): tuple(map(str, v)) for k, v in groups.items()},
-            "units": None if r.raw("units") is None else r.choice("units", rec.UNITS),
-            "filter": filt,
-            "segment_s": r.number("segment_s", cls.segment_s, above=0.0),
-            "overlap": r.number("overlap", cls.overlap, low=0.0),
-            "band_hz": interval(r.raw("band_hz", list(cls.band_hz)), r.path("band_hz"), low=0.0),
-            "alpha_hz": interval(r.raw("alpha_hz", list(cls.alpha_hz)), r.path("alpha_hz"),
-                                 low=0.0),
-            "gain": r.choice("gain", sensor.GAINS, cls.gain),
-            "aperiodic": None if r.raw("aperiodic") is None else
-            observed_spectrum.check_exponent_box(
-                r.sub("aperiodic", ("exponent",)).raw("exponent", [0.0, 4.0]),
-                r.path("aperiodic.exponent")),
-            "lead_field": {"how": lead.choice("how", HOW, "sum"),
-                           "drop": tuple(map(str, drop))},
-            "connectome": {"symmetrise": conn.boolean("symmetrise", c0["symmetrise"]),
-                           "delays": conn.boolean("delays", c0["delays"]),
-                           "speed_m_s": conn.number("speed_m_s", c0["speed_m_s"], above=0.0),
-                           "delay_mode": conn.choice("delay_mode", DELAY_MODES,
-                                                     c0["delay_mode"])},
-            "column": read_column(Reader({"params": model.raw("params") or {}}, model.where)),
-            "drive": drive_values,
-            "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
-            "profile": {"n_points": prof.integer("n_points", p0["n_points"], low=0),
-                        "n_keys": prof.integer("n_keys", p0["n_keys"], low=2)},
-            "demo": read_demo_block(r)}
-
-
-def read_demo_block(r: Reader) -> dict | None:
-    """The recording kind's ``demo`` block, its ``channels`` a list of electrodes (null: every
-    electrode of the lead field) instead of a mapping of shares."""
-    if not r.has("demo"):
-        return None
-    block = dict(r.raw("demo"))
-    channels = block.pop("channels", None)
-    if channels is not None and (not isinstance(channels, list) or len(channels) < 2):
-        raise ValueError(f"config {r.path('demo')}.channels must be null or list at least 2 "
-                         f"electrodes, got {channels!r}")
-    demo = recording_data.read_demo(Reader({"demo": {**block, "channels": {"_": 1.0}}}, r.where))
-    demo["channels"] = None if channels is None else tuple(map(str, channels))
-    return demo
 
 
 class Sensor(Kind, InputKind, FigureKind):
@@ -196,25 +86,28 @@ class Sensor(Kind, InputKind, FigureKind):
     def __init__(self, spec: SensorSpec):
         where = f"config experiments.{spec.name}"
         self._base = None
-        self.lf, self.conn = sdata.check_forward_model(spec)
+        self.lf, self.conn = sensor_spec.check_forward_model(spec)
         for name in spec.names:
             if name == "speed_m_s" and not spec.connectome["delays"]:
                 raise ValueError(f"{where}.parameters.speed_m_s needs {where}.connectome.delays:"
                                  f" true")
         super().__init__(spec)
-        for key, (low, high) in (("band_hz", spec.band_hz), ("alpha_hz", spec.alpha_hz)):
-            f = spec.filter or {}
-            if (f.get("low_hz") is not None and low < f["low_hz"]) or (
-                    f.get("high_hz") is not None and high > f["high_hz"]):
-                raise ValueError(f"{where}.{key} {[low, high]} Hz reaches outside the band-pass "
-                                 f"filter {where}.filter {[f.get('low_hz'), f.get('high_hz')]}")
-        if not 0 <= spec.overlap < 1:
-            raise ValueError(f"{where}.overlap must be in [0, 1), got {spec.overlap}")
+        recording_data.check(spec)  # band_hz in the filter, overlap, dt_ms, segments, demo
         sim = spec.simulation
         fs_hz = 1e3 / sim.dt_ms
-        if spec.band_hz[1] >= fs_hz / 2:
-            raise ValueError(f"{where}.simulation.dt_ms ({sim.dt_ms}) is too coarse for "
-                             f"band_hz up to {spec.band_hz[1]:g} Hz")
+        f = spec.filter or {}
+        bands = [("alpha_hz", spec.alpha_hz)] + ([("fc.band_hz", spec.fc["band_hz"])]
+                                                 if spec.fc else [])
+        for key, (low, high) in bands:
+            if (f.get("low_hz") is not None and low < f["low_hz"]) or (
+                    f.get("high_hz") is not None and high > f["high_hz"]) or low <= 0 or (
+                    high >= fs_hz / 2):
+                raise ValueError(f"{where}.{key} {[low, high]} Hz must lie above 0 Hz, inside "
+                                 f"the band-pass filter {where}.filter "
+                                 f"{[f.get('low_hz'), f.get('high_hz')]} and below the model's "
+                                 f"Nyquist frequency ({fs_hz / 2:g} Hz)")
+        if spec.fc:
+            self.summary_columns = (*self.summary_columns, "fc_misfit")
         self._n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
         self.freqs_hz = spectral.frequencies(self._n_per_segment, fs_hz)
         self._mask = spectral.band_mask(self.freqs_hz, spec.band_hz, f"{where}.band_hz")
@@ -224,12 +117,8 @@ class Sensor(Kind, InputKind, FigureKind):
                              f"background (f^-chi at 0 Hz), got {list(spec.band_hz)}")
         kept = int(round((sim.duration_ms - sim.transient_ms) / 1e3 * fs_hz))
         per = len(spectral.segment_starts(kept, self._n_per_segment, spec.overlap))
-        if per < 2:
-            raise ValueError(f"{where}.simulation: the kept simulation must hold at least two "
-                             f"segments of segment_s ({spec.segment_s} s)")
         self.model_dof = likelihood.welch_dof([per] * spec.n_realisations, self._n_per_segment,
                                               spec.overlap)
-        recording_data.check_demo(spec)
         if spec.demo and spec.demo["channels"] is not None:
             from eegfit.data import montage  # noqa: PLC0415
 
@@ -263,13 +152,24 @@ class Sensor(Kind, InputKind, FigureKind):
 
     def check_inputs(self) -> None:
         for label, path in self.spec.files.items():
-            sdata.check_file(self.spec, self.lf, label, path)
+            sensor_spec.check_file(self.spec, self.lf, label, path)
 
     def make_input(self, what: str, path) -> None:
-        from eegfit.experiments.sensor_fit import demo_signals  # noqa: PLC0415
-
-        signals, sfreq = demo_signals(self)
+        signals, sfreq = recording_data.demo_signals(self, sources=self.demo_sources)
         rec.write(path, signals, sfreq)
+
+    def demo_sources(self, observable) -> tuple[np.ndarray, dict]:
+        """The demo's channels before decimation: the regions' ``observable`` ``(time,
+        regions)`` through the lead field rows of ``demo.channels`` (null: every electrode),
+        with no reference (a recording has its own; the target re-references), ``(channels,
+        time)``; each channel its own row, weight 1 (:func:`recording_data.demo_signals`)."""
+        from eegfit.data import montage  # noqa: PLC0415
+
+        channels = self.spec.demo["channels"]
+        lf = self.lf if channels is None else self.lf.take(montage.match(
+            channels, self.lf.electrodes, self.lf.aliases))
+        rows = np.asarray(project(observable, lf.gain, reference="none"), float).T
+        return rows, {e: (i, 1.0) for i, e in enumerate(lf.electrodes)}
 
     def sensor_signal(self, model, key, gain) -> jax.Array:
         """The model's channels ``(time, channels)``: its regions through ``gain``, average
@@ -277,18 +177,20 @@ class Sensor(Kind, InputKind, FigureKind):
         eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).observable
         return project(eeg, gain)
 
+    def signal_psd(self, signal) -> jax.Array:
+        """The Welch PSD ``(frequency, channels)`` of the model's channels ``(time, channels)``."""
+        return spectral.welch(signal, fs_hz=1e3 / self.spec.simulation.dt_ms,
+                              segment_s=self.spec.segment_s, overlap=self.spec.overlap, axis=0)[1]
+
     def model_psd(self, model, key, gain) -> jax.Array:
         """The model's Welch PSD ``(frequency, channels)``: one simulation with the noise of
         ``key``, or the mean over ``n_realisations`` (keys split from ``key``)."""
-        s = self.spec
-        fs_hz = 1e3 / s.simulation.dt_ms
-
         def psd_of(k):
-            return spectral.welch(self.sensor_signal(model, k, gain), fs_hz=fs_hz,
-                                  segment_s=s.segment_s, overlap=s.overlap, axis=0)[1]
-        if s.n_realisations == 1:
+            return self.signal_psd(self.sensor_signal(model, k, gain))
+        if self.spec.n_realisations == 1:
             return psd_of(key)
-        return jnp.mean(jax.vmap(psd_of)(jax.random.split(key, s.n_realisations)), axis=0)
+        return jnp.mean(jax.vmap(psd_of)(jax.random.split(key, self.spec.n_realisations)),
+                        axis=0)
 
     # ---- the target --------------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
@@ -297,7 +199,8 @@ class Sensor(Kind, InputKind, FigureKind):
         s = self.spec
         recording = sensor_recording.load(s.files[target.label], self.lf, channels=s.channels,
                                           units=s.units, band_pass=s.filter)
-        return sdata.target_dataset(s, recording, sdata.groups_of(recording.channels, s.groups))
+        return records.target_dataset(s, recording, sensor_spec.groups_of(recording.channels,
+                                                                            s.groups))
 
     def observed(self, target_ds: xr.Dataset) -> dict:
         from eegfit.data import montage  # noqa: PLC0415
@@ -308,17 +211,21 @@ class Sensor(Kind, InputKind, FigureKind):
         band = recording_data.band_psd(target_ds, self.spec.band_hz, self.n_bins)
         sd = np.full(self.n_bins, likelihood.log_psd_sd(float(target_ds["psd_dof"]),
                                                         self.model_dof))
-        return {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,
-                "log_psd": np.log(band), "decorrelate": likelihood.decorrelation(
-                    sd, self._n_per_segment), "target_ds": target_ds}
+        out = {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,
+               "log_psd": np.log(band), "decorrelate": likelihood.decorrelation(
+                   sd, self._n_per_segment), "target_ds": target_ds}
+        if self.spec.fc:
+            out["target_fc"] = envelope_fc(target_ds["eeg"].values, float(target_ds.attrs[
+                "sfreq_hz"]), self.spec.fc["band_hz"])
+        return out
 
     def fit_data(self, observed: dict, seed: int) -> dict:
         dtype = jnp.result_type(float)
-        return {k: jnp.asarray(observed[k], dtype) for k in ("gain", "log_psd", "decorrelate")} | {
-            "key": keys(seed)[1]}
+        names = ("gain", "log_psd", "decorrelate") + (("target_fc",) if self.spec.fc else ())
+        return {k: jnp.asarray(observed[k], dtype) for k in names} | {"key": keys(seed)[1]}
 
     def aux_units(self) -> dict:
-        return {"peak_frequency": "Hz"}
+        return {"peak_frequency": "Hz"} | ({"fc_misfit": "1"} if self.spec.fc else {})
 
     def observed_band(self, psd, decorrelate, log_psd):
         """The measured spectra the model predicts on the likelihood's bins ``(bins,
@@ -335,7 +242,12 @@ class Sensor(Kind, InputKind, FigureKind):
         """The channel likelihood of the target's log-PSDs given the model's (plus the profiled
         background with ``aperiodic``); aux: the peak frequency (6-14 Hz) of the model's mean
         channel PSD, and the background's exponent."""
-        psd = self.model_psd(model, data["key"], data["gain"])
+        if self.spec.fc:  # one simulation: its PSD and its FC
+            signal = self.sensor_signal(model, data["key"], data["gain"])
+            psd = self.signal_psd(signal) if self.spec.n_realisations == 1 else self.model_psd(
+                model, data["key"], data["gain"])
+        else:
+            psd = self.model_psd(model, data["key"], data["gain"])
         band, background = self.observed_band(psd, data["decorrelate"], data["log_psd"])
         nll = sensor.negative_log_likelihood(band, np.ones(self.n_bins, bool),
                                              data["decorrelate"], data["log_psd"],
@@ -344,13 +256,23 @@ class Sensor(Kind, InputKind, FigureKind):
         aux = {"peak_frequency": peak}
         if background is not None:
             aux["aperiodic_exponent"] = background[1]
+        if self.spec.fc:
+            misfit = self.fc_misfit(signal, data["target_fc"])
+            aux["fc_misfit"] = misfit
+            nll = nll + self.spec.fc["weight"] * misfit
         return nll, aux
 
-    def fit_extras(self, target: Target, observed, result) -> dict:
-        from eegfit.experiments.sensor_fit import fit_vars  # noqa: PLC0415
+    def fc_misfit(self, signal, target_fc) -> jax.Array:
+        """The RMSE of the Fisher z of the model's sensor FC (amplitude envelopes in
+        ``fc.band_hz`` of its channels ``(time, channels)``) against the target's: the loss adds
+        it times ``fc.weight`` (a weighted misfit, not a likelihood: the module doc)."""
+        model_fc = band_envelope_fc(signal, 1e3 / self.spec.simulation.dt_ms,
+                                    self.spec.fc["band_hz"])
+        return fisher_z_rmse(model_fc, target_fc)
 
+    def fit_extras(self, target: Target, observed, result) -> dict:
         out = super().fit_extras(target, observed, result)
-        out.update(fit_vars(self, target, observed, result))
+        out.update(records.fit_vars(self, target, observed, result))
         return out
 
     def figure_targets(self) -> list[Target]:

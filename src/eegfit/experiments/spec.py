@@ -13,25 +13,76 @@ An experiment is one block of the config's ``experiments:`` mapping::
         backends: {grad: {...}, nevergrad: {...}}
         ...                           # the kind's own keys
 
-The envelope (``kind``, ``parameters``, ``seeds``, ``simulation``, ``backends``,
-``uncertainty``, ``posterior``, ``npe``) is read here, once for every kind; a kind's spec (a frozen dataclass deriving
-from :class:`Spec`) reads its own keys with the same small readers (:class:`Reader`). Every
-error is a ``ValueError`` naming the key by its full path (``experiments.<name>.<key>...``), so a
-bad config stops at planning, before any job runs.
+The envelope (:data:`EXPERIMENT`: ``kind``, ``parameters``, ``seeds``, ``simulation``,
+``backends``, ``uncertainty``, ``posterior``, ``npe``) is read here, once for every kind, each key
+through its declaration (its type and range, which :mod:`eegfit.experiments.schema` writes into
+the config schema); a kind's spec (a frozen dataclass deriving from :class:`Spec`) reads its own
+keys with the same small readers (:class:`Reader`). Every error is a ``ValueError`` naming the
+key by its full path (``experiments.<name>.<key>...``), so a bad config stops at planning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
-from eegfit.experiments.npe_spec import NpeSpec
-from eegfit.experiments.posterior_spec import PosteriorSpec, Prior
-from eegfit.experiments.reader import Reader, default, integer, interval, number
+from eegfit.experiments.inference import NPE, POSTERIOR, NpeSpec, PosteriorSpec, Prior
+from eegfit.experiments.reader import (Block, Bool, Choice, Int, Listed, Num, Or, Pair, Reader, Str,
+                                       default, integer, interval, number)
 from eegfit.simulate import INTEGRATORS
 
 
-ENVELOPE = ("kind", "parameters", "seeds", "simulation", "backends", "uncertainty", "posterior",
-            "npe")
+# ---- the envelope's keys, each with its type and range: read below, and the schema's source ------
+
+def _optax():
+    from eegfit.fit.grad import optax_optimizers  # noqa: PLC0415
+
+    return optax_optimizers()
+
+
+def _designs():
+    from eegfit.fit.multistart import DESIGNS  # noqa: PLC0415
+
+    return DESIGNS
+
+
+def _nevergrad():
+    from eegfit.fit.nevergrad_backend import optimizer_names  # noqa: PLC0415
+
+    return optimizer_names()
+
+
+PARAMETER = Block({"bounds": Pair(), "start": Or(Num(), "random"), "truths": Listed(Num())},
+                  required=("bounds", "start"), name="parameter")
+SIMULATION = Block({"dt_ms": Num(above=0.0), "duration_ms": Num(above=0.0),
+                    "transient_ms": Num(low=0.0), "integrator": Choice(INTEGRATORS),
+                    "grad_horizon_ms": Num(above=0.0, null=True), "checkpoint": Bool(),
+                    "float64": Bool()}, required=("dt_ms", "duration_ms"), name="simulation")
+TOL = Num(low=0.0, null=True)
+GRAD = Block({"optimizer": Choice(_optax), "learning_rate": Num(above=0.0),
+              "learning_rate_units": Choice(("parameter", "box")), "n_steps": Int(low=1),
+              "gradient_check": Block({"enabled": Bool(), "rtol": Num(above=0.0),
+                                       "rel_step": Num(above=0.0, high=0.5)}),
+              "tol": TOL, "n_starts": Int(low=1), "start_design": Choice(_designs),
+              "screen": Int(low=0), "retry": Int(low=0), "retry_screen": Int(low=0),
+              "retry_above_others": Bool()},
+             required=("optimizer", "learning_rate", "n_steps"), name="grad")
+NEVERGRAD = Block({"optimizer": Choice(_nevergrad), "num_candidates": Int(low=1),
+                   "n_steps": Int(low=1), "options": Block(open=True), "tol": TOL},
+                  required=("optimizer", "num_candidates", "n_steps"), name="nevergrad")
+HYBRID = Block({"search": NEVERGRAD, "polish": GRAD, "n_polish": Int(low=1)},
+               required=("search", "polish"), name="hybrid")
+EXPERIMENT = Block(
+    {"kind": Str(doc="column | network | empirical_fc | recording | sensor | "
+                     "package.module:Class (each kind's own keys: config/README.md)"),
+     "parameters": Block(each=PARAMETER, least=1), "seeds": Listed(Int(low=0), unique=True),
+     "simulation": SIMULATION,
+     "backends": Block({"grad": GRAD, "nevergrad": NEVERGRAD, "hybrid": HYBRID}, least=1),
+     "uncertainty": Block({"rel_sd": Num(above=0.0)}), "posterior": POSTERIOR, "npe": NPE},
+    required=("kind", "parameters", "simulation", "backends"), open=True, name="experiment")
+"""An experiment block: the envelope every kind shares (a kind's own keys: its spec's)."""
+
+ENVELOPE = EXPERIMENT.keys
 """The keys every experiment block may have; a kind's spec adds its own (``extra_keys``)."""
 
 
@@ -49,21 +100,16 @@ class Parameter:
 
     @classmethod
     def read(cls, name: str, block, where: str, *, with_truths: bool) -> Parameter:
-        r = Reader(block, where, ("bounds", "start", "truths"))
-        bounds = interval(r.raw("bounds"), r.path("bounds"))
-        start = r.raw("start")
+        r = Reader(block, where, PARAMETER.keys)
+        bounds = PARAMETER.value(r, "bounds")
+        start = PARAMETER.value(r, "start")
         if start != "random":
-            start = number(start, r.path("start"))
             if not bounds[0] <= start <= bounds[1]:
                 raise ValueError(f"config {r.path('start')} ({start:g}) lies outside "
                                  f"{r.path('bounds')} {list(bounds)}")
         truths = ()
         if with_truths:
-            raw = r.raw("truths")
-            if not isinstance(raw, list) or not raw:
-                raise ValueError(f"config {r.path('truths')} must be a non-empty list of "
-                                 f"numbers, got {raw!r}")
-            truths = tuple(number(t, f"{r.path('truths')}[{i}]") for i, t in enumerate(raw))
+            truths = PARAMETER.value(r, "truths")
             outside = [t for t in truths if not bounds[0] <= t <= bounds[1]]
             if outside:
                 raise ValueError(f"config {r.path('truths')} {outside} lie outside "
@@ -96,13 +142,8 @@ class Simulation:
 
     @classmethod
     def read(cls, block, where: str) -> Simulation:
-        r = Reader(block, where, tuple(f.name for f in dataclasses.fields(cls)))
-        sim = cls(dt_ms=r.number("dt_ms", above=0.0), duration_ms=r.number("duration_ms", above=0.0),
-                  transient_ms=r.number("transient_ms", cls.transient_ms, low=0.0),
-                  integrator=r.choice("integrator", INTEGRATORS, cls.integrator),
-                  grad_horizon_ms=r.number("grad_horizon_ms", optional=True, above=0.0),
-                  checkpoint=r.boolean("checkpoint", cls.checkpoint),
-                  float64=r.boolean("float64", cls.float64))
+        r = Reader(block, where, SIMULATION.keys)
+        sim = cls(**{k: SIMULATION.value(r, k, getattr(cls, k, None)) for k in SIMULATION.keys})
         if not sim.transient_ms < sim.duration_ms:
             raise ValueError(f"config {where}.transient_ms ({sim.transient_ms:g}) must be < "
                              f"{where}.duration_ms ({sim.duration_ms:g})")
@@ -126,21 +167,17 @@ def read_gradient_check(r: Reader, defaults: dict) -> dict | None:
     """``backends.grad.gradient_check: {enabled, rtol, rel_step}`` -> the Fitter's settings
     (``None`` when disabled); on by default, with the kind's ``defaults``
     (``Spec.gradient_check``)."""
-    Reader(r.block, r.where, ("enabled", "rtol", "rel_step"))
-    if not r.boolean("enabled", True):
+    check = GRAD.fields["gradient_check"]
+    Reader(r.block, r.where, check.keys)
+    if not check.value(r, "enabled", True):
         return None
-    out = {"rtol": r.number("rtol", defaults["rtol"], above=0.0),
-           "rel_step": r.number("rel_step", defaults["rel_step"], above=0.0)}
-    if out["rel_step"] > 0.5:
-        raise ValueError(f"config {r.path('rel_step')} must be at most 0.5 (of the box width), "
-                         f"got {out['rel_step']}")
-    return out
+    return {k: check.value(r, k, defaults[k]) for k in ("rtol", "rel_step")}
 
 
 def read_screen(r: Reader, default: int) -> int:
     """``backends.grad.screen``: 0, or at least ``n_starts - 1`` design points (with
     ``n_starts > 1``) whose loss picks the other starts."""
-    screen, n_starts = r.integer("screen", default, low=0), r.integer("n_starts", 1, low=1)
+    screen, n_starts = GRAD.value(r, "screen", default), GRAD.value(r, "n_starts", 1)
     if screen and (n_starts == 1 or screen < n_starts - 1):
         raise ValueError(f"config {r.path('screen')} ({screen}) picks the other starts of "
                          f"{r.path('n_starts')} ({n_starts}): it needs n_starts > 1 and at least "
@@ -157,8 +194,8 @@ def read_retry(r: Reader, n_starts: int) -> tuple[int, int]:
     default :data:`RETRY_STARTS`, 0 off; 0 with ``n_starts > 1``) and ``retry_screen``."""
     from eegfit.fit.retry import check_options  # noqa: PLC0415
 
-    retry = r.integer("retry", RETRY_STARTS if n_starts == 1 else 0, low=0)
-    retry_screen = r.integer("retry_screen", 0, low=0)
+    retry = GRAD.value(r, "retry", RETRY_STARTS if n_starts == 1 else 0)
+    retry_screen = GRAD.value(r, "retry_screen", 0)
     try:
         check_options(retry, retry_screen, "grad", n_starts)
     except ValueError as err:
@@ -200,30 +237,21 @@ class Backend:
         nevergrad optimizer and its options unchecked against nevergrad (see :meth:`Spec.read`).
         """
         if name == "grad":
-            r = Reader(block, where, ("optimizer", "learning_rate", "learning_rate_units",
-                                      "n_steps", "tol", "gradient_check", "n_starts",
-                                      "start_design", "screen", "retry", "retry_screen",
-                                      "retry_above_others"))
+            r, get = Reader(block, where, GRAD.keys), GRAD.value
             from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
-            from eegfit.fit.multistart import DESIGNS  # noqa: PLC0415
 
-            optax_optimizer(r.string("optimizer"), r.path("optimizer"))
-            return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
-                       r.number("tol", optional=True, low=0.0),
-                       learning_rate=r.number("learning_rate", above=0.0),
-                       learning_rate_units=r.choice("learning_rate_units", ("parameter", "box"),
-                                                    cls.learning_rate_units),
+            optax_optimizer(r.string("optimizer"), r.path("optimizer"))  # names optax's choices
+            n_starts = get(r, "n_starts", cls.n_starts)
+            return cls(name, r.raw("optimizer"), get(r, "n_steps"), get(r, "tol"),
                        gradient_check=read_gradient_check(
                            r.sub("gradient_check"), check_defaults or Spec.gradient_check),
-                       n_starts=r.integer("n_starts", cls.n_starts, low=1),
-                       start_design=r.choice("start_design", DESIGNS, cls.start_design),
                        screen=read_screen(r, cls.screen),
-                       **dict(zip(("retry", "retry_screen"),
-                                  read_retry(r, r.integer("n_starts", cls.n_starts, low=1)))),
-                       retry_above_others=r.boolean("retry_above_others",
-                                                    cls.retry_above_others))
+                       **dict(zip(("retry", "retry_screen"), read_retry(r, n_starts))),
+                       **{k: get(r, k, getattr(cls, k)) for k in (
+                           "learning_rate", "learning_rate_units", "n_starts", "start_design",
+                           "retry_above_others")})
         if name == "hybrid":
-            r = Reader(block, where, ("search", "polish", "n_polish"))
+            r = Reader(block, where, HYBRID.keys)
             for part in ("search", "polish"):
                 if not isinstance(r.raw(part), dict):
                     raise ValueError(f"config {r.path(part)} must be a "
@@ -243,9 +271,9 @@ class Backend:
                                      f"retry (its starts are the search's best candidates)")
             return cls(name, f"{search.optimizer} then {polish.optimizer}", polish.n_steps,
                        polish.tol, search=search, polish=polish,
-                       n_polish=r.integer("n_polish", cls.n_polish, low=1))
+                       n_polish=HYBRID.value(r, "n_polish", cls.n_polish))
         if name == "nevergrad":
-            r = Reader(block, where, ("optimizer", "num_candidates", "n_steps", "options", "tol"))
+            r, get = Reader(block, where, NEVERGRAD.keys), NEVERGRAD.value
             from eegfit.fit.nevergrad_backend import check_options, resolve_optimizer  # noqa: PLC0415
 
             options = dict(r.sub("options").block)
@@ -255,10 +283,9 @@ class Backend:
                 except ValueError as err:
                     raise ValueError(f"config {r.path('optimizer')}: {err}") from None
                 check_options(r.string("optimizer"), options, r.path("options"),
-                              r.integer("num_candidates", low=1))
-            return cls(name, r.raw("optimizer"), r.integer("n_steps", low=1),
-                       r.number("tol", optional=True, low=0.0),
-                       num_candidates=r.integer("num_candidates", low=1), options=options)
+                              get(r, "num_candidates"))
+            return cls(name, r.raw("optimizer"), get(r, "n_steps"), get(r, "tol"),
+                       num_candidates=get(r, "num_candidates"), options=options)
         raise ValueError(f"config {where}: unknown backend {name!r}; known: grad, nevergrad, "
                          f"hybrid")
 
@@ -308,11 +335,7 @@ class Spec:
         if cls.has_truths and len({len(p.truths) for p in parameters}) > 1:
             raise ValueError(f"config {params.where}: every parameter needs as many truths "
                              f"(one per target): {[len(p.truths) for p in parameters]}")
-        seeds = r.raw("seeds", [0])
-        if not isinstance(seeds, list) or not seeds or len(set(map(str, seeds))) != len(seeds):
-            raise ValueError(f"config {r.path('seeds')} must be a non-empty list of distinct "
-                             f"integers, got {seeds!r}")
-        seeds = tuple(integer(s, f"{r.path('seeds')}[{i}]", low=0) for i, s in enumerate(seeds))
+        seeds = EXPERIMENT.value(r, "seeds", [0])
         backends = r.sub("backends")
         if not backends.block:
             raise ValueError(f"config {backends.where} must configure at least one backend "
@@ -325,21 +348,31 @@ class Spec:
                              f"retried where it ends above another backend's loss on the same "
                              f"target, and {backends.where} configures no other backend "
                              f"(add nevergrad or hybrid, or remove the key)")
-        unc = r.sub("uncertainty", ("rel_sd",))
+        unc_decl = EXPERIMENT.fields["uncertainty"]
+        unc = r.sub("uncertainty", unc_decl.keys)
         posterior = PosteriorSpec.read(r.raw("posterior"), r.path("posterior"), parameters)
-        return cls(name=name, kind=r.string("kind"), parameters=parameters, seeds=seeds,
+        return cls(name=name, kind=EXPERIMENT.value(r, "kind"), parameters=parameters, seeds=seeds,
                    simulation=simulation, backends=read_backends,
                    block=block,
-                   uncertainty_rel_sd=unc.number("rel_sd", above=0.0) if unc.has("rel_sd")
+                   uncertainty_rel_sd=unc_decl.value(unc, "rel_sd") if unc.has("rel_sd")
                    else None,
                    posterior=posterior,
                    npe=NpeSpec.read(r.raw("npe"), r.path("npe"), posterior),
-                   **cls.read_extra(r))
+                   **cls._extra(r, simulation))
 
     @classmethod
-    def read_extra(cls, r: Reader) -> dict:
-        """The kind's own fields from its keys (override)."""
+    def read_extra(cls, r: Reader, simulation: Simulation) -> dict:
+        """The kind's own fields from its keys (override); ``simulation``: the block's
+        ``simulation:``, read and checked already (its ``dt_ms``, ...)."""
         return {}
+
+    @classmethod
+    def _extra(cls, r: Reader, simulation: Simulation) -> dict:
+        """:meth:`read_extra`, or its one-argument form ``read_extra(r)`` of a kind written
+        before it got the checked simulation (a kind of another package keeps working)."""
+        if len(inspect.signature(cls.read_extra).parameters) == 1:
+            return cls.read_extra(r)
+        return cls.read_extra(r, simulation)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -367,5 +400,6 @@ class Job:
     """The folder of JAX's persistent compilation cache (config ``runtime.jax_cache_dir``)."""
 
 
-__all__ = ["Backend", "ENVELOPE", "Job", "NpeSpec", "Parameter", "PosteriorSpec", "Prior", "Reader", "Simulation", "Spec", "default",
-           "integer", "interval", "number"]
+__all__ = ["Backend", "ENVELOPE", "EXPERIMENT", "GRAD", "HYBRID", "Job", "NEVERGRAD", "NpeSpec",
+           "PARAMETER", "Parameter", "PosteriorSpec", "Prior", "Reader", "SIMULATION", "Simulation",
+           "Spec", "default", "integer", "interval", "number"]

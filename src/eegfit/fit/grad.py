@@ -17,6 +17,7 @@ with many (``"reverse"``) from reverse mode (``grad`` of the summed losses).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -36,17 +37,40 @@ evaluates each fit once per scalar, which beat one reverse pass per fit in bench
 also stores no trajectory, so long simulations need no horizon or checkpoint for memory)."""
 
 
-def optax_optimizer(name: str, where: str = "optimizer"):
-    """The optax optimizer factory called ``name`` (one that takes a learning rate), or a
-    ``ValueError`` naming ``where``."""
+NOT_PLAIN = ("lbfgs", "noisy_sgd", "optimistic_adam", "optimistic_adam_v2",
+             "scale_by_learning_rate", "scale_by_rprop")
+"""optax aliases taking a learning rate that the grad backend cannot drive as a plain update
+(lbfgs needs the loss in its update, noisy_sgd a key; scale_by_* are parts, not optimizers), or
+that optax deprecates (optimistic_adam)."""
+
+
+@functools.cache
+def optax_optimizers() -> tuple[str, ...]:
+    """The optax optimizers the grad backend takes (sorted): optax's public functions whose first
+    argument is ``learning_rate``, less :data:`NOT_PLAIN`. The config schema's enum is this."""
     import inspect  # noqa: PLC0415
 
-    make = getattr(optax, name, None) if not name.startswith("_") else None
-    if make is None or not callable(make) or "learning_rate" not in getattr(
-            inspect.signature(make), "parameters", {}):
+    names = []
+    for name in dir(optax):
+        obj = getattr(optax, name)
+        if name.startswith("_") or isinstance(obj, type) or not callable(obj):
+            continue
+        try:
+            first = list(inspect.signature(obj).parameters)[:1]
+        except (TypeError, ValueError):
+            continue
+        if first == ["learning_rate"] and name not in NOT_PLAIN:
+            names.append(name)
+    return tuple(sorted(names))
+
+
+def optax_optimizer(name: str, where: str = "optimizer"):
+    """The optax optimizer factory called ``name`` (one of :func:`optax_optimizers`), or a
+    ``ValueError`` naming ``where``."""
+    if not isinstance(name, str) or name not in optax_optimizers():
         raise ValueError(f"config {where}: {name!r} is not an optax optimizer taking a "
                          f"learning rate (e.g. adam, sgd, rmsprop)")
-    return make
+    return getattr(optax, name)
 
 
 def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransformation:

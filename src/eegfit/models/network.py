@@ -27,7 +27,7 @@ import numpy as np
 
 from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
 from eegfit.models.delays import (DELAY_MODES, MAX_DELAY_BLOCK, DelayPlan, check_delays,
-                                  max_length_mm, shortest_delayed_mm)
+                                  delayed_received, max_length_mm, shortest_delayed_mm)
 from eegfit.models.jansen_rit import JansenRit
 
 
@@ -178,11 +178,12 @@ class Network(Model):
         :data:`MAX_DELAY_BLOCK`), with ``L_min`` the shortest tract off the diagonal, so that
         every connection reaches at least ``K - 1`` steps back and the inputs of steps n to
         n + K - 1 read only history written by step n: one gather of ``K n^2`` values per
-        block instead of K gathers, the same values (exact, not an approximation). 1 where a
-        node's own coupling (the diagonal, undelayed) has a weight."""
+        block instead of K gathers, the same values (exact, not an approximation). A node's
+        own coupling (the diagonal, undelayed) does not limit it: the rollout adds it from the
+        state (:class:`DelayPlan` ``own``)."""
         if not self.has_delays or self.speed_max_m_s is None:
             return 1
-        steps = shortest_delayed_mm(self.weights, self.lengths_mm) / float(
+        steps = shortest_delayed_mm(self.lengths_mm) / float(
             self.speed_max_m_s) / dt_ms
         # a margin for the rounding of the plan's own division (in float32 at worst)
         return int(min(MAX_DELAY_BLOCK, max(1, math.floor(steps - 1e-3) + 1)))
@@ -242,8 +243,8 @@ class Network(Model):
         the fraction, ``W (1 - f)`` for the value read now and ``W f`` for the same read's
         contribution to the next step, where it is the value one step further back."""
         w = jnp.asarray(self.weights, dtype=dtype)
-        off_diagonal = 1.0 - jnp.eye(self.n_nodes, dtype=dtype)  # a node's own term undelayed
-        lengths = jnp.asarray(self.lengths_mm, dtype=dtype) * off_diagonal
+        diagonal = jnp.eye(self.n_nodes, dtype=bool)
+        lengths = jnp.where(diagonal, 0.0, jnp.asarray(self.lengths_mm, dtype=dtype))
         speed = self.speed_m_s
         if self.speed_max_m_s is not None:  # above its bound it acts as the bound (the block)
             speed = jnp.where(speed > self.speed_max_m_s, self.speed_max_m_s, speed)
@@ -256,47 +257,25 @@ class Network(Model):
             back = jnp.floor(steps)
             frac = steps - back
             now_weights, next_weights = w * (1.0 - frac), w * frac
-        # the read's row at now = 0, in [2, history_length]: row now + rows, wrapped once
-        rows = history_length - back.astype(jnp.int32)
+        # a node's own term is undelayed: not read from the history (whose row `now` a block's
+        # later steps have not written yet) but added from the state (DelayPlan.own); its
+        # entry, weight 0, reads the history's farthest step, valid for any block
+        own = jnp.diagonal(w) if np.any(np.diag(np.asarray(self.weights)) != 0) else None
+        now_weights = jnp.where(diagonal, 0.0, now_weights)
+        if next_weights is not None:
+            next_weights = jnp.where(diagonal, 0.0, next_weights)
+        back = jnp.where(diagonal, history_length - 2, back.astype(jnp.int32))
+        # the read's row at now = 0, in [1, history_length - block + 1]: row now + rows,
+        # wrapped once (models.delays.check_reads)
+        rows = history_length - back
         flat = rows * self.n_nodes + jnp.arange(self.n_nodes, dtype=jnp.int32)
-        return DelayPlan(rows, flat, now_weights, next_weights)
+        return DelayPlan(rows, flat, now_weights, next_weights, own)
 
     def delayed_received(self, history: jax.Array, now: jax.Array, plan: DelayPlan,
                          block: int = 1):
-        """One read of ``history`` (``(history_length, *batch, n_nodes)``, a ring buffer whose
-        row ``now`` holds c at t_n and row ``now - d`` (mod its length) c at t_{n-d}) by the
-        :meth:`delay_plan`: ``(sum_j now_weights_ij c_j(t_{n - back_ij}), sum_j next_weights_ij
-        c_j(t_{n - back_ij}))``, each ``(*batch, n_nodes)`` (the second ``None`` with
-        ``round``). The input at step n is the first part plus the second part of step n - 1,
-        so interpolating costs one gather per step, as rounding does. Each read's index is the
-        plan's plus ``now`` (plus ``now * n_nodes`` flat; ``now`` in ``[-1, history_length)``),
-        wrapped by one comparison: cheaper than a modulo per value (benchmarks/bench_delays.py:
-        1.6-1.8x at 94 nodes). With ``block`` K > 1 (:meth:`delay_block`), the reads of steps
-        n to n + K - 1 in one gather: each part ``(K, *batch, n_nodes)``, row m step n + m's."""
-        n = self.n_nodes
-        if block > 1:  # step m's reads: now + m (still one wrap: every read is >= K - 1 back)
-            ahead = jnp.arange(block, dtype=jnp.int32)[:, None, None]
-        if history.ndim == 2:  # one network (vmap batches it): one flat gather, in bounds
-            # the barrier keeps XLA from fusing the gather into the sum (1.5x slower on a CPU
-            # at 94 nodes: benchmarks/bench_delays.py)
-            index = plan.flat + now * n if block == 1 else plan.flat + (now + ahead) * n
-            index = jnp.where(index >= history.size, index - history.size, index)
-            delayed = jax.lax.optimization_barrier(
-                history.reshape(-1).at[index].get(mode="promise_in_bounds"))
-            spec = "ij,ij->i" if block == 1 else "ij,kij->ki"
-        else:
-            rows = plan.rows + now if block == 1 else plan.rows + now + ahead
-            rows = jnp.where(rows >= history.shape[0], rows - history.shape[0], rows)
-            delayed = history[rows, ..., jnp.arange(n)]  # ([K,] n, n, *batch)
-            spec = "ij,ij...->...i" if block == 1 else "ij,kij...->k...i"
-        if plan.next_weights is None:
-            return jnp.einsum(spec, plan.now_weights, delayed), None
-        if block > 1:  # both parts in one contraction (two: 1.3-2x slower at 94 nodes)
-            parts = jnp.einsum("s" + spec.replace("->", "->s"),
-                               jnp.stack([plan.now_weights, plan.next_weights]), delayed)
-            return parts[0], parts[1]
-        return (jnp.einsum(spec, plan.now_weights, delayed),
-                jnp.einsum(spec, plan.next_weights, delayed))
+        """One read of ``history`` by the :meth:`delay_plan` (see
+        :func:`eegfit.models.delays.delayed_received`)."""
+        return delayed_received(history, now, plan, block)
 
     def delayed_vector_field(self, y: jax.Array, drive: jax.Array,
                              received: jax.Array) -> jax.Array:

@@ -116,7 +116,10 @@ def sensor_fc(target, fits, alpha_hz) -> plt.Figure:
     for f in fitted:
         model = f["model_fc"].values[np.ix_(order, order)]
         r = float(np.corrcoef(model[upper], mats[0][1][upper])[0, 1])
-        mats.append((f"model, {f.attrs['backend']} fit\nr = {r:.2f} with the recording", model))
+        fitted_fc = (f"; fitted: Fisher-z RMSE {float(f['fc_misfit']):.2f}"
+                     if "fc_misfit" in f else "")
+        mats.append((f"model, {f.attrs['backend']} fit\nr = {r:.2f} with the recording"
+                     f"{fitted_fc}", model))
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN, 2.8, ncols=len(mats), squeeze=False)
         for ax, (title, m) in zip(axes[0], mats):

@@ -54,8 +54,60 @@ def fc_rmse(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(d * d, axis=-1) + 1e-12)
 
 
+def envelope_fc(data, fs_hz: float, band_hz) -> np.ndarray:
+    """Amplitude-envelope FC ``(channels, channels)`` of ``data`` ``(channels, time)``: each
+    channel band-passed to ``band_hz`` (an ideal FFT filter), its Hilbert envelope, the envelopes'
+    correlation."""
+    from scipy.signal import hilbert  # noqa: PLC0415
+
+    x = np.asarray(data, dtype=float)
+    spectrum = np.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
+    freqs = np.fft.rfftfreq(x.shape[1], 1.0 / fs_hz)
+    spectrum[:, (freqs < band_hz[0]) | (freqs > band_hz[1])] = 0.0
+    envelope = np.abs(hilbert(np.fft.irfft(spectrum, n=x.shape[1], axis=1), axis=1))
+    return np.corrcoef(envelope)
+
+
+def band_power(freqs_hz, psd, band_hz) -> np.ndarray:
+    """Power in ``band_hz`` per channel of ``psd`` ``(frequency, channels)``."""
+    return np.asarray(spectral.band_integral(np.asarray(freqs_hz), np.asarray(psd), band_hz,
+                                             axis=0))
+
+
+def relative_band_power(freqs_hz, psd, band_hz, total_hz) -> np.ndarray:
+    """Each channel's power in ``band_hz`` over its power in ``total_hz`` (gain-free)."""
+    return band_power(freqs_hz, psd, band_hz) / band_power(freqs_hz, psd, total_hz)
+
+
+def band_envelope_fc(x: jax.Array, fs_hz: float, band_hz) -> jax.Array:
+    """:func:`envelope_fc` in JAX, differentiable: ``x`` is ``(n_samples, channels)``, the
+    result ``(channels, channels)``. The same ideal FFT band-pass; the analytic signal as SciPy's
+    ``hilbert`` builds it (the spectrum's positive frequencies doubled, negative ones zeroed,
+    in one FFT); its modulus (``sqrt(|z|^2 + tiny)``: a finite gradient at a zero envelope)."""
+    n = x.shape[0]
+    freqs = np.fft.fftfreq(n, 1.0 / fs_hz)
+    keep = (np.abs(freqs) >= band_hz[0]) & (np.abs(freqs) <= band_hz[1])
+    weight = np.where(freqs > 0, 2.0, 0.0)  # the analytic signal (no 0 Hz: band_hz[0] > 0)
+    if n % 2 == 0:
+        weight[n // 2] = 1.0
+    h = jnp.asarray(np.where(keep, weight, 0.0), x.dtype)
+    z = jnp.fft.ifft(jnp.fft.fft(x - jnp.mean(x, axis=0), axis=0) * h[:, None], axis=0)
+    envelope = jnp.sqrt(jnp.real(z) ** 2 + jnp.imag(z) ** 2 + 1e-30)
+    return functional_connectivity(envelope)
+
+
+def fisher_z_rmse(fc: jax.Array, target_fc: jax.Array) -> jax.Array:
+    """Root-mean-square difference of the Fisher z (``atanh``) of the upper triangles of two FC
+    matrices: the correlations' differences on the scale where their sampling spread does not
+    depend on their size (entries clipped to +-0.999)."""
+    def z(m):
+        return jnp.arctanh(jnp.clip(upper_triangle(m), -0.999, 0.999))
+    d = z(fc) - z(jnp.asarray(target_fc, fc.dtype))
+    return jnp.sqrt(jnp.mean(d * d, axis=-1) + 1e-12)
+
+
 FC_OBJECTIVES = {"fc_rmse": fc_rmse, "fc_correlation_loss": fc_correlation_loss}
 """Losses between a model FC and a target FC, by the name a network config uses."""
 
-__all__ = ["FC_OBJECTIVES", "fc_correlation", "fc_correlation_loss", "fc_rmse",
+__all__ = ["FC_OBJECTIVES", "band_envelope_fc", "envelope_fc", "fisher_z_rmse", "fc_correlation", "fc_correlation_loss", "fc_rmse",
            "functional_connectivity", "upper_triangle"]

@@ -214,6 +214,18 @@ def spread(window_values, *, floor: float = 1e-3) -> np.ndarray:
     return np.maximum(sd, scale)
 
 
-__all__ = ["band_integral", "band_mask", "check_band", "frequencies",
-           "normalised_psd", "padded_length", "peak_frequency", "periodogram", "relative_power",
-           "segment_samples", "segment_starts", "segments", "spread", "welch"]
+def band_power(freqs_hz, psd, band_hz) -> np.ndarray:
+    """Power in ``band_hz`` per channel of ``psd`` ``(frequency, channels)``."""
+    return np.asarray(band_integral(np.asarray(freqs_hz), np.asarray(psd), band_hz,
+                                             axis=0))
+
+
+def relative_band_power(freqs_hz, psd, band_hz, total_hz) -> np.ndarray:
+    """Each channel's power in ``band_hz`` over its power in ``total_hz`` (gain-free)."""
+    return band_power(freqs_hz, psd, band_hz) / band_power(freqs_hz, psd, total_hz)
+
+
+__all__ = ["band_integral", "band_mask", "band_power", "check_band", "frequencies",
+           "normalised_psd", "padded_length", "peak_frequency", "periodogram",
+           "relative_band_power", "relative_power", "segment_samples", "segment_starts", "segments",
+           "spread", "welch"]

@@ -1,60 +1,79 @@
-"""The sensor kind's demo recording and what a fit records beyond the runner: the model's channel
-spectra, alpha power and envelope FC at the best parameters, the goodness of fit and the
-identifiability check (:mod:`eegfit.experiments.sensor`)."""
+"""What a sensor target and a sensor fit record (:mod:`eegfit.experiments.sensor`): the
+recording's preprocessed channels, Welch PSDs, alpha power and sensor FC with the electrodes'
+positions; a fit's model spectra, alpha power and FC at the best parameters, its profiled
+aperiodic background, goodness of fit and identifiability check
+(:func:`eegfit.experiments.identifiability.profile_vars`)."""
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 from scipy import stats
 
-from eegfit.experiments import sensor_data as sdata
+from eegfit.data import recordings as rec
 from eegfit.experiments.base import as_float, keys
+from eegfit.experiments.identifiability import profile_vars
 from eegfit.io import variable
-from eegfit.observe.leadfield import project
-from eegfit.signal import spectral
-from eegfit.simulate import simulate
+from eegfit.signal import likelihood, spectral
+from eegfit.signal.fc import envelope_fc
+from eegfit.signal.spectral import relative_band_power
 
-PROFILE_STREAM = 7
-"""Folded into a fit key for the other noise keys of the loss's seed-to-seed spread."""
 PEAK_BAND_HZ = (6.0, 14.0)
 
 
-def demo_signals(kind) -> tuple[dict, float]:
-    """Channels (electrode -> mV) of a synthetic recording at ``demo.truth``: the network
-    simulated at ``demo.dt_ms`` (default: the simulation's step) for ``demo.duration_s`` after
-    the transient, its regions projected through the lead field with no reference (a recording
-    has its own; the target re-references), decimated to ``demo.sfreq_hz`` (MNE's anti-aliased
-    resampling), scaled by ``demo.gain_uv_per_mv`` and given white noise of ``demo.noise_uv``
-    (RMS, µV) per channel."""
-    import mne  # noqa: PLC0415
+def channel_coords(lf, file_channels) -> dict:
+    pos = np.asarray(lf.positions_mm, dtype=float)
+    return {"channel": ("channel", np.asarray(lf.electrodes, dtype=str),
+                        {"long_name": "electrode (the lead field's name)"}),
+            "file_channel": ("channel", np.asarray(file_channels, dtype=str),
+                             {"long_name": "the recording file's channel name"}),
+            **{f"position_{axis}": ("channel", pos[:, i], {
+                "units": "mm", "long_name": f"electrode position, {axis} (tvb-data's frame: x "
+                                            f"to the nasion, y to the left ear, z up)"})
+               for i, axis in enumerate("xyz")}}
 
-    from eegfit.data import montage  # noqa: PLC0415
 
-    demo, sim = kind.spec.demo, kind.spec.simulation.kwargs()
-    sim["duration_ms"] = sim["transient_ms"] + 1e3 * float(demo["duration_s"])
-    sim.pop("grad_horizon_ms", None)
-    sim.pop("checkpoint", None)
-    sim["dt_ms"] = float(demo.get("dt_ms") or sim["dt_ms"])
-    ratio = (1e3 / sim["dt_ms"]) / float(demo["sfreq_hz"])
-    if abs(ratio - round(ratio)) > 1e-9:
-        raise ValueError(f"config experiments.{kind.spec.name}.demo.sfreq_hz "
-                         f"({demo['sfreq_hz']:g}) must divide the model's rate 1000 / dt_ms "
-                         f"({1e3 / sim['dt_ms']:g} Hz)")
-    lf = kind.lf if demo["channels"] is None else kind.lf.take(montage.match(
-        demo["channels"], kind.lf.electrodes, kind.lf.aliases))
-    model = kind.model_at({n: as_float(v) for n, v in demo["truth"].items()})
-    eeg = simulate(model, key=keys(int(demo["seed"]))[0], **sim).observable
-    channels = np.asarray(project(eeg, lf.gain, reference="none"), float).T
-    if not np.all(np.isfinite(channels)):
-        raise FloatingPointError(f"experiment {kind.spec.name}: the demo network diverged at "
-                                 f"{demo['truth']}; lower simulation.dt_ms")
-    decimated = mne.filter.resample(channels, down=float(round(ratio)), axis=1, verbose="error")
-    rng = np.random.default_rng(int(demo["seed"]))
-    gain_mv, noise_mv = float(demo["gain_uv_per_mv"]) * 1e-3, float(demo["noise_uv"]) * 1e-3
-    noisy = gain_mv * decimated + noise_mv * rng.standard_normal(decimated.shape)
-    return dict(zip(lf.electrodes, noisy)), float(demo["sfreq_hz"])
+def target_dataset(spec, recording, groups: dict) -> xr.Dataset:
+    """The preprocessed channels, their Welch PSDs ``(frequency, channel)`` and degrees of
+    freedom, alpha power and the alpha-envelope FC."""
+    n = spectral.segment_samples(spec.segment_s, recording.sfreq_hz)
+    data = recording.data_mv
+    n_seg = len(spectral.segment_starts(data.shape[1], n, spec.overlap))
+    if n_seg < 2:
+        seconds = data.shape[1] / recording.sfreq_hz
+        raise rec.RecordingError(f"recording file {recording.path!r}: {seconds:g} s hold {n_seg} "
+                                 f"Welch segment(s) of segment_s {spec.segment_s} s; at least 2 "
+                                 f"are needed")
+    freqs, psd, _ = spectral.welch(data.T, fs_hz=recording.sfreq_hz, segment_s=spec.segment_s,
+                                   overlap=spec.overlap, axis=0)
+    freqs, psd = np.asarray(freqs, float), np.asarray(psd, float)
+    if not np.all(np.isfinite(psd)):
+        raise rec.RecordingError(f"recording file {recording.path!r}: NaN/inf in its Welch PSD")
+    time_s = np.arange(data.shape[1]) / recording.sfreq_hz
+    channels = recording.channels
+    return xr.Dataset(
+        {"eeg": variable(("channel", "time"), data, "mV", "preprocessed EEG, average reference over "
+                     "the channels shared with the lead field"),
+         "psd": variable(("frequency", "channel"), psd, "mV2/Hz", "Welch PSD of each channel"),
+         "psd_dof": variable((), likelihood.welch_dof(n_seg, n, spec.overlap), "1",
+                         "equivalent degrees of freedom of each channel's Welch PSD"),
+         "alpha_power": variable(("channel",), relative_band_power(freqs, psd, spec.alpha_hz,
+                                                               spec.band_hz), "1",
+                             f"power in {list(spec.alpha_hz)} Hz over power in "
+                             f"{list(spec.band_hz)} Hz"),
+         "fc": variable(("channel", "channel_b"), envelope_fc(data, recording.sfreq_hz,
+                                                           spec.alpha_hz), "1",
+                    f"amplitude-envelope correlation in {list(spec.alpha_hz)} Hz")},
+        coords={"frequency": ("frequency", freqs, {"units": "Hz", "long_name": "frequency"}),
+                "time": ("time", time_s, {"units": "s", "long_name": "time since the "
+                                                                     "recording's first sample"}),
+                "channel_b": ("channel_b", np.asarray(channels, dtype=str),
+                              {"long_name": "electrode"}),
+                **channel_coords(recording.lead_field, recording.file_channels)},
+        attrs={"source_file": recording.path, "sfreq_hz": recording.sfreq_hz,
+               "n_channels": len(channels),
+               **{f"group.{k}": ",".join(v) for k, v in groups.items()}})
 
 
 def peak_hz(freqs_hz, psd) -> float:
@@ -102,7 +121,9 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
     model = kind.model_at({k: as_float(v) for k, v in best.items()})
     gain = jnp.asarray(observed["gain"], jnp.result_type(float))
     fit_key = keys(target.seed)[1]
-    psd = np.asarray(kind.model_psd(model, fit_key, gain), float)
+    signal = kind.sensor_signal(model, fit_key, gain)  # simulated once: its PSD and its FC
+    psd = np.asarray(kind.signal_psd(signal) if kind.spec.n_realisations == 1 else
+                     kind.model_psd(model, fit_key, gain), float)
     n = len(freqs_t)  # same bin spacing; the model's grid runs further up
     if kind.spec.aperiodic is not None:
         background, background_vars = aperiodic_vars(kind, observed, psd, n)
@@ -114,16 +135,22 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                                             "frequency (6-14 Hz) of the network's channel-mean "
                                             "PSD, without the background")
         psd = psd + background  # what the likelihood compares with the recording
-    signal = np.asarray(kind.sensor_signal(model, fit_key, gain), float).T
+    if spec.fc:
+        out["fc_misfit"] = variable((), float(kind.fc_misfit(signal, observed["target_fc"])),
+                                    "1", f"RMSE of the Fisher z of the model's sensor FC "
+                                    f"(amplitude envelopes in {list(spec.fc['band_hz'])} Hz) "
+                                    f"against the recording's; the loss adds it times "
+                                    f"{spec.fc['weight']:g}")
+    signal = np.asarray(signal, float).T
     fs_hz = 1e3 / spec.simulation.dt_ms
     out.update({
         "model_psd": variable(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)", "Welch PSD of the "
                           "model's channels at the best parameters (lead field units), plus the "
                           "aperiodic background where the fit has one"),
-        "model_alpha_power": variable(("channel",), sdata.relative_band_power(
+        "model_alpha_power": variable(("channel",), relative_band_power(
             kind.freqs_hz, psd, spec.alpha_hz, spec.band_hz), "1",
             f"model's power in {list(spec.alpha_hz)} Hz over {list(spec.band_hz)} Hz"),
-        "model_fc": variable(("channel", "channel_b"), sdata.envelope_fc(signal, fs_hz,
+        "model_fc": variable(("channel", "channel_b"), envelope_fc(signal, fs_hz,
                                                                       spec.alpha_hz), "1",
                          f"model's amplitude-envelope correlation in {list(spec.alpha_hz)} Hz"),
         "model_alpha_peak_hz": variable((), peak_hz(kind.freqs_hz, psd), "Hz",
@@ -158,50 +185,5 @@ def aperiodic_vars(kind, observed: dict, psd, n: int) -> tuple[np.ndarray, dict]
                                     "field units")}
 
 
-def profile_vars(kind, target, observed: dict, best: dict, best_loss: float) -> dict:
-    """The identifiability check (module doc of :mod:`eegfit.experiments.sensor`): the loss's
-    spread over ``profile.n_keys`` noise keys at the fit, and each parameter's loss along its
-    box with the others at the fit (the fit's own key), the values within two spreads of the
-    lowest, and whether they span at most half the box."""
-    n_points, n_keys = kind.spec.profile["n_points"], kind.spec.profile["n_keys"]
-    if n_points == 0:
-        return {}
-    data = kind.fit_data(observed, target.seed)
-
-    @jax.jit
-    def losses(values, key):
-        return jax.vmap(lambda v: kind.loss(kind.model_at(v), {**data, "key": key})[0])(values)
-
-    at_best = {k: as_float(v) for k, v in best.items()}
-    other = jax.random.split(jax.random.fold_in(data["key"], PROFILE_STREAM), n_keys)
-    spread = jax.jit(jax.vmap(lambda k: kind.loss(kind.model_at(at_best), {**data, "key": k})[0]))
-    seed_losses = np.asarray(spread(other), float)
-    sd = float(np.std(seed_losses, ddof=1))
-    out = {"loss_seed_sd": variable((), sd, "1", f"sd of the loss at the best parameters over "
-                                f"{n_keys} other noise keys: its seed-to-seed spread")}
-    for p in kind.spec.parameters:
-        grid = np.linspace(*p.bounds, n_points)
-        values = {k: jnp.full(n_points, v, jnp.result_type(float)) for k, v in best.items()}
-        values[p.name] = jnp.asarray(grid, jnp.result_type(float))
-        prof = np.asarray(losses(values, data["key"]), float)
-        lowest = np.nanmin(np.append(prof, best_loss))
-        inside = np.append(grid[prof <= lowest + 2.0 * sd], best[p.name])
-        low, high = float(inside.min()), float(inside.max())
-        width = p.bounds[1] - p.bounds[0]
-        unit = kind.units()[p.name]
-        out[f"profile_{p.name}"] = variable((f"profile_point_{p.name}",), prof, "1",
-                                        f"loss along {p.name}'s box, the others at the fit")
-        out["coords"] = {**out.get("coords", {}), f"profile_point_{p.name}": (
-            f"profile_point_{p.name}", grid, {"units": unit, "long_name": f"{p.name} of the "
-                                              f"profile's points"})}
-        out[f"consistent_low_{p.name}"] = variable((), low, unit, f"lowest {p.name} whose loss is "
-                                               f"within 2 loss_seed_sd of the best")
-        out[f"consistent_high_{p.name}"] = variable((), high, unit, f"highest {p.name} whose loss "
-                                                f"is within 2 loss_seed_sd of the best")
-        out[f"identified_{p.name}"] = variable((), int(high - low <= 0.5 * width), "1",
-                                           f"1: the values consistent with the data span at "
-                                           f"most half of {p.name}'s box")
-    return out
-
-
-__all__ = ["aperiodic_vars", "demo_signals", "fit_vars", "goodness", "peak_hz", "profile_vars"]
+__all__ = ["PEAK_BAND_HZ", "aperiodic_vars", "channel_coords", "fit_vars", "goodness", "peak_hz",
+           "target_dataset"]
