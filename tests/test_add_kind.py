@@ -1,10 +1,10 @@
 """An experiment kind defined outside eegfit runs through the runner and through Snakemake, named in
-the config by its import path, without editing any file of the package or the workflow (README:
-"Add an experiment kind").
+the config by its import path, without editing any file of the package or the workflow.
 
-The kind is a one-parameter toy: the observable is ``y = x ** power`` of a model with one field
-``x``, ``power`` a key of the kind's own (its spec), and the loss the squared relative error of
-``y`` to the target's.
+The kind and its config block are the README's ("Add an experiment kind"), taken from the file:
+a one-parameter toy whose observable is ``y = x ** power`` of a model with one field ``x``,
+``power`` a key of the kind's own (its spec), and the loss the squared relative error of ``y``
+to the target's.
 """
 
 from __future__ import annotations
@@ -12,78 +12,31 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
 from test_pipeline import ROOT, copy_workflow, snakemake
+from test_readme import README, python_blocks
 
-MODULE = "eegfit_test_toykind"  # a name nothing else imports
+MODULE = "mykinds"  # the README's module name; nothing in src/ or workflow/ names it
 KIND = f"{MODULE}:ToyKind"
-SOURCE = textwrap.dedent('''
-    """A toy experiment kind: x fitted from y = x ** power."""
-
-    import dataclasses
-
-    import xarray as xr
-
-    from eegfit.experiments import Kind, Reader, Spec
-    from eegfit.models import pytree_dataclass
+SOURCE = next(code for _, code in python_blocks(README) if code.startswith(f"# {MODULE}.py"))
 
 
-    @pytree_dataclass
-    class Toy:
-        x: float = 1.0
-        units = {"x": "s"}
+def yaml_block(text: str, first: str) -> str:
+    """The fenced ```yaml block of ``text`` whose first lines hold ``first``."""
+    for block in text.split("```yaml\n")[1:]:
+        block = block.split("```")[0]
+        if first in block:
+            return block
+    raise AssertionError(f"README: no yaml block with {first!r}")
 
 
-    @dataclasses.dataclass(frozen=True)
-    class ToySpec(Spec):
-        power: float = 2.0
-
-        extra_keys = ("power",)
-
-        @classmethod
-        def read_extra(cls, r: Reader) -> dict:
-            return {"power": r.number("power", cls.power, above=0.0)}
-
-
-    class ToyKind(Kind):
-        Spec = ToySpec
-
-        def base_model(self):
-            return Toy()
-
-        def y(self, model):
-            return model.x ** self.spec.power
-
-        def make_target(self, target):
-            model = self.model_at({n: float(v) for n, v in target.truth.items()})
-            return xr.Dataset({"y": ((), float(self.y(model)),
-                                     {"units": "1", "long_name": "observable y = x ** power"})})
-
-        def observed(self, target_ds):
-            return float(target_ds["y"])
-
-        def loss_fn(self, observed, seed):
-            def loss_fn(model):
-                y = self.y(model)
-                return ((y - observed) / observed) ** 2, {"y": y}
-            return loss_fn
-''')
-BLOCK = {
-    "kind": KIND,
-    "parameters": {"x": {"bounds": [0.5, 5.0], "start": 1.0, "truths": [2.0, 3.0]}},
-    "seeds": [0],
-    "simulation": {"dt_ms": 1.0, "duration_ms": 10.0},
-    "power": 2,
-    "backends": {"grad": {"optimizer": "adam", "learning_rate": 0.2, "n_steps": 40},
-                 "nevergrad": {"optimizer": "DE", "num_candidates": 8, "n_steps": 12,
-                               "options": {"popsize": 8}}},
-}
+BLOCK = yaml.safe_load(yaml_block(README.read_text(), KIND))["experiments"]["toy_x"]
 CONFIG = {"experiments": {"toy_x": BLOCK}, "batching": {"chunk_size": 2}}
 
 

@@ -224,23 +224,49 @@ def test_a_chunk_is_fitted_like_each_target_alone():
                                        rtol=1e-4)
 
 
-def test_a_kind_with_only_loss_fn_still_runs(tiny):
-    """The protocol before loss(model, data): a kind that defines loss_fn(observed, seed) only
-    is fitted one target at a time, with the same result."""
+def test_one_fits_loss_alone_is_the_batch_loss_closed_over_its_data(tiny):
+    """``fit_loss`` (the kind's loss closed over one fit's data, where code needs one fit
+    alone) fits that target to the same result as the runner's batch of one."""
     kind, target, target_ds = tiny
-
-    class ClosedColumn(Column):
-        loss = experiments.Kind.loss  # no data-taking loss: the runner cannot batch it
-
-        def loss_fn(self, observed, seed):
-            data = Column.fit_data(self, observed, seed)
-            return lambda model: Column.loss(self, model, data)
-    old = ClosedColumn(kind.spec)
-    assert not old.takes_data and kind.takes_data
-    fit_old, timing = runner.fit(old, "grad", target, target_ds)
-    fit_new, _ = runner.fit(kind, "grad", target, target_ds)
+    settings = kind.spec.backend("grad")
+    one = runner.fitter(kind, "grad", kind.observed(target_ds), target.seed)
+    alone = one.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol)
+    batched, timing = runner.fit(kind, "grad", target, target_ds)
     assert timing["batch_size"] == 1
-    np.testing.assert_allclose(fit_old["loss"].values, fit_new["loss"].values, rtol=1e-5)
+    np.testing.assert_allclose(alone.history.loss, batched["loss"].values, rtol=1e-5)
+
+
+class OldProtocol(experiments.Kind):
+    """A kind written for the protocol before loss(model, data)."""
+
+    def base_model(self):
+        return Column.base_model(self)
+
+    def make_target(self, target):
+        raise NotImplementedError
+
+    def observed(self, target_ds):
+        raise NotImplementedError
+
+    def loss_fn(self, observed, seed):
+        raise NotImplementedError
+
+
+def test_a_kind_must_write_loss_and_opt_into_optional_protocols(tiny):
+    """One loss protocol: a kind without ``loss(model, data)`` is refused, naming it, before any
+    work; a method of an optional protocol written without deriving from it is refused where
+    the class is defined (the pipeline would skip it)."""
+    kind, _, _ = tiny
+    block = {**TINY, "kind": "test_experiments:OldProtocol"}
+    with pytest.raises(ValueError, match=r"experiments\.old\.kind: .*does not write \['loss'\].*"
+                                         r"loss_fn\(observed, seed\) was the protocol before"):
+        experiments.build("old", block)
+    with pytest.raises(TypeError, match=r"writes \['figures'\] of the optional protocol "
+                                        r"FigureKind"):
+        class Drawn(experiments.Kind):
+            def figures(self, fits, targets, scan, summary):
+                return {}
+    assert isinstance(kind, experiments.ScanKind) and not isinstance(kind, experiments.InputKind)
 
 
 def test_a_columns_own_fit_extras_reach_its_record(tiny):
@@ -249,8 +275,8 @@ def test_a_columns_own_fit_extras_reach_its_record(tiny):
     kind, target, target_ds = tiny
 
     class Extra(Column):
-        def fit_extras(self, target, observed, result, loss_fn):
-            out = super().fit_extras(target, observed, result, loss_fn)
+        def fit_extras(self, target, observed, result):
+            out = super().fit_extras(target, observed, result)
             return {**out, "my_extra": ((), 42.0, {"units": "1", "long_name": "mine"})}
     record, _ = runner.fit(Extra(kind.spec), "grad", target, target_ds)
     plain, _ = runner.fit(kind, "grad", target, target_ds)

@@ -213,7 +213,7 @@ def noise_floor(kind, truth=140.0, seed=0):
     """The loss at the truth under the fit's noise, as the runner records it."""
     target = target_at(kind, truth, seed)
     observed = kind.observed(kind.make_target(target))
-    extras = Kind.fit_extras(kind, target, observed, None, kind.loss_fn(observed, seed))
+    extras = Kind.fit_extras(kind, target, observed, None)
     return extras["noise_floor_loss"][1]
 
 

@@ -106,7 +106,7 @@ def test_gradient_of_fc_loss_wrt_k_is_finite_and_matches_finite_differences():
         (target,) = kind.targets()
         target_fc = kind.observed(kind.make_target(target))
         assert target_fc.dtype == jnp.float64
-        loss_fn = kind.loss_fn(target_fc, 0)
+        loss_fn = experiments.fit_loss(kind, target_fc, 0)
         f = jax.jit(lambda k: loss_fn(kind.model_at({"k": k}))[0])
         k0, h = jnp.float64(40.0), 1e-3
         grad = float(jax.grad(f)(k0))
@@ -126,7 +126,7 @@ def floor(target_ds):
     """The fit record's extras with the best value at the truth: its noise floor."""
     (target,) = KIND.targets()
     at_truth = SimpleNamespace(best_params={"k": K_TRUE})
-    extras = KIND.fit_extras(target, KIND.observed(target_ds), at_truth, None)
+    extras = KIND.fit_extras(target, KIND.observed(target_ds), at_truth)
     return {name: extras[name][1] for name in ("noise_floor_loss", "fc_correlation_ceiling",
                                                "best_fc_correlation")}
 
@@ -181,7 +181,8 @@ def test_scan_is_one_dataset_over_runs_and_values():
     np.testing.assert_allclose(scan["value"].values, [0.0, 50.0, 100.0])
     assert np.all(np.abs(scan["fc_correlation"].values) <= 1 + 1e-5)
     assert scan["objective"][0, 1] != scan["objective"][1, 1]  # each run its own noise
-    loss = kind.loss_fn(kind.observed(target_ds), 1)(kind.model_at({"k": jnp.asarray(50.0)}))[0]
+    loss = experiments.fit_loss(kind, kind.observed(target_ds), 1)(
+        kind.model_at({"k": jnp.asarray(50.0)}))[0]
     assert float(scan["objective"][1, 1]) == pytest.approx(float(loss), rel=1e-3)
 
 

@@ -35,6 +35,15 @@ class NoFeatures(Kind):
     def base_model(self):
         return JansenRit()
 
+    def make_target(self, target):
+        raise NotImplementedError
+
+    def observed(self, target_ds):
+        raise NotImplementedError
+
+    def loss(self, model, data):
+        raise NotImplementedError
+
 
 def build_with(**posterior_block):
     block = copy.deepcopy(BLOCK)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,9 @@ def test_the_readme_has_python_blocks():
 @pytest.mark.slow
 def test_every_readme_python_block_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the blocks write files (posterior.nc, npe.eqx)
-    namespace: dict = {"__name__": "readme"}
+    readme = types.ModuleType("readme")  # a module, as a user's script is (dataclasses look it up)
+    monkeypatch.setitem(sys.modules, "readme", readme)
+    namespace = readme.__dict__
     for start, code in python_blocks(README):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

@@ -246,7 +246,7 @@ def test_fit_of_a_generated_recording_recovers_its_parameters(demo, backend):
         assert ds["starts_kept"].values.any()  # a start passed the check: it fitted
     assert ds.attrs["status"] in ("converged", "max_steps"), ds.attrs["status_message"]
     best_loss = float(ds["best_loss"])
-    start = kind.loss_fn(kind.observed(target_ds), target.seed)(
+    start = experiments.fit_loss(kind, kind.observed(target_ds), target.seed)(
         kind.model_at({"a": 90.0, "b": 55.0}))
     assert best_loss <= float(start[0])
     best = {name: float(ds[f"best_{name}"]) for name in TRUTH}

@@ -92,7 +92,7 @@ def test_the_measurement_floor_removes_the_bias_it_would_cause(recording):
     losses = {}
     for floor in ([40.0, 45.0], None):
         kind = build(noise_floor_hz=floor)
-        loss_fn = kind.loss_fn(kind.observed(target_ds), target.seed)
+        loss_fn = experiments.fit_loss(kind, kind.observed(target_ds), target.seed)
         losses[str(floor)] = [float(loss_fn(kind.model_at(
             {k: as_float(v) for k, v in point.items()}))[0]) for point in (TRUTH, biased)]
     with_floor, without = losses["[40.0, 45.0]"], losses["None"]

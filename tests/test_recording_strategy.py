@@ -119,7 +119,7 @@ def fits(recordings_made, backend, backends=None):
     out = {}
     for target, target_ds, (ds, _) in zip(targets, datasets, records):
         truth = dict(zip(("a", "b"), POINTS[target.label]))
-        loss_fn = kind.loss_fn(kind.observed(target_ds), target.seed)
+        loss_fn = experiments.fit_loss(kind, kind.observed(target_ds), target.seed)
         at_truth = float(loss_fn(kind.model_at({k: as_float(v) for k, v in truth.items()}))[0])
         out[target.label] = (ds, truth, at_truth)
     return out

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from eegfit.experiments import Job, depends, load
+from eegfit.experiments import base as protocols  # the optional capabilities of a kind
 from eegfit.experiments.chunks import chunk_targets
 
 EXPERIMENTS = load(config)  # an old-shape config is refused here, with the new shape shown
@@ -129,7 +130,7 @@ def fit_stage(experiment, backend, kind="fits"):
 
 
 def has_scan(experiment):
-    return EXPERIMENTS[experiment].has_scan
+    return protocols.has_scan(EXPERIMENTS[experiment])
 
 
 def figures(experiment):
@@ -142,7 +143,7 @@ COMMON_FIGURES = ["convergence", "comparison"]  # every kind's, from its summary
 
 def kind_figures(experiment):
     """The kind's own figures (a job of their own, beside the summary and the common ones)."""
-    return list(EXPERIMENTS[experiment].figure_names)
+    return list(protocols.figure_names(EXPERIMENTS[experiment]))
 
 
 def figure_outputs(experiment, names):

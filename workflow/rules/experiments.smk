@@ -15,7 +15,7 @@ job("make_input", "input", "make_input", ["inputs", "{experiment}", "{name}"],
 for name, kind in EXPERIMENTS.items():
     for i, chunk in enumerate(chunks(name)):
         job(f"targets_{name}_{i}", "targets", "targets", ["targets", name, f"chunk{i}"],
-            input=list(kind.generated_inputs()),
+            input=list(protocols.generated_inputs(kind)),
             output={"targets": [result(name, "targets", t) for t in chunk],
                     "chunk": chunk_manifest(name, i)},
             params=job_params(kind, "target", chunk))

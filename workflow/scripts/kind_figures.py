@@ -1,5 +1,5 @@
 """The kind's own figures, from its scan and the few target and fit files they draw
-(Kind.figure_targets); a job of their own, beside the summary and the common figures."""
+(FigureKind.figure_targets); a job of their own, beside the summary and the common figures."""
 
 from _job import start
 

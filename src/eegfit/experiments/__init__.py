@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from eegfit.experiments import runner, summary
 from eegfit.experiments.provenance import depends
-from eegfit.experiments.base import KINDS, Kind, Target, kind_class, keys, set_path
+from eegfit.experiments.base import (KINDS, FigureKind, InputKind, Kind, NPEKind, PosteriorKind,
+                                     ScanKind, Target, fit_loss, kind_class, keys, set_path)
 from eegfit.experiments.spec import Job, Reader, Spec
 
 OLD_KEYS = ("experiment", "parameter", "feature", "multi", "network", "recording",
@@ -51,7 +52,7 @@ def from_spec(spec: Spec) -> Kind:
 
 def load(config: dict) -> dict[str, Kind]:
     """Every experiment of a config, checked (a ``ValueError`` naming the key otherwise), with
-    the input files that exist checked against it (:meth:`Kind.check_inputs`); an
+    the input files that exist checked against it (:meth:`InputKind.check_inputs`); an
     old-shape config (``parameter:``, ``multi:``, ...) is refused with the new shape shown."""
     old = sorted(set(config) & set(OLD_KEYS))
     if old:
@@ -63,9 +64,11 @@ def load(config: dict) -> dict[str, Kind]:
                          f"{NEW_SHAPE}")
     kinds = {str(name): build(str(name), block) for name, block in blocks.items()}
     for kind in kinds.values():  # the files that exist now, against their config (e.g. channels)
-        kind.check_inputs()
+        if isinstance(kind, InputKind):
+            kind.check_inputs()
     return kinds
 
 
-__all__ = ["KINDS", "Job", "Kind", "Reader", "Spec", "Target", "build", "depends", "from_spec",
+__all__ = ["KINDS", "FigureKind", "InputKind", "Job", "Kind", "NPEKind", "PosteriorKind",
+           "Reader", "ScanKind", "Spec", "Target", "build", "depends", "fit_loss", "from_spec",
            "keys", "kind_class", "load", "runner", "set_path", "summary"]

@@ -1,31 +1,18 @@
 """What an experiment kind supplies: its science. Everything shared is in :mod:`.runner`.
 
-A kind is a class deriving from :class:`Kind`, with a frozen config spec (``Spec``, deriving from
-:class:`eegfit.experiments.spec.Spec`), and these methods:
+A kind is a class deriving from :class:`Kind` that writes four methods on one loss protocol,
+``base_model()``, ``make_target(target)``, ``observed(target_ds)`` and ``loss(model, data)``,
+and a ``Spec`` (:class:`eegfit.experiments.spec.Spec`) for keys of its own; it may override a
+few defaults (``targets``, ``fit_data``, ``aux_units``, ``fit_extras``, ``fit_extras_many``,
+``depends_also``, ``summary_columns``, ``loss_label``). ``data = fit_data(observed, seed)`` is a
+pytree of arrays, so the runner fits a chunk of targets as one batch and a new target compiles
+nothing; code that needs one fit's loss alone closes it with :func:`fit_loss`.
 
-- ``make_target(target) -> xr.Dataset``: the target's data (a simulation at a ground truth, a
-  preprocessed recording, an empirical FC), written to ``targets/<label>/seed=<seed>.nc``;
-- ``observed(target_ds)``: what the loss compares with (feature values, an FC matrix), read back
-  from that dataset;
-- ``base_model()``: the model with its fixed values; the runner sets the fitted fields;
-- ``loss(model, data) -> (loss, aux)``: the objective, with the fit's data as an argument:
-  ``data = fit_data(observed, seed)``, by default ``{"observed": observed, "key": fit key}``
-  (the fit's own noise key derives from ``seed``, common to all its evaluations). Every leaf of
-  ``data`` is an array, so the runner fits a chunk of targets as one batch and a new target
-  compiles nothing; ``loss_fn(observed, seed)`` is the same objective closed over one fit's
-  data (a kind that defines only ``loss_fn`` still runs, one fit at a time);
-- optional: ``fit_extras(...)`` (variables added to a fit's record, e.g. the fitted trace and
-  the noise floor), ``scan(target_datasets)`` (the objective or features over the box),
-  ``figures(...)`` (the kind's own figures, beside the common ones), ``targets()`` (the default
-  is one target per truth and seed), ``generated_inputs()`` / ``make_input(...)`` (files the
-  pipeline makes before the targets, e.g. a demo recording);
-- for posteriors (the config's ``posterior:`` block, :mod:`.posterior`):
-  ``simulate_features(values, key) -> {feature: array}`` (the features the loss compares, at
-  parameter values that may be a batch, each a scalar per parameter set: a vector feature is
-  one entry per element, named ``feature[label]``), ``noisy`` (whether the drive is random),
-  and where ``observed`` is not already such a mapping, ``posterior_observed(observed)`` (the
-  same names) and, optionally, ``posterior_scale(observed)`` (a scale the target itself gives,
-  such as a recording's segment-to-segment spread).
+Optional capabilities are protocols of their own, which a kind opts into by deriving from them
+beside :class:`Kind` (``class Column(Kind, PosteriorKind, NPEKind, ScanKind, FigureKind)``);
+the pipeline asks ``isinstance``: :class:`PosteriorKind` (the ``posterior:`` block),
+:class:`NPEKind` (the ``npe:`` block), :class:`ScanKind` (``scan.nc``), :class:`FigureKind` (the
+kind's own figures), :class:`InputKind` (files made before the targets, e.g. a demo recording).
 
 A kind is named in the config by its built-in name (``KINDS``) or by an import path
 ``package.module:Class``, so a kind defined outside eegfit runs without editing eegfit.
@@ -33,9 +20,11 @@ A kind is named in the config by its built-in name (``KINDS``) or by an import p
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import importlib
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +33,7 @@ import xarray as xr
 
 from eegfit.experiments.spec import Spec
 from eegfit.models.base import check_value
+from eegfit.simulate import simulate
 
 TARGET_STREAM, FIT_STREAM = 0, 1
 
@@ -104,20 +94,28 @@ class Target:
     seed: int
 
 
-class Kind:
-    """The base of every experiment kind (see the module docstring)."""
+class Kind(abc.ABC):
+    """The base of every experiment kind: the four abstract methods are what a kind must write
+    (see the module docstring)."""
 
     Spec = Spec
-    figure_names: tuple[str, ...] = ()
     summary_columns: tuple[str, ...] = ()
     """Scalar variables of the kind's fit records copied into the summary table."""
-    has_scan: bool = False
-    """Whether :meth:`scan` draws something (the pipeline then writes ``scan.nc``)."""
-    figures_read_summary: bool = False
-    """Whether :meth:`figures` draws from the summary: its job then waits for the summary;
-    otherwise it gets ``summary=None`` and runs beside the summary job."""
     loss_label: tuple[str, str] = ("loss", "1")
     """The loss's name and units: the summary's loss columns and the convergence figure's axis."""
+
+    def __init_subclass__(cls, **kwargs):
+        """A class that writes a method of an optional protocol without deriving from it would
+        be skipped silently by the pipeline: refused when the class is defined."""
+        super().__init_subclass__(**kwargs)
+        for protocol in OPTIONAL:
+            written = [n for n in vars(protocol) if not n.startswith("_") and n in vars(cls)]
+            if written and not issubclass(cls, protocol):
+                raise TypeError(f"{cls.__qualname__} writes {written} of the optional protocol "
+                                f"{protocol.__name__}: derive from it too, class "
+                                f"{cls.__name__}(Kind, {protocol.__name__})")
+        if issubclass(cls, NPEKind) and not issubclass(cls, PosteriorKind):
+            raise TypeError(f"{cls.__qualname__}: an NPEKind is a PosteriorKind too")
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -135,20 +133,31 @@ class Kind:
                 for value in values:
                     check_value(owner, leaf, value,
                                 f"config experiments.{spec.name}.parameters.{p.name}.{key}")
-        if spec.posterior is not None and not self.has_posterior:
+        if spec.posterior is not None and not isinstance(self, PosteriorKind):
             raise ValueError(f"config experiments.{spec.name}.posterior: kind {spec.kind!r} has "
-                             f"no feature likelihood (Kind.simulate_features); remove the block")
-        if spec.npe is not None and self.noisy and not self.npe_drive_noise:
-            raise ValueError(f"config experiments.{spec.name}.npe: an NPE is trained with the "
-                             f"likelihood's Gaussian noise on a constant drive's features; this "
-                             f"drive is noisy (remove the block or use a constant drive)")
-        for key, unset in (("recording_s", None), ("model_noise", None)):
-            if spec.npe is not None and getattr(spec.npe, key) != unset \
-                    and not self.npe_drive_noise:
-                raise ValueError(f"config experiments.{spec.name}.npe.{key}: only a kind whose "
-                                 f"NPE trains on noisy simulations (recording) takes it")
+                             f"no feature likelihood (PosteriorKind.simulate_features); remove "
+                             f"the block")
+        if spec.npe is not None:
+            check_npe(self)
 
-    # ---- the targets ---------------------------------------------------------------------------
+    # ---- what a kind must write --------------------------------------------------------------
+    @abc.abstractmethod
+    def base_model(self):
+        """The model with its fixed values (a pytree); the runner sets the fitted fields."""
+
+    @abc.abstractmethod
+    def make_target(self, target: Target) -> xr.Dataset:
+        """The target's dataset (``target.truth``, ``target.seed``)."""
+
+    @abc.abstractmethod
+    def observed(self, target_ds: xr.Dataset):
+        """What the loss compares with, read from the target's dataset."""
+
+    @abc.abstractmethod
+    def loss(self, model, data):
+        """``(loss, aux)`` of ``model`` against one fit's ``data`` (see :meth:`fit_data`)."""
+
+    # ---- defaults a kind may override ------------------------------------------------------------
     def targets(self) -> list[Target]:
         """One target per truth and seed (truths of several parameters go together)."""
         out = []
@@ -158,45 +167,6 @@ class Kind:
             out += [Target(label, truth, seed) for seed in self.spec.seeds]
         return out
 
-    def generated_inputs(self) -> dict[str, str]:
-        """Files the pipeline makes before the targets: path -> what to make (none here)."""
-        return {}
-
-    def make_input(self, what: str, path) -> None:
-        raise NotImplementedError(f"{type(self).__name__} makes no input {what!r}")
-
-    def check_inputs(self) -> None:
-        """Check the kind's input files against the config at planning, where they exist (a
-        ``ValueError`` naming the key); :func:`eegfit.experiments.load` calls it, a job does
-        not. None here."""
-
-    def make_target(self, target: Target) -> xr.Dataset:
-        raise NotImplementedError
-
-    def depends_also(self, stage: str) -> tuple[str, ...]:
-        """Keys of the block that ``stage``'s outputs depend on although that stage usually
-        ignores them (:data:`provenance.STAGE_IGNORES`): none by default."""
-        return ()
-
-    def observed(self, target_ds: xr.Dataset):
-        raise NotImplementedError
-
-    # ---- the model and the loss ------------------------------------------------------------------
-    def base_model(self):
-        raise NotImplementedError
-
-    def model_at(self, values: dict):
-        """The model with the fitted fields at ``values`` (name -> number or batch)."""
-        model = self.base_model()
-        for name, value in values.items():
-            model = set_path(model, name, value)
-        return model
-
-    def units(self) -> dict[str, str]:
-        """Unit of each fitted parameter."""
-        model = self.base_model()
-        return {name: unit_of(model, name) for name in self.spec.names}
-
     def fit_data(self, observed, seed: int):
         """The fit's data, the second argument of :meth:`loss`: a pytree of arrays (the same
         structure and shapes for every target of the kind)."""
@@ -204,47 +174,72 @@ class Kind:
         return {"observed": jax.tree.map(lambda x: jnp.asarray(x, dtype), observed),
                 "key": keys(seed)[1]}
 
-    def loss(self, model, data):
-        """``(loss, aux)`` of ``model`` against one fit's ``data`` (see :meth:`fit_data`)."""
-        raise NotImplementedError
-
-    def loss_fn(self, observed, seed: int):
-        """``loss_fn(model) -> (loss, aux)``: :meth:`loss` with the data of one fit."""
-        data = self.fit_data(observed, seed)
-        return lambda model: self.loss(model, data)
-
-    @property
-    def takes_data(self) -> bool:
-        """Whether the kind defines :meth:`loss` (its fits can run as a batch)."""
-        return type(self).loss is not Kind.loss
-
     def aux_units(self) -> dict[str, str]:
         """Unit of each aux value the loss returns (default "1")."""
         return {}
 
-    # ---- optional extras -------------------------------------------------------------------------
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+    def fit_extras(self, target: Target, observed, result) -> dict:
         """Variables added to the fit's record: ``{name: (dims, values, attrs)}`` and
         ``coords``. The default: the loss at the truth (the noise floor), where there is one."""
         if target.truth is None:
             return {}
-        return noise_floor_var(float(loss_fn(self.model_at({n: as_float(v) for n, v in
-                                                            target.truth.items()}))[0]))
+        truth = self.model_at({n: as_float(v) for n, v in target.truth.items()})
+        return noise_floor_var(float(fit_loss(self, observed, target.seed)(truth)[0]))
 
     def fit_extras_many(self, targets: list[Target], observed: list, results: list) -> list[dict]:
         """:meth:`fit_extras` of each fit of a chunk (default: one at a time; a kind may compute
         them for the whole chunk at once)."""
-        return [self.fit_extras(t, o, r, self.loss_fn(o, t.seed))
-                for t, o, r in zip(targets, observed, results)]
+        return [self.fit_extras(t, o, r) for t, o, r in zip(targets, observed, results)]
 
-    # ---- posteriors (optional) ---------------------------------------------------------------
+    def depends_also(self, stage: str) -> tuple[str, ...]:
+        """Keys of the block that ``stage``'s outputs depend on although that stage usually
+        ignores them (:data:`provenance.STAGE_IGNORES`): none by default."""
+        return ()
+
+    # ---- helpers, not overridden -------------------------------------------------------------
+    @typing.final
+    def model_at(self, values: dict):
+        """The model with the fitted fields at ``values`` (name -> number or batch)."""
+        model = self.base_model()
+        for name, value in values.items():
+            model = set_path(model, name, value)
+        return model
+
+    @typing.final
+    def units(self) -> dict[str, str]:
+        """Unit of each fitted parameter."""
+        model = self.base_model()
+        return {name: unit_of(model, name) for name in self.spec.names}
+
+
+def fit_loss(kind: Kind, observed, seed: int):
+    """``loss(model) -> (loss, aux)``: the kind's :meth:`~Kind.loss` closed over the data of one
+    fit (the target's ``observed`` and the fit's ``seed``)."""
+    data = kind.fit_data(observed, seed)
+    return lambda model: kind.loss(model, data)
+
+
+def model_trace(kind: Kind, model, key):
+    """The model's :class:`~eegfit.simulate.Trace` with the experiment's simulation settings
+    (``spec.simulation``) and the noise of ``key``: the first step of every kind's simulate ->
+    features -> loss."""
+    return simulate(model, key=key, **kind.spec.simulation.kwargs())
+
+
+# ---- the optional protocols ------------------------------------------------------------------
+class PosteriorKind(abc.ABC):
+    """A kind whose loss compares features the posterior's likelihood can be built on (the
+    config's ``posterior:`` block, :mod:`eegfit.experiments.posterior`)."""
+
     noisy: bool = False
     """Whether the model's drive is random (a posterior's scale is then its seed-to-seed spread)."""
 
+    @abc.abstractmethod
     def simulate_features(self, values: dict, key) -> dict:
-        """The features the loss compares, at ``values`` (name -> array; a batch broadcasts) with
-        the drive noise of ``key``: what a posterior's likelihood is built on (override)."""
-        raise NotImplementedError
+        """The features the loss compares, at ``values`` (name -> array; a batch broadcasts)
+        with the drive noise of ``key`` (or what :meth:`posterior_context` gives), each a
+        scalar per parameter set: a vector feature is one entry per element, named
+        ``feature[label]``."""
 
     def posterior_observed(self, observed) -> dict:
         """The observed features by the names of :meth:`simulate_features` (default: the
@@ -262,7 +257,11 @@ class Kind:
         del observed
         return None
 
-    # ---- amortized posteriors (optional; :mod:`eegfit.experiments.npe`) ---------------------
+
+class NPEKind(abc.ABC):
+    """A :class:`PosteriorKind` whose posterior an NPE can amortize (the ``npe:`` block,
+    :mod:`eegfit.experiments.npe`): by default on its constant drive's features."""
+
     npe_drive_noise: bool = False
     """Whether the kind's NPE trains on noisy simulations, each with noise of its own
     (:meth:`npe_features` then draws independent noise for each simulation of a batch)."""
@@ -288,18 +287,39 @@ class Kind:
         """What else an NPE is trained for (flat; kept in its sidecar, checked on reload)."""
         return {}
 
-    @property
-    def has_posterior(self) -> bool:
-        return type(self).simulate_features is not Kind.simulate_features
 
+class ScanKind(abc.ABC):
+    """A kind that draws its objective or features over the box (``scan.nc``)."""
+
+    has_scan: bool = True
+    """Whether :meth:`scan` draws something for this config (the pipeline then writes
+    ``scan.nc``)."""
+
+    @abc.abstractmethod
     def scan(self, target_datasets: list[xr.Dataset]) -> xr.Dataset | None:
-        """The objective or the features over the box (None: the kind has no scan)."""
-        return None
+        """The objective or the features over the box (None: nothing for this config)."""
 
     def scan_targets(self) -> list[Target]:
         """The targets whose files :meth:`scan` reads: the scan job's inputs (all of them by
         default; none for a scan of the box alone, which new targets then do not rerun)."""
         return self.targets() if self.has_scan else []
+
+
+class FigureKind(abc.ABC):
+    """A kind with figures of its own, beside the common ones (a job of their own)."""
+
+    figure_names: tuple[str, ...] = ()
+    """The names of :meth:`figures` for this config (a property where the config decides)."""
+    figures_read_summary: bool = False
+    """Whether :meth:`figures` draws from the summary: its job then waits for the summary;
+    otherwise it gets ``summary=None`` and runs beside the summary job."""
+
+    @abc.abstractmethod
+    def figures(self, fits, targets, scan, summary) -> dict:
+        """The kind's own figures (name -> matplotlib Figure, one per :attr:`figure_names`);
+        ``fits`` and ``targets`` are the datasets of :meth:`figure_targets`, ``scan`` that of
+        :meth:`ScanKind.scan` (None without), ``summary`` ``summary.nc`` where
+        :attr:`figures_read_summary`, else None."""
 
     def figure_targets(self) -> list[Target]:
         """The targets whose target and fit files :meth:`figures` reads (all by default; a kind
@@ -307,12 +327,58 @@ class Kind:
         the common figures read the summary alone)."""
         return self.targets()
 
-    def figures(self, fits, targets, scan, summary) -> dict:
-        """The kind's own figures (name -> matplotlib Figure, one per :attr:`figure_names`),
-        beside the common ones; ``fits`` and ``targets`` are the datasets of
-        :meth:`figure_targets`, ``scan`` that of :meth:`scan` (None without), ``summary``
-        ``summary.nc`` where :attr:`figures_read_summary`, else None."""
-        return {}
+
+class InputKind(abc.ABC):
+    """A kind whose pipeline makes files before the targets (e.g. a demo recording)."""
+
+    @abc.abstractmethod
+    def generated_inputs(self) -> dict[str, str]:
+        """The files the pipeline makes before the targets: path -> what to make."""
+
+    @abc.abstractmethod
+    def make_input(self, what: str, path) -> None:
+        """Write the input ``what`` (a value of :meth:`generated_inputs`) to ``path``."""
+
+    def check_inputs(self) -> None:
+        """Check the kind's input files against the config at planning, where they exist (a
+        ``ValueError`` naming the key); :func:`eegfit.experiments.load` calls it, a job does
+        not. None by default."""
+
+
+OPTIONAL = (PosteriorKind, NPEKind, ScanKind, FigureKind, InputKind)
+"""The optional protocols: a kind opts into one by deriving from it."""
+
+
+def check_npe(kind: Kind) -> None:
+    """An ``npe:`` block only on an :class:`NPEKind`, and its keys only where they apply."""
+    spec = kind.spec
+    if not isinstance(kind, NPEKind):
+        raise ValueError(f"config experiments.{spec.name}.npe: kind {spec.kind!r} has no NPE "
+                         f"(NPEKind); remove the block")
+    if kind.noisy and not kind.npe_drive_noise:
+        raise ValueError(f"config experiments.{spec.name}.npe: an NPE is trained with the "
+                         f"likelihood's Gaussian noise on a constant drive's features; this "
+                         f"drive is noisy (remove the block or use a constant drive)")
+    for key, unset in (("recording_s", None), ("model_noise", None)):
+        if getattr(spec.npe, key) != unset and not kind.npe_drive_noise:
+            raise ValueError(f"config experiments.{spec.name}.npe.{key}: only a kind whose "
+                             f"NPE trains on noisy simulations (recording) takes it")
+
+
+def has_scan(kind: Kind) -> bool:
+    """Whether the experiment writes ``scan.nc``."""
+    return isinstance(kind, ScanKind) and kind.has_scan
+
+
+def figure_names(kind: Kind) -> tuple[str, ...]:
+    """The kind's own figures for this config (none without :class:`FigureKind`)."""
+    return tuple(kind.figure_names) if isinstance(kind, FigureKind) else ()
+
+
+def generated_inputs(kind: Kind) -> dict[str, str]:
+    """The files the pipeline makes before the kind's targets (none without
+    :class:`InputKind`)."""
+    return kind.generated_inputs() if isinstance(kind, InputKind) else {}
 
 
 KINDS = {
@@ -338,4 +404,10 @@ def kind_class(name: str, where: str = "kind") -> type[Kind]:
         raise ValueError(f"config {where}: cannot import kind {name!r}: {err}") from None
     if not (isinstance(cls, type) and issubclass(cls, Kind)):
         raise ValueError(f"config {where}: {name!r} is not an eegfit.experiments.Kind")
+    missing = sorted(cls.__abstractmethods__)
+    if missing:
+        old = (": loss_fn(observed, seed) was the protocol before loss(model, data)"
+               if "loss" in missing and hasattr(cls, "loss_fn") else "")
+        raise ValueError(f"config {where}: kind {name!r} does not write {missing} (a kind writes "
+                         f"base_model, make_target, observed and loss(model, data){old})")
     return cls

@@ -33,12 +33,12 @@ import numpy as np
 import xarray as xr
 
 from eegfit import io
-from eegfit.experiments.base import Kind, Target, as_float, keys, noise_floor_var
+from eegfit.experiments.base import (FigureKind, Kind, NPEKind, PosteriorKind, ScanKind, Target,
+                                     as_float, keys, model_trace, noise_floor_var)
 from eegfit.experiments.spec import Reader, Simulation, Spec
 from eegfit.models import ConstantDrive, ConstantInput, JansenRit, model_class
 from eegfit.models.base import check_value
 from eegfit.signal import features as sf
-from eegfit.simulate import simulate
 
 DRIVES = JansenRit.drives
 """A Jansen-Rit column's drives by config name (fields in Hz, ms, Hz*s^0.5; see
@@ -95,10 +95,9 @@ def read_column(r: Reader, dt_ms: float | None = None):
 @functools.lru_cache(maxsize=8)
 def _extras_program(kind: Kind):
     """``(truth, best, data) -> (noise floors, time_ms, fitted traces)`` of a chunk's fits,
-    one row each (vmapped, jitted: compiled once per chunk size; the floors are NaN for a kind
-    without ``loss(model, data)``)."""
+    one row each (vmapped, jitted: compiled once per chunk size)."""
     def one(truth, best, data):
-        floor = kind.loss(kind.model_at(truth), data)[0] if kind.takes_data else jnp.nan
+        floor = kind.loss(kind.model_at(truth), data)[0]
         trace = kind.simulate(best, data["key"])
         return floor, trace.time_ms, trace.observable
     return jax.jit(jax.vmap(one, out_axes=(0, None, 0)))
@@ -140,7 +139,7 @@ class ColumnSpec(Spec):
                 "scan_features": scan_features}
 
 
-class Column(Kind):
+class Column(Kind, PosteriorKind, NPEKind, ScanKind, FigureKind):
     """A neural mass (Jansen-Rit by default) fitted from scalar features of its observable."""
 
     Spec = ColumnSpec
@@ -173,7 +172,11 @@ class Column(Kind):
         return type(self.spec.model).observable_units
 
     def simulate(self, values: dict, key):
-        return simulate(self.model_at(values), key=key, **self.spec.simulation.kwargs())
+        return model_trace(self, self.model_at(values), key)
+
+    def model_features(self, model, key) -> dict:
+        """The loss's features of ``model``'s observable with the noise of ``key``."""
+        return self.feature_values(model_trace(self, model, key).observable)
 
     def feature_values(self, observable, names=None) -> dict:
         """The features of a trace (time on axis 0; trailing axes a batch), by name (one
@@ -197,7 +200,7 @@ class Column(Kind):
 
     def simulate_features(self, values: dict, key) -> dict:
         """The loss's features at ``values`` (a batch broadcasts: one simulation)."""
-        return self.feature_values(self.simulate(values, key).observable)
+        return self.model_features(self.model_at(values), key)
 
     # ---- targets -----------------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
@@ -223,12 +226,11 @@ class Column(Kind):
         (``data["observed"]``; absolute where that is 0); the fit's drive noise is its fit key
         (``data["key"]``) at every evaluation."""
         observed = data["observed"]
-        values = self.feature_values(simulate(model, key=data["key"],
-                                              **self.spec.simulation.kwargs()).observable)
+        values = self.model_features(model, data["key"])
         scales = {n: jnp.where(observed[n] == 0, 1.0, jnp.abs(observed[n])) for n in values}
         return sum(((values[n] - observed[n]) / scales[n]) ** 2 for n in values), values
 
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+    def fit_extras(self, target: Target, observed, result) -> dict:
         return self._batched_extras([target], [observed], [result])[0]
 
     def fit_extras_many(self, targets: list[Target], observed: list, results: list) -> list[dict]:
@@ -252,12 +254,7 @@ class Column(Kind):
         time_ms, eeg = np.asarray(time_ms), np.asarray(eeg)
         out = []
         for b, (target, obs, result) in enumerate(zip(targets, observed, results)):
-            if target.truth is None:
-                extras = {}
-            elif self.takes_data:
-                extras = noise_floor_var(float(floors[b]))
-            else:  # only loss_fn(observed, seed): the noise floor one fit at a time
-                extras = super().fit_extras(target, obs, result, self.loss_fn(obs, target.seed))
+            extras = {} if target.truth is None else noise_floor_var(float(floors[b]))
             for name, value in obs.items():
                 extras[f"target_{name}"] = ((), value, {
                     "units": sf.units(name, self.signal_units), "long_name": f"target's {name}"})

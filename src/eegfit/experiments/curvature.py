@@ -24,23 +24,18 @@ def hessians(fit: Fitter, results: list[FitResult], data) -> list:
     return [h[b] if good else None for b, good in enumerate(ok)]
 
 
-def curvature_vars(kind: Kind, fit: Fitter | None, result: FitResult,
-                   hessian: np.ndarray | None = None) -> dict:
-    """The Laplace uncertainty at the best point (``uncertainty.rel_sd``): Hessian, covariance,
-    correlation and 1-sigma per parameter (NaN where the fit failed or H is not positive
-    definite). The Hessian is computed here (``fit``: the Fitter of this one target) unless
-    given."""
-    from eegfit.fit.uncertainty import Curvature, curvature, laplace  # noqa: PLC0415
+def curvature_vars(kind: Kind, result: FitResult, hessian: np.ndarray | None) -> dict:
+    """The Laplace uncertainty at the best point (``uncertainty.rel_sd``) from its loss
+    ``hessian`` (:func:`hessians`): Hessian, covariance, correlation and 1-sigma per parameter
+    (NaN where the fit failed or H is not positive definite)."""
+    from eegfit.fit.uncertainty import Curvature, laplace  # noqa: PLC0415
 
     names, n, rel_sd = result.names, len(result.names), kind.spec.uncertainty_rel_sd
-    if not np.isfinite(result.best_loss):
+    if not np.isfinite(result.best_loss) or hessian is None:
         nan = np.full((n, n), np.nan)
         curv = Curvature(names, nan, np.full(n, np.nan), nan, np.full(n, np.nan), nan, False)
-    elif hessian is not None:
-        curv = laplace(names, hessian, rel_sd)
     else:
-        curv = curvature(fit.loss_fn, fit.model_at, {k: result.best_params[k] for k in names},
-                         rel_sd)
+        curv = laplace(names, hessian, rel_sd)
     units = kind.units()
     unit_list = ", ".join(f"{k}: {u}" for k, u in units.items())
     dims = ("parameter", "parameter_2")

@@ -72,7 +72,7 @@ class EmpiricalFC(Network):
                               "correlation)"), **sc_vars(conn, delays)},
             coords=node_coords(conn.labels), attrs={"connectome_source": conn.source})
 
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+    def fit_extras(self, target: Target, observed, result) -> dict:
         """The fitted FC and, at the fitted coupling, the FC correlation per floor seed."""
         out = fit_vars(self, target, observed, result)
         name = self.spec.names[0]

@@ -44,12 +44,12 @@ import xarray as xr
 
 from eegfit.observe import bold
 from eegfit.data import connectome as sc
-from eegfit.experiments.base import Kind, Target, as_float, keys
+from eegfit.experiments.base import (FigureKind, Kind, PosteriorKind, ScanKind, Target, as_float,
+                                     keys, model_trace)
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Simulation, Spec, integer
 from eegfit.models.network import DELAY_MODES, Network as NodesNetwork, NodeNoiseDrive, coupled
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
-from eegfit.simulate import simulate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +157,7 @@ def delay_args(name: str, connectome: dict, parameters, lengths_mm) -> dict:
             "delay_mode": connectome["delay_mode"]}
 
 
-class Network(Kind):
+class Network(Kind, PosteriorKind, ScanKind, FigureKind):
     """The global coupling, the conduction speed or any node field (one or several together) of
     a network fitted to an FC."""
 
@@ -232,7 +232,7 @@ class Network(Kind):
     def fc_at(self, model, key) -> jax.Array:
         """FC ``(nodes, nodes)`` of ``model`` with the noise of ``key``: of the EEG observable,
         or of the BOLD signal (``observable: bold``)."""
-        eeg = simulate(model, key=key, **self.spec.simulation.kwargs()).observable
+        eeg = model_trace(self, model, key).observable
         if self.spec.observable == "eeg":
             return functional_connectivity(eeg)
         b = self.spec.bold
@@ -271,16 +271,15 @@ class Network(Kind):
         from eegfit.experiments.fc_records import target_dataset  # noqa: PLC0415
 
         model = self.model_at({n: as_float(v) for n, v in target.truth.items()})
-        trace = simulate(model, key=keys(target.seed)[0], **self.spec.simulation.kwargs())
+        trace = model_trace(self, model, keys(target.seed)[0])
         if not bool(jnp.all(jnp.isfinite(trace.observable))):
             raise FloatingPointError(f"experiment {self.spec.name}: the network target "
                                      f"{target.label} (seed {target.seed}) diverged; lower "
                                      f"simulation.dt_ms")
         undelayed = None
         if model.has_delays:  # the same truth and noise without delays: what delays change
-            undelayed = functional_connectivity(simulate(
-                dataclasses.replace(model, lengths_mm=None), key=keys(target.seed)[0],
-                **self.spec.simulation.kwargs()).observable)
+            undelayed = functional_connectivity(model_trace(
+                self, dataclasses.replace(model, lengths_mm=None), keys(target.seed)[0]).observable)
         return target_dataset(self.connectome, trace.time_ms, trace.observable,
                               functional_connectivity(trace.observable),
                               delays=bool(self.spec.connectome.get("delays")),
@@ -297,7 +296,7 @@ class Network(Kind):
         value = obj(fc, observed)
         return value, {name: value, "fc_correlation": fc_correlation(fc, observed)}
 
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
+    def fit_extras(self, target: Target, observed, result) -> dict:
         from eegfit.experiments.fc_records import fit_vars  # noqa: PLC0415
 
         return fit_vars(self, target, observed, result)

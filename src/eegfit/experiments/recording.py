@@ -53,14 +53,14 @@ import xarray as xr
 from eegfit.data import recordings as rec
 from eegfit.experiments import covariance_pilot, demo, recording_npe
 from eegfit.experiments import spectrum_records as records
-from eegfit.experiments.base import Kind, Target, keys
+from eegfit.experiments.base import (FigureKind, InputKind, Kind, NPEKind, PosteriorKind, Target,
+                                     keys, model_trace)
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Simulation, Spec, default, interval
 from eegfit.models import JansenRit
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.signal import features as sf
 from eegfit.signal import likelihood, spectral
-from eegfit.simulate import simulate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +182,7 @@ def check(spec: RecordingSpec) -> None:
     demo.check_demo(spec)
 
 
-class Recording(Kind):
+class Recording(Kind, PosteriorKind, NPEKind, InputKind, FigureKind):
     """Parameters of a column fitted to the spectrum of a measured recording."""
 
     Spec = RecordingSpec
@@ -308,9 +308,9 @@ class Recording(Kind):
     def realisation_psd(self, model, key):
         """The Welch PSD (frequency first, no floor) of one simulation with the noise of
         ``key``."""
-        sim, s = self.spec.simulation.kwargs(), self.spec
-        eeg = simulate(model, key=key, **sim).observable
-        return spectral.welch(eeg, fs_hz=1e3 / sim["dt_ms"], segment_s=s.segment_s,
+        s = self.spec
+        eeg = model_trace(self, model, key).observable
+        return spectral.welch(eeg, fs_hz=1e3 / s.simulation.dt_ms, segment_s=s.segment_s,
                               overlap=s.overlap, axis=0)[1]
 
     def model_features(self, model, key, floor_fraction=0.0) -> dict:
@@ -394,8 +394,8 @@ class Recording(Kind):
     def npe_conditions(self) -> dict:
         return recording_npe.conditions(self)
 
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
-        out = super().fit_extras(target, observed, result, loss_fn)
+    def fit_extras(self, target: Target, observed, result) -> dict:
+        out = super().fit_extras(target, observed, result)
         out.update(records.fit_vars(self, target, observed, result))
         return out
 

@@ -12,7 +12,7 @@ and a target's and a scan's dataset with provenance. What a file depends on is i
 
 A chunk of targets is fitted as one batch (:meth:`eegfit.Fitter.fit_many`): the kind's
 ``loss(model, data)`` takes each fit's data as an argument, so the whole chunk advances together
-in one compiled program, compiled once.
+in one compiled program, compiled once; a fit of one target is a chunk of one.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import optax
 import xarray as xr
 
 from eegfit import io
-from eegfit.experiments.base import Kind, Target
+from eegfit.experiments.base import Kind, Target, fit_loss, has_scan
 from eegfit.experiments.curvature import curvature_vars, hessians
 from eegfit.experiments.provenance import provenance
 from eegfit.fit import Fitter, FitResult, Hybrid, Param
@@ -46,9 +46,9 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0,
            settings=None) -> Fitter | Hybrid:
     """The Fitter of one backend: each fitted field a bounded Param at its start for ``seed``.
 
-    With ``observed``, the Fitter of one target: ``loss_fn`` is the kind's objective closed over
-    that fit's data (``kind.loss_fn(observed, seed)``). Without, the Fitter of every target:
-    ``loss_fn`` is ``kind.loss(model, data)``, fitted with ``fit_many(data=...)``.
+    Without ``observed``, the Fitter of every target: ``loss_fn`` is ``kind.loss(model, data)``,
+    fitted with ``fit_many(data=...)``. With, the Fitter of one target: its ``loss_fn`` the
+    kind's loss closed over that fit's data (:func:`~eegfit.experiments.base.fit_loss`).
 
     grad: the optax optimizer at the configured learning rate in the parameters' own units, or
     (``learning_rate_units: box``) at a unit rate with each step scaled by the learning rate
@@ -59,7 +59,7 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0,
     spec, settings = kind.spec, settings or kind.spec.backend(backend)
     model = kind.model_at({p.name: Param(p.start_value(seed), bounds=p.bounds)
                            for p in spec.parameters})
-    loss_fn = kind.loss if observed is None else kind.loss_fn(observed, seed)
+    loss_fn = kind.loss if observed is None else fit_loss(kind, observed, seed)
     if settings.name == "hybrid":
         return Hybrid(_fitter(spec, settings.search, model, loss_fn),
                       _fitter(spec, settings.polish, model, loss_fn),
@@ -105,12 +105,12 @@ def fit_chunk(kind: Kind, backend: str, targets: list[Target], target_datasets: 
     """Fit the targets of a chunk with one backend, together: one ``(record, timing)`` each.
 
     The fits whose data have the same shapes run as one batch (:meth:`eegfit.Fitter.fit_many`:
-    one compiled program, the targets' data its inputs); a kind without ``loss(model, data)``
-    fits one target at a time. Each record (:func:`eegfit.io.fit_dataset`) gains the kind's
-    extras, the noise floor (``noise_floor_loss``, NaN where the kind has none) and, with
-    ``uncertainty.rel_sd``, the Laplace uncertainty (the chunk's Hessians in one call). The
-    timing (the fit's share of its batch's wall time, evaluations, batch size) stays out of
-    the record: it differs run to run.
+    one compiled program, the targets' data its inputs). Each record
+    (:func:`eegfit.io.fit_dataset`) gains the kind's extras, the noise floor
+    (``noise_floor_loss``, NaN where the kind has none) and, with ``uncertainty.rel_sd``, the
+    Laplace uncertainty (the chunk's Hessians in one call). The timing (the fit's share of its
+    batch's wall time, evaluations, batch size) stays out of the record: it differs run to
+    run.
     """
     observed = [kind.observed(ds) for ds in target_datasets]
     return records(kind, backend, targets, observed,
@@ -133,28 +133,19 @@ def fit_results(kind: Kind, backend: str, targets: list[Target], observed: list,
     def start_of(b):
         return starts[b] if starts is not None else {
             p.name: p.start_value(targets[b].seed) for p in kind.spec.parameters}
-    if kind.takes_data:
-        fitter_ = fitter(kind, backend, settings=settings)
-        data = [kind.fit_data(obs, t.seed) for obs, t in zip(observed, targets)]
-        for group in _same_shapes(data):
-            stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[data[b] for b in group])
-            first = {p.name: np.asarray([start_of(b)[p.name] for b in group])
-                     for p in kind.spec.parameters}
-            out = fitter_.fit_many(settings.n_steps, data=stacked, starts=first,
-                                   seeds=[int(targets[b].seed) for b in group],
-                                   tol=settings.tol, progress=progress, **options)
-            curv = (hessians(fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
-                    is not None else [None] * len(group))
-            for b, result, h in zip(group, out, curv):
-                results[b], hessian[b], batch_size[b] = result, h, len(group)
-    else:
-        for b, (obs, target) in enumerate(zip(observed, targets)):
-            one = fitter(kind, backend, obs, target.seed, settings)
-            results[b] = one.fit(settings.n_steps, seed=int(target.seed), tol=settings.tol,
-                                 progress=progress, start=None if starts is None else starts[b],
-                                 **options)
-            if kind.spec.uncertainty_rel_sd is not None and np.isfinite(results[b].best_loss):
-                hessian[b] = curvature_vars(kind, one, results[b])["hessian"][1]
+    fitter_ = fitter(kind, backend, settings=settings)
+    data = [kind.fit_data(obs, t.seed) for obs, t in zip(observed, targets)]
+    for group in _same_shapes(data):
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[data[b] for b in group])
+        first = {p.name: np.asarray([start_of(b)[p.name] for b in group])
+                 for p in kind.spec.parameters}
+        out = fitter_.fit_many(settings.n_steps, data=stacked, starts=first,
+                               seeds=[int(targets[b].seed) for b in group],
+                               tol=settings.tol, progress=progress, **options)
+        curv = (hessians(fitter_, out, stacked) if kind.spec.uncertainty_rel_sd
+                is not None else [None] * len(group))
+        for b, result, h in zip(group, out, curv):
+            results[b], hessian[b], batch_size[b] = result, h, len(group)
     return results, hessian, batch_size
 
 
@@ -193,7 +184,7 @@ def _record(kind: Kind, backend: str, target: Target, result: FitResult, hessian
               **extras}
     attrs = provenance(kind, "fit", target, backend)
     if kind.spec.uncertainty_rel_sd is not None:
-        curvature = curvature_vars(kind, None, result, hessian)
+        curvature = curvature_vars(kind, result, hessian)
         extras["coords"] = {**extras.get("coords", {}), **curvature.pop("coords", {})}
         extras.update(curvature)
         attrs["uncertainty_rel_sd"] = kind.spec.uncertainty_rel_sd
@@ -203,7 +194,7 @@ def _record(kind: Kind, backend: str, target: Target, result: FitResult, hessian
 
 def scan(kind: Kind, target_datasets) -> xr.Dataset | None:
     """The kind's scan with provenance (None if the kind has none)."""
-    ds = kind.scan(target_datasets)
+    ds = kind.scan(target_datasets) if has_scan(kind) else None
     if ds is not None:
         ds.attrs.update(provenance(kind, "scan"))
     return ds

@@ -65,7 +65,7 @@ from eegfit.experiments import demo, recording
 from eegfit.experiments.demo import demo_inputs, file_targets
 from eegfit.experiments import sensor_records as records
 from eegfit.experiments import sensor_spec
-from eegfit.experiments.base import Kind, Target, keys
+from eegfit.experiments.base import FigureKind, InputKind, Kind, Target, keys
 from eegfit.experiments.network import delay_args
 from eegfit.experiments.sensor_spec import SensorSpec
 from eegfit.experiments.spectrum_records import band_psd
@@ -77,7 +77,7 @@ from eegfit.signal.fc import band_envelope_fc, envelope_fc, fisher_z_rmse
 from eegfit.simulate import simulate
 
 
-class Sensor(Kind):
+class Sensor(Kind, InputKind, FigureKind):
     """Network parameters fitted to the channel spectra of an EEG recording."""
 
     Spec = SensorSpec
@@ -273,8 +273,8 @@ class Sensor(Kind):
                                     self.spec.fc["band_hz"])
         return fisher_z_rmse(model_fc, target_fc)
 
-    def fit_extras(self, target: Target, observed, result, loss_fn) -> dict:
-        out = super().fit_extras(target, observed, result, loss_fn)
+    def fit_extras(self, target: Target, observed, result) -> dict:
+        out = super().fit_extras(target, observed, result)
         out.update(records.fit_vars(self, target, observed, result))
         return out
 
