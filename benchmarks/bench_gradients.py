@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegfit import experiments
-from eegfit.experiments import runner
+from eegfit.experiments import InputKind, runner
 from eegfit.fit.grad import batched_value_and_grad
 from eegfit.fit.gradient_check import SIGN_FLOOR
 
@@ -99,7 +99,8 @@ def fit_data(kind, workdir: Path):
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
-        for path, what in kind.generated_inputs().items():
+        inputs = kind.generated_inputs() if isinstance(kind, InputKind) else {}
+        for path, what in inputs.items():
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             kind.make_input(what, Path(path))
         target_ds = runner.make_target(kind, target)

@@ -41,9 +41,11 @@ CONFIG = {"experiments": {"toy_x": BLOCK}, "batching": {"chunk_size": 2}}
 
 
 def package_and_workflow() -> dict[str, str]:
-    """sha256 of every file of src/ and workflow/ (bytecode caches aside)."""
+    """sha256 of every file of src/ and workflow/ (bytecode caches and the install's metadata
+    aside: ``src/eegfit.egg-info`` holds a copy of the README, whose example names the kind)."""
     files = [p for folder in ("src", "workflow") for p in sorted((ROOT / folder).rglob("*"))
-             if p.is_file() and "__pycache__" not in p.parts]
+             if p.is_file() and "__pycache__" not in p.parts
+             and not any(part.endswith(".egg-info") for part in p.parts)]
     return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
