@@ -182,7 +182,7 @@ def recording_check(quick: bool, workdir: Path) -> dict:
     from eegfit import experiments, infer
     from eegfit.experiments import npe as xnpe
     from eegfit.experiments import posterior as xpost
-    from eegfit.experiments import recording_npe
+    from eegfit.experiments.recording import npe as recording_npe
     from eegfit.infer import npe_check
     from eegfit.infer.npe_train import focus
 
@@ -298,7 +298,7 @@ def zoomed_reference(kind, y, seed, factor, centre, sd, stage1=True):
     a description (the box, its half-widths in posterior sd: a box that cuts the posterior
     shows here)."""
     from eegfit import infer
-    from eegfit.experiments import recording_npe
+    from eegfit.experiments.recording import npe as recording_npe
 
     box = {p.name: p.bounds for p in kind.spec.parameters}
 

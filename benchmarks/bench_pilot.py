@@ -55,7 +55,8 @@ def main(argv=None) -> dict:
     from test_recording_pilot import BLOCK, DEMO, NAME  # noqa: PLC0415
 
     from eegfit import experiments as ex  # noqa: PLC0415
-    from eegfit.experiments import covariance_pilot, runner  # noqa: PLC0415
+    from eegfit.experiments import runner
+    from eegfit.experiments.recording import pilot as covariance_pilot  # noqa: PLC0415
 
     block = copy.deepcopy(BLOCK)
     block["model"]["params"] = {"C": 135.0}

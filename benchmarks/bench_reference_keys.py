@@ -53,7 +53,7 @@ def run(mode: str) -> dict:
     import yaml  # noqa: PLC0415
 
     from eegfit import experiments, infer  # noqa: PLC0415
-    from eegfit.experiments import recording_npe  # noqa: PLC0415
+    from eegfit.experiments.recording import npe as recording_npe  # noqa: PLC0415
     from eegfit.signal import likelihood  # noqa: PLC0415
 
     block = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())[
@@ -208,8 +208,8 @@ def reference_features(kind, y, freqs, psd):
     ``freqs``; the target's floor added)."""
     import numpy as np  # noqa: PLC0415
 
-    from eegfit.experiments import spectrum_records  # noqa: PLC0415
-    from eegfit.experiments import recording_npe  # noqa: PLC0415
+    from eegfit.experiments.recording import records as spectrum_records  # noqa: PLC0415
+    from eegfit.experiments.recording import npe as recording_npe  # noqa: PLC0415
 
     floor = float(np.exp(y["log_floor_fraction"])) if recording_npe.has_floor(kind) else 0.0
     floored = np.asarray(spectrum_records.with_floor(kind.spec, freqs, psd.T, floor), float)

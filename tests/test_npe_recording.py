@@ -17,7 +17,8 @@ import xarray as xr
 import yaml
 
 from eegfit import experiments, infer
-from eegfit.experiments import covariance_pilot, npe, recording_npe
+from eegfit.experiments import npe
+from eegfit.experiments.recording import npe as recording_npe, pilot as covariance_pilot
 from eegfit.infer import npe_check, npe_io
 from eegfit.infer.npe_train import focus
 

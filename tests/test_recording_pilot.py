@@ -1,5 +1,5 @@
 """A recording's likelihood with the covariance its model's own realisations show
-(``likelihood: {covariance: estimated}``, :mod:`eegfit.experiments.covariance_pilot`): in a noisy
+(``likelihood: {covariance: estimated}``, :mod:`eegfit.experiments.recording.pilot`): in a noisy
 limit cycle the pilot finds an excess and the posterior widens by at most its square root; at a
 fixed point it finds none and the likelihood keeps its bytes.
 
@@ -18,7 +18,8 @@ pytest.importorskip("mne")
 pytest.importorskip("edfio")
 
 from eegfit import experiments as ex  # noqa: E402
-from eegfit.experiments import covariance_pilot, posterior, provenance, runner  # noqa: E402
+from eegfit.experiments import posterior, provenance, runner
+from eegfit.experiments.recording import pilot as covariance_pilot  # noqa: E402
 
 NAME = "recording_pilot"
 DEMO = f"results/{NAME}/inputs/demo.edf"

@@ -22,7 +22,8 @@ pytest.importorskip("mne")
 pytest.importorskip("edfio")
 
 from eegfit import experiments  # noqa: E402
-from eegfit.experiments import demo, runner  # noqa: E402
+from eegfit.experiments import runner
+from eegfit.experiments.recording import demo  # noqa: E402
 from eegfit.experiments.base import as_float  # noqa: E402
 from eegfit.signal import likelihood  # noqa: E402
 

@@ -36,7 +36,7 @@ def made(tvb, tmp_path_factory):
     """The kind, its demo target at k = 50 (4 s) and the target's observed data."""
     from eegfit.experiments import runner
 
-    from eegfit.experiments import sensor_spec
+    from eegfit.experiments.sensor import spec as sensor_spec
 
     sim = {**BLOCK["simulation"], "duration_ms": 5000.0}
     electrodes = sensor_spec.lead_field("sum", ("IO1", "IO2")).electrodes
@@ -168,7 +168,7 @@ def test_bad_config_is_refused_at_planning(tvb, change, culprit):
 def test_a_lead_field_whose_columns_are_not_the_connectomes_regions_is_refused(tvb):
     import dataclasses
 
-    from eegfit.experiments.sensor_spec import check_regions
+    from eegfit.experiments.sensor.spec import check_regions
 
     lf, conn = tvb.lead_field(), tvb.connectome()
     check_regions(lf, conn, "lead_field")

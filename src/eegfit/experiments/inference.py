@@ -175,7 +175,7 @@ class NpeSpec:
     key of the first seed, as the grid posterior: the NPE's likelihood is the grid's) or
     ``per_simulation`` (each training simulation its own drive noise, the rest of the
     likelihood's noise on top: the simulator's own likelihood, see docs/npe.md); None: the
-    kind's default (:func:`eegfit.experiments.recording_npe.model_noise`).
+    kind's default (:func:`eegfit.experiments.recording.npe.model_noise`).
     """
 
     settings: Settings = Settings()

@@ -5,7 +5,7 @@ calibrated by SBC and expected coverage.
 
 The likelihood's noise and the priors are the ``posterior:`` block's (its ``rel_sd`` or ``sd``;
 uniform on each box unless configured), or the kind's own likelihood (a recording's Welch
-sampling noise, :mod:`eegfit.experiments.recording_npe`), so the NPE and the grid posterior
+sampling noise, :mod:`eegfit.experiments.recording.npe`), so the NPE and the grid posterior
 answer the same question. Feature names come from one simulation at the box's centre.
 
 >>> estimator = npe.train(kind)                         # once per experiment

@@ -1,7 +1,7 @@
 """A source signal as scalp electrodes record it: scaled from the model's units to the
 recording's by a gain, a share of it on each channel, and each channel's own white noise (the
 amplifier's and the skin's). The synthetic demo recordings are made with it
-(:mod:`eegfit.experiments.demo`)."""
+(:mod:`eegfit.experiments.recording.demo`)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ not as a wide posterior. With ``aperiodic``, the measured spectrum is the model'
 aperiodic background ``A f^-chi`` whose ``A`` and ``chi`` are profiled out at every evaluation
 (:mod:`eegfit.observe.spectrum`); the fit records them. With ``likelihood.covariance:
 estimated`` the covariance also holds the excess a pilot of the model's own realisations shows
-(a noisy limit cycle's wandering peak; :mod:`~eegfit.experiments.covariance_pilot`), measured
+(a noisy limit cycle's wandering peak; :mod:`~eegfit.experiments.recording.pilot`), measured
 once in the target's job and kept in the target's file. The ``features`` are what a fit reports
 (its history's aux, the figures), not what it fits.
 """
@@ -51,8 +51,8 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import covariance_pilot, demo, recording_npe
-from eegfit.experiments import spectrum_records as records
+from eegfit.experiments.recording import demo, npe as recording_npe, pilot as covariance_pilot
+from eegfit.experiments.recording import records
 from eegfit.experiments.base import (FigureKind, InputKind, Kind, NPEKind, PosteriorKind, Target,
                                      keys, model_trace)
 from eegfit.experiments.column import read_column

@@ -2,7 +2,7 @@
 recording's preprocessed channels, Welch PSDs, alpha power and sensor FC with the electrodes'
 positions; a fit's model spectra, alpha power and FC at the best parameters, its profiled
 aperiodic background, goodness of fit and identifiability check
-(:func:`eegfit.experiments.identifiability.profile_vars`)."""
+(:func:`eegfit.experiments.sensor.identifiability.profile_vars`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy import stats
 
 from eegfit.data import recordings as rec
 from eegfit.experiments.base import as_float, keys
-from eegfit.experiments.identifiability import profile_vars
+from eegfit.experiments.sensor.identifiability import profile_vars
 from eegfit.io import variable
 from eegfit.signal import likelihood, spectral
 from eegfit.signal.fc import envelope_fc

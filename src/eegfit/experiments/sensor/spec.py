@@ -14,7 +14,7 @@ import types
 from eegfit.data import recordings as rec
 from eegfit.experiments import recording
 from eegfit.experiments.column import read_column
-from eegfit.experiments.demo import read_demo
+from eegfit.experiments.recording.demo import read_demo
 from eegfit.experiments.reader import Reader, default, interval
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES

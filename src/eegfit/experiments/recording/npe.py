@@ -24,14 +24,14 @@ Training data (``npe.model_noise``; default ``per_simulation`` under the estimat
   .test/npe_recording.yaml) where the likelihood assumes them independent, so this NPE is
   narrower than the grid (docs/npe.md). With the block's ``likelihood: {covariance:
   estimated}`` the whitening holds the realisations' excess
-  (:func:`~eegfit.experiments.covariance_pilot.npe_excess`, a pilot at the box's centre), so the simulations' whitened entries have about unit covariance there too.
+  (:func:`~eegfit.experiments.recording.pilot.npe_excess`, a pilot at the box's centre), so the simulations' whitened entries have about unit covariance there too.
 
 :func:`reference_problem` is the grid problem of the NPE's likelihood with the model's mean PSD
 over ``factor`` times more realisations (the reference of ``per_simulation``).
 
 The white floor (``noise_floor_hz``): the likelihood adds to the model's PSD the floor the
 recording shows, as the fraction ``phi`` of the band's mean PSD it makes
-(:func:`eegfit.experiments.spectrum_records.floor_fraction`). The NPE takes ``phi`` as a nuisance:
+(:func:`eegfit.experiments.recording.records.floor_fraction`). The NPE takes ``phi`` as a nuisance:
 each training simulation draws it log-uniformly on ``[FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX)``
 (up to the largest floor the recording kind accepts), adds that floor, and the flow is
 conditioned on ``log phi`` as one more feature (with a small noise,
@@ -54,8 +54,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegfit import infer
-from eegfit.experiments import covariance_pilot
-from eegfit.experiments.covariance_pilot import (NPE_TOP_UP_MIN, npe_excess, npe_model_variance,
+from eegfit.experiments.recording import pilot as covariance_pilot
+from eegfit.experiments.recording.pilot import (NPE_TOP_UP_MIN, npe_excess, npe_model_variance,
                                                  npe_pilot_point)
 from eegfit.experiments.base import keys
 from eegfit.infer.npe_settings import Noise
@@ -108,7 +108,7 @@ def target_dof(kind) -> float:
 def whitening(kind) -> tuple[np.ndarray, float]:
     """``(W, r)``: the likelihood's whitening for a recording of :func:`recording_s` seconds
     (with the block's ``likelihood: {covariance: estimated}``, the realisations' excess of
-    :func:`~eegfit.experiments.covariance_pilot.npe_excess` in it), and the share ``r`` of each whitened entry's unit variance that is
+    :func:`~eegfit.experiments.recording.pilot.npe_excess` in it), and the share ``r`` of each whitened entry's unit variance that is
     the recording's (the excess scales the recording's and the model's terms alike)."""
     dof = target_dof(kind)
     sd = float(likelihood.log_psd_sd(dof, kind.model_dof))
@@ -125,7 +125,7 @@ def topped_up(kind) -> bool:
 
 FLOOR_FRACTION_MIN, FLOOR_FRACTION_MAX = 1e-5, 0.5
 """Training floors are drawn log-uniformly between these fractions of the band's mean PSD (up
-to the largest the recording kind accepts: :func:`eegfit.experiments.spectrum_records.
+to the largest the recording kind accepts: :func:`eegfit.experiments.recording.records.
 floor_fraction`). A demo recording's floor is a few thousandths (0.0022 on the test's)."""
 LOG_FLOOR_FRACTION_SD = 0.05
 """The noise on the ``log_floor_fraction`` feature in training (5 % of the floor: the flow's

@@ -157,7 +157,7 @@ def excess_of(spec, target_ds: xr.Dataset) -> np.ndarray | None:
 # (:func:`npe_excess`: one whitening for every recording, so not a target's own pilot) and for
 # the model's own variance of each principal entry (:func:`npe_model_variance`), which the
 # ``per_simulation`` training noise tops up to the likelihood's unit variance
-# (:func:`eegfit.experiments.recording_npe.top_up`).
+# (:func:`eegfit.experiments.recording.npe.top_up`).
 
 
 def npe_pilot_point(kind) -> dict:

@@ -4,7 +4,7 @@ through its region lead field, fitted to every channel of a recording at once.
 Its own kind (not a block of ``recording``): the model is a network, not a column; a target is a
 montage of channels, not one; the loss is the channel likelihood (:mod:`eegfit.signal.sensor`,
 one gain for the montage), not the single-channel one with its aperiodic background and NPE.
-Keys of its block (read and checked by :mod:`eegfit.experiments.sensor_spec`, documented in
+Keys of its block (read and checked by :mod:`eegfit.experiments.sensor.spec`, documented in
 ``config/README.md``)::
 
     files: {S001R01: data/S001R01.edf}  # name -> EDF/BDF/FIF; one target each
@@ -45,7 +45,7 @@ Welch PSDs use ``segment_s``, so they share the bin spacing.
 
 Each fit records, beyond the runner's: the model PSD per channel, alpha power and envelope FC
 at the best parameters; goodness of fit (``chi2_per_dof``, ``fit_p_value``, the channels
-counted as independent); and an **identifiability check** (:func:`eegfit.experiments.identifiability.profile_vars`):
+counted as independent); and an **identifiability check** (:func:`eegfit.experiments.sensor.identifiability.profile_vars`):
 the loss along each parameter's box (the others at the fit), the loss's seed-to-seed spread at
 the fit (``loss_seed_sd``, over ``n_keys`` other noise keys), and the values whose loss lies
 within 2 ``loss_seed_sd`` of the best (``consistent_low_<p>``, ``consistent_high_<p>``). A
@@ -61,14 +61,15 @@ import numpy as np
 import xarray as xr
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import demo, recording
-from eegfit.experiments.demo import demo_inputs, file_targets
-from eegfit.experiments import sensor_records as records
-from eegfit.experiments import sensor_spec
+from eegfit.experiments import recording
+from eegfit.experiments.recording import demo
+from eegfit.experiments.recording.demo import demo_inputs, file_targets
+from eegfit.experiments.sensor import records
+from eegfit.experiments.sensor import spec as sensor_spec
 from eegfit.experiments.base import FigureKind, InputKind, Kind, Target, keys
 from eegfit.experiments.network import delay_args
-from eegfit.experiments.sensor_spec import SensorSpec
-from eegfit.experiments.spectrum_records import band_psd
+from eegfit.experiments.sensor.spec import SensorSpec
+from eegfit.experiments.recording.records import band_psd
 from eegfit.models.network import NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.observe.leadfield import project
@@ -165,7 +166,7 @@ class Sensor(Kind, InputKind, FigureKind):
         regions)`` through the lead field rows of ``demo.channels`` (null: every electrode),
         with no reference (a recording has its own; the target re-references), ``(channels,
         time)``; each channel its own row, weight 1
-        (:func:`eegfit.experiments.demo.demo_signals`)."""
+        (:func:`eegfit.experiments.recording.demo.demo_signals`)."""
         from eegfit.data import montage  # noqa: PLC0415
 
         channels = self.spec.demo["channels"]
