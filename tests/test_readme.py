@@ -84,13 +84,13 @@ def check_output(start: int, code: str, printed: str) -> None:
 
 
 def run_block(start: int, code: str, namespace: dict) -> str:
+    """Run one block in ``namespace``; what it prints."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:
             exec(compile(code, f"README.md:{start}", "exec"), namespace)  # noqa: S102
         except Exception as err:
             raise AssertionError(f"README.md block at line {start} fails: {err!r}") from err
-    check_output(start, code, out.getvalue())
     return out.getvalue()
 
 
@@ -137,10 +137,12 @@ def readme_namespace():
 
 
 def test_the_library_example_runs_as_written(readme_namespace):
-    """The README's main example, outside the slow mark: it prints its # out: line (checked as it
-    ran), a grad and a nevergrad fit near C = 150."""
+    """The README's main example, outside the slow mark: it prints its # out: line (to the digits it
+    shows), a grad and a nevergrad fit near C = 150."""
     namespace, printed = readme_namespace
-    assert "# out:" in python_blocks(README)[0][1]
+    start, code = python_blocks(README)[0]
+    assert "# out:" in code
+    check_output(start, code, printed)
     assert namespace["grad"].best_params["C"] == pytest.approx(150.0, rel=0.01)
     assert namespace["ng"].n_evaluations == 48 and printed.strip()
 
@@ -150,7 +152,7 @@ def test_every_readme_python_block_runs_as_written(readme_namespace, tmp_path, m
     monkeypatch.chdir(tmp_path)  # the blocks write files (posterior.nc, npe.eqx)
     namespace, _ = readme_namespace
     for start, code in python_blocks(README)[1:]:
-        run_block(start, code, namespace)
+        check_output(start, code, run_block(start, code, namespace))
 
 
 def commented_command(block: str) -> tuple[str, list[str]]:
