@@ -1,6 +1,6 @@
-"""Every code block of README.md and config/README.md that is meant to run is run by the suite, taken
-from the file itself, not copied here; ``RUN_BY`` names the test that runs each block, and a block
-it does not name fails ``test_every_block_is_run_by_a_test``.
+"""Every code block of README.md and config/README.md that is meant to run is run by the suite,
+taken from the file itself, not copied here; ``RUN_BY`` names the test that runs each block, and a
+block it does not name fails ``test_every_block_is_run_by_a_test``.
 
 The README's Python blocks run in order, in one namespace (they build on each other); its first
 block, the library in one example, outside the ``slow`` mark. A ``# out: ...`` line in a block is a
@@ -34,8 +34,7 @@ RUN_BY = {
     ("README.md", "bash", "snakemake --profile profiles/slurm --default-resources"):
         "test_the_other_shell_blocks_plan (planned, -n: the run itself is test_slurm.py's)",
     ("README.md", "bash", "papermill workflow/notebooks/paper_figures.ipynb"):
-        "test_paper.py (the same command on the small config's results: the default run's take "
-        "minutes)",
+        "test_paper.py::test_the_readmes_papermill_command_as_written (on the small run's results)",
     ("README.md", "yaml", "experiments:\n  toy_x:"): "test_add_kind.py",
     ("config/README.md", "bash", "cp config/config.yaml my.yaml"):
         "test_the_other_shell_blocks_plan (the edits its comments show, then planned, -n)",
