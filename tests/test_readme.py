@@ -98,17 +98,21 @@ def test_the_readme_has_python_blocks():
 
 
 def test_every_block_is_run_by_a_test():
-    """A new block in either file needs a test (or its line in RUN_BY); blocks without a language
-    are diagrams."""
+    """A new block in either file needs a test (and its line in RUN_BY), and each line of RUN_BY
+    a block; blocks without a language are diagrams."""
+    used = set()
     for path in (README, CONFIG_README):
         name = str(path.relative_to(ROOT))
         for start, language, code in fenced_blocks(path):
             if language in ("", "python") and name == "README.md":
                 continue
             assert language, f"{name}:{start}: a block without a language outside README.md"
-            runs = [test for (file, lang, first), test in RUN_BY.items()
-                    if file == name and lang == language and code.lstrip().startswith(first)]
+            runs = [key for key in RUN_BY
+                    if key[:2] == (name, language) and code.lstrip().startswith(key[2])]
             assert runs, f"{name}:{start}: a {language} block that no test runs:\n{code[:200]}"
+            used.update(runs)
+    stale = set(RUN_BY) - used
+    assert not stale, f"RUN_BY names blocks the files no longer have: {stale}"
 
 
 @pytest.mark.parametrize(("want", "got", "ok"), [
