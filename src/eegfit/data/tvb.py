@@ -23,7 +23,7 @@ electrodes onto the scalp (nearest vertex, iterated), it is (10.4, -0.2, 61.3) m
 electrodes a median 4.3 mm (at most 9.7 mm) from a scalp vertex (the vertices lie about 10 mm
 apart). Checked with the second lead field (:func:`sphere_lead_field`), which needs the regions in
 the electrodes' frame: its region topographies correlate with the surface lead field's at a
-median 0.98 (tests/test_leadfield.py); the electrodes lie on MNE's sphere fitted to them (median
+median 0.98 (tests/test_sphere_leadfield.py); the electrodes lie on MNE's sphere fitted to them (median
 radius 1.00 of the sphere's) and the region centres inside its inner shell.
 """
 
