@@ -68,10 +68,12 @@ def to_mne(names, positions_mm):
     (CB1, CB2) keep theirs."""
     import mne  # noqa: PLC0415 (the recording extra)
 
+    from eegfit.observe.leadfield import brainstorm_to_head  # noqa: PLC0415
+
     pos = np.asarray(positions_mm, dtype=float)
     if pos.shape != (len(names), 3) or not np.isfinite(pos).all():
         raise ValueError(f"positions_mm must be finite, shape ({len(names)}, 3); got {pos.shape}")
-    head_m = np.column_stack([-pos[:, 1], pos[:, 0], pos[:, 2]]) / 1000.0
+    head_m = brainstorm_to_head(pos) / 1000.0
     return mne.channels.make_dig_montage(ch_pos=dict(zip(names, head_m)), coord_frame="head")
 
 
