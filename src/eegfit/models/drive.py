@@ -34,6 +34,18 @@ def _held(value, n_steps: int) -> jax.Array:
     return jnp.broadcast_to(value, (n_steps,) + value.shape)
 
 
+def _uniform_held(key, low_hz, high_hz, shape: tuple, interval_ms, n_steps: int,
+                  dt_ms: float) -> jax.Array:
+    """Draws ``low + (high - low) * u``, ``u ~ U(0, 1)`` of shape ``(n_draws, *shape)``, each
+    held for ``interval_ms`` (``None``: one step), cut to ``n_steps`` rows."""
+    hold = 1 if interval_ms is None else max(1, int(round(interval_ms / dt_ms)))
+    n_draws = math.ceil(n_steps / hold)
+    low, high = jnp.asarray(low_hz), jnp.asarray(high_hz)
+    u = jax.random.uniform(key, (n_draws,) + tuple(shape), dtype=jnp.result_type(float))
+    values = low + (high - low) * u
+    return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
+
+
 @pytree_dataclass
 class ConstantDrive:
     """Constant drive.
@@ -109,13 +121,9 @@ class UniformNoiseDrive:
         """Drive value per step, shape ``(n_steps, *batch)``."""
         if key is None:
             raise ValueError("UniformNoiseDrive needs a jax.random key: pass key= to simulate")
-        low, high = jnp.asarray(self.low_hz), jnp.asarray(self.high_hz)
-        batch = jnp.broadcast_shapes(low.shape, high.shape)
-        hold = 1 if self.interval_ms is None else max(1, int(round(self.interval_ms / dt_ms)))
-        n_draws = math.ceil(n_steps / hold)
-        u = jax.random.uniform(key, (n_draws,) + batch, dtype=jnp.result_type(float))
-        values = low + (high - low) * u
-        return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
+        batch = jnp.broadcast_shapes(jnp.shape(self.low_hz), jnp.shape(self.high_hz))
+        return _uniform_held(key, self.low_hz, self.high_hz, batch, self.interval_ms, n_steps,
+                             dt_ms)
 
 
 @pytree_dataclass
@@ -145,12 +153,8 @@ class NodeNoiseDrive:
         """Drive per step and node, shape ``(n_steps, n_nodes)``."""
         if key is None:
             raise ValueError("NodeNoiseDrive needs a jax.random key: pass key= to simulate")
-        hold = 1 if self.interval_ms is None else max(1, int(round(self.interval_ms / dt_ms)))
-        n_draws = math.ceil(n_steps / hold)
-        low, high = jnp.asarray(self.low_hz), jnp.asarray(self.high_hz)
-        u = jax.random.uniform(key, (n_draws, self.n_nodes), dtype=jnp.result_type(float))
-        values = low + (high - low) * u
-        return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
+        return _uniform_held(key, self.low_hz, self.high_hz, (self.n_nodes,), self.interval_ms,
+                             n_steps, dt_ms)
 
 
 JR95_LOW_HZ, JR95_HIGH_HZ = 120.0, 320.0
