@@ -194,21 +194,7 @@ def fitted_per_target(summary) -> plt.Figure:
             any_set = False
             for i, label in enumerate(targets):
                 rows = here & (target == label)
-                for low, high in _intervals(next(iter(hds[rows]), "n/a")):
-                    ax.fill_between([i - 0.4, i + 0.4], low, high, color="0.85", lw=0,
-                                    label="posterior 90 % set", zorder=0)
-                    any_set = True
-                for k, backend in enumerate(backends):
-                    mine = np.flatnonzero(rows & (backend_of == backend) & ok)
-                    if not mine.size:
-                        continue
-                    x = i + (k - (len(backends) - 1) / 2) * 0.25 + 0.02 * np.arange(mine.size)
-                    err = 1.645 * std[mine]
-                    any_set |= bool(np.isfinite(err).any())
-                    ax.errorbar(x, fitted[mine], yerr=np.where(np.isfinite(err), err, 0.0),
-                                fmt=marker(backend), color=color(backend), ms=4, capsize=2,
-                                lw=0.8, label=f"{backend} (fitted, Laplace 90 % set)"
-                                if np.isfinite(err).any() else f"{backend} (fitted)")
+                any_set |= _target_sets(ax, i, rows, hds, fitted, std, ok, backend_of, backends)
             if not any_set:
                 ax.text(0.5, 0.02, "no 90 % set: add a posterior: or uncertainty: block",
                         transform=ax.transAxes, ha="center", va="bottom", fontsize="small",
@@ -220,6 +206,28 @@ def fitted_per_target(summary) -> plt.Figure:
             ax.set_ylabel(axis_label(f"fitted {name}", unit))
         _legend_below(fig, axes.ravel())
     return fig
+
+
+def _target_sets(ax, i: int, rows, hds, fitted, std, ok, backend_of, backends) -> bool:
+    """Target ``i`` of :func:`fitted_per_target` (summary ``rows``): its posterior sets as
+    bands, each backend's usable fits with their Laplace sets; whether it drew any set."""
+    any_set = False
+    for low, high in _intervals(next(iter(hds[rows]), "n/a")):
+        ax.fill_between([i - 0.4, i + 0.4], low, high, color="0.85", lw=0,
+                        label="posterior 90 % set", zorder=0)
+        any_set = True
+    for k, backend in enumerate(backends):
+        mine = np.flatnonzero(rows & (backend_of == backend) & ok)
+        if not mine.size:
+            continue
+        x = i + (k - (len(backends) - 1) / 2) * 0.25 + 0.02 * np.arange(mine.size)
+        err = 1.645 * std[mine]
+        any_set |= bool(np.isfinite(err).any())
+        ax.errorbar(x, fitted[mine], yerr=np.where(np.isfinite(err), err, 0.0),
+                    fmt=marker(backend), color=color(backend), ms=4, capsize=2, lw=0.8,
+                    label=f"{backend} (fitted, Laplace 90 % set)" if np.isfinite(err).any()
+                    else f"{backend} (fitted)")
+    return any_set
 
 
 def comparison(summary) -> plt.Figure:
@@ -257,21 +265,26 @@ def comparison(summary) -> plt.Figure:
                         zorder=0, label="identity")
             ax_err.axhline(0.0, color="0.6", lw=0.6, zorder=0)
             for k, backend in enumerate(backend_order(backend_of[here])):
-                mine = here & (backend_of == backend)
-                offset = (k - 0.5) * 0.008 * (hi - lo)
-                good, bad = mine & ok, mine & ~ok
-                error = 100 * (fitted[good] - true[good]) / np.abs(true[good])
-                _scatter(ax_fit, true[good] + offset, fitted[good], backend, good.sum(),
-                         marker=marker(backend), label=backend)
-                _scatter(ax_err, true[good] + offset, error, backend, good.sum(),
-                         marker=marker(backend))
-                if bad.any():
-                    ax_fit.scatter(true[bad] + offset, np.full(bad.sum(), lo - pad), s=14,
-                                   color=color(backend), marker="x", lw=0.8, clip_on=False,
-                                   label=f"{backend} (failed: at the lower edge)")
+                _backend_points(ax_fit, ax_err, backend, here & (backend_of == backend), ok,
+                                true, fitted, (k - 0.5) * 0.008 * (hi - lo), lo - pad)
             ax_fit.set_ylim(lo - pad, hi + pad)
             ax_fit.set_ylabel(axis_label(f"fitted {name}", unit))
             ax_err.set_ylabel("relative error (%)")
             ax_err.set_xlabel(axis_label(f"true {name}", unit))
         _legend_below(fig, axes.ravel())
     return fig
+
+
+def _backend_points(ax_fit, ax_err, backend: str, mine, ok, true, fitted, offset: float,
+                    edge: float) -> None:
+    """A backend's fits of one parameter (``mine``) in :func:`comparison`: fitted and relative
+    error against the truth (shifted by ``offset``), failed fits as crosses at ``edge``."""
+    good, bad = mine & ok, mine & ~ok
+    error = 100 * (fitted[good] - true[good]) / np.abs(true[good])
+    _scatter(ax_fit, true[good] + offset, fitted[good], backend, good.sum(),
+             marker=marker(backend), label=backend)
+    _scatter(ax_err, true[good] + offset, error, backend, good.sum(), marker=marker(backend))
+    if bad.any():
+        ax_fit.scatter(true[bad] + offset, np.full(bad.sum(), edge), s=14, color=color(backend),
+                       marker="x", lw=0.8, clip_on=False,
+                       label=f"{backend} (failed: at the lower edge)")
