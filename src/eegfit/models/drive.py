@@ -138,7 +138,7 @@ class NodeNoiseDrive:
     Its noise intensity is ``(high - low)^2 / 12 * hold`` (Hz^2 s), with ``hold`` the time a draw
     is held: fixed when ``interval_ms`` is a multiple of the step (5 ms at 0.5 ms), proportional
     to the step with ``None``. ``WhiteNoiseDrive(n_nodes=...)`` or ``OUNoiseDrive(n_nodes=...)``
-    (:mod:`eegfit.models.drive`) define it per unit time instead.
+    (:mod:`eegfit.models.noise`) define it per unit time instead.
     """
 
     low_hz: float = 50.0
