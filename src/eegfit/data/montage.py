@@ -4,7 +4,7 @@ The 10-20 system renamed four temporal sites in its 10-10 extension: T3, T4, T5 
 P7 and P8 (:data:`ALIASES_10_20`). A source that gives both (tvb-data writes ``T8/T4``) has its
 first name kept as the electrode's and the others as aliases (:func:`split_names`). A channel is
 found by its own name, one of the aliases, or either after the EDF decorations are taken off
-(``EEG O1-REF``, ``O1..``, ``Fc5.``, any case: :func:`eegfit.data.recordings.canonical`).
+(``EEG O1-REF``, ``O1..``, ``Fc5.``, any case: :func:`eegfit.data.recordings.channels.canonical`).
 :func:`to_mne` makes an MNE montage of the electrodes' own positions (for topographic maps).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eegfit.data.recordings import canonical
+from eegfit.data.recordings.channels import canonical
 
 ALIASES_10_20 = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 """Old 10-20 name -> its 10-10 name (the same site)."""
@@ -35,7 +35,7 @@ def split_names(raw) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
 
 def match(wanted, names, aliases, *, key: str = "channels") -> list[int]:
     """The row of each channel in ``wanted`` among electrodes ``names`` (with ``aliases``): its
-    :func:`~eegfit.data.recordings.canonical` form equal to an electrode's name or alias.
+    :func:`~eegfit.data.recordings.channels.canonical` form equal to an electrode's name or alias.
 
     Raises:
         ValueError: naming ``key``, the channels that match no electrode (or several) and the

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
-from eegfit.plots.fits import fitted_parameter
+from eegfit.plots.tables import fitted_parameter
 from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, TARGET_COLOR,
                                 axis_label, backend_order, color, figure, legend_unique, marker)
 
