@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
 from eegfit.dispatch import batch_last_jvp, batch_last_jvp_active, call_core  # noqa: F401
+from eegfit.models import delay_kernel
 from eegfit.signal.numerics import safe_sqrt as _safe_sqrt
 
 INTEGRATORS = ("euler", "heun", "rk4")
@@ -169,16 +170,16 @@ _OUTPUTS = {"trace": _record_trace, "rms": _accumulate_rms}
 
 
 def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None, remat: bool,
-                   output: str, history: int = 0, block: int = 1):
+                   output: str, history: int = 0, block: int = 1, read: str = "xla"):
     """``(model, drive, y0) -> output`` for one parameter set or a broadcast batch of them:
     ``skip`` steps of transient, then the output over the remaining steps of ``drive``; with
     ``history`` > 0 (a network with delays), a history of that many steps rides in the state,
-    read for ``block`` steps at once."""
+    read for ``block`` steps at once (by ``read``: :data:`eegfit.models.delay_kernel.KERNEL_MODES`)."""
     def plain(model, drive, y0):
         y = _initial_state(model, drive, y0)
         if history and block > 1:
             return _blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat,
-                                    output, history, block)
+                                    output, history, block, read)
         if history:
             y, step, observe = _delayed(model, y, integrator, dt_ms, history)
         else:
@@ -222,16 +223,27 @@ def _delayed(model, y, integrator: str, dt_ms: float, history: int):
     return start, step, lambda state: model.observe(state[0])
 
 
-def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
+def _delay_parts(model, y, integrator: str, dt_ms: float, history: int, pad: int = 0):
     """A delayed rollout's start ``(y, buffer, now, pending)``, its read plan, and one step
-    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``."""
+    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``. With ``pad`` > 0 the
+    buffer is laid out ``[node, time]`` for :func:`eegfit.models.delay_kernel.kernel_read`,
+    ``(n, history + pad)``, its last ``pad`` columns mirroring its first (written twice)."""
     sent = model.coupling_variable(y)
     buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
     plan = model.delay_plan(history, dt_ms, buffer.dtype)
     _, pending = model.delayed_received(buffer, jnp.zeros((), jnp.int32), plan)
+    if pad:
+        buffer = jnp.broadcast_to(sent[:, None], (sent.shape[0], history + pad))
     # interpolating: the part of step 0's input read "at step -1", from the constant history
     start = (y, buffer, jnp.zeros((), jnp.int32),
              jnp.zeros_like(sent) if pending is None else pending)
+
+    def write(buffer, c, now):
+        if not pad:
+            return jax.lax.dynamic_update_index_in_dim(buffer, c, now, 0)
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, c, now, 1)
+        mirror = jnp.where(now < pad, now + history, now)
+        return jax.lax.dynamic_update_index_in_dim(buffer, c, mirror, 1)
 
     def advance(y, buffer, now, p, received):
         if plan.own is not None:  # a node's own term, undelayed: c at this step (row `now`)
@@ -239,17 +251,22 @@ def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
         y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
                     dt_ms * 1e-3)(y, p)
         now = (now + 1) % history
-        buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
-        return y, buffer, now
+        return y, write(buffer, model.coupling_variable(y), now), now
     return start, plan, advance
 
 
-def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int):
+def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int,
+                    read: str = "xla"):
     """:func:`_delayed` reading the history for ``block`` steps at once: its rollout state
     ``(y, buffer, now, pending)``, ``advance(state, ps) -> (state, observables)`` over up to
     ``block`` steps of drive values ``ps`` (one gather, then a scan of the steps), and its
-    observable."""
-    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history)
+    observable. The read is :func:`eegfit.models.delay_kernel.kernel_read` where ``read`` is
+    ``"ffi"`` and the kernel takes this rollout (the buffer then ``[node, time]``), else the
+    XLA gather of :meth:`eegfit.models.network.Network.delayed_received`."""
+    kernel = read == "ffi" and delay_kernel.use_kernel(
+        jnp.shape(model.coupling_variable(y)) + (history,), block)
+    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history,
+                                     delay_kernel.pad(block) if kernel else 0)
 
     def one(carry, x):
         y, buffer, now = step(*carry, *x)
@@ -257,7 +274,8 @@ def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block
 
     def advance(state, ps):
         y, buffer, now, pending = state
-        inputs, next_parts = model.delayed_received(buffer, now, plan, block)
+        inputs, next_parts = (delay_kernel.kernel_read(buffer, now, plan, block, history)
+                              if kernel else model.delayed_received(buffer, now, plan, block))
         if next_parts is not None:  # step m's input: its own part and step m - 1's carried one
             inputs = inputs + jnp.concatenate([pending[None], next_parts[:-1]])
             pending = next_parts[ps.shape[0] - 1]
@@ -289,9 +307,9 @@ def _run_blocks(body, carry, drive, block: int, horizon: int | None, remat: bool
 
 
 def _blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat, output, history,
-                     block):
+                     block, read="xla"):
     """:func:`_plain_rollout`'s output for a network whose delayed input is read in blocks."""
-    state, advance, observe = _delayed_blocks(model, y, integrator, dt_ms, history, block)
+    state, advance, observe = _delayed_blocks(model, y, integrator, dt_ms, history, block, read)
     if skip:
         (state,), _ = _run_blocks(lambda c, ps: ((advance(c[0], ps)[0],), None), (state,),
                                   drive[:skip], block, horizon, remat)
@@ -336,7 +354,8 @@ def _broadcast_batching(plain):
 
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool, output: str = "trace", history: int = 0, block: int = 1):
+             remat: bool, output: str = "trace", history: int = 0, block: int = 1,
+             read: str = "xla"):
     """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
     or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
 
@@ -347,13 +366,14 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     (and a forward-mode derivative under ``vmap`` runs batch-last inside :func:`batch_last_jvp`).
     ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
     ``history``: the steps of coupling history a network with delays keeps (0: none);
-    ``block``: the steps it reads that history for at once.
+    ``block``: the steps it reads that history for at once; ``read``: by which read
+    (:data:`eegfit.models.delay_kernel.KERNEL_MODES`).
     """
     # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
     # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
     # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
     plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output, history,
-                                   block))
+                                   block, read))
     batched = _broadcast_batching(plain)
     core = jax.custom_jvp(batched)
 
@@ -425,5 +445,7 @@ def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_
     block = model.delay_block(dt_ms) if history else 1
     if horizon is not None:  # a block divides the horizon: the gradient is cut where it was
         block = max(b for b in range(1, min(block, horizon) + 1) if horizon % b == 0)
-    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block)
+    read = delay_kernel.mode() if block > 1 else "xla"  # EEGFIT_DELAY_KERNEL, read per call
+    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block,
+                    read)
     return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)
