@@ -83,6 +83,11 @@ ffi::Error Dispatch(ffi::AnyBuffer history, int32_t now, ffi::Buffer<ffi::S32> r
       stride < length + chunks * kLanes || now < 0 || now >= length)
     return ffi::Error::InvalidArgument("eegfit_delay_read: inconsistent shapes or step");
   const bool next = next_weights.element_count() > 0;
+  if (now_weights.element_type() != history.element_type() ||
+      (next && (next_weights.element_type() != history.element_type() ||
+                next_weights.element_count() != static_cast<size_t>(n * n) ||
+                out_next->dimensions()[0] != k)))
+    return ffi::Error::InvalidArgument("eegfit_delay_read: weights of another dtype or shape");
   const T* h = history.typed_data<T>();
   const T* a = now_weights.typed_data<T>();
   const T* b = next ? next_weights.typed_data<T>() : nullptr;
