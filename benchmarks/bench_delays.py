@@ -4,6 +4,7 @@ neurolib 0.6.2's numba integrator on the same network, model, step and horizon (
 Run alone (not in ``run_all.py``)::
 
     python benchmarks/bench_delays.py [--quick] [--float32] [--out benchmarks/results/delays.json]
+                                      [--nodes 10,94] [--only hopf,wc,jr] [--no-kernel]
 
 The networks: the 10 strongest and all 94 regions of the HCP connectome (subject mean), Hopf
 (Stuart-Landau, diffusive, k = 100 /s) and Wilson-Cowan (additive, k = 0.6) nodes, one noise-free
