@@ -34,7 +34,7 @@ KERNEL_MODES = ("xla", "ffi")
 DEFAULT_MODE = "xla"
 LANES = 8
 """Values one vector load of the kernel reads; a block's window is padded to a multiple."""
-MAX_LANES_BLOCKS = 2
+MAX_VECTORS = 2
 """Vectors a block's window may span (K <= 16 = :data:`eegfit.models.delays.MAX_DELAY_BLOCK`)."""
 TARGET = "eegfit_delay_read"
 SOURCE = pathlib.Path(__file__).parent / "_kernels" / "delay_read.cc"
@@ -59,7 +59,7 @@ def use_kernel(history_shape, block: int) -> bool:
     """Whether a blocked rollout of one network (history ``(n, length)``; a broadcast batch
     has more axes) can read through the kernel: a block it handles, and built (else one
     warning naming the reason, and the XLA read)."""
-    return (len(history_shape) == 2 and 1 < block <= LANES * MAX_LANES_BLOCKS and
+    return (len(history_shape) == 2 and 1 < block <= LANES * MAX_VECTORS and
             _registered())
 
 
