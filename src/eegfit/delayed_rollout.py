@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from eegfit import integrators
+from eegfit.models import delay_kernel
 from eegfit.signal.numerics import safe_sqrt as _safe_sqrt
 
 
@@ -47,16 +48,27 @@ def delayed(model, y, integrator: str, dt_ms: float, history: int):
     return start, step, lambda state: model.observe(state[0])
 
 
-def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
+def _delay_parts(model, y, integrator: str, dt_ms: float, history: int, pad: int = 0):
     """A delayed rollout's start ``(y, buffer, now, pending)``, its read plan, and one step
-    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``."""
+    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``. With ``pad`` > 0 the
+    buffer is laid out ``[node, time]`` for :func:`eegfit.models.delay_kernel.kernel_read`,
+    ``(n, history + pad)``, its last ``pad`` columns mirroring its first (written twice)."""
     sent = model.coupling_variable(y)
     buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
     plan = model.delay_plan(history, dt_ms, buffer.dtype)
     _, pending = model.delayed_received(buffer, jnp.zeros((), jnp.int32), plan)
+    if pad:
+        buffer = jnp.broadcast_to(sent[:, None], (sent.shape[0], history + pad))
     # interpolating: the part of step 0's input read "at step -1", from the constant history
     start = (y, buffer, jnp.zeros((), jnp.int32),
              jnp.zeros_like(sent) if pending is None else pending)
+
+    def write(buffer, c, now):
+        if not pad:
+            return jax.lax.dynamic_update_index_in_dim(buffer, c, now, 0)
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, c, now, 1)
+        mirror = jnp.where(now < pad, now + history, now)
+        return jax.lax.dynamic_update_index_in_dim(buffer, c, mirror, 1)
 
     def advance(y, buffer, now, p, received):
         if plan.own is not None:  # a node's own term, undelayed: c at this step (row `now`)
@@ -64,17 +76,22 @@ def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
         y = integrators.scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
                     dt_ms * 1e-3)(y, p)
         now = (now + 1) % history
-        buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
-        return y, buffer, now
+        return y, write(buffer, model.coupling_variable(y), now), now
     return start, plan, advance
 
 
-def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int):
-    """:func:`_delayed` reading the history for ``block`` steps at once: its rollout state
+def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int,
+                    read: str = "xla"):
+    """:func:`delayed` reading the history for ``block`` steps at once: its rollout state
     ``(y, buffer, now, pending)``, ``advance(state, ps) -> (state, observables)`` over up to
     ``block`` steps of drive values ``ps`` (one gather, then a scan of the steps), and its
-    observable."""
-    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history)
+    observable. The read is :func:`eegfit.models.delay_kernel.kernel_read` where ``read`` is
+    ``"ffi"`` and the kernel takes this rollout (the buffer then ``[node, time]``), else the
+    XLA gather of :meth:`eegfit.models.network.Network.delayed_received`."""
+    kernel = read == "ffi" and delay_kernel.use_kernel(
+        jnp.shape(model.coupling_variable(y)) + (history,), block)
+    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history,
+                                     delay_kernel.pad(block) if kernel else 0)
 
     def one(carry, x):
         y, buffer, now = step(*carry, *x)
@@ -82,7 +99,8 @@ def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block
 
     def advance(state, ps):
         y, buffer, now, pending = state
-        inputs, next_parts = model.delayed_received(buffer, now, plan, block)
+        inputs, next_parts = (delay_kernel.kernel_read(buffer, now, plan, block, history)
+                              if kernel else model.delayed_received(buffer, now, plan, block))
         if next_parts is not None:  # step m's input: its own part and step m - 1's carried one
             inputs = inputs + jnp.concatenate([pending[None], next_parts[:-1]])
             pending = next_parts[ps.shape[0] - 1]
@@ -114,11 +132,12 @@ def _run_blocks(body, carry, drive, block: int, horizon: int | None, remat: bool
 
 
 def blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat, output, history,
-                    block):
+                    block, read="xla"):
     """A rollout's output (``"trace"`` or ``"rms"``, as :func:`eegfit.simulate.simulate` and
     :func:`~eegfit.simulate.simulate_rms` give them) for a network whose delayed input is read
-    in blocks of ``block`` steps, after ``skip`` steps of transient."""
-    state, advance, observe = _delayed_blocks(model, y, integrator, dt_ms, history, block)
+    in blocks of ``block`` steps, after ``skip`` steps of transient, read by ``read``
+    (:data:`eegfit.models.delay_kernel.KERNEL_MODES`)."""
+    state, advance, observe = _delayed_blocks(model, y, integrator, dt_ms, history, block, read)
     if skip:
         (state,), _ = _run_blocks(lambda c, ps: ((advance(c[0], ps)[0],), None), (state,),
                                   drive[:skip], block, horizon, remat)

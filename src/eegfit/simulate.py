@@ -33,6 +33,7 @@ from jax.custom_batching import custom_vmap
 from eegfit import delayed_rollout, integrators
 from eegfit.dispatch import batch_last_jvp, batch_last_jvp_active, call_core
 from eegfit.integrators import INTEGRATORS
+from eegfit.models import delay_kernel
 from eegfit.signal.numerics import safe_sqrt as _safe_sqrt
 
 
@@ -119,16 +120,16 @@ _OUTPUTS = {"trace": _record_trace, "rms": _accumulate_rms}
 
 
 def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None, remat: bool,
-                   output: str, history: int = 0, block: int = 1):
+                   output: str, history: int = 0, block: int = 1, read: str = "xla"):
     """``(model, drive, y0) -> output`` for one parameter set or a broadcast batch of them:
     ``skip`` steps of transient, then the output over the remaining steps of ``drive``; with
     ``history`` > 0 (a network with delays), a history of that many steps rides in the state,
-    read for ``block`` steps at once."""
+    read for ``block`` steps at once (by ``read``: :data:`eegfit.models.delay_kernel.KERNEL_MODES`)."""
     def plain(model, drive, y0):
         y = _initial_state(model, drive, y0)
         if history and block > 1:
             return delayed_rollout.blocked_rollout(model, y, drive, skip, dt_ms, integrator,
-                                                   horizon, remat, output, history, block)
+                                                   horizon, remat, output, history, block, read)
         if history:
             y, step, observe = delayed_rollout.delayed(model, y, integrator, dt_ms, history)
         else:
@@ -166,7 +167,8 @@ def _broadcast_batching(plain):
 
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool, output: str = "trace", history: int = 0, block: int = 1):
+             remat: bool, output: str = "trace", history: int = 0, block: int = 1,
+             read: str = "xla"):
     """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
     or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
 
@@ -177,13 +179,14 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     (and a forward-mode derivative under ``vmap`` runs batch-last inside :func:`batch_last_jvp`).
     ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
     ``history``: the steps of coupling history a network with delays keeps (0: none);
-    ``block``: the steps it reads that history for at once.
+    ``block``: the steps it reads that history for at once; ``read``: by which read
+    (:data:`eegfit.models.delay_kernel.KERNEL_MODES`).
     """
     # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
     # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
     # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
     plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output, history,
-                                   block))
+                                   block, read))
     batched = _broadcast_batching(plain)
     core = jax.custom_jvp(batched)
 
@@ -255,7 +258,9 @@ def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_
     block = model.delay_block(dt_ms) if history else 1
     if horizon is not None:  # a block divides the horizon: the gradient is cut where it was
         block = max(b for b in range(1, min(block, horizon) + 1) if horizon % b == 0)
-    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block)
+    read = delay_kernel.mode() if block > 1 else "xla"  # EEGFIT_DELAY_KERNEL, read per call
+    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block,
+                    read)
     return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)
 
 
