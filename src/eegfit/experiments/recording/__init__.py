@@ -188,6 +188,7 @@ class Recording(Kind, PosteriorKind, NPEKind, InputKind, FigureKind):
     Spec = RecordingSpec
     summary_columns = ("chi2_per_dof", "fit_p_value")
     loss_label = ("negative log likelihood of the spectrum", "1")
+    draws = "eegfit.plots.recording:recording_kind_figures"
 
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)
@@ -397,17 +398,5 @@ class Recording(Kind, PosteriorKind, NPEKind, InputKind, FigureKind):
     def fit_extras(self, target: Target, observed, result) -> dict:
         out = super().fit_extras(target, observed, result)
         out.update(records.fit_vars(self, target, observed, result))
-        return out
-
-    def figures(self, fits, targets, scan, summary) -> dict:
-        from eegfit import plots  # noqa: PLC0415
-
-        out = {}
-        for ds in targets:
-            mine = [f for f in fits if f.attrs["target"] == ds.attrs["target"]]
-            name = ds.attrs["target"]
-            out[f"psd_{name}"] = plots.recording_psd(ds, mine, self.spec.features,
-                                                       self.band_hz)
-            out[f"windows_{name}"] = plots.recording_windows(ds, mine)
         return out
 
