@@ -267,8 +267,8 @@ def run_npe(cache: Path | None, changes: dict | None = None) -> dict:
     import yaml  # noqa: PLC0415
 
     from eegfit.experiments import npe as xnpe  # noqa: PLC0415
-    from eegfit.infer import npe_check  # noqa: PLC0415
-    from eegfit.infer.npe_train import focus  # noqa: PLC0415
+    from eegfit.infer.npe import check as npe_check  # noqa: PLC0415
+    from eegfit.infer.npe.train import focus  # noqa: PLC0415
 
     block = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())[
         "experiments"]["recording_demo"]
@@ -338,7 +338,7 @@ def run_npe(cache: Path | None, changes: dict | None = None) -> dict:
 
 
 def print_npe(r: dict) -> None:
-    from eegfit.infer import npe_check  # noqa: PLC0415
+    from eegfit.infer.npe import check as npe_check  # noqa: PLC0415
 
     print(f"The recording NPE (per_simulation, covariance {r['covariance']}) against a reference "
           f"averaged over {r['ref_keys']} keys x {r['ref_factor']}x realisations (load "
