@@ -90,6 +90,19 @@ def test_the_jansen_rit_block_still_builds_the_jansen_rit_network():
     assert isinstance(model.node, JansenRit) and isinstance(model.drive, NodeNoiseDrive)
 
 
+def test_the_targets_node_signals_carry_the_node_models_units(target_ds):
+    """A Stuart-Landau network's node signals are dimensionless x, not Jansen-Rit's mV; the
+    Jansen-Rit network's target keeps its attrs (and bytes) as before."""
+    assert target_ds["eeg"].attrs == {"units": "1", "long_name": "node oscillator coordinate x"}
+    block = copy.deepcopy(BLOCK)
+    block["model"] = {"params": {}, "drive": {"low_hz": 50.0, "high_hz": 150.0,
+                                              "interval_ms": 5.0}}
+    block["simulation"].update(dt_ms=0.5, duration_ms=1500.0, transient_ms=500.0)
+    kind = build(block)
+    jr = runner.make_target(kind, kind.targets()[0])
+    assert jr["eeg"].attrs == {"units": "mV", "long_name": "node EEG observable y1 - y2"}
+
+
 @pytest.mark.parametrize("change, culprit", [
     (lambda b: b["model"].update(name="hopfield"), "experiments.sl_net.model.name"),
     (lambda b: b["model"]["params"].update(tau=1.0), "experiments.sl_net.model.params"),

@@ -29,17 +29,18 @@ def sc_vars(conn: sc.Connectome, delays: bool = False) -> dict:
                 "units": "mm", "long_name": f"tract length ({used})"})}
 
 
-def target_dataset(conn: sc.Connectome, time_ms, eeg, fc, delays: bool = False,
+def target_dataset(conn: sc.Connectome, time_ms, signals, fc, node, delays: bool = False,
                    fc_no_delays=None) -> xr.Dataset:
-    """The target's node signals, FC and the SC it was simulated on (with delays, also the FC
+    """The target's node signals (the observable of the ``node`` model, in its units; the
+    variable keeps its name ``eeg``), FC and the SC it was simulated on (with delays, also the FC
     of the same network and noise without them)."""
     coords = {"time": ("time", np.asarray(time_ms), {"units": "ms", "long_name": "time"}),
               **node_coords(conn.labels)}
     extra = {} if fc_no_delays is None else {"fc_no_delays": matrix(
         fc_no_delays, "FC of the truth without conduction delays (the target's noise)")}
     return xr.Dataset(
-        {"eeg": (("time", "node"), np.asarray(eeg), {"units": "mV",
-                                                     "long_name": "node EEG observable y1 - y2"}),
+        {"eeg": (("time", "node"), np.asarray(signals), {
+            "units": node.observable_units, "long_name": f"node {node.observable_name}"}),
          "fc": matrix(fc, "functional connectivity (Pearson correlation)"),
          **extra, **sc_vars(conn, delays)},
         coords=coords, attrs={"connectome_source": conn.source})

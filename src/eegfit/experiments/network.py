@@ -282,7 +282,7 @@ class Network(Kind, PosteriorKind, ScanKind, FigureKind):
             undelayed = functional_connectivity(model_trace(
                 self, dataclasses.replace(model, lengths_mm=None), keys(target.seed)[0]).observable)
         return target_dataset(self.connectome, trace.time_ms, trace.observable,
-                              functional_connectivity(trace.observable),
+                              functional_connectivity(trace.observable), model.node,
                               delays=bool(self.spec.connectome.get("delays")),
                               fc_no_delays=undelayed)
 
