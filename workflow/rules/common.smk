@@ -159,11 +159,14 @@ def posterior_on(experiment):
     return EXPERIMENTS[experiment].spec.posterior is not None
 
 
+def per_target(experiment, stage, on=True):
+    """results/<experiment>/<stage>/<label>/seed=<seed>.nc of every target (none where ``on`` is
+    false: the stage's block is off)."""
+    return [result(experiment, stage, t) for t in EXPERIMENTS[experiment].targets()] if on else []
+
+
 def all_posteriors(experiment):
-    """results/<experiment>/posteriors/<label>/seed=<seed>.nc of every target (none when off)."""
-    if not posterior_on(experiment):
-        return []
-    return [result(experiment, "posteriors", t) for t in EXPERIMENTS[experiment].targets()]
+    return per_target(experiment, "posteriors", posterior_on(experiment))
 
 
 def posterior_starts(experiment, chunk):
@@ -180,10 +183,7 @@ def npe_on(experiment):
 
 
 def all_npe_posteriors(experiment):
-    """results/<experiment>/npe/posteriors/<label>/seed=<seed>.nc of every target (none when off)."""
-    if not npe_on(experiment):
-        return []
-    return [result(experiment, "npe/posteriors", t) for t in EXPERIMENTS[experiment].targets()]
+    return per_target(experiment, "npe/posteriors", npe_on(experiment))
 
 
 def npe_figures(experiment):
@@ -208,7 +208,7 @@ def posterior_figures(experiment):
 
 
 def all_targets(experiment):
-    return [result(experiment, "targets", t) for t in EXPERIMENTS[experiment].targets()]
+    return per_target(experiment, "targets")
 
 
 def scan_targets(experiment):
