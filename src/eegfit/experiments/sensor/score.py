@@ -1,5 +1,5 @@
-"""The sensor kind's posterior likelihood: the channel likelihood's score at a pilot point, with
-the covariance a pilot of the model's own realisations measures.
+"""The sensor kind's posterior likelihood: a few summaries of the channel likelihood's entries,
+with the covariance a pilot of the model's own realisations measures.
 
 Why not the channel likelihood itself. It counts every (bin, channel) entry as independent with
 the Welch statistics' variance, and neither holds for a noisy network seen through a lead field:
@@ -12,36 +12,39 @@ a posterior inflated to the right width (the ``19x`` its score's variance says) 
 spikes. A full covariance of the 2,000-odd entries cannot be estimated from tens of realisations
 either (the recording kind's ``covariance: estimated`` measures 39 bins from 320).
 
-What the posterior uses instead (a Gaussian synthetic likelihood of the score, the compression of
-MOPED, Heavens, Jimenez & Lahav 2000, and Alsing & Wandelt 2018): at a pilot point ``theta_0``
-``pilot_realisations`` independent realisations of the model give the mean ``mu_0`` of the
-channel likelihood's whitened, gain-free entries (:func:`eegfit.signal.sensor.whitened_entries`)
-and, by central differences over a tenth of each box with common noise keys, their derivative
-``J``. The target's entries ``y`` are compressed to the score ``t = J^T (y - mu_0)``, which near
-``theta_0`` is ``H (theta - theta_0)`` (``H = J^T J``) plus noise whose covariance is measured,
-not assumed:
+What the posterior uses instead (a Gaussian synthetic likelihood of a few summaries: Wood 2010;
+the compression idea of MOPED, Heavens, Jimenez & Lahav 2000). The target's job makes a pilot:
+``pilot_realisations`` independent realisations of the model at every node of a grid of
+``pilot_grid_points`` per fitted parameter over the box, each reduced to the channel
+likelihood's whitened, gain-free entries (:func:`eegfit.signal.sensor.whitened_entries`; with
+``aperiodic`` the background profiled against the target). Their means ``mu_g`` say how the
+spectra move across the box; the summaries are the entries projected on the ``3 d`` leading
+principal directions ``U`` of those means (orthonormal). With ``theta_0`` the node whose mean is
+nearest the target's entries ``y``:
 
-    t ~ N(H (theta - theta_0), K),   K = K_1 (v_target / v_1 + 1 / P),
+    t = U^T (y - mu_0) ~ N(m(theta), K),   m(theta) = U^T (mu(theta) - mu_0),
+    K = K_1 (v_target / v_1 + 1 / P),
 
-``K_1`` the covariance of ``J^T z`` over the pilot's single realisations ``z``, scaled by the
-target's analytic log-PSD variance over one realisation's (``v``, :func:`likelihood.log_variance`
-of their Welch degrees of freedom; the target shares the model's dynamics) plus the noise of
-``mu_0`` over the ``P`` realisations. The posterior block's Gaussian takes ``L^-1 t`` (``L L^T =
-K``) against ``L^-1 H (theta - theta_0)`` with scale 1 (:meth:`Sensor.simulate_features`): no
-simulation per posterior evaluation, so grid and NUTS are exact for this likelihood and smooth.
-Its posterior is Gaussian about ``theta_0 + H^-1 t`` with the sandwich covariance ``H^-1 K H^-1``
-(truncated to the box by the prior). Where the entries' variance along ``J`` equals the analytic
-one (``K_1 = v_1 H``) this is the channel likelihood's own Laplace posterior; ``inflation`` (the
-variable ``score_inflation``, ``tr(H^-1 K_1) / (d v_1)``) says by how much it is wider.
+``m`` interpolated linearly between the nodes (:func:`predicted`), ``K_1`` the covariance of
+``U^T z`` over the single realisations at the nodes next to ``theta_0``, scaled by the target's
+analytic log-PSD variance over one realisation's (``v``, :func:`likelihood.log_variance` of
+their Welch degrees of freedom; the target shares the model's dynamics) plus the noise of the
+nodes' means over ``P`` realisations. The posterior block's Gaussian takes ``L^-1 t``
+(``L L^T = K``) against ``L^-1 m(theta)``, scale 1 (:meth:`Sensor.simulate_features`): no
+simulation per posterior evaluation, so grid and NUTS see a smooth likelihood, and a summary
+curve that folds back (two couplings that move the spectra alike) gives two modes, not one.
+Where the entries' variance equals the analytic one, ``K_1 = v_1 I`` (the channel likelihood's
+own width: the calibration benchmark's break-check). ``score_inflation`` records by how much
+the channel likelihood's score at ``theta_0`` varies more than it assumes
+(``tr(H^-1 K_J) / (d v_1)``, ``J`` its derivative by central differences of the nodes' means).
 
-Limits: linear in the parameters about ``theta_0`` (the spectra must move linearly over the
-posterior's width; each target records ``score_offset_<p>``, the posterior mean's distance from
-``theta_0`` in units of the difference step, which should be below 1); one mode. ``theta_0`` is
-the minimum of the channel likelihood on a coarse grid over the box (the recording kind's pilot
-point, :func:`eegfit.experiments.recording.pilot.grid_minimum`), refined by one Gauss-Newton step
-of this likelihood with a second pilot there when the first step leaves the difference step. Made
-once per target in the target's job when the ``posterior:`` block is on, kept in the target's
-file. The fits' loss is the channel likelihood, unchanged.
+Limits: the summaries keep what the box's spectra differ by at the grid's resolution, not
+every detail of the 2,000-odd entries; ``m`` is linear between nodes (9 per parameter over the
+box by default); ``K`` is measured near ``theta_0`` and held over the box; the cost is
+``pilot_grid_points ** d x pilot_realisations`` simulations per target (144 for one parameter,
+1,296 for two at the defaults). Made once per target in the target's job when the
+``posterior:`` block is on, kept in the target's file; the fits' loss is the channel likelihood,
+unchanged.
 """
 
 from __future__ import annotations
