@@ -25,6 +25,7 @@ Keys of its block (read and checked by :mod:`eegfit.experiments.sensor.spec`, do
     profile: {n_points: 7, n_keys: 4}   # each fit's identifiability check (n_points: 0, off)
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, dt_ms, channels}
     fc: null                    # {band_hz: [8, 13], weight: 1000}: the sensor FC in the loss
+    likelihood: {pilot_realisations: 16, pilot_grid_points: 9}  # the posterior's pilot
 
 With ``fc``, the loss adds ``weight`` times the RMSE of the Fisher z of the channels' amplitude-
 envelope FC in ``band_hz``, the model's (the same simulation as its spectra) against the
@@ -42,6 +43,12 @@ projected through the lead field rows of the target's channels with an average r
 exactly those channels (:func:`eegfit.observe.leadfield.project`), the recording's reference
 (:func:`eegfit.data.sensor_recording.load`). The model is simulated at its own step and both
 Welch PSDs use ``segment_s``, so they share the bin spacing.
+
+With a ``posterior:`` block (grid or NUTS), each target's job makes a pilot of the model's
+realisations over the box and the posterior is a Gaussian synthetic likelihood of a few summaries
+of the channel likelihood's entries, its covariance measured
+(:mod:`eegfit.experiments.sensor.score`): the channel likelihood itself is far too sharp along
+the parameters and ripples from one value to the next. The fits' loss is unchanged.
 
 Each fit records, beyond the runner's: the model PSD per channel, alpha power and envelope FC
 at the best parameters; goodness of fit (``chi2_per_dof``, ``fit_p_value``, the channels
