@@ -292,7 +292,7 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
             nll = nll + self.spec.fc["weight"] * misfit
         return nll, aux
 
-    # ---- posteriors: the score of the channel likelihood at a pilot point (:mod:`score`) ------
+    # ---- posteriors: summaries of the channel likelihood's entries, a pilot's (:mod:`score`) ---
     def entries(self, model, key, gain, decorrelate, log_psd) -> jax.Array:
         """The model's whitened gain-free entries (:func:`eegfit.signal.sensor.whitened_entries`)
         with the noise of ``key``, its background profiled against the target where the block
