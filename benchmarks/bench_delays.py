@@ -4,6 +4,7 @@ neurolib 0.6.2's numba integrator on the same network, model, step and horizon (
 Run alone (not in ``run_all.py``)::
 
     python benchmarks/bench_delays.py [--quick] [--float32] [--out benchmarks/results/delays.json]
+                                      [--nodes 10,94] [--only hopf,wc,jr] [--no-kernel]
 
 The networks: the 10 strongest and all 94 regions of the HCP connectome (subject mean), Hopf
 (Stuart-Landau, diffusive, k = 100 /s) and Wilson-Cowan (additive, k = 0.6) nodes, one noise-free
@@ -13,7 +14,9 @@ and ``interpolate``; the history sized for the speed itself), and without delays
 eegfit's delayed cases run twice: reading the history every step (``round``, ``interpolate``), and
 with the speed's upper bound at 10 m/s, so that the inputs of a block of steps are read at once
 (``round_block``, ``interpolate_block``: ``Network.delay_block`` steps, 7 at 94 regions and 14 at
-10). ``--float32``: eegfit's cases in float32 (the pipeline's default), neurolib's in float64.
+10), and those blocks read by the hand-written C++ kernel instead of XLA's gather
+(``round_kernel``, ``interpolate_kernel``: ``EEGFIT_DELAY_KERNEL=ffi``,
+:mod:`eegfit.models.delay_kernel`; ``--no-kernel`` leaves them out). ``--float32``: eegfit's cases in float32 (the pipeline's default), neurolib's in float64.
 Each time is the best of ``--repeats`` calls after a first, compiling call (jit for eegfit, numba
 for neurolib), the calls of one network interleaved (round after round, each case once), so a
 change in load falls on every case alike; the median over the best is printed as the spread, and
@@ -54,7 +57,7 @@ def interleaved(cases: dict, repeats: int) -> dict:
 
 
 def eegfit_case(name: str, conn, delays: str | None, duration_ms: float, block: bool = False,
-                dtype: str = "float64"):
+                dtype: str = "float64", read: str = "xla"):
     import jax
     import jax.numpy as jnp
 
@@ -72,7 +75,8 @@ def eegfit_case(name: str, conn, delays: str | None, duration_ms: float, block: 
     y0 = jnp.asarray(model.initial_state if name == "jr" else
                      np.array([[0.3], [-0.2]]) * np.linspace(0.5, 1.5, conn.n_nodes), dtype)
 
-    def run():
+    def run():  # the read is chosen per call (simulate reads EEGFIT_DELAY_KERNEL)
+        os.environ["EEGFIT_DELAY_KERNEL"] = read
         return np.asarray(simulate(model, dt_ms=DT_MS, duration_ms=duration_ms, y0=y0).observable)
     return run
 
@@ -100,6 +104,9 @@ def main() -> None:
     parser.add_argument("--duration-ms", type=float, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--float32", action="store_true", help="eegfit's cases in float32")
+    parser.add_argument("--no-kernel", action="store_true", help="no C++ kernel cases")
+    parser.add_argument("--only", default=None, help="comma-separated node models (hopf,wc,jr)")
+    parser.add_argument("--nodes", default="10,94", help="comma-separated network sizes")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "delays.json")
     args = parser.parse_args()
     duration = args.duration_ms or (500.0 if args.quick else 2000.0)
@@ -116,15 +123,20 @@ def main() -> None:
     load_before = os.getloadavg()
     print(f"load average (1, 5, 15 min) before: {load_before}", flush=True)
     rows = []
-    for n_nodes in (10, 94):
+    names = args.only.split(",") if args.only else ("hopf", "wc", "jr")
+    for n_nodes in (int(n) for n in args.nodes.split(",")):
         conn = load("hcp", n_nodes=n_nodes)
-        for name in ("hopf", "wc", "jr"):
+        for name in names:
             cases = {f"eegfit_{delays or 'none'}": eegfit_case(name, conn, delays, duration,
                                                                dtype=dtype)
                      for delays in (None, "round", "interpolate")}
             cases.update({f"eegfit_{delays}_block": eegfit_case(name, conn, delays, duration,
                                                                 block=True, dtype=dtype)
                           for delays in ("round", "interpolate")})
+            if not args.no_kernel:
+                cases.update({f"eegfit_{delays}_kernel": eegfit_case(
+                    name, conn, delays, duration, block=True, dtype=dtype, read="ffi")
+                    for delays in ("round", "interpolate")})
             if name != "jr":
                 cases.update({f"neurolib_{'round' if delays else 'none'}":
                               neurolib_case(name, conn, delays, duration)
@@ -141,7 +153,8 @@ def main() -> None:
             print(f"{'':10s} median / best: " + "  ".join(
                 f"{k} {v:.2f}" for k, v in spread.items()), flush=True)
             base = rates["eegfit_none"]
-            delayed = ("round", "interpolate", "round_block", "interpolate_block")
+            delayed = ("round", "interpolate", "round_block", "interpolate_block") + (
+                () if args.no_kernel else ("round_kernel", "interpolate_kernel"))
             print(f"{'':10s} delays cost (eegfit none / with): " + ", ".join(
                 f"{d} {base / rates['eegfit_' + d]:.2f}x" for d in delayed), flush=True)
             if name != "jr":

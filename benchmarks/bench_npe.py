@@ -19,7 +19,7 @@ C in [110, 170] uniform); the likelihood's scale is 1 % of the feature. Measured
   included.
 
 Per target, against the grid (issue 22): every NPE is held to its grid posterior, sd within 1.3x
-and mean within 0.25 grid sd (:mod:`eegfit.infer.npe_check`), on its experiment's default
+and mean within 0.25 grid sd (:mod:`eegfit.infer.npe.check`), on its experiment's default
 targets:
 
 - the column (config/config.yaml's ``jansen_rit_C_rms``: its npe: settings, C = 135, 140, 150,
@@ -82,7 +82,7 @@ def npe_costs(quick: bool, observed, template) -> tuple[dict, object]:
     import numpy as np
 
     from eegfit.infer import npe
-    from eegfit.infer.npe_train import train
+    from eegfit.infer.npe.train import train
 
     # full: the default config's settings (4,000 simulations, 3,000 steps)
     settings = npe.Settings(n_simulations=2000, steps=500) if quick else npe.Settings()
@@ -146,8 +146,8 @@ def column_check() -> dict:
     from eegfit.experiments import npe as xnpe
     from eegfit.experiments import posterior as xpost
     from eegfit.experiments.base import as_float, keys
-    from eegfit.infer import npe_check
-    from eegfit.infer.npe_train import focus
+    from eegfit.infer.npe import check as npe_check
+    from eegfit.infer.npe.train import focus
 
     config = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())
     kind = experiments.build("jansen_rit_C_rms", config["experiments"]["jansen_rit_C_rms"])
@@ -183,8 +183,8 @@ def recording_check(quick: bool, workdir: Path) -> dict:
     from eegfit.experiments import npe as xnpe
     from eegfit.experiments import posterior as xpost
     from eegfit.experiments.recording import npe as recording_npe
-    from eegfit.infer import npe_check
-    from eegfit.infer.npe_train import focus
+    from eegfit.infer.npe import check as npe_check
+    from eegfit.infer.npe.train import focus
 
     if quick:
         config = yaml.safe_load((HERE.parent / ".test" / "npe_recording.yaml").read_text())
@@ -381,7 +381,7 @@ def print_table(r: dict) -> None:
           f"the NPE with training, {u['steady_s'] / n['per_target_median_s']:.0f}x per target")
 
 
-    from eegfit.infer import npe_check
+    from eegfit.infer.npe import check as npe_check
 
     c = r["column_check"]
     print(f"  column NPE per target vs its grid (training {c['training_s']:.1f} s; a focused "
@@ -392,7 +392,7 @@ def print_table(r: dict) -> None:
 
 
 def print_recording(g: dict) -> None:
-    from eegfit.infer import npe_check
+    from eegfit.infer.npe import check as npe_check
 
     s = g["settings"]
     print(f"  recording NPE ({g['experiment']}, {g['n_bins']} bins): training "

@@ -48,11 +48,29 @@ sys.path.insert(0, str(HERE.parent / "src"))
 BOX = {"a": (100.55 - 1.3, 100.55 + 1.3), "b": (50.05 - 0.9, 50.05 + 0.9)}
 
 
+def demo_kind(block: dict):
+    """The kind of a ``recording_demo`` block and its first target's observed spectrum, the
+    demo recording written into (and read back from) a scratch directory."""
+    from eegfit import experiments  # noqa: PLC0415
+
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            kind = experiments.build("recording_demo", block)
+            path = Path(kind.spec.demo["path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            kind.make_input("demo", path)
+            return kind, kind.observed(kind.make_target(kind.targets()[0]))
+        finally:
+            os.chdir(here)
+
+
 def run(mode: str) -> dict:
     import numpy as np  # noqa: PLC0415
     import yaml  # noqa: PLC0415
 
-    from eegfit import experiments, infer  # noqa: PLC0415
+    from eegfit import infer  # noqa: PLC0415
     from eegfit.experiments.recording import npe as recording_npe  # noqa: PLC0415
     from eegfit.signal import likelihood  # noqa: PLC0415
 
@@ -62,19 +80,8 @@ def run(mode: str) -> dict:
                  npe={"n_simulations": 4000, "steps": 3000})
     keys = {1: 3, 4: 2} if mode == "quick" else {1: 6, 4: 4}
     out = {"mode": mode, "box": BOX, "loadavg_start": list(os.getloadavg()), "runs": []}
-    here = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chdir(tmp)
-        try:
-            kind = experiments.build("recording_demo", block)
-            path = Path(kind.spec.demo["path"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            kind.make_input("demo", path)
-            target = kind.targets()[0]
-            observed = kind.observed(kind.make_target(target))
-            y = kind.npe_observed(observed)
-        finally:
-            os.chdir(here)
+    kind, observed = demo_kind(block)
+    y = kind.npe_observed(observed)
     analytic = recording_npe.whitening(kind)
     excess = _excess(kind)
     out["excess_max"] = float(np.linalg.eigvalsh(excess)[-1])
@@ -259,10 +266,9 @@ def run_npe(cache: Path | None, changes: dict | None = None) -> dict:
     import numpy as np  # noqa: PLC0415
     import yaml  # noqa: PLC0415
 
-    from eegfit import experiments  # noqa: PLC0415
     from eegfit.experiments import npe as xnpe  # noqa: PLC0415
-    from eegfit.infer import npe_check  # noqa: PLC0415
-    from eegfit.infer.npe_train import focus  # noqa: PLC0415
+    from eegfit.infer.npe import check as npe_check  # noqa: PLC0415
+    from eegfit.infer.npe.train import focus  # noqa: PLC0415
 
     block = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())[
         "experiments"]["recording_demo"]
@@ -272,17 +278,7 @@ def run_npe(cache: Path | None, changes: dict | None = None) -> dict:
     out = {"mode": "npe", "box": NPE_BOX, "design": DESIGN, "ref_factor": REF_FACTOR,
            "ref_keys": REF_KEYS, "covariance": block["likelihood"]["covariance"],
            "loadavg_start": list(os.getloadavg())}
-    here = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chdir(tmp)
-        try:
-            kind = experiments.build("recording_demo", block)
-            path = Path(kind.spec.demo["path"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            kind.make_input("demo", path)
-            observed = kind.observed(kind.make_target(kind.targets()[0]))
-        finally:
-            os.chdir(here)
+    kind, observed = demo_kind(block)
     t0 = time.perf_counter()
     y = kind.npe_observed(observed)
     out["pilot_and_basis_s"] = time.perf_counter() - t0
@@ -342,7 +338,7 @@ def run_npe(cache: Path | None, changes: dict | None = None) -> dict:
 
 
 def print_npe(r: dict) -> None:
-    from eegfit.infer import npe_check  # noqa: PLC0415
+    from eegfit.infer.npe import check as npe_check  # noqa: PLC0415
 
     print(f"The recording NPE (per_simulation, covariance {r['covariance']}) against a reference "
           f"averaged over {r['ref_keys']} keys x {r['ref_factor']}x realisations (load "

@@ -24,7 +24,8 @@ step). In blocks of ``Network.delay_block`` steps (7 here): ``block_current`` (e
 ``block_kij_stacked`` (eegfit's before: gathered ``(K, i, j)``, both parts in one stacked
 contraction), ``block_ikj`` (gathered ``(i, K, j)``, two contractions), ``block_ikj_stacked``,
 ``block_two`` (``(K, i, j)``, two contractions), ``block_mulsum``, ``block_node_time``
-(``[node, time]``, a block's K reads adjacent).
+(``[node, time]``, a block's K reads adjacent), ``block_kernel`` (the hand-written C++ read,
+:mod:`eegfit.models.delay_kernel`, its ``[node, time]`` history padded; where it builds).
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ def main() -> None:
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from eegfit.simulate import _scheme
+    from eegfit.models import delay_kernel
+    from eegfit.integrators import scheme as _scheme
 
     model, y0, drive, dtype, n = build(args)
     net = model(args.mode)
@@ -306,6 +308,8 @@ def main() -> None:
             buffer = jnp.broadcast_to(sent, (h, n))
             if layout == "nt":
                 buffer = buffer.T
+            if layout == "kernel":  # [node, time], its first `pad` columns mirrored after it
+                buffer = jnp.broadcast_to(sent[:, None], (n, h + pad))
             pending = net.delayed_received(jnp.broadcast_to(sent, (h, n)), jnp.int32(0), plan)[1]
             pending = jnp.zeros_like(sent) if pending is None else pending
 
@@ -319,6 +323,9 @@ def main() -> None:
                 buffer = (jax.lax.dynamic_update_index_in_dim(buffer, c, now, 0) if
                           layout == "tn" else
                           jax.lax.dynamic_update_index_in_dim(buffer, c, now, 1))
+                if layout == "kernel":
+                    buffer = jax.lax.dynamic_update_index_in_dim(
+                        buffer, c, jnp.where(now < pad, now + h, now), 1)
                 return (y, buffer, now), net.observe(y)
 
             def advance(state, ps):
@@ -371,16 +378,20 @@ def main() -> None:
         return run
 
     variants = readers(net, h, dtype, n)
+    K = model(args.mode, 10.0).delay_block(DT_MS)
+    pad = delay_kernel.pad(K)
+    if delay_kernel.use_kernel((n, h), K):  # the C++ kernel (EEGFIT_DELAY_KERNEL=ffi's read)
+        variants["block_kernel"] = (None, lambda buffer, now, plan, aux, K:
+                                    delay_kernel.kernel_read(buffer, now, plan, K, h))
     if args.mode == "round":
         variants["scatter_forward"] = (None, None)
-    K = model(args.mode, 10.0).delay_block(DT_MS)
     only = None if args.only is None else args.only.split(",")
     for unroll in (int(u) for u in args.unroll.split(",")):
         cases[f"undelayed/u{unroll}"] = undelayed(unroll)
         for name, (prepare, read) in variants.items():
             if only and name not in only:
                 continue
-            layout = "nt" if "node_time" in name else "tn"
+            layout = "nt" if "node_time" in name else "kernel" if "kernel" in name else "tn"
             cases[f"{name}/u{unroll}"] = scatter_forward(None, None, unroll) if \
                 name == "scatter_forward" else (blocked(prepare, read, unroll, K, layout)
                                           if name.startswith("block") else

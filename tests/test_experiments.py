@@ -15,7 +15,7 @@ import yaml
 
 from eegfit import experiments, io
 from eegfit.experiments import runner, summary
-from eegfit.experiments.base import as_float
+from eegfit.experiments.base import as_float, import_path
 from eegfit.experiments.chunks import chunk_targets
 from eegfit.experiments.column import Column
 
@@ -267,6 +267,32 @@ def test_a_kind_must_write_loss_and_opt_into_optional_protocols(tiny):
             def figures(self, fits, targets, scan, summary):
                 return {}
     assert isinstance(kind, experiments.ScanKind) and not isinstance(kind, experiments.InputKind)
+
+
+def draw_for_test(kind, fits, targets, scan, summary):
+    return {"drawn": (kind.spec.name, len(fits), len(targets), scan, summary)}
+
+
+def test_a_figure_kind_states_what_draws_its_figures(tiny):
+    """A FigureKind names the function that draws its figures (``draws``); the protocol imports
+    and calls it with the kind and the datasets; without one, ``figures`` says what to set. Each
+    built-in kind's ``draws`` names a function that exists."""
+    kind, _, _ = tiny
+
+    class Drawn(type(kind)):
+        draws = "test_experiments:draw_for_test"
+
+    class Undrawn(type(kind)):
+        draws = ""
+
+    assert Drawn(kind.spec).figures([1, 2], [3], "scan", None) == {
+        "drawn": (kind.spec.name, 2, 1, "scan", None)}
+    with pytest.raises(TypeError, match=r"Undrawn .*draws = 'package.module:function'"):
+        Undrawn(kind.spec).figures([], [], None, None)
+    for name in experiments.KINDS:
+        cls = experiments.kind_class(name)
+        if issubclass(cls, experiments.FigureKind) and cls.draws:
+            assert callable(import_path(cls.draws)), name
 
 
 def test_a_columns_own_fit_extras_reach_its_record(tiny):

@@ -437,3 +437,29 @@ NAN_STEPS = np.array([[np.nan, np.nan], [2.0, np.nan], [np.nan, np.nan], [3.0, 0
 def test_best_so_far_skips_nan_steps_quietly():
     history = History(loss=NAN_STEPS, params={}, aux={})
     np.testing.assert_array_equal(history.best_so_far(), [np.nan, 2.0, 2.0, 0.5])
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_grad_optimizer_is_optax_in_parameter_or_box_units(name):
+    """A grad block's optimizer (eegfit.fit.grad.optimizer, the one place it is made) steps as
+    optax's own at the rate in the parameters' units, and as optax's at rate 1 scaled by rate x
+    box width per parameter in box units; its label names both."""
+    from eegfit.fit.grad import optimizer
+
+    params = {"C": jnp.asarray(140.0), "p": jnp.asarray(220.0)}
+    grads = {"C": jnp.asarray(0.3), "p": jnp.asarray(-2.0)}
+
+    def step(transform):
+        return transform.update(grads, transform.init(params), params)[0]
+
+    plain, label = optimizer(name, 0.5)
+    want = step(getattr(optax, name)(0.5))
+    for k in params:
+        np.testing.assert_allclose(step(plain)[k], want[k], rtol=1e-6)
+    assert label == f"{name}(lr=0.5)"
+    widths = {"C": 60.0, "p": 4.0}
+    boxed, label = optimizer(name, 0.5, widths)
+    unit = step(getattr(optax, name)(1.0))
+    for k in params:
+        np.testing.assert_allclose(step(boxed)[k], unit[k] * 0.5 * widths[k], rtol=1e-6)
+    assert label == f"{name}(lr=0.5 x box width)"

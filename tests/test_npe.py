@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from eegfit import infer
-from eegfit.infer import idata, npe, npe_check, npe_io, sbc
-from eegfit.infer.npe_train import focus, train
+from eegfit.infer import idata, npe, sbc
+from eegfit.infer.npe import check as npe_check
+from eegfit.infer.npe import io as npe_io
+from eegfit.infer.npe.train import focus, train
 from test_infer import BOX, never_called, rms_at, rms_feature
 
 REL_SD = 0.05  # broad enough for a small flow and budget to resolve; the noise of training

@@ -19,8 +19,9 @@ import yaml
 from eegfit import experiments, infer
 from eegfit.experiments import npe
 from eegfit.experiments.recording import npe as recording_npe, pilot as covariance_pilot
-from eegfit.infer import npe_check, npe_io
-from eegfit.infer.npe_train import focus
+from eegfit.infer.npe import check as npe_check
+from eegfit.infer.npe import io as npe_io
+from eegfit.infer.npe.train import focus
 
 pytest.importorskip("mne")
 

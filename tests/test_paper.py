@@ -89,6 +89,30 @@ def test_standalone_notebook_gives_byte_identical_figures(run, tmp_path):
             assert again == (run / PAPER / f"{name}.{ext}").read_bytes(), f"{name}.{ext}"
 
 
+def test_the_readmes_papermill_command_as_written(run, tmp_path):
+    """README, "Reproduce the figures": its papermill command, word for word, from a directory
+    that holds the notebook and the small run's results under the default experiment's name; the
+    figures it writes are the rule's, byte for byte."""
+    from test_readme import README, fenced_blocks
+
+    (command,) = [line.split("#")[0].split() for _, language, code in fenced_blocks(README)
+                  if language == "bash" for line in code.splitlines()
+                  if line.startswith("papermill ")]
+    results_dir = tmp_path / command[command.index("results_dir") + 1]
+    shutil.copytree(run / RESULTS, results_dir)
+    shutil.rmtree(results_dir / "figures" / "paper")
+    (tmp_path / NOTEBOOK).parent.mkdir(parents=True)
+    shutil.copy(ROOT / NOTEBOOK, tmp_path / NOTEBOOK)
+    proc = subprocess.run([sys.executable, "-m", *command], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (f"{' '.join(command)}:\n{proc.stdout[-3000:]}\n"
+                                  f"{proc.stderr[-3000:]}")
+    for name in plots.PAPER_FIGURES:
+        for ext in ("pdf", "png"):
+            made = (results_dir / "figures" / "paper" / f"{name}.{ext}").read_bytes()
+            assert made == (run / PAPER / f"{name}.{ext}").read_bytes(), f"{name}.{ext}"
+
+
 def _drawn_texts(fig) -> list:
     """Every non-empty text matplotlib draws: titles, labels, drawn tick labels, legends."""
     texts = list(fig.texts)

@@ -6,7 +6,6 @@ the target is made, before any fit. Real files, written with the project's write
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import numpy as np

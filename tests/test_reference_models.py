@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eegfit.models import ConstantInput, StuartLandau, WilsonCowan, WongWang
+from eegfit.models import StuartLandau, WilsonCowan, WongWang
 from eegfit.models.base import pytree_dataclass
 from eegfit.models.network import coupled
 from eegfit.signal.features import rms

@@ -239,10 +239,15 @@ def test_the_sensor_fc_in_the_loss(made):
     from eegfit.experiments.base import as_float
     from eegfit.experiments.sensor import Sensor
 
+    from eegfit.experiments import runner
+
     kind, target, ds, _ = made
-    with_fc = Sensor(dataclasses.replace(kind.spec, fc={"band_hz": (8.0, 13.0), "weight": 100.0}))
-    observed = with_fc.observed(ds)
+    with_fc = Sensor(dataclasses.replace(kind.spec, fc={
+        "measure": "envelope", "band_hz": (8.0, 13.0), "groups": None, "weight": 100.0}))
+    fc_ds = runner.make_target(with_fc, target)
+    observed = with_fc.observed(fc_ds)
     np.testing.assert_allclose(observed["target_fc"], ds["fc"].values, atol=1e-6)
+    assert observed["fc_pairs"].sum() == 63 * 62 // 2
     data = with_fc.fit_data(observed, target.seed)
     plain = kind.fit_data(kind.observed(ds), target.seed)
     order = np.random.default_rng(0).permutation(len(observed["channels"]))
@@ -257,3 +262,60 @@ def test_the_sensor_fc_in_the_loss(made):
     wrong = float(with_fc.loss(with_fc.model_at({"k": as_float(50.0)}), shuffled)[1]["fc_misfit"])
     assert wrong > 1.2 * misfits[50.0], (misfits, wrong)  # measured 0.58 against 0.45
     assert np.isfinite(jnp.asarray(list(misfits.values()))).all()
+
+
+@pytest.mark.slow
+def test_the_imaginary_coherence_of_two_channel_groups_in_the_loss(made):
+    """``fc: {measure: imaginary_coherence, groups: [occipital, parietal]}``: the target records
+    the measure and the mask of the pairs within and between those groups (and no others); the
+    loss adds the weight times the misfit over them; a target with its channels shuffled scores
+    a larger misfit."""
+    import dataclasses
+
+    from eegfit.experiments import runner
+    from eegfit.experiments.base import as_float
+    from eegfit.experiments.sensor import Sensor
+
+    kind, target, ds, _ = made
+    spec = dataclasses.replace(kind.spec, fc={"measure": "imaginary_coherence",
+                                              "band_hz": (8.0, 13.0),
+                                              "groups": ("occipital", "parietal"), "weight": 10.0})
+    with_fc = Sensor(spec)
+    fc_ds = runner.make_target(with_fc, target)
+    channels = [str(c) for c in fc_ds["channel"].values]
+    members = set(fc_ds.attrs["group.occipital"].split(",")) | set(
+        fc_ds.attrs["group.parietal"].split(","))
+    i, j = np.nonzero(fc_ds["fc_pairs"].values)
+    assert (i < j).all() and {channels[a] for a in (*i, *j)} == members
+    assert len(i) == len(members) * (len(members) - 1) // 2
+    np.testing.assert_allclose(fc_ds["fc"].values, -fc_ds["fc"].values.T, atol=1e-12)
+    assert "imaginary coherency" in fc_ds["fc"].attrs["long_name"]
+    observed = with_fc.observed(fc_ds)
+    data = with_fc.fit_data(observed, target.seed)
+    model = with_fc.model_at({"k": as_float(50.0)})
+    nll, aux = with_fc.loss(model, data)
+    alone = float(kind.loss(kind.model_at({"k": as_float(50.0)}),
+                            kind.fit_data(kind.observed(ds), target.seed))[0])
+    assert float(nll) == pytest.approx(alone + 10.0 * float(aux["fc_misfit"]), rel=1e-4)
+    order = np.random.default_rng(0).permutation(len(channels))
+    shuffled = {**data, "target_fc": data["target_fc"][order][:, order]}
+    wrong = float(with_fc.loss(model, shuffled)[1]["fc_misfit"])
+    assert wrong > float(aux["fc_misfit"]), (wrong, float(aux["fc_misfit"]))
+    # the fit records the same measure; the figure shows it over the pairs compared
+    import types
+
+    import xarray as xr
+
+    from eegfit.experiments.sensor import records
+    from eegfit.plots.sensor import sensor_fc
+
+    quiet = Sensor(dataclasses.replace(spec, profile={"n_points": 0, "n_keys": 2}))
+    result = types.SimpleNamespace(best_params={"k": 50.0}, best_loss=float(nll))
+    out = records.fit_vars(quiet, target, observed, result)
+    coords = out.pop("coords")
+    fit = xr.Dataset(out, coords=coords, attrs={"backend": "nevergrad"})
+    np.testing.assert_allclose(fit["model_fc"].values, -fit["model_fc"].values.T, atol=1e-6)
+    assert float(fit["fc_misfit"]) == pytest.approx(float(aux["fc_misfit"]), rel=1e-5)
+    figure = sensor_fc(fc_ds, [fit])
+    title = figure.get_suptitle()
+    assert "imaginary coherency" in title and f"({len(i)} pairs fitted)" in title, title

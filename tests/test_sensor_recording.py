@@ -1,4 +1,4 @@
-"""A recording's channels matched to the lead field (:mod:`eegfit.data.sensor_recording`): an EDF
+"""A recording's channels matched to the lead field (:mod:`eegfit.data.recordings.sensor`): an EDF
 written here from node activity projected through the lead field reads back as the model's
 average-referenced channels, whatever the EDF spelling or 10-20 alias of their names; the real
 64-channel recording gives its 53 shared channels; bad channels are refused by name."""
@@ -40,7 +40,7 @@ def written(lf, tmp_path_factory):
 
 
 def test_an_edf_of_projected_activity_reads_back_as_the_models_channels(lf, written):
-    from eegfit.data import sensor_recording
+    from eegfit.data.recordings import sensor as sensor_recording
 
     path, nodes = written
     rec = sensor_recording.load(path, lf, band_pass=None)
@@ -53,7 +53,7 @@ def test_an_edf_of_projected_activity_reads_back_as_the_models_channels(lf, writ
 
 
 def test_named_channels_keep_their_order_and_are_filtered(lf, written):
-    from eegfit.data import sensor_recording
+    from eegfit.data.recordings import sensor as sensor_recording
 
     path, _ = written
     rec = sensor_recording.load(path, lf, channels=["P8", "O1"])
@@ -67,14 +67,14 @@ def test_named_channels_keep_their_order_and_are_filtered(lf, written):
     (["O1"], ValueError, "at least 2"),
 ])
 def test_bad_channels_are_refused_by_name(lf, written, channels, error, culprit):
-    from eegfit.data import sensor_recording
+    from eegfit.data.recordings import sensor as sensor_recording
 
     with pytest.raises(error, match=culprit):
         sensor_recording.load(written[0], lf, channels=channels)
 
 
 def test_the_real_recording_shares_53_channels(lf):
-    from eegfit.data import sensor_recording
+    from eegfit.data.recordings import sensor as sensor_recording
 
     rec = sensor_recording.load(REAL, lf)
     assert rec.data_mv.shape == (53, 61 * 160) and np.isfinite(rec.data_mv).all()

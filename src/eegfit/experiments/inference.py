@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from eegfit.experiments.reader import Block, Bool, Choice, Int, Num, Pair, Reader
-from eegfit.infer.npe_settings import Settings
+from eegfit.infer.npe.settings import Settings
 
 PRIOR = Block({"kind": Choice(("uniform", "normal")), "bounds": Pair(), "mean": Num(),
                "sd": Num(above=0.0)})
@@ -34,7 +34,7 @@ NPE = Block(
      "model_noise": Choice(("fit_key", "per_simulation"), null=True)},
     name="npe", null=True,
     doc="an amortized posterior, trained once, calibrated (defaults in "
-        "eegfit.infer.npe_settings.Settings and eegfit.experiments.inference.NpeSpec)")
+        "eegfit.infer.npe.settings.Settings and eegfit.experiments.inference.NpeSpec)")
 """The ``npe:`` block's keys (``recording_s`` and ``model_noise``: kind recording only)."""
 
 
@@ -158,14 +158,14 @@ class PosteriorSpec:
 class NpeSpec:
     """The ``npe:`` block (absent, or ``enabled: false``: no NPE).
 
-    Training (the defaults are :class:`eegfit.infer.npe_settings.Settings`'s): ``n_simulations`` prior
+    Training (the defaults are :class:`eegfit.infer.npe.settings.Settings`'s): ``n_simulations`` prior
     simulations (the budget), ``steps`` Adam steps on minibatches of ``batch_size`` at
     ``learning_rate``, ``flow_layers`` spline layers of ``nn_width`` hidden units with ``knots``
     knots, ``seed``. Per target: ``draws`` posterior draws. Calibration: ``sbc: {runs, draws,
     bins}`` (SBC ranks and expected coverage on ``runs`` held-out simulations, of the amortized
     estimator). ``focus``: per target, this many sequential rounds (each on the prior truncated
     to where the round before puts the posterior, a flow of the same settings trained on it:
-    :func:`eegfit.infer.npe_train.focus`), which hold each target's NPE to its grid posterior
+    :func:`eegfit.infer.npe.train.focus`), which hold each target's NPE to its grid posterior
     (sd within 1.3x, mean within 0.25 sd); 0: the amortized draws alone. The likelihood
     (its noise) and the priors are the ``posterior:`` block's, which must be on: the NPE is
     compared with its grid posterior. ``recording_s`` (kind ``recording`` only): the length of

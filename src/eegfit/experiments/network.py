@@ -164,6 +164,7 @@ class Network(Kind, PosteriorKind, ScanKind, FigureKind):
     Spec = NetworkSpec
     summary_columns = ("best_fc_correlation", "fc_correlation_ceiling")
     has_scan = True
+    draws = "eegfit.plots.network:network_kind_figures"
 
     def __init__(self, spec: NetworkSpec):
         self._conn = self._base = None
@@ -305,28 +306,3 @@ class Network(Kind, PosteriorKind, ScanKind, FigureKind):
         from eegfit.experiments.scan import network_scan  # noqa: PLC0415
 
         return network_scan(self, target_datasets)
-
-    def figures(self, fits, targets, scan, summary) -> dict:
-        from eegfit import plots  # noqa: PLC0415
-
-        out = {"fc_matrices": plots.fc_matrices(targets[0], fits)}
-        if self.spec.connectome.get("delays"):
-            out["fc_delays"] = plots.fc_with_and_without_delays(targets[0])
-        if len(self.spec.names) > 1:  # each target's first scan, with its seed's fits
-            first = {}
-            for i, label in enumerate(scan["target"].values):
-                first.setdefault(str(label), i)
-            attrs = {str(t.attrs["target"]): t.attrs for t in targets}
-            surfaces = [scan.isel(run=i).drop_vars(("run", "seed", "target")).rename(
-                objective="loss").assign_attrs(target=label, **{
-                    k: v for k, v in attrs[label].items() if k.startswith("truth.")})
-                for label, i in first.items()]
-            seeds = {label: int(scan["seed"][i]) for label, i in first.items()}
-            shown = [f for f in fits if int(f.attrs["seed"]) == seeds.get(f.attrs["target"])]
-            out["loss_surface"] = plots.loss_surface(surfaces, shown)
-            return out
-        truths = {str(t.attrs["target"]): t.attrs.get("truth") for t in targets}
-        scans = [scan.isel(run=i).assign_attrs(seed=int(scan["seed"][i]), truth=truths[
-            str(run).rpartition("/seed=")[0]]) for i, run in enumerate(scan["run"].values)]
-        out["fc_vs_k"] = plots.fc_vs_parameter(scans, fits)
-        return out

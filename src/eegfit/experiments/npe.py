@@ -25,10 +25,12 @@ import xarray as xr
 from eegfit import infer
 from eegfit.experiments.base import Kind, Target, as_float, keys
 from eegfit.experiments.posterior import problem as target_problem
-from eegfit.infer import npe_io, sbc
-from eegfit.infer.npe import Estimator, Noise
-from eegfit.infer.npe_train import focus
-from eegfit.infer.npe_train import train as train_estimator
+from eegfit.infer import sbc
+from eegfit.infer.npe import io as npe_io
+from eegfit.infer.npe.estimator import Estimator
+from eegfit.infer.npe.settings import Noise
+from eegfit.infer.npe.train import focus
+from eegfit.infer.npe.train import train as train_estimator
 
 
 def noise(kind: Kind) -> Noise:

@@ -22,7 +22,6 @@ import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import xarray as xr
 
 from eegfit import io
@@ -30,7 +29,7 @@ from eegfit.experiments.base import Kind, Target, fit_loss, has_scan
 from eegfit.experiments.curvature import curvature_vars, hessians
 from eegfit.experiments.provenance import provenance
 from eegfit.fit import Fitter, FitResult, Hybrid, Param
-from eegfit.fit.grad import optax_optimizer, scale_by_box
+from eegfit.fit.grad import optimizer as grad_optimizer
 
 log = logging.getLogger("eegfit")
 
@@ -50,9 +49,9 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0,
     fitted with ``fit_many(data=...)``. With, the Fitter of one target: its ``loss_fn`` the
     kind's loss closed over that fit's data (:func:`~eegfit.experiments.base.fit_loss`).
 
-    grad: the optax optimizer at the configured learning rate in the parameters' own units, or
-    (``learning_rate_units: box``) at a unit rate with each step scaled by the learning rate
-    times its box width, so one rate serves parameters of different scales. hybrid: a
+    grad: the optax optimizer at the configured learning rate, in the parameters' own units or
+    (``learning_rate_units: box``) a fraction of each box (:func:`eegfit.fit.grad.optimizer`,
+    the one place a grad block becomes an optimizer). hybrid: a
     :class:`~eegfit.fit.Hybrid` of its ``search`` (nevergrad) and ``polish`` (grad) blocks.
     ``settings``: a backend block instead of the config's (a retry's).
     """
@@ -68,16 +67,14 @@ def fitter(kind: Kind, backend: str, observed=None, seed: int = 0,
 
 
 def _fitter(spec, settings, model, loss_fn) -> Fitter:
-    """The Fitter of a grad or nevergrad backend block."""
+    """The Fitter of a grad or nevergrad backend block (a grad block's optimizer:
+    :func:`eegfit.fit.grad.optimizer`)."""
     if settings.name == "grad":
-        make, lr = optax_optimizer(settings.optimizer), settings.learning_rate
-        if settings.learning_rate_units == "box":
-            widths = {p.name: p.bounds[1] - p.bounds[0] for p in spec.parameters}
-            return Fitter(model, optax.chain(make(1.0), scale_by_box(widths, lr)),
-                          loss_fn=loss_fn, gradient_check=settings.gradient_check,
-                          optimizer_label=f"{settings.optimizer}(lr={lr} x box width)")
-        return Fitter(model, make(lr), loss_fn=loss_fn, gradient_check=settings.gradient_check,
-                      optimizer_label=f"{settings.optimizer}(lr={lr})")
+        widths = ({p.name: p.bounds[1] - p.bounds[0] for p in spec.parameters}
+                  if settings.learning_rate_units == "box" else None)
+        transform, label = grad_optimizer(settings.optimizer, settings.learning_rate, widths)
+        return Fitter(model, transform, loss_fn=loss_fn, gradient_check=settings.gradient_check,
+                      optimizer_label=label)
     return Fitter(model, settings.optimizer, loss_fn=loss_fn, backend="nevergrad",
                   num_candidates=settings.num_candidates, optimizer_options=settings.options)
 

@@ -238,11 +238,8 @@ class Backend:
         """
         if name == "grad":
             r, get = Reader(block, where, GRAD.keys), GRAD.value
-            from eegfit.fit.grad import optax_optimizer  # noqa: PLC0415
-
-            optax_optimizer(r.string("optimizer"), r.path("optimizer"))  # names optax's choices
             n_starts = get(r, "n_starts", cls.n_starts)
-            return cls(name, r.raw("optimizer"), get(r, "n_steps"), get(r, "tol"),
+            return cls(name, get(r, "optimizer"), get(r, "n_steps"), get(r, "tol"),
                        gradient_check=read_gradient_check(
                            r.sub("gradient_check"), check_defaults or Spec.gradient_check),
                        screen=read_screen(r, cls.screen),

@@ -224,6 +224,27 @@ class Fitter:
         can differ from a fit run alone in the last bits. Each result's ``wall_time_s`` is the
         batch's wall time divided by the number of fits.
         """
+        data, seeds, starts = self._checked_batch(n_steps, data, seeds, starts, n_starts, screen,
+                                                  retry, retry_screen)
+        n = len(seeds)
+        t0 = time.perf_counter()  # the screen's evaluations count in the fits' wall time
+        starts, data, seeds, screened = self._start_rows(starts, data, seeds, n_starts, screen,
+                                                         start_design)
+        results = self._fit_rows(int(n_steps), starts, data, seeds, tol, progress, n, n_starts,
+                                 t0)
+        if n_starts > 1:
+            return [multistart.merge(results[b * n_starts:(b + 1) * n_starts],
+                                     screen=screened[b]) for b in range(n)]
+        if not retry:
+            return results
+        return retry_mod.retry_failed(
+            self, results, n_steps=int(n_steps), data=data, seeds=seeds, starts=starts, tol=tol,
+            progress=progress, retry=retry, retry_screen=retry_screen, start_design=start_design)
+
+    def _checked_batch(self, n_steps, data, seeds, starts, n_starts, screen, retry,
+                       retry_screen):
+        """:meth:`fit_many`'s options checked, each error naming its argument, and the batch:
+        its data (arrays), one seed per fit and every fit's start values."""
         if not isinstance(n_steps, numbers.Integral) or isinstance(n_steps, bool) or n_steps < 1:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
         if data is not None and not self.takes_data:
@@ -247,38 +268,39 @@ class Fitter:
                 0 < screen < n_starts - 1) or (screen and n_starts == 1):
             raise ValueError(f"screen must be 0 or, with n_starts > 1, an integer >= n_starts "
                              f"- 1 ({n_starts - 1}), got {screen!r}")
-        t0 = time.perf_counter()  # the screen's evaluations count in the fits' wall time
+        return data, seeds, starts
+
+    def _start_rows(self, starts, data, seeds, n_starts, screen, start_design):
+        """Every start a row of the batch (fit b's starts are rows ``b*S .. b*S+S-1``, its own
+        first, then its design's, screened or not): the rows' starts, data and seeds, and each
+        fit's screen (``None`` without one)."""
+        n = len(seeds)
+        if n_starts == 1:
+            return starts, data, seeds, [None] * n
+        designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
+                                     (screen or n_starts - 1) + 1, seeds[b], start_design)
+                   for b in range(n)]
         screened = [None] * n
-        if n_starts > 1:  # every start a row of the batch: fit b's starts are rows b*S..b*S+S-1
-            designs = [multistart.design(self.split.bounds, {k: v[b] for k, v in starts.items()},
-                                         (screen or n_starts - 1) + 1, seeds[b], start_design)
-                       for b in range(n)]
-            if screen:
-                designs, screened = self._screen(designs, data, n_starts)
-            starts = {k: np.concatenate([d[k] for d in designs]) for k in starts}
-            data = None if data is None else jax.tree.map(
-                lambda x: jnp.repeat(x, n_starts, axis=0), data)
-            seeds = [s for s in seeds for _ in range(n_starts)]
-        rows = n * n_starts
+        if screen:
+            designs, screened = self._screen(designs, data, n_starts)
+        starts = {k: np.concatenate([d[k] for d in designs]) for k in starts}
+        data = None if data is None else jax.tree.map(
+            lambda x: jnp.repeat(x, n_starts, axis=0), data)
+        return starts, data, [s for s in seeds for _ in range(n_starts)], screened
+
+    def _fit_rows(self, n_steps, starts, data, seeds, tol, progress, n, n_starts, t0) -> list:
+        """One :class:`FitResult` per row of the batch, fitted together behind one progress
+        bar; each row's wall time is the batch's since ``t0`` over the rows."""
         label = f"{self.backend}:{self.optimizer_name}" + (f" x {n} fits" if n > 1 else "") + (
             f" x {n_starts} starts" if n_starts > 1 else "")
-        bar = Progress(int(n_steps), label, progress)
+        bar = Progress(n_steps, label, progress)
         try:
-            outs = self._run(int(n_steps), starts, data, seeds, tol, bar)
+            outs = self._run(n_steps, starts, data, seeds, tol, bar)
         finally:
             bar.close()
-        wall = (time.perf_counter() - t0) / rows
-        results = [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
-                   for b, (out, seed) in enumerate(zip(outs, seeds))]
-        if n_starts == 1:
-            if not retry:
-                return results
-            return retry_mod.retry_failed(
-                self, results, n_steps=int(n_steps), data=data, seeds=seeds, starts=starts,
-                tol=tol, progress=progress, retry=retry, retry_screen=retry_screen,
-                start_design=start_design)
-        return [multistart.merge(results[b * n_starts:(b + 1) * n_starts], screen=screened[b])
-                for b in range(n)]
+        wall = (time.perf_counter() - t0) / len(seeds)
+        return [self._result(*out, seed, wall, {k: v[b] for k, v in starts.items()})
+                for b, (out, seed) in enumerate(zip(outs, seeds))]
 
     def _screen(self, designs: list, data, n_starts: int):
         """Each fit's start and the ``n_starts - 1`` best of its other design points (the loss

@@ -66,7 +66,8 @@ def optax_optimizers() -> tuple[str, ...]:
 
 def optax_optimizer(name: str, where: str = "optimizer"):
     """The optax optimizer factory called ``name`` (one of :func:`optax_optimizers`), or a
-    ``ValueError`` naming ``where``."""
+    ``ValueError`` naming ``where``: for a library caller; a config's name is checked by its
+    spec's declaration and made into an optimizer by :func:`optimizer`."""
     if not isinstance(name, str) or name not in optax_optimizers():
         raise ValueError(f"config {where}: {name!r} is not an optax optimizer taking a "
                          f"learning rate (e.g. adam, sgd, rmsprop)")
@@ -79,6 +80,22 @@ def scale_by_box(widths: dict, learning_rate: float) -> optax.GradientTransforma
         del params
         return {k: u * (learning_rate * widths[k]) for k, u in updates.items()}, state
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def optimizer(name: str, learning_rate: float,
+              box_widths: dict | None = None) -> tuple[optax.GradientTransformation, str]:
+    """``(transform, label)``: the optax optimizer ``name`` at ``learning_rate``, the one place a
+    grad backend's settings become an optimizer. The rate is in the parameters' own units, or,
+    with ``box_widths`` (name -> high - low), a fraction of each box: the optimizer at a unit
+    rate, each step scaled by the rate times its box width (:func:`scale_by_box`), so one rate
+    serves parameters of different scales. ``name`` is one of :func:`optax_optimizers`, checked
+    where it was read (the config's spec, :data:`eegfit.experiments.spec.GRAD`); the label
+    names the optimizer in the fit's record."""
+    make = getattr(optax, name)
+    if box_widths is None:
+        return make(learning_rate), f"{name}(lr={learning_rate})"
+    return (optax.chain(make(1.0), scale_by_box(box_widths, learning_rate)),
+            f"{name}(lr={learning_rate} x box width)")
 
 
 def resolve_derivatives(derivatives: str, split: Split) -> str:

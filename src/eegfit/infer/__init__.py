@@ -11,12 +11,11 @@ with the data, and whether the data pin a parameter down.
 - :mod:`~eegfit.infer.hds`: highest-density sets as intervals and the identifiability verdict.
 - :mod:`~eegfit.infer.posterior`: :func:`posterior`, one call from a problem to its result.
 - :mod:`~eegfit.infer.idata`: the results as ArviZ InferenceData groups in one NetCDF file.
-- amortized posteriors (imported on use: they need equinox and flowjax):
-  :mod:`~eegfit.infer.npe` (the trained estimator: draws and densities for any target),
-  :mod:`~eegfit.infer.npe_settings` (its noise and training settings),
-  :mod:`~eegfit.infer.npe_train` (training on prior simulations), :mod:`~eegfit.infer.npe_io`
-  (save and reload, refusing a changed prior), :mod:`~eegfit.infer.sbc` (simulation-based
-  calibration and expected coverage).
+- amortized posteriors, the package :mod:`~eegfit.infer.npe` (imported on use: it needs equinox
+  and flowjax): ``settings`` (its noise and training settings), ``estimator`` (the trained
+  flow: draws and densities for any target), ``train`` (on prior simulations), ``io`` (save
+  and reload, refusing a changed prior), ``check`` (each target's NPE against its grid
+  posterior); :mod:`~eegfit.infer.sbc` (simulation-based calibration and expected coverage).
 """
 
 from eegfit._lazy import attach

@@ -79,7 +79,7 @@ def posterior(problem: Problem, method: str = "grid", *, truth: dict | None = No
         if tuple(estimator.names) != tuple(problem.names):
             raise ValueError(f"NPE estimator infers {list(estimator.names)}, the problem "
                              f"{list(problem.names)}")
-        from eegfit.infer.npe import posterior_draws  # noqa: PLC0415
+        from eegfit.infer.npe.estimator import posterior_draws  # noqa: PLC0415
 
         drawn = posterior_draws(estimator, problem.observed, draws, seed)
     truth = dict(truth or {})

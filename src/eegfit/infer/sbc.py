@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from eegfit.infer.npe import Estimator
-from eegfit.infer.npe_train import simulate_prior
+from eegfit.infer.npe.estimator import Estimator
+from eegfit.infer.npe.train import simulate_prior
 from eegfit.infer.problem import Problem
 
 LEVELS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))

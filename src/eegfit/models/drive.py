@@ -7,10 +7,11 @@ value per integration step (piecewise constant over a step) through ``per_step``
 
 Two noise conventions (docs/noise.md has the measurement):
 
-- **per draw** (:class:`UniformNoiseDrive`, JR95): a value drawn every step, or every
-  ``interval_ms``. A value of variance ``var`` (Hz^2) held for ``hold`` seconds has, below
-  ``1/hold``, the spectral density of white noise of intensity ``sigma^2 = var * hold``
-  (two-sided, Hz^2/Hz = Hz^2 s): drawn every step, the noise a model feels grows with the step.
+- **per draw** (:class:`UniformNoiseDrive`, JR95; :class:`NodeNoiseDrive`, one draw per node of
+  a network): a value drawn every step, or every ``interval_ms``. A value of variance ``var``
+  (Hz^2) held for ``hold`` seconds has, below ``1/hold``, the spectral density of white noise
+  of intensity ``sigma^2 = var * hold`` (two-sided, Hz^2/Hz = Hz^2 s): drawn every step, the
+  noise a model feels grows with the step.
 - **per unit time** (:class:`WhiteNoiseDrive`, :class:`OUNoiseDrive`): a stochastic process whose
   intensity is a parameter, so a simulation's spectrum does not depend on the step.
   :func:`uniform_intensity` gives the intensity equivalent to a per-draw drive: for U(120, 320)
@@ -31,6 +32,18 @@ def _held(value, n_steps: int) -> jax.Array:
     """A constant ``value`` repeated for ``n_steps`` steps, shape ``(n_steps, *value.shape)``."""
     value = jnp.asarray(value)
     return jnp.broadcast_to(value, (n_steps,) + value.shape)
+
+
+def _uniform_held(key, low_hz, high_hz, shape: tuple, interval_ms, n_steps: int,
+                  dt_ms: float) -> jax.Array:
+    """Draws ``low + (high - low) * u``, ``u ~ U(0, 1)`` of shape ``(n_draws, *shape)``, each
+    held for ``interval_ms`` (``None``: one step), cut to ``n_steps`` rows."""
+    hold = 1 if interval_ms is None else max(1, int(round(interval_ms / dt_ms)))
+    n_draws = math.ceil(n_steps / hold)
+    low, high = jnp.asarray(low_hz), jnp.asarray(high_hz)
+    u = jax.random.uniform(key, (n_draws,) + tuple(shape), dtype=jnp.result_type(float))
+    values = low + (high - low) * u
+    return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
 
 
 @pytree_dataclass
@@ -108,13 +121,40 @@ class UniformNoiseDrive:
         """Drive value per step, shape ``(n_steps, *batch)``."""
         if key is None:
             raise ValueError("UniformNoiseDrive needs a jax.random key: pass key= to simulate")
-        low, high = jnp.asarray(self.low_hz), jnp.asarray(self.high_hz)
-        batch = jnp.broadcast_shapes(low.shape, high.shape)
-        hold = 1 if self.interval_ms is None else max(1, int(round(self.interval_ms / dt_ms)))
-        n_draws = math.ceil(n_steps / hold)
-        u = jax.random.uniform(key, (n_draws,) + batch, dtype=jnp.result_type(float))
-        values = low + (high - low) * u
-        return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
+        batch = jnp.broadcast_shapes(jnp.shape(self.low_hz), jnp.shape(self.high_hz))
+        return _uniform_held(key, self.low_hz, self.high_hz, batch, self.interval_ms, n_steps,
+                             dt_ms)
+
+
+@pytree_dataclass
+class NodeNoiseDrive:
+    """Independent uniform noise per node (JR95's drive, one draw per node).
+
+    Attributes:
+        low_hz, high_hz: range of the uniform drive, Hz (shared by all nodes; fittable).
+        n_nodes: number of nodes (static).
+        interval_ms: hold time of one draw, ms (static); ``None`` draws every step.
+
+    Its noise intensity is ``(high - low)^2 / 12 * hold`` (Hz^2 s), with ``hold`` the time a draw
+    is held: fixed when ``interval_ms`` is a multiple of the step (5 ms at 0.5 ms), proportional
+    to the step with ``None``. ``WhiteNoiseDrive(n_nodes=...)`` or ``OUNoiseDrive(n_nodes=...)``
+    (:mod:`eegfit.models.noise`) define it per unit time instead.
+    """
+
+    low_hz: float = 50.0
+    high_hz: float = 150.0
+    n_nodes: int = static_field(1)
+    interval_ms: float | None = static_field(None)
+
+    units = {"low_hz": "Hz", "high_hz": "Hz"}
+    needs_key = True
+
+    def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
+        """Drive per step and node, shape ``(n_steps, n_nodes)``."""
+        if key is None:
+            raise ValueError("NodeNoiseDrive needs a jax.random key: pass key= to simulate")
+        return _uniform_held(key, self.low_hz, self.high_hz, (self.n_nodes,), self.interval_ms,
+                             n_steps, dt_ms)
 
 
 JR95_LOW_HZ, JR95_HIGH_HZ = 120.0, 320.0

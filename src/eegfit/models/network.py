@@ -28,42 +28,8 @@ import numpy as np
 from eegfit.models.base import POSITIVE, Model, Range, pytree_dataclass, static_field
 from eegfit.models.delays import (DELAY_MODES, MAX_DELAY_BLOCK, DelayPlan, check_delays,
                                   delayed_received, max_length_mm, shortest_delayed_mm)
+from eegfit.models.drive import NodeNoiseDrive
 from eegfit.models.jansen_rit import JansenRit
-
-
-@pytree_dataclass
-class NodeNoiseDrive:
-    """Independent uniform noise per node (JR95's drive, one draw per node).
-
-    Attributes:
-        low_hz, high_hz: range of the uniform drive, Hz (shared by all nodes; fittable).
-        n_nodes: number of nodes (static).
-        interval_ms: hold time of one draw, ms (static); ``None`` draws every step.
-
-    Its noise intensity is ``(high - low)^2 / 12 * hold`` (Hz^2 s), with ``hold`` the time a draw
-    is held: fixed when ``interval_ms`` is a multiple of the step (5 ms at 0.5 ms), proportional
-    to the step with ``None``. ``WhiteNoiseDrive(n_nodes=...)`` or ``OUNoiseDrive(n_nodes=...)``
-    (:mod:`eegfit.models.drive`) define it per unit time instead.
-    """
-
-    low_hz: float = 50.0
-    high_hz: float = 150.0
-    n_nodes: int = static_field(1)
-    interval_ms: float | None = static_field(None)
-
-    units = {"low_hz": "Hz", "high_hz": "Hz"}
-    needs_key = True
-
-    def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
-        """Drive per step and node, shape ``(n_steps, n_nodes)``."""
-        if key is None:
-            raise ValueError("NodeNoiseDrive needs a jax.random key: pass key= to simulate")
-        hold = 1 if self.interval_ms is None else max(1, int(round(self.interval_ms / dt_ms)))
-        n_draws = math.ceil(n_steps / hold)
-        low, high = jnp.asarray(self.low_hz), jnp.asarray(self.high_hz)
-        u = jax.random.uniform(key, (n_draws, self.n_nodes), dtype=jnp.result_type(float))
-        values = low + (high - low) * u
-        return jnp.repeat(values, hold, axis=0, total_repeat_length=n_draws * hold)[:n_steps]
 
 
 @pytree_dataclass
@@ -325,30 +291,8 @@ def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
         ValueError: naming a bad weight, length, speed or bound, before any simulation.
     """
     w = check_weights(weights)
-    speed_value = getattr(speed_m_s, "value", speed_m_s)  # a Param's value
-    if not (np.ndim(speed_value) == 0 and float(speed_value) > 0
-            and math.isfinite(float(speed_value))):
-        raise ValueError(f"speed_m_s must be a finite speed > 0 m/s, got {speed_value!r}")
-    lengths = None
-    if lengths_mm is not None:
-        bounds = getattr(speed_m_s, "bounds", None)
-        if speed_min_m_s is None:
-            speed_min_m_s = float(bounds[0]) if bounds else float(speed_value)
-        if speed_max_m_s is None and bounds and math.isfinite(float(bounds[1])):
-            speed_max_m_s = float(bounds[1])
-        check_delays(w, lengths_mm, speed_min_m_s, delay_mode, speed_max_m_s)
-        lengths = np.array(lengths_mm, dtype=float)
-        np.fill_diagonal(lengths, 0.0)
-        if float(speed_value) < float(speed_min_m_s):
-            raise ValueError(f"speed_m_s = {speed_value!r} m/s is below its lower bound "
-                             f"speed_min_m_s = {speed_min_m_s!r} m/s")
-        if speed_max_m_s is not None and float(speed_value) > float(speed_max_m_s):
-            raise ValueError(f"speed_m_s = {speed_value!r} m/s is above its upper bound "
-                             f"speed_max_m_s = {speed_max_m_s!r} m/s")
-        lengths = tuple(tuple(float(x) for x in row) for row in lengths)
-    else:
-        check_delays(w, None, speed_min_m_s, delay_mode)
-        speed_max_m_s = None
+    lengths, speed_min_m_s, speed_max_m_s = _delay_settings(
+        w, lengths_mm, speed_m_s, speed_min_m_s, delay_mode, speed_max_m_s)
     return Network(node=node, k=k, drive=drive, speed_m_s=speed_m_s,
                    weights=tuple(tuple(float(x) for x in row) for row in np.asarray(w)),
                    lengths_mm=lengths,
@@ -357,8 +301,32 @@ def coupled(node, weights, *, k: float = 0.0, drive=None, lengths_mm=None,
                    speed_max_m_s=None if speed_max_m_s is None else float(speed_max_m_s))
 
 
-__all__ = ["DELAY_MODES", "MAX_DELAY_BLOCK", "DelayPlan", "Network", "NodeNoiseDrive", "check_delays",
-           "check_weights", "coupled", "network"]
+def _delay_settings(w, lengths_mm, speed_m_s, speed_min_m_s, delay_mode, speed_max_m_s):
+    """:func:`coupled`'s delay arguments checked (``ValueError`` naming the bad one): the
+    lengths as static tuples with an undelayed diagonal (``None``: no delays) and the speed's
+    bounds, by default a Param speed's own."""
+    speed_value = getattr(speed_m_s, "value", speed_m_s)  # a Param's value
+    if not (np.ndim(speed_value) == 0 and float(speed_value) > 0
+            and math.isfinite(float(speed_value))):
+        raise ValueError(f"speed_m_s must be a finite speed > 0 m/s, got {speed_value!r}")
+    if lengths_mm is None:
+        check_delays(w, None, speed_min_m_s, delay_mode)
+        return None, speed_min_m_s, None
+    bounds = getattr(speed_m_s, "bounds", None)
+    if speed_min_m_s is None:
+        speed_min_m_s = float(bounds[0]) if bounds else float(speed_value)
+    if speed_max_m_s is None and bounds and math.isfinite(float(bounds[1])):
+        speed_max_m_s = float(bounds[1])
+    check_delays(w, lengths_mm, speed_min_m_s, delay_mode, speed_max_m_s)
+    lengths = np.array(lengths_mm, dtype=float)
+    np.fill_diagonal(lengths, 0.0)
+    if float(speed_value) < float(speed_min_m_s):
+        raise ValueError(f"speed_m_s = {speed_value!r} m/s is below its lower bound "
+                         f"speed_min_m_s = {speed_min_m_s!r} m/s")
+    if speed_max_m_s is not None and float(speed_value) > float(speed_max_m_s):
+        raise ValueError(f"speed_m_s = {speed_value!r} m/s is above its upper bound "
+                         f"speed_max_m_s = {speed_max_m_s!r} m/s")
+    return tuple(tuple(float(x) for x in row) for row in lengths), speed_min_m_s, speed_max_m_s
 
 
 def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
@@ -372,3 +340,8 @@ def network(weights, *, k: float = 0.0, column: JansenRit | None = None,
     drive = NodeNoiseDrive(low_hz=low_hz, high_hz=high_hz, n_nodes=np.shape(weights)[0],
                            interval_ms=interval_ms)
     return coupled(column or JansenRit(), weights, k=k, drive=drive, **delays)
+
+
+# the delays' names and the per-node drive, re-exported where they were
+__all__ = ["DELAY_MODES", "MAX_DELAY_BLOCK", "DelayPlan", "Network", "NodeNoiseDrive",
+           "check_delays", "check_weights", "coupled", "network"]

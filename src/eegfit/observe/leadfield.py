@@ -19,6 +19,11 @@ compare shapes and spectra, not absolute amplitudes.
 :func:`project` maps node activity ``(time, regions)`` to sensors ``(time, electrodes)``,
 ``x @ G.T``, with an optional average reference (the mean over the electrodes used is subtracted
 at every sample, equivalently from each column of ``G``); it is linear and differentiable in JAX.
+
+:func:`sphere_gain` is the second model (:data:`MODELS`): MNE's spherical head model (concentric
+shells, MNE's default radii and conductivities, fitted to the electrodes or of a given radius)
+and one current dipole per region at its centre, oriented along its mean normal, in V/(A m): the
+potential per unit dipole moment.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ import numpy as np
 
 HOW = ("sum", "mean")
 REFERENCES = ("none", "average")
+MODELS = ("surface", "sphere")
+"""The lead fields: tvb-data's surface lead field summed by region, or MNE's spherical head model
+with one dipole per region (:func:`sphere_gain`)."""
+INSIDE_TOLERANCE_MM = 5.0
+"""How far outside the sphere's innermost shell a region centre may lie and be moved onto 0.995
+of its radius (further: refused). tvb-data's frames agree to about 4 mm (:mod:`eegfit.data.tvb`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,9 +55,10 @@ class LeadField:
         regions: region labels, one per column (the connectome's order).
         aliases: ``(n_electrodes,)`` tuples of other names of each electrode (``("T4",)`` for
             ``T8``).
-        how: ``"sum"`` or ``"mean"`` over each region's vertices.
+        how: ``"sum"`` or ``"mean"`` over each region's vertices (the surface model).
         units: the gain's units (``"a.u."`` where the source states none).
         source: where it came from.
+        model: ``"surface"`` or ``"sphere"`` (:data:`MODELS`).
     """
 
     gain: np.ndarray
@@ -57,6 +69,7 @@ class LeadField:
     how: str = "sum"
     units: str = "a.u."
     source: str = ""
+    model: str = "surface"
 
     def __post_init__(self):
         check_gain(self.gain, self.electrodes, self.regions)
@@ -160,5 +173,82 @@ def project(activity, gain, *, reference: str = "average") -> jax.Array:
     return jnp.asarray(activity) @ g.T
 
 
-__all__ = ["HOW", "REFERENCES", "LeadField", "check_gain", "drop_rows", "project",
+def brainstorm_to_head(xyz):
+    """Brainstorm's frame (x to the nasion, y to the left ear, z up) to MNE's head frame (x to
+    the right ear, y to the nasion, z up): ``(x, y, z)`` -> ``(-y, x, z)``, same units."""
+    xyz = np.asarray(xyz, dtype=float)
+    return np.column_stack([-xyz[:, 1], xyz[:, 0], xyz[:, 2]])
+
+
+def sphere_gain(electrodes, positions_mm, centres_mm, orientations, *, head_radius_mm=None,
+                r0_mm=None, relative_radii=None, sigmas=None) -> tuple[np.ndarray, dict]:
+    """The lead field ``(electrodes, regions)`` of one dipole per region in MNE's spherical head
+    model, V/(A m): the dipole at ``centres_mm`` ``(regions, 3)`` along the unit vector of
+    ``orientations`` ``(regions, 3)``, the electrodes at ``positions_mm``; both in mm in
+    Brainstorm's frame (:func:`brainstorm_to_head`), the same origin.
+
+    The sphere (``mne.make_sphere_model``): its centre ``r0_mm`` (None: fitted to the electrodes)
+    and outer radius ``head_radius_mm`` (None: fitted), MNE's default shells and conductivities
+    unless given (``relative_radii``, ``sigmas`` in S/m). MNE projects each electrode radially
+    onto the outer sphere. A centre outside the innermost shell (the brain's) by at most
+    :data:`INSIDE_TOLERANCE_MM` is moved radially to 0.995 of its radius; the forward solution is
+    MNE's with free orientations (3 columns per dipole), projected onto the orientations.
+
+    Returns:
+        ``(gain, geometry)``: ``geometry`` holds ``r0_mm`` (Brainstorm's frame), ``radius_mm``,
+        ``inner_radius_mm`` and ``moved_mm`` (how far each centre was moved, 0 for most).
+
+    Raises:
+        ValueError: a non-positive ``head_radius_mm``, shapes that do not match, orientations of
+            zero length, or a centre further outside the inner shell than the tolerance.
+    """
+    import mne  # noqa: PLC0415 (the eeg extra)
+
+    if head_radius_mm is not None and not head_radius_mm > 0:
+        raise ValueError(f"head_radius_mm must be > 0 (mm) or None (fitted), got "
+                         f"{head_radius_mm!r}")
+    electrodes = [str(e) for e in electrodes]
+    pos = np.asarray(positions_mm, dtype=float)
+    centres = np.asarray(centres_mm, dtype=float)
+    normals = np.asarray(orientations, dtype=float)
+    if pos.shape != (len(electrodes), 3) or centres.ndim != 2 or centres.shape[1] != 3 or (
+            normals.shape != centres.shape):
+        raise ValueError(f"positions_mm {pos.shape} must be (electrodes, 3) for "
+                         f"{len(electrodes)} electrodes; centres_mm {centres.shape} and "
+                         f"orientations {normals.shape} the same (regions, 3)")
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    if not np.all(length > 0):
+        raise ValueError(f"orientations of regions {np.flatnonzero(length[:, 0] <= 0).tolist()} "
+                         "have zero length")
+    normals = brainstorm_to_head(normals / length)
+    info = mne.create_info(electrodes, 1000.0, "eeg")
+    info.set_montage(mne.channels.make_dig_montage(
+        ch_pos=dict(zip(electrodes, brainstorm_to_head(pos) / 1e3)), coord_frame="head"))
+    kw = {k: v for k, v in (("relative_radii", relative_radii), ("sigmas", sigmas)) if v}
+    sphere = mne.make_sphere_model(
+        "auto" if r0_mm is None else brainstorm_to_head([r0_mm])[0] / 1e3,
+        "auto" if head_radius_mm is None else head_radius_mm / 1e3, info, verbose=False, **kw)
+    r0, inner = np.asarray(sphere["r0"]), float(sphere["layers"][0]["rad"])
+    offset = brainstorm_to_head(centres) / 1e3 - r0
+    distance = np.linalg.norm(offset, axis=1)
+    moved = np.maximum(distance - 0.995 * inner, 0.0)
+    if moved.max() * 1e3 > INSIDE_TOLERANCE_MM:
+        far = np.flatnonzero(moved * 1e3 > INSIDE_TOLERANCE_MM).tolist()
+        raise ValueError(f"region centres {far} lie more than {INSIDE_TOLERANCE_MM:g} mm outside the "
+                         f"sphere's inner shell (radius {inner * 1e3:.1f} mm): a head_radius_mm "
+                         f"too small for the head")
+    rr = r0 + offset * np.minimum(1.0, 0.995 * inner / distance)[:, None]
+    src = mne.setup_volume_source_space(pos={"rr": rr, "nn": normals}, sphere=sphere,
+                                        verbose=False)
+    fwd = mne.make_forward_solution(info, trans=None, src=src, bem=sphere, eeg=True,
+                                    meg=False, verbose=False)
+    free = fwd["sol"]["data"].reshape(len(electrodes), len(centres), 3)
+    r0_bs = np.array([r0[1], -r0[0], r0[2]]) * 1e3
+    return np.einsum("erk,rk->er", free, normals), {
+        "r0_mm": r0_bs, "radius_mm": float(sphere.radius) * 1e3,
+        "inner_radius_mm": inner * 1e3, "moved_mm": moved * 1e3}
+
+
+__all__ = ["HOW", "INSIDE_TOLERANCE_MM", "MODELS", "REFERENCES", "LeadField", "brainstorm_to_head",
+           "sphere_gain", "check_gain", "drop_rows", "project",
            "referenced", "region_gain"]

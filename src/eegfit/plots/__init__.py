@@ -2,11 +2,12 @@
 
 - :mod:`~eegfit.plots.style`: the style, journal sizes, backend colours and markers, ``figure``,
   ``save``, ``axis_label``.
+- :mod:`~eegfit.plots.tables`: what the figures read from a fit dataset or a summary table.
 - :mod:`~eegfit.plots.fits`: the figures common to every fit of every experiment kind.
 - one module per experiment kind: :mod:`~eegfit.plots.column`, :mod:`~eegfit.plots.network`,
-  :mod:`~eegfit.plots.recording`, :mod:`~eegfit.plots.sensor`;
-  :mod:`~eegfit.plots.posterior`, posteriors and their
-  identifiability verdict; :mod:`~eegfit.plots.npe`, the NPE's calibration and its posteriors; and :mod:`~eegfit.plots.paper`, the paper's figures.
+  :mod:`~eegfit.plots.recording`, :mod:`~eegfit.plots.sensor`; :mod:`~eegfit.plots.posterior`,
+  posteriors and their identifiability verdict; :mod:`~eegfit.plots.npe`, the NPE's calibration
+  and its posteriors; and :mod:`~eegfit.plots.paper`, the paper's figures.
 
 The figures read datasets and tables only; they import no experiment module. Each function
 returns a matplotlib Figure; :func:`save` writes it as PDF and PNG, the same bytes on a rerun.

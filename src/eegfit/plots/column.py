@@ -228,3 +228,33 @@ def loss_surface(surfaces, fits) -> plt.Figure:
             fig.colorbar(mesh, ax=ax, label="log10 loss", shrink=0.8)
         legend_unique(axes.ravel()[0], loc="upper left")
     return fig
+
+
+def column_kind_figures(kind, fits, targets, scan, summary) -> dict:
+    """The column kind's own figures (``FigureKind.draws`` of
+    :class:`eegfit.experiments.column.Column`): one parameter, the fits' traces against their
+    targets (the first seed of a few truths) and the feature landscape; two, the loss surface
+    with each fit's path. ``kind``: the experiment's Kind (its ``spec`` and ``scan_dims``)."""
+    del summary
+    if kind.scan_dims == 2:
+        attrs = {str(t.attrs["target"]): t.attrs for t in targets}
+        surfaces = [scan.sel(target=label).assign_attrs(
+            target=str(label), **{k: v for k, v in attrs[str(label)].items()
+                                  if k.startswith("truth.")})
+            for label in scan["target"].values]
+        return {"loss_surface": loss_surface(surfaces, fits)}
+    if kind.scan_dims != 1:
+        return {}
+    name = kind.spec.names[0]
+    first_seed = kind.spec.seeds[0]
+    rows = []
+    for target in targets:  # the figure targets: the first seed of a few truths
+        if int(target.attrs["seed"]) != first_seed:
+            continue
+        mine = [f for f in fits if f.attrs["target"] == target.attrs["target"]
+                and int(f.attrs["seed"]) == first_seed and "fitted_eeg" in f]
+        if mine:
+            rows.append((f"{name}* = {float(target.attrs['truth']):g}, seed {first_seed}",
+                         target, mine))
+    return {"eeg_fit": eeg_fit(rows),
+            "landscape": landscape(scan, truths=kind.spec.parameters[0].truths)}

@@ -1,5 +1,5 @@
-"""Figures common to every fit of every experiment kind, drawn from the summary alone, and the
-helpers that read fit datasets and summary tables for the figures of each kind.
+"""Figures common to every fit of every experiment kind, drawn from the summary alone (what they
+read from it: :mod:`eegfit.plots.tables`).
 
 A summary (``summary.nc``) has a row per fit and parameter with ``backend``, ``optimizer``,
 ``parameter``, ``truth``, ``fitted`` and ``status``, and each fit's progress: ``best_loss_so_far``
@@ -11,7 +11,6 @@ each backend's points as one collection, legends below the panels.
 from __future__ import annotations
 
 import textwrap
-import warnings
 
 from matplotlib.collections import LineCollection
 import matplotlib.pyplot as plt
@@ -20,73 +19,13 @@ import numpy as np
 
 from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, axis_label,
                                 backend_order, color, figure, marker, placeholder)
+from eegfit.plots.tables import BAND_PERCENT, USABLE, band, fit_rows, progress
 
-USABLE = ("converged", "max_steps")  # statuses whose best value is a result
 FEW_FITS = 6
-TITLE_CHARS = 30  # a convergence panel title wraps here, so neighbours never overlap
 """Up to this many fits of a backend, the convergence figure draws each; beyond, their band."""
-BAND_PERCENT = (10, 90)
+TITLE_CHARS = 30  # a convergence panel title wraps here, so neighbours never overlap
 MANY_POINTS = 200
 """Beyond this many points of a backend, the comparison draws them small and translucent."""
-
-
-def fitted_parameter(fit) -> str:
-    """The (first) fitted parameter's name of a fit dataset."""
-    return fit.attrs["fitted_parameters"].split(",")[0]
-
-
-def spread(values) -> tuple[float, float, float]:
-    """Median and the (min, max) range of the finite values."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return np.nan, np.nan, np.nan
-    return float(np.median(values)), float(values.min()), float(values.max())
-
-
-def table_column(table, name: str) -> np.ndarray:
-    """One column of a summary table (``summary.csv`` DataFrame or ``summary.nc``) as an array."""
-    if name not in table:
-        raise KeyError(f"the summary has no column {name!r} (wall times are in summary.csv, "
-                       f"not summary.nc)")
-    return np.asarray(table[name])
-
-
-def table_parameter(table) -> tuple[str, str]:
-    """(parameter name, units) of a summary table (summary.csv DataFrame or summary.nc)."""
-    if "parameter" in table:
-        unit = str(table_column(table, "units")[0]) if "units" in table else "1"
-        return str(table_column(table, "parameter")[0]), unit
-    return (table.attrs.get("parameter", "parameter"),
-            getattr(table["truth"], "attrs", {}).get("units", "1"))
-
-
-def fit_rows(summary) -> np.ndarray:
-    """The rows of a summary with one row per fit: those of its first fitted parameter."""
-    parameter = np.asarray(summary["parameter"].values).astype(str)
-    return np.flatnonzero(parameter == parameter[0]) if parameter.size else np.arange(0)
-
-
-def progress(summary, rows) -> np.ndarray:
-    """(fit, step) lowest loss so far of the summary's ``rows``, up to the longest of their fits:
-    a fit that stopped earlier keeps its last value; non-finite values as NaN."""
-    n_steps = np.asarray(summary["n_steps"].values[rows])
-    curves = np.array(summary["best_loss_so_far"].values[rows, :max(n_steps, default=0)],
-                      dtype=float)
-    for curve, n in zip(curves, n_steps):
-        if 0 < n < curve.size:
-            curve[n:] = curve[n - 1]
-    return np.where(np.isfinite(curves), curves, np.nan)
-
-
-def band(curves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and the :data:`BAND_PERCENT` percentiles over fits (axis 0) at each step, of the
-    finite values (NaN where a step has none)."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a step where no fit is finite yet
-        median = np.nanmedian(curves, axis=0)
-        low, high = np.nanpercentile(curves, BAND_PERCENT, axis=0)
-    return median, low, high
 
 
 def _say(ax, text: str) -> None:
@@ -158,31 +97,8 @@ def convergence(summary) -> plt.Figure:
                            ncols=len(backends), squeeze=False, sharey=True)
         for ax, backend in zip(axes[0], backends):
             mine = rows[backend_of == backend]
-            curves, c = progress(summary, mine), color(backend)
-            steps = np.arange(curves.shape[1])
-            per_step = int(np.max(summary["evaluations_per_step"].values[mine]))
-            optimizer = textwrap.fill(f"{backend}: {summary['optimizer'].values[mine[0]]}",
-                                      TITLE_CHARS)  # three panels' titles side by side
-            ax.set_title(f"{optimizer}\n{mine.size} fit{'s' * (mine.size > 1)}, {per_step} "
-                         f"evaluation{'s' * (per_step > 1)} per step", loc="left",
-                         fontsize="small")
-            ax.set_xlabel("optimizer step")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if not np.isfinite(curves).any():
-                statuses = ", ".join(sorted(set(summary["status"].values[mine].astype(str))))
-                _say(ax, f"no finite loss in any of its {mine.size} fits\n(status: {statuses})")
-                continue
-            curves = np.clip(curves, 1e-12, None)
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_locator(NullLocator())  # decades only: quicker, and readable
-            if mine.size <= FEW_FITS:
-                usable = np.isin(summary["status"].values[mine].astype(str), USABLE)
-                _few(ax, steps, curves, usable, c)
-            else:
-                coloured = _many(ax, steps, curves, truths[mine], c, norm) or coloured
-            if steps.size == 1:
-                ax.set_xlim(-1, 1)
-                ax.set_xticks([0])
+            coloured = _convergence_panel(ax, summary, mine, backend, truths[mine],
+                                          norm) or coloured
         if coloured is not None:
             fig.colorbar(coloured, ax=axes.ravel().tolist(), pad=0.02, fraction=0.04,
                          label=axis_label(f"true {name}", unit))
@@ -192,6 +108,38 @@ def convergence(summary) -> plt.Figure:
                               + f"\n{attrs.get('loss', 'loss')}")
         _legend_below(fig, axes.ravel())
     return fig
+
+
+def _convergence_panel(ax, summary, mine, backend: str, truths, norm) -> LineCollection | None:
+    """One backend's panel of :func:`convergence`: its fits (summary rows ``mine``) one by one
+    or as a band, titled by optimizer, fits and evaluations per step; returns the collection
+    coloured by truth (None where there is none)."""
+    curves, c = progress(summary, mine), color(backend)
+    steps = np.arange(curves.shape[1])
+    per_step = int(np.max(summary["evaluations_per_step"].values[mine]))
+    optimizer = textwrap.fill(f"{backend}: {summary['optimizer'].values[mine[0]]}",
+                              TITLE_CHARS)  # three panels' titles side by side
+    ax.set_title(f"{optimizer}\n{mine.size} fit{'s' * (mine.size > 1)}, {per_step} "
+                 f"evaluation{'s' * (per_step > 1)} per step", loc="left", fontsize="small")
+    ax.set_xlabel("optimizer step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not np.isfinite(curves).any():
+        statuses = ", ".join(sorted(set(summary["status"].values[mine].astype(str))))
+        _say(ax, f"no finite loss in any of its {mine.size} fits\n(status: {statuses})")
+        return None
+    curves = np.clip(curves, 1e-12, None)
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(NullLocator())  # decades only: quicker, and readable
+    coloured = None
+    if mine.size <= FEW_FITS:
+        usable = np.isin(summary["status"].values[mine].astype(str), USABLE)
+        _few(ax, steps, curves, usable, c)
+    else:
+        coloured = _many(ax, steps, curves, truths, c, norm)
+    if steps.size == 1:
+        ax.set_xlim(-1, 1)
+        ax.set_xticks([0])
+    return coloured
 
 
 def _legend_below(fig, axes) -> None:
@@ -246,21 +194,7 @@ def fitted_per_target(summary) -> plt.Figure:
             any_set = False
             for i, label in enumerate(targets):
                 rows = here & (target == label)
-                for low, high in _intervals(next(iter(hds[rows]), "n/a")):
-                    ax.fill_between([i - 0.4, i + 0.4], low, high, color="0.85", lw=0,
-                                    label="posterior 90 % set", zorder=0)
-                    any_set = True
-                for k, backend in enumerate(backends):
-                    mine = np.flatnonzero(rows & (backend_of == backend) & ok)
-                    if not mine.size:
-                        continue
-                    x = i + (k - (len(backends) - 1) / 2) * 0.25 + 0.02 * np.arange(mine.size)
-                    err = 1.645 * std[mine]
-                    any_set |= bool(np.isfinite(err).any())
-                    ax.errorbar(x, fitted[mine], yerr=np.where(np.isfinite(err), err, 0.0),
-                                fmt=marker(backend), color=color(backend), ms=4, capsize=2,
-                                lw=0.8, label=f"{backend} (fitted, Laplace 90 % set)"
-                                if np.isfinite(err).any() else f"{backend} (fitted)")
+                any_set |= _target_sets(ax, i, rows, hds, fitted, std, ok, backend_of, backends)
             if not any_set:
                 ax.text(0.5, 0.02, "no 90 % set: add a posterior: or uncertainty: block",
                         transform=ax.transAxes, ha="center", va="bottom", fontsize="small",
@@ -272,6 +206,28 @@ def fitted_per_target(summary) -> plt.Figure:
             ax.set_ylabel(axis_label(f"fitted {name}", unit))
         _legend_below(fig, axes.ravel())
     return fig
+
+
+def _target_sets(ax, i: int, rows, hds, fitted, std, ok, backend_of, backends) -> bool:
+    """Target ``i`` of :func:`fitted_per_target` (summary ``rows``): its posterior sets as
+    bands, each backend's usable fits with their Laplace sets; whether it drew any set."""
+    any_set = False
+    for low, high in _intervals(next(iter(hds[rows]), "n/a")):
+        ax.fill_between([i - 0.4, i + 0.4], low, high, color="0.85", lw=0,
+                        label="posterior 90 % set", zorder=0)
+        any_set = True
+    for k, backend in enumerate(backends):
+        mine = np.flatnonzero(rows & (backend_of == backend) & ok)
+        if not mine.size:
+            continue
+        x = i + (k - (len(backends) - 1) / 2) * 0.25 + 0.02 * np.arange(mine.size)
+        err = 1.645 * std[mine]
+        any_set |= bool(np.isfinite(err).any())
+        ax.errorbar(x, fitted[mine], yerr=np.where(np.isfinite(err), err, 0.0),
+                    fmt=marker(backend), color=color(backend), ms=4, capsize=2, lw=0.8,
+                    label=f"{backend} (fitted, Laplace 90 % set)" if np.isfinite(err).any()
+                    else f"{backend} (fitted)")
+    return any_set
 
 
 def comparison(summary) -> plt.Figure:
@@ -309,21 +265,26 @@ def comparison(summary) -> plt.Figure:
                         zorder=0, label="identity")
             ax_err.axhline(0.0, color="0.6", lw=0.6, zorder=0)
             for k, backend in enumerate(backend_order(backend_of[here])):
-                mine = here & (backend_of == backend)
-                offset = (k - 0.5) * 0.008 * (hi - lo)
-                good, bad = mine & ok, mine & ~ok
-                error = 100 * (fitted[good] - true[good]) / np.abs(true[good])
-                _scatter(ax_fit, true[good] + offset, fitted[good], backend, good.sum(),
-                         marker=marker(backend), label=backend)
-                _scatter(ax_err, true[good] + offset, error, backend, good.sum(),
-                         marker=marker(backend))
-                if bad.any():
-                    ax_fit.scatter(true[bad] + offset, np.full(bad.sum(), lo - pad), s=14,
-                                   color=color(backend), marker="x", lw=0.8, clip_on=False,
-                                   label=f"{backend} (failed: at the lower edge)")
+                _backend_points(ax_fit, ax_err, backend, here & (backend_of == backend), ok,
+                                true, fitted, (k - 0.5) * 0.008 * (hi - lo), lo - pad)
             ax_fit.set_ylim(lo - pad, hi + pad)
             ax_fit.set_ylabel(axis_label(f"fitted {name}", unit))
             ax_err.set_ylabel("relative error (%)")
             ax_err.set_xlabel(axis_label(f"true {name}", unit))
         _legend_below(fig, axes.ravel())
     return fig
+
+
+def _backend_points(ax_fit, ax_err, backend: str, mine, ok, true, fitted, offset: float,
+                    edge: float) -> None:
+    """A backend's fits of one parameter (``mine``) in :func:`comparison`: fitted and relative
+    error against the truth (shifted by ``offset``), failed fits as crosses at ``edge``."""
+    good, bad = mine & ok, mine & ~ok
+    error = 100 * (fitted[good] - true[good]) / np.abs(true[good])
+    _scatter(ax_fit, true[good] + offset, fitted[good], backend, good.sum(),
+             marker=marker(backend), label=backend)
+    _scatter(ax_err, true[good] + offset, error, backend, good.sum(), marker=marker(backend))
+    if bad.any():
+        ax_fit.scatter(true[bad] + offset, np.full(bad.sum(), edge), s=14, color=color(backend),
+                       marker="x", lw=0.8, clip_on=False,
+                       label=f"{backend} (failed: at the lower edge)")

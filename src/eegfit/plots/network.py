@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
-from eegfit.plots.fits import fitted_parameter
+from eegfit.plots.column import loss_surface
+from eegfit.plots.tables import fitted_parameter
 from eegfit.plots.style import (DOUBLE_COLUMN_IN, SINGLE_COLUMN_IN, STYLE, TARGET_COLOR,
                                 axis_label, backend_order, color, figure, legend_unique, marker)
 
@@ -184,3 +185,43 @@ def empirical_fc_figures(target_ds, fits, scan_ds) -> dict[str, plt.Figure]:
     return {"fc_matrices": _empirical_matrices(target_ds, fits),
             "fc_vs_k": _empirical_fc_vs_coupling(scan_ds, fits),
             "convergence": _empirical_convergence(fits)}
+
+
+def network_kind_figures(kind, fits, targets, scan, summary) -> dict:
+    """The network kind's own figures (``FigureKind.draws`` of
+    :class:`eegfit.experiments.network.Network`): the FC matrices; with delays, the FC with and
+    without them; one parameter, the FC correlation over the box with the fits; two, the loss
+    surface of each target's first scan with its seed's fits. ``kind``: the experiment's Kind
+    (its ``spec``)."""
+    del summary
+    out = {"fc_matrices": fc_matrices(targets[0], fits)}
+    if kind.spec.connectome.get("delays"):
+        out["fc_delays"] = fc_with_and_without_delays(targets[0])
+    if len(kind.spec.names) > 1:  # each target's first scan, with its seed's fits
+        first = {}
+        for i, label in enumerate(scan["target"].values):
+            first.setdefault(str(label), i)
+        attrs = {str(t.attrs["target"]): t.attrs for t in targets}
+        surfaces = [scan.isel(run=i).drop_vars(("run", "seed", "target")).rename(
+            objective="loss").assign_attrs(target=label, **{
+                k: v for k, v in attrs[label].items() if k.startswith("truth.")})
+            for label, i in first.items()]
+        seeds = {label: int(scan["seed"][i]) for label, i in first.items()}
+        shown = [f for f in fits if int(f.attrs["seed"]) == seeds.get(f.attrs["target"])]
+        out["loss_surface"] = loss_surface(surfaces, shown)
+        return out
+    truths = {str(t.attrs["target"]): t.attrs.get("truth") for t in targets}
+    scans = [scan.isel(run=i).assign_attrs(seed=int(scan["seed"][i]), truth=truths[
+        str(run).rpartition("/seed=")[0]]) for i, run in enumerate(scan["run"].values)]
+    out["fc_vs_k"] = fc_vs_parameter(scans, fits)
+    return out
+
+
+def empirical_fc_kind_figures(kind, fits, targets, scan, summary) -> dict:
+    """The empirical-FC kind's own figures (``FigureKind.draws`` of
+    :class:`eegfit.experiments.empirical_fc.EmpiricalFC`): :func:`empirical_fc_figures` less its
+    convergence, which the common figures draw."""
+    del kind, summary
+    out = empirical_fc_figures(targets[0], fits, scan)
+    out.pop("convergence")  # the common convergence figure draws it
+    return out

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import NullLocator
 import numpy as np
 
-from eegfit.plots.fits import (USABLE, fitted_parameter, spread, table_column,
-                               table_parameter)
+from eegfit.plots.tables import (USABLE, fitted_parameter, spread, table_column,
+                                 table_parameter)
 from eegfit.plots.style import (SINGLE_COLUMN_IN, STYLE, axis_label, backend_order, color,
                                 figure, marker)
 

@@ -131,3 +131,17 @@ def recording_convergence(fits) -> plt.Figure:
         ax.set_ylabel("best loss so far (mean sq. error / spread²)")
         ax.legend(loc="upper right")
     return fig
+
+
+def recording_kind_figures(kind, fits, targets, scan, summary) -> dict:
+    """The recording kind's own figures (``FigureKind.draws`` of
+    :class:`eegfit.experiments.recording.Recording`): per file, its PSD and its windows against
+    the fits. ``kind``: the experiment's Kind (its ``spec.features`` and ``band_hz``)."""
+    del scan, summary
+    out = {}
+    for ds in targets:
+        mine = [f for f in fits if f.attrs["target"] == ds.attrs["target"]]
+        name = ds.attrs["target"]
+        out[f"psd_{name}"] = recording_psd(ds, mine, kind.spec.features, kind.band_hz)
+        out[f"windows_{name}"] = recording_windows(ds, mine)
+    return out

@@ -104,32 +104,43 @@ def alpha_topomaps(target, fits, alpha_hz) -> plt.Figure:
     return fig
 
 
-def sensor_fc(target, fits, alpha_hz) -> plt.Figure:
-    """The sensor FC (alpha amplitude-envelope correlation) of the recording and of each fit's
-    model, with the correlation of their entries above the diagonal."""
+def sensor_fc(target, fits) -> plt.Figure:
+    """The sensor FC (the target's ``fc``: the alpha envelope FC, or the ``fc`` block's measure
+    and band) of the recording and of each fit's model, with the correlation of their entries
+    over the pairs the misfit compares (``fc_pairs``; every pair without it); pairs outside
+    them are grey."""
     fitted = _fitted(fits, "model_fc")
     if "fc" not in target:
         return placeholder("no sensor FC in the target")
     order = np.argsort(-target["position_x"].values, kind="stable")  # front to back
-    mats = [("recording", target["fc"].values[np.ix_(order, order)])]
-    upper = np.triu_indices(mats[0][1].shape[0], 1)
+    n = target["fc"].shape[0]
+    pairs = (target["fc_pairs"].values if "fc_pairs" in target else np.triu(np.ones((n, n)), 1))
+    pairs = (pairs + pairs.T)[np.ix_(order, order)] > 0
+    upper = np.triu(pairs, 1)
+
+    def shown(m):
+        return np.where(pairs | np.eye(n, dtype=bool), m[np.ix_(order, order)], np.nan)
+    mats = [("recording", shown(target["fc"].values))]
     for f in fitted:
-        model = f["model_fc"].values[np.ix_(order, order)]
+        model = shown(f["model_fc"].values)
         r = float(np.corrcoef(model[upper], mats[0][1][upper])[0, 1])
         fitted_fc = (f"; fitted: Fisher-z RMSE {float(f['fc_misfit']):.2f}"
                      if "fc_misfit" in f else "")
         mats.append((f"model, {f.attrs['backend']} fit\nr = {r:.2f} with the recording"
                      f"{fitted_fc}", model))
+    label = target["fc"].attrs.get("long_name", "sensor FC")
     with plt.rc_context(STYLE):
         fig, axes = figure(DOUBLE_COLUMN_IN, 2.8, ncols=len(mats), squeeze=False)
+        cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
         for ax, (title, m) in zip(axes[0], mats):
-            im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+            im = ax.imshow(m, vmin=-1, vmax=1, cmap=cmap, interpolation="nearest")
             ax.set_title(title)
             ax.set_xlabel("channel, front to back")
         axes[0][0].set_ylabel("channel, front to back")
-        fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="envelope correlation")
-        fig.suptitle(f"sensor FC, {alpha_hz[0]:g}-{alpha_hz[1]:g} Hz amplitude envelopes, "
-                     f"target {target.attrs.get('target', '')}")
+        fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label=label.split(" in ")[0])
+        fig.suptitle(f"sensor FC, {label}, target {target.attrs.get('target', '')}"
+                     + ("" if "fc_pairs" not in target else
+                        f" ({int(upper.sum())} pairs fitted)"))
     return fig
 
 

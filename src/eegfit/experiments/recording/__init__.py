@@ -44,6 +44,7 @@ once in the target's job and kept in the target's file. The ``features`` are wha
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -182,12 +183,62 @@ def check(spec: RecordingSpec) -> None:
     demo.check_demo(spec)
 
 
+def check_file(spec, label: str, path: str) -> None:
+    """At planning, one file of ``files`` against the config: the channels and reference found
+    (:func:`recordings.resolve_channels`), and, for a file that exists (its header only, no
+    samples), a truncation unless ``accept_truncated``, the windows inside it, a rate above the
+    features' and the filter's Nyquist frequency, and at least two Welch segments. A file the
+    demo makes is checked by its channel names; a file that does not exist yet, not at all.
+    ``ValueError`` (a :class:`recordings.RecordingError`) naming the key and the value."""
+    where = f"experiments.{spec.name}"
+    header = None
+    if spec.demo and spec.demo["path"] == path:
+        names = list(spec.demo["channels"])
+    elif os.path.isfile(path):
+        try:
+            header = rec.read_header(path, spec.units)
+        except rec.RecordingError as err:
+            raise rec.RecordingError(f"config {where}.files.{label}: {err}") from None
+        names = list(header.names)
+    else:
+        return
+    rec.resolve_channels(spec.channels, names, path, f"config {where}.channels")
+    if spec.reference not in (None, "none", "average"):
+        ref = [spec.reference] if isinstance(spec.reference, str) else list(spec.reference)
+        rec.resolve_channels(ref, names, path, f"config {where}.reference")
+    if header is None:
+        return
+    rec.check_truncation(header, spec.accept_truncated, f"{where}.accept_truncated")
+    try:
+        windows = rec.check_windows(spec.windows_s, header.used_duration_s, path)
+    except rec.RecordingError as err:
+        raise rec.RecordingError(f"config {where}.windows_s: {err}") from None
+    try:
+        rec.check_band(header.sfreq_hz, records.max_feature_hz(spec), "the features", path)
+        if spec.filter is not None and spec.filter["high_hz"] is not None:
+            rec.check_band(header.sfreq_hz, spec.filter["high_hz"], "the band-pass filter", path)
+        n = spectral.segment_samples(spec.segment_s, header.sfreq_hz)
+    except ValueError as err:
+        raise rec.RecordingError(f"config {where}.files.{label}: {err}") from None
+    n_seg = sum(len(spectral.segment_starts(int(round((end - start) * header.sfreq_hz)), n,
+                                            spec.overlap)) for start, end in windows)
+    if n_seg < 2:
+        used = sum(end - start for start, end in windows)
+        raise rec.RecordingError(
+            f"config {where}.files.{label}: recording file {path!r} holds {used:g} s in its "
+            f"windows (windows_s {[list(w) for w in windows]}): "
+            f"{n_seg} Welch segment(s) of segment_s {spec.segment_s:g} s at overlap "
+            f"{spec.overlap:g}; at least 2 are needed for a noise floor (use a longer recording "
+            f"or windows, or a shorter {where}.segment_s)")
+
+
 class Recording(Kind, PosteriorKind, NPEKind, InputKind, FigureKind):
     """Parameters of a column fitted to the spectrum of a measured recording."""
 
     Spec = RecordingSpec
     summary_columns = ("chi2_per_dof", "fit_p_value")
     loss_label = ("negative log likelihood of the spectrum", "1")
+    draws = "eegfit.plots.recording:recording_kind_figures"
 
     def __init__(self, spec: RecordingSpec):
         super().__init__(spec)
@@ -236,7 +287,7 @@ class Recording(Kind, PosteriorKind, NPEKind, InputKind, FigureKind):
         """At planning: each file that exists (its header only) or that the demo makes (its
         channel names) against the channels, windows, segments and rate; a named error."""
         for label, path in self.spec.files.items():
-            records.check_file(self.spec, label, path)
+            check_file(self.spec, label, path)
 
     def make_input(self, what: str, path) -> None:
         signals, sfreq = demo.demo_signals(self)
@@ -397,17 +448,5 @@ class Recording(Kind, PosteriorKind, NPEKind, InputKind, FigureKind):
     def fit_extras(self, target: Target, observed, result) -> dict:
         out = super().fit_extras(target, observed, result)
         out.update(records.fit_vars(self, target, observed, result))
-        return out
-
-    def figures(self, fits, targets, scan, summary) -> dict:
-        from eegfit import plots  # noqa: PLC0415
-
-        out = {}
-        for ds in targets:
-            mine = [f for f in fits if f.attrs["target"] == ds.attrs["target"]]
-            name = ds.attrs["target"]
-            out[f"psd_{name}"] = plots.recording_psd(ds, mine, self.spec.features,
-                                                       self.band_hz)
-            out[f"windows_{name}"] = plots.recording_windows(ds, mine)
         return out
 

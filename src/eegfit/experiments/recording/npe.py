@@ -58,7 +58,7 @@ from eegfit.experiments.recording import pilot as covariance_pilot
 from eegfit.experiments.recording.pilot import (NPE_TOP_UP_MIN, npe_excess, npe_model_variance,
                                                  npe_pilot_point)
 from eegfit.experiments.base import keys
-from eegfit.infer.npe_settings import Noise
+from eegfit.infer.npe.settings import Noise
 from eegfit.signal import likelihood, spectral
 
 DOF_TOLERANCE = 0.02

@@ -1,13 +1,10 @@
-"""The recording kind's target and its records: a file checked at planning against the block
-(:func:`check_file`: its header, before any sample is read), a preprocessed recording's Welch
-spectra and features (:func:`target_features`), its white floor as the block sets it
+"""The recording kind's target and its records: a preprocessed recording's Welch spectra and
+features (:func:`target_features`), its white floor as the block sets it
 (:mod:`eegfit.observe.spectrum`), and the NetCDF layout of the target (the preprocessed channel,
 the spectra, the features) and of a fit's extras (the model's spectrum and features at the best
 parameters, the goodness of fit)."""
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import xarray as xr
@@ -251,52 +248,3 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                             "standard deviation over the recording's segments"))
     out["coords"] = {**frequency_coord(observed["freqs_hz"]), **axis_coords(axes)}
     return out
-
-
-def check_file(spec, label: str, path: str) -> None:
-    """At planning, one file of ``files`` against the config: the channels and reference found
-    (:func:`recordings.resolve_channels`), and, for a file that exists (its header only, no
-    samples), a truncation unless ``accept_truncated``, the windows inside it, a rate above the
-    features' and the filter's Nyquist frequency, and at least two Welch segments. A file the
-    demo makes is checked by its channel names; a file that does not exist yet, not at all.
-    ``ValueError`` (a :class:`recordings.RecordingError`) naming the key and the value."""
-    where = f"experiments.{spec.name}"
-    header = None
-    if spec.demo and spec.demo["path"] == path:
-        names = list(spec.demo["channels"])
-    elif os.path.isfile(path):
-        try:
-            header = rec.read_header(path, spec.units)
-        except rec.RecordingError as err:
-            raise rec.RecordingError(f"config {where}.files.{label}: {err}") from None
-        names = list(header.names)
-    else:
-        return
-    rec.resolve_channels(spec.channels, names, path, f"config {where}.channels")
-    if spec.reference not in (None, "none", "average"):
-        ref = [spec.reference] if isinstance(spec.reference, str) else list(spec.reference)
-        rec.resolve_channels(ref, names, path, f"config {where}.reference")
-    if header is None:
-        return
-    rec.check_truncation(header, spec.accept_truncated, f"{where}.accept_truncated")
-    try:
-        windows = rec.check_windows(spec.windows_s, header.used_duration_s, path)
-    except rec.RecordingError as err:
-        raise rec.RecordingError(f"config {where}.windows_s: {err}") from None
-    try:
-        rec.check_band(header.sfreq_hz, max_feature_hz(spec), "the features", path)
-        if spec.filter is not None and spec.filter["high_hz"] is not None:
-            rec.check_band(header.sfreq_hz, spec.filter["high_hz"], "the band-pass filter", path)
-        n = spectral.segment_samples(spec.segment_s, header.sfreq_hz)
-    except ValueError as err:
-        raise rec.RecordingError(f"config {where}.files.{label}: {err}") from None
-    n_seg = sum(len(spectral.segment_starts(int(round((end - start) * header.sfreq_hz)), n,
-                                            spec.overlap)) for start, end in windows)
-    if n_seg < 2:
-        used = sum(end - start for start, end in windows)
-        raise rec.RecordingError(
-            f"config {where}.files.{label}: recording file {path!r} holds {used:g} s in its "
-            f"windows (windows_s {[list(w) for w in windows]}): "
-            f"{n_seg} Welch segment(s) of segment_s {spec.segment_s:g} s at overlap "
-            f"{spec.overlap:g}; at least 2 are needed for a noise floor (use a longer recording "
-            f"or windows, or a shorter {where}.segment_s)")

@@ -18,19 +18,22 @@ Keys of its block (read and checked by :mod:`eegfit.experiments.sensor.spec`, do
     alpha_hz: [8, 13]           # the band of the topographic maps and the sensor FC
     gain: common                # common (one gain for the montage) | per_channel
     aperiodic: null             # {exponent: [0, 4]}: a background A_c f^-chi, profiled
-    lead_field: {how: sum, drop: [IO1, IO2]}
+    lead_field: {model: surface, how: sum, drop: [IO1, IO2], head_radius_mm: null}
     connectome: {symmetrise: false, delays: true, speed_m_s: 10, delay_mode: interpolate}
     model: {params: {}, drive: {low_hz: 50, high_hz: 150, interval_ms: 5}}
     n_realisations: 1           # the model PSD: mean over this many simulations
     profile: {n_points: 7, n_keys: 4}   # each fit's identifiability check (n_points: 0, off)
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, dt_ms, channels}
-    fc: null                    # {band_hz: [8, 13], weight: 1000}: the sensor FC in the loss
+    fc: null                    # {measure: envelope, band_hz: [8, 13], groups: all,
+                                #  weight: 1000}: the sensor FC in the loss
     likelihood: {pilot_realisations: 16, pilot_grid_points: 9}  # the posterior's pilot
 
-With ``fc``, the loss adds ``weight`` times the RMSE of the Fisher z of the channels' amplitude-
-envelope FC in ``band_hz``, the model's (the same simulation as its spectra) against the
-recording's: a weighted misfit, not a likelihood (the channel pairs are far from independent, and
-their envelope correlations' spread depends on the envelopes' correlation time).
+With ``fc``, the loss adds ``weight`` times the RMSE of the Fisher z of the channels' FC in
+``band_hz`` (``measure``: amplitude-envelope correlation, magnitude-squared or imaginary
+coherence: :func:`eegfit.signal.fc.band_fc`) over the pairs within and between the channel
+``groups`` named (``all``: every pair), the model's (the same simulation as its spectra) against
+the recording's: a weighted misfit, not a likelihood (the channel pairs are far from independent,
+and their envelope correlations' spread depends on the envelopes' correlation time).
 
 With ``aperiodic`` (the recording kind's key), channel ``c`` measures ``g (S_c + A_c f^-chi)``:
 the network's PSD through the lead field plus an aperiodic background with **one offset per
@@ -81,7 +84,7 @@ from eegfit.models.network import NodeNoiseDrive, coupled
 from eegfit.observe import spectrum as observed_spectrum
 from eegfit.observe.leadfield import project
 from eegfit.signal import likelihood, sensor, spectral
-from eegfit.signal.fc import band_envelope_fc, envelope_fc, fisher_z_rmse
+from eegfit.signal.fc import band_fc, fisher_z_rmse
 from eegfit.simulate import simulate
 
 
@@ -122,6 +125,8 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
         self._n_per_segment = spectral.segment_samples(spec.segment_s, fs_hz)
         self.freqs_hz = spectral.frequencies(self._n_per_segment, fs_hz)
         self._mask = spectral.band_mask(self.freqs_hz, spec.band_hz, f"{where}.band_hz")
+        if spec.fc and spec.fc["measure"] != "envelope":  # coherence: a Welch bin in the band
+            spectral.band_mask(self.freqs_hz, spec.fc["band_hz"], f"{where}.fc.band_hz")
         self._band_freqs = self.freqs_hz[self._mask]
         if spec.aperiodic is not None and self._band_freqs[0] <= 0:
             raise ValueError(f"{where}.band_hz must start above 0 Hz with an aperiodic "
@@ -244,14 +249,15 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
                "log_psd": np.log(band), "decorrelate": likelihood.decorrelation(
                    np.full(self.n_bins, sd), self._n_per_segment), "target_ds": target_ds,
                "sd": float(sd)}
-        if self.spec.fc:
-            out["target_fc"] = envelope_fc(target_ds["eeg"].values, float(target_ds.attrs[
-                "sfreq_hz"]), self.spec.fc["band_hz"])
+        if self.spec.fc:  # the target records the configured FC and its pairs
+            out["target_fc"] = target_ds["fc"].values
+            out["fc_pairs"] = target_ds["fc_pairs"].values
         return out
 
     def fit_data(self, observed: dict, seed: int) -> dict:
         dtype = jnp.result_type(float)
-        names = ("gain", "log_psd", "decorrelate") + (("target_fc",) if self.spec.fc else ())
+        names = ("gain", "log_psd", "decorrelate") + (("target_fc", "fc_pairs") if self.spec.fc
+                                                       else ())
         return {k: jnp.asarray(observed[k], dtype) for k in names} | {"key": keys(seed)[1]}
 
     def aux_units(self) -> dict:
@@ -287,7 +293,7 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
         if background is not None:
             aux["aperiodic_exponent"] = background[1]
         if self.spec.fc:
-            misfit = self.fc_misfit(signal, data["target_fc"])
+            misfit = self.fc_misfit(signal, data["target_fc"], data["fc_pairs"])
             aux["fc_misfit"] = misfit
             nll = nll + self.spec.fc["weight"] * misfit
         return nll, aux
@@ -333,13 +339,18 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
         """1 for every entry: the whitening holds the score's measured covariance."""
         return {k: 1.0 for k in self.posterior_observed(observed)}
 
-    def fc_misfit(self, signal, target_fc) -> jax.Array:
-        """The RMSE of the Fisher z of the model's sensor FC (amplitude envelopes in
-        ``fc.band_hz`` of its channels ``(time, channels)``) against the target's: the loss adds
-        it times ``fc.weight`` (a weighted misfit, not a likelihood: the module doc)."""
-        model_fc = band_envelope_fc(signal, 1e3 / self.spec.simulation.dt_ms,
-                                    self.spec.fc["band_hz"])
-        return fisher_z_rmse(model_fc, target_fc)
+    def model_fc(self, signal) -> jax.Array:
+        """The sensor FC ``fc.measure`` in ``fc.band_hz`` of the model's channels ``(time,
+        channels)``, Welch segments as its spectra's."""
+        fc, s = self.spec.fc, self.spec
+        return band_fc(signal, 1e3 / s.simulation.dt_ms, fc["band_hz"], fc["measure"],
+                       segment_s=s.segment_s, overlap=s.overlap)
+
+    def fc_misfit(self, signal, target_fc, pairs) -> jax.Array:
+        """The RMSE of the Fisher z of the model's sensor FC (:meth:`model_fc`) against the
+        target's over ``pairs`` (the mask of ``fc.groups``): the loss adds it times
+        ``fc.weight`` (a weighted misfit, not a likelihood: the module doc)."""
+        return fisher_z_rmse(self.model_fc(signal), target_fc, pairs)
 
     def fit_extras(self, target: Target, observed, result) -> dict:
         out = super().fit_extras(target, observed, result)
@@ -362,5 +373,5 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
             mine = [f for f in fits if f.attrs["target"] == name]
             out[f"sensor_spectra_{name}"] = plots.spectra_by_group(ds, mine, self.spec.band_hz)
             out[f"sensor_topomap_{name}"] = plots.alpha_topomaps(ds, mine, self.spec.alpha_hz)
-            out[f"sensor_fc_{name}"] = plots.sensor_fc(ds, mine, self.spec.alpha_hz)
+            out[f"sensor_fc_{name}"] = plots.sensor_fc(ds, mine)
         return out

@@ -16,7 +16,7 @@ from eegfit.experiments.base import as_float, keys
 from eegfit.experiments.sensor.identifiability import profile_vars
 from eegfit.io import variable
 from eegfit.signal import likelihood, spectral
-from eegfit.signal.fc import envelope_fc
+from eegfit.signal.fc import envelope_fc, group_pairs, recorded_fc
 from eegfit.signal.spectral import relative_band_power
 
 PEAK_BAND_HZ = (6.0, 14.0)
@@ -62,9 +62,7 @@ def target_dataset(spec, recording, groups: dict) -> xr.Dataset:
                                                                spec.band_hz), "1",
                              f"power in {list(spec.alpha_hz)} Hz over power in "
                              f"{list(spec.band_hz)} Hz"),
-         "fc": variable(("channel", "channel_b"), envelope_fc(data, recording.sfreq_hz,
-                                                           spec.alpha_hz), "1",
-                    f"amplitude-envelope correlation in {list(spec.alpha_hz)} Hz")},
+         **fc_vars(spec, data, recording.sfreq_hz, channels, groups)},
         coords={"frequency": ("frequency", freqs, {"units": "Hz", "long_name": "frequency"}),
                 "time": ("time", time_s, {"units": "s", "long_name": "time since the "
                                                                      "recording's first sample"}),
@@ -74,6 +72,35 @@ def target_dataset(spec, recording, groups: dict) -> xr.Dataset:
         attrs={"source_file": recording.path, "sfreq_hz": recording.sfreq_hz,
                "n_channels": len(channels),
                **{f"group.{k}": ",".join(v) for k, v in groups.items()}})
+
+
+def fc_label(spec) -> str:
+    """What the records' ``fc`` is: the alpha envelope FC, or the ``fc`` block's measure."""
+    if not spec.fc:
+        return f"amplitude-envelope correlation in {list(spec.alpha_hz)} Hz"
+    measure = {"envelope": "amplitude-envelope correlation", "coherence": "magnitude-squared "
+               "coherence", "imaginary_coherence": "imaginary coherency"}[spec.fc["measure"]]
+    return f"{measure} in {list(spec.fc['band_hz'])} Hz"
+
+
+def fc_vars(spec, data, sfreq_hz: float, channels, groups: dict) -> dict:
+    """The target's sensor FC ``(channel, channel_b)``: the alpha envelope FC, or with ``fc``
+    its measure in its band and ``fc_pairs``, the mask of the pairs its misfit compares."""
+    if not spec.fc:
+        return {"fc": variable(("channel", "channel_b"), envelope_fc(data, sfreq_hz,
+                                                                     spec.alpha_hz), "1",
+                               fc_label(spec))}
+    fc = spec.fc
+    try:
+        pairs = group_pairs(channels, groups, fc["groups"])
+    except ValueError as err:
+        raise rec.RecordingError(f"config experiments.{spec.name}.fc.groups: {err}") from None
+    return {"fc": variable(("channel", "channel_b"), recorded_fc(
+        data, sfreq_hz, fc["band_hz"], fc["measure"], segment_s=spec.segment_s,
+        overlap=spec.overlap), "1", fc_label(spec)),
+            "fc_pairs": variable(("channel", "channel_b"), pairs.astype(np.int8), "1",
+                                 "1 for the pairs the FC misfit compares (fc.groups: "
+                                 f"{'all' if fc['groups'] is None else ','.join(fc['groups'])})")}
 
 
 def peak_hz(freqs_hz, psd) -> float:
@@ -136,13 +163,17 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
                                             "PSD, without the background")
         psd = psd + background  # what the likelihood compares with the recording
     if spec.fc:
-        out["fc_misfit"] = variable((), float(kind.fc_misfit(signal, observed["target_fc"])),
+        model_fc = np.asarray(kind.model_fc(signal), float)
+        out["fc_misfit"] = variable((), float(kind.fc_misfit(signal, observed["target_fc"],
+                                                             observed["fc_pairs"])),
                                     "1", f"RMSE of the Fisher z of the model's sensor FC "
-                                    f"(amplitude envelopes in {list(spec.fc['band_hz'])} Hz) "
-                                    f"against the recording's; the loss adds it times "
+                                    f"({fc_label(spec)}) against the recording's over the "
+                                    f"pairs of fc_pairs; the loss adds it times "
                                     f"{spec.fc['weight']:g}")
     signal = np.asarray(signal, float).T
     fs_hz = 1e3 / spec.simulation.dt_ms
+    if not spec.fc:
+        model_fc = envelope_fc(signal, fs_hz, spec.alpha_hz)
     out.update({
         "model_psd": variable(("frequency", "channel"), psd[:n], "mV2/Hz (a.u.)", "Welch PSD of the "
                           "model's channels at the best parameters (lead field units), plus the "
@@ -150,9 +181,8 @@ def fit_vars(kind, target, observed: dict, result) -> dict:
         "model_alpha_power": variable(("channel",), relative_band_power(
             kind.freqs_hz, psd, spec.alpha_hz, spec.band_hz), "1",
             f"model's power in {list(spec.alpha_hz)} Hz over {list(spec.band_hz)} Hz"),
-        "model_fc": variable(("channel", "channel_b"), envelope_fc(signal, fs_hz,
-                                                                      spec.alpha_hz), "1",
-                         f"model's amplitude-envelope correlation in {list(spec.alpha_hz)} Hz"),
+        "model_fc": variable(("channel", "channel_b"), model_fc, "1",
+                             f"model's {fc_label(spec)}"),
         "model_alpha_peak_hz": variable((), peak_hz(kind.freqs_hz, psd), "Hz",
                                     "peak frequency (6-14 Hz) of the model's channel-mean PSD")})
     profile = profile_vars(kind, target, observed, best, loss)
@@ -185,5 +215,5 @@ def aperiodic_vars(kind, observed: dict, psd, n: int) -> tuple[np.ndarray, dict]
                                     "field units")}
 
 
-__all__ = ["PEAK_BAND_HZ", "aperiodic_vars", "channel_coords", "fit_vars", "goodness", "peak_hz",
-           "target_dataset"]
+__all__ = ["PEAK_BAND_HZ", "aperiodic_vars", "channel_coords", "fc_label", "fc_vars", "fit_vars",
+           "goodness", "peak_hz", "target_dataset"]

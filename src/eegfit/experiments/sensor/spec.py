@@ -20,8 +20,9 @@ from eegfit.experiments.sensor import score
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES
 from eegfit.observe import spectrum as observed_spectrum
-from eegfit.observe.leadfield import HOW
+from eegfit.observe.leadfield import HOW, MODELS
 from eegfit.signal import sensor
+from eegfit.signal.fc import FC_MEASURES
 
 GROUP_PREFIXES = {  # default channel groups: an electrode's name without its number
     "frontal": ("FP", "AF", "F"), "central": ("FC", "C", "CP"), "temporal": ("FT", "T", "TP"),
@@ -51,7 +52,7 @@ class SensorSpec(Spec):
     aperiodic: tuple[float, float] | None = None
     """The aperiodic exponent's box (``aperiodic.exponent``), or None: no background."""
     lead_field: dict = dataclasses.field(default_factory=lambda: {
-        "how": "sum", "drop": ("IO1", "IO2")})
+        "model": "surface", "how": "sum", "drop": ("IO1", "IO2"), "head_radius_mm": None})
     connectome: dict = dataclasses.field(default_factory=lambda: {
         "symmetrise": False, "delays": True, "speed_m_s": 10.0, "delay_mode": "interpolate"})
     column: object = None
@@ -61,10 +62,11 @@ class SensorSpec(Spec):
     profile: dict = dataclasses.field(default_factory=lambda: {"n_points": 7, "n_keys": 4})
     demo: dict | None = None
     fc: dict | None = None
-    """The sensor FC in the loss (``{band_hz, weight}``), or None: not fitted."""
+    """The sensor FC in the loss (``{measure, band_hz, groups, weight}``; ``groups`` None:
+    every pair), or None: not fitted."""
     likelihood: dict = dataclasses.field(default_factory=lambda: dict(score.DEFAULT))
     """The posterior's pilot (:mod:`~eegfit.experiments.sensor.score`): its realisations and
-    the coarse grid of its point."""
+    the grid of its nodes."""
 
     extra_keys = ("files", "channels", "groups", "units", "filter", "segment_s", "overlap",
                   "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
@@ -94,10 +96,8 @@ class SensorSpec(Spec):
                 raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
                                  f"{members!r}")
         filt = recording.read_filter(r, default(cls, "filter"))
-        lead = r.sub("lead_field", ("how", "drop"))
-        drop = lead.raw("drop", list(defaults["lead_field"]["drop"]))
-        if not isinstance(drop, list):
-            raise ValueError(f"config {lead.path('drop')} must list electrodes, got {drop!r}")
+        lead = read_lead_field(r.sub("lead_field", ("model", "how", "drop", "head_radius_mm")),
+                               defaults["lead_field"])
         conn = r.sub("connectome", ("symmetrise", "delays", "speed_m_s", "delay_mode"))
         c0 = defaults["connectome"]
         model = r.sub("model", ("params", "drive"))
@@ -126,8 +126,7 @@ class SensorSpec(Spec):
             observed_spectrum.check_exponent_box(
                 r.sub("aperiodic", ("exponent",)).raw("exponent", [0.0, 4.0]),
                 r.path("aperiodic.exponent")),
-            "lead_field": {"how": lead.choice("how", HOW, "sum"),
-                           "drop": tuple(map(str, drop))},
+            "lead_field": lead,
             "connectome": {"symmetrise": conn.boolean("symmetrise", c0["symmetrise"]),
                            "delays": conn.boolean("delays", c0["delays"]),
                            "speed_m_s": conn.number("speed_m_s", c0["speed_m_s"], above=0.0),
@@ -139,17 +138,50 @@ class SensorSpec(Spec):
             "profile": {"n_points": prof.integer("n_points", p0["n_points"], low=0),
                         "n_keys": prof.integer("n_keys", p0["n_keys"], low=2)},
             "demo": read_demo_block(r),
-            "fc": read_fc(r), "likelihood": score.read(r)}
+            "fc": read_fc(r, groups), "likelihood": score.read(r)}
 
 
-def read_fc(r: Reader) -> dict | None:
-    """The ``fc`` block: the band of the amplitude envelopes (Hz, above 0) and the weight of
-    the FC misfit in the loss (above 0); absent or null: no FC in the loss."""
+def read_lead_field(lead: Reader, default: dict) -> dict:
+    """The ``lead_field`` block: ``model`` (surface | sphere), ``how`` (the surface model's),
+    ``drop`` (electrodes) and ``head_radius_mm`` (the sphere's, > 0; null: fitted)."""
+    model = lead.choice("model", MODELS, default["model"])
+    drop = lead.raw("drop", list(default["drop"]))
+    if not isinstance(drop, list):
+        raise ValueError(f"config {lead.path('drop')} must list electrodes, got {drop!r}")
+    for key, only in (("how", "surface"), ("head_radius_mm", "sphere")):
+        if lead.raw(key) is not None and model != only:
+            raise ValueError(f"config {lead.path(key)} is a key of model: {only}, not of "
+                             f"model: {model}")
+    return {"model": model, "how": lead.choice("how", HOW, default["how"]),
+            "drop": tuple(map(str, drop)),
+            "head_radius_mm": lead.number("head_radius_mm", None, above=0.0, optional=True)}
+
+
+def read_fc(r: Reader, groups: dict) -> dict | None:
+    """The ``fc`` block: the measure (:data:`eegfit.signal.fc.FC_MEASURES`), its band (Hz,
+    above 0), the channel groups whose pairs (within and between them) it compares (``all``,
+    the default: every pair; else a list of names of ``groups``, or of the default groups
+    where ``groups`` is empty) and the weight of the FC misfit in the loss (above 0); absent or
+    null: no FC in the loss."""
     if r.raw("fc") is None:
         return None
-    fc = r.sub("fc", ("band_hz", "weight"))
-    return {"band_hz": interval(fc.raw("band_hz", list(FC_BAND_HZ)), fc.path("band_hz"),
+    fc = r.sub("fc", ("measure", "band_hz", "groups", "weight"))
+    names = fc.raw("groups", "all")
+    known = list(groups or GROUP_PREFIXES)
+    if names != "all":
+        if not isinstance(names, list) or not names or not all(
+                isinstance(n, str) for n in names):
+            raise ValueError(f"config {fc.path('groups')} must be all or a list of channel "
+                             f"groups ({known}), got {names!r}")
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"config {fc.path('groups')}: {unknown} are not channel groups "
+                             f"(the block's groups, or the default ones where it has none: "
+                             f"{known})")
+    return {"measure": fc.choice("measure", FC_MEASURES, "envelope"),
+            "band_hz": interval(fc.raw("band_hz", list(FC_BAND_HZ)), fc.path("band_hz"),
                                 low=0.0),
+            "groups": None if names == "all" else tuple(names),
             "weight": fc.number("weight", FC_WEIGHT, above=0.0)}
 
 
@@ -169,11 +201,12 @@ def read_demo_block(r: Reader) -> dict | None:
 
 
 @functools.lru_cache(maxsize=4)
-def lead_field(how: str, drop: tuple[str, ...]):
-    """tvb-data's region lead field (read once per process)."""
+def lead_field(how: str, drop: tuple[str, ...], model: str = "surface",
+               head_radius_mm: float | None = None):
+    """The region lead field from tvb-data (read, or built by MNE, once per process)."""
     from eegfit.data import tvb  # noqa: PLC0415
 
-    return tvb.lead_field(how, drop)
+    return tvb.lead_field(how, drop, model, head_radius_mm)
 
 
 def check_forward_model(spec) -> tuple:
@@ -190,10 +223,13 @@ def check_forward_model(spec) -> tuple:
                          f"optional extra tvb-data (GPL-3), not installed ({err}): pip install "
                          f"tvb-data=={tvb.VERSION}, or pip install -e '.[eeg]'") from None
     try:
-        lf = lead_field(spec.lead_field["how"], spec.lead_field["drop"])
+        lf = lead_field(**spec.lead_field)
     except ValueError as err:
-        raise ValueError(f"{where}.lead_field.drop {list(spec.lead_field['drop'])}: "
-                         f"{err}") from None
+        block = spec.lead_field  # the surface's errors are its rows'; the sphere's its geometry
+        key = (f"lead_field.drop {list(block['drop'])}" if block["model"] == "surface" else
+               "lead_field " + ", ".join(f"{k}: {list(v) if isinstance(v, tuple) else v}"
+                                         for k, v in block.items()))
+        raise ValueError(f"{where}.{key}: {err}") from None
     conn = tvb.connectome(symmetrise=spec.connectome["symmetrise"])
     check_regions(lf, conn, f"{where}.lead_field")
     if spec.channels is not None:
@@ -274,4 +310,4 @@ def check_file(spec, lf, label: str, path: str) -> None:
 
 
 __all__ = ["FC_BAND_HZ", "FC_WEIGHT", "GROUP_PREFIXES", "SensorSpec", "check_file", "check_forward_model", "check_regions",
-           "groups_of", "lead_field", "read_demo_block", "read_fc"]
+           "groups_of", "lead_field", "read_demo_block", "read_fc", "read_lead_field"]

@@ -1,10 +1,10 @@
 """A recording's channels as sensor-space targets: the channels it shares with a lead field, on
 the same average reference as the model's projection.
 
-:func:`load` reads a recording (:mod:`eegfit.data.recordings`), picks the channels it shares with
-a :class:`~eegfit.observe.leadfield.LeadField` (all of them, or the ones named, found by their
-10-20 names, aliases and EDF spellings: :func:`eegfit.data.montage.match`), re-references them to
-their own average (the mean over exactly these channels, as
+:func:`load` reads a recording (:mod:`eegfit.data.recordings.files`), picks the channels it
+shares with a :class:`~eegfit.observe.leadfield.LeadField` (all of them, or the ones named,
+found by their 10-20 names, aliases and EDF spellings: :func:`eegfit.data.montage.match`),
+re-references them to their own average (the mean over exactly these channels, as
 :func:`eegfit.observe.leadfield.project` does over the same lead-field rows: a recording
 referenced over other channels would not be the model's signal) and band-passes them (MNE's FIR,
 1-45 Hz by default). The lead field comes back restricted to the same channels in the same order.
@@ -16,7 +16,8 @@ import dataclasses
 
 import numpy as np
 
-from eegfit.data import montage, recordings
+from eegfit.data import montage
+from eegfit.data.recordings import files, preprocessing
 from eegfit.observe.leadfield import LeadField
 
 
@@ -58,7 +59,8 @@ def shared(file_names, lead_field: LeadField) -> dict[str, int]:
 
 
 def load(path, lead_field: LeadField, *, channels=None, units=None,
-         band_pass=recordings.DEFAULT_FILTER, accept_truncated: bool = False) -> SensorRecording:
+         band_pass=preprocessing.DEFAULT_FILTER,
+         accept_truncated: bool = False) -> SensorRecording:
     """The channels of ``path`` shared with ``lead_field`` (``channels=None``) or the ones named
     (any name of the electrode: ``P8`` finds a file's ``T6-A1``), average-referenced over
     themselves and band-passed; see the module doc.
@@ -71,42 +73,45 @@ def load(path, lead_field: LeadField, *, channels=None, units=None,
     if channels is not None:  # the lead field first: cheap, and before reading the file
         channels = [channels] if isinstance(channels, str) else list(channels)
         wanted = montage.match(channels, lead_field.electrodes, lead_field.aliases)
-    data_mv, header = recordings.read_mv(path, units, accept_truncated)
+    data_mv, header = files.read_mv(path, units, accept_truncated)
     names = list(header.names)
     in_file = shared(names, lead_field)
     if channels is None:
         channels, file_channels = list(in_file), list(in_file)
     else:
-        file_channels = []
-        for channel, row in zip(channels, wanted):
-            found = [n for n, r in in_file.items() if r == row]
-            if len(found) != 1:
-                what = "matches no channel" if not found else f"matches several channels {found}"
-                raise recordings.RecordingError(
-                    f"channels: {channel!r} (electrode {lead_field.electrodes[row]!r}, aliases "
-                    f"{list(lead_field.aliases[row])}) {what} of recording file {str(path)!r}; "
-                    f"the file's channels: {names}")
-            file_channels.append(found[0])
+        file_channels = _named_in_file(channels, wanted, in_file, lead_field, path, names)
     if len(file_channels) < 2:
         raise ValueError(f"{str(path)!r}: {len(file_channels)} channel(s) shared with the lead "
                          f"field ({file_channels}); a montage needs at least 2")
     idx = [names.index(c) for c in file_channels]
     duration_s = data_mv.shape[1] / header.sfreq_hz
-    recordings.check_signal(data_mv, names, {i: f"channels {c!r}" for i, c in zip(idx, channels)},
-                             ((0.0, duration_s),), header.sfreq_hz, path)
+    preprocessing.check_signal(data_mv, names,
+                               {i: f"channels {c!r}" for i, c in zip(idx, channels)},
+                               ((0.0, duration_s),), header.sfreq_hz, path)
     data = np.asarray(data_mv[idx], dtype=float)
-    data = data - data.mean(axis=0, keepdims=True)
-    if band_pass is not None:
-        import mne  # noqa: PLC0415
-
-        low, high = band_pass.get("low_hz"), band_pass.get("high_hz")
-        if high is not None:
-            recordings.check_band(header.sfreq_hz, float(high), "the band-pass filter", path)
-        data = mne.filter.filter_data(data, header.sfreq_hz, low, high, verbose="error")
+    data = preprocessing.filter_band(data - data.mean(axis=0, keepdims=True), header.sfreq_hz,
+                                     band_pass, path)
     rows = [in_file[c] for c in file_channels]
     return SensorRecording(path=str(path), sfreq_hz=float(header.sfreq_hz), data_mv=data,
                            file_channels=tuple(file_channels), lead_field=lead_field.take(rows),
                            band_pass=None if band_pass is None else dict(band_pass))
+
+
+def _named_in_file(channels, rows, in_file: dict, lead_field: LeadField, path, names) -> list:
+    """The file's name of each named channel (its lead-field row in ``rows``):
+    ``RecordingError`` naming the channel, its electrode and aliases where the file has none
+    or several of it."""
+    file_channels = []
+    for channel, row in zip(channels, rows):
+        found = [n for n, r in in_file.items() if r == row]
+        if len(found) != 1:
+            what = "matches no channel" if not found else f"matches several channels {found}"
+            raise files.RecordingError(
+                f"channels: {channel!r} (electrode {lead_field.electrodes[row]!r}, aliases "
+                f"{list(lead_field.aliases[row])}) {what} of recording file {str(path)!r}; "
+                f"the file's channels: {names}")
+        file_channels.append(found[0])
+    return file_channels
 
 
 __all__ = ["SensorRecording", "load", "shared"]

@@ -21,7 +21,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from eegfit.infer.npe import Estimator, Noise, Scaling, Settings, build_flow
+from eegfit.infer.npe.estimator import Estimator, Scaling, build_flow
+from eegfit.infer.npe.settings import Noise, Settings
 
 FORMAT = "eegfit-npe-1"
 
@@ -55,7 +56,7 @@ def save(estimator: Estimator, path) -> Path:
 def expected(problem, noise: Noise, conditions: dict | None = None) -> dict:
     """What an estimator serving ``problem`` with ``noise`` (and ``conditions``) must have been
     trained for."""
-    from eegfit.infer.npe_train import describe_priors  # noqa: PLC0415
+    from eegfit.infer.npe.train import describe_priors  # noqa: PLC0415
 
     return {"parameters": list(problem.names),
             "boxes": {n: list(map(float, problem.boxes[n])) for n in problem.names},

@@ -17,7 +17,8 @@ import numpy as np
 import optax
 
 from eegfit.infer.grid import in_chunks
-from eegfit.infer.npe import Estimator, Noise, Scaling, Settings, build_flow, split, structure
+from eegfit.infer.npe.estimator import Estimator, Scaling, build_flow, split, structure
+from eegfit.infer.npe.settings import Noise, Settings
 from eegfit.infer.problem import Problem
 
 log = logging.getLogger("eegfit.infer")

@@ -1,9 +1,9 @@
-"""Neural posterior estimation: a conditional normalizing flow ``q(theta | y)`` trained once on
+"""The NPE's estimator: a conditional normalizing flow ``q(theta | y)`` trained once on
 simulations from the prior, then a posterior for any target in milliseconds.
 
-Training (:func:`eegfit.infer.npe_train.train`): ``n_simulations`` parameter sets drawn from the
-problem's priors, their features simulated on the batched simulation path (:func:`eegfit.infer.grid.in_chunks`: one call
-per chunk of 2,048), the likelihood's noise added (``y = f(theta) + s(f) eps``, ``s`` from
+Training (:func:`eegfit.infer.npe.train.train`): ``n_simulations`` parameter sets drawn from the
+problem's priors, their features simulated on the batched simulation path
+(:func:`eegfit.infer.grid.in_chunks`: one call per chunk of 2,048), the likelihood's noise added (``y = f(theta) + s(f) eps``, ``s`` from
 :class:`Noise`: ``rel_sd |f|``, the default scale of :func:`~eegfit.infer.relative_scale` taken
 at the simulated feature, or a fixed ``sd`` per feature); simulations whose features are not
 finite are dropped (the likelihood is 0 there). The flow lives on the unbounded space of the
@@ -18,7 +18,7 @@ Everything is seeded by ``seed``: a rerun trains the same flow.
 Sampling (:meth:`Estimator.sample`) and densities (:meth:`Estimator.log_prob`) are compiled once
 per flow shape (the weights and the observed features are arguments), so a new target, a
 reloaded or a retrained estimator compiles nothing.
-:mod:`eegfit.infer.npe_io` saves and reloads an estimator; :mod:`eegfit.infer.sbc` calibrates it.
+:mod:`eegfit.infer.npe.io` saves and reloads an estimator; :mod:`eegfit.infer.sbc` calibrates it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eegfit.infer.npe_settings import Noise, Settings
+from eegfit.infer.npe.settings import Noise, Settings
 
 
 class Scaling(eqx.Module):
