@@ -60,4 +60,34 @@ def negative_log_likelihood(psd, mask, decorrelate, target_log_psd, gain: str = 
     return 0.5 * (jnp.sum(r ** 2) - jnp.sum(v @ r) ** 2 / (model.shape[1] * (v @ v)))
 
 
-__all__ = ["GAINS", "band_log_psd", "negative_log_likelihood"]
+def whitened_entries(band_log_psd, decorrelate, gain: str = "common") -> jnp.ndarray:
+    """The likelihood's gain-free whitened entries of a band log-PSD ``(n_bins, channels)``: a
+    flat vector ``e`` with ``1/2 |e(model) - e(target)|^2`` equal to
+    :func:`negative_log_likelihood` (one entry per degree of freedom: ``bins x channels - 1``
+    with ``gain="common"``, ``(bins - 1) x channels`` per channel). ``L^-1`` decorrelates the
+    bins; a Householder reflection then maps the whitened gain direction (``L^-1 1`` on every
+    channel, or on each) onto the first coordinate, which is dropped. Traceable."""
+    if gain not in GAINS:
+        raise ValueError(f"gain must be one of {GAINS}, got {gain!r}")
+    x = jnp.asarray(band_log_psd)
+    lmat = jnp.asarray(decorrelate, x.dtype)
+    r = lmat @ x                                                    # (bins, channels)
+    v = lmat @ jnp.ones(x.shape[0], x.dtype)
+    if gain == "per_channel":
+        return jnp.ravel(_reflect_out(r, jnp.broadcast_to(v[:, None], r.shape), axis=0))
+    return _reflect_out(jnp.ravel(r), jnp.ravel(jnp.broadcast_to(v[:, None], r.shape)), axis=0)
+
+
+def _reflect_out(x, direction, axis: int):
+    """``x`` in an orthonormal basis whose first vector is ``direction`` (per slice along the
+    other axes), that coordinate dropped: the Householder reflection ``H u = e_0``."""
+    u = direction / jnp.linalg.norm(direction, axis=axis, keepdims=True)
+    first = jnp.zeros(u.shape[axis], u.dtype).at[0].set(1.0)
+    first = jnp.reshape(first, (-1,) + (1,) * (u.ndim - 1 - axis))
+    h = u - first
+    hx = x - 2.0 * h * jnp.sum(h * x, axis=axis, keepdims=True) / jnp.sum(h * h, axis=axis,
+                                                                         keepdims=True)
+    return jnp.take(hx, jnp.arange(1, u.shape[axis]), axis=axis)
+
+
+__all__ = ["GAINS", "band_log_psd", "negative_log_likelihood", "whitened_entries"]

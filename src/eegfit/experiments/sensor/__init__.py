@@ -26,6 +26,7 @@ Keys of its block (read and checked by :mod:`eegfit.experiments.sensor.spec`, do
     demo: {path, truth, sfreq_hz, duration_s, gain_uv_per_mv, noise_uv, seed, dt_ms, channels}
     fc: null                    # {measure: envelope, band_hz: [8, 13], groups: all,
                                 #  weight: 1000}: the sensor FC in the loss
+    likelihood: {pilot_realisations: 16, pilot_grid_points: 9}  # the posterior's pilot
 
 With ``fc``, the loss adds ``weight`` times the RMSE of the Fisher z of the channels' FC in
 ``band_hz`` (``measure``: amplitude-envelope correlation, magnitude-squared or imaginary
@@ -45,6 +46,12 @@ projected through the lead field rows of the target's channels with an average r
 exactly those channels (:func:`eegfit.observe.leadfield.project`), the recording's reference
 (:func:`eegfit.data.sensor_recording.load`). The model is simulated at its own step and both
 Welch PSDs use ``segment_s``, so they share the bin spacing.
+
+With a ``posterior:`` block (grid or NUTS), each target's job makes a pilot of the model's
+realisations over the box and the posterior is a Gaussian synthetic likelihood of a few summaries
+of the channel likelihood's entries, its covariance measured
+(:mod:`eegfit.experiments.sensor.score`): the channel likelihood itself is far too sharp along
+the parameters and ripples from one value to the next. The fits' loss is unchanged.
 
 Each fit records, beyond the runner's: the model PSD per channel, alpha power and envelope FC
 at the best parameters; goodness of fit (``chi2_per_dof``, ``fit_p_value``, the channels
@@ -67,9 +74,9 @@ from eegfit.data import recordings as rec
 from eegfit.experiments import recording
 from eegfit.experiments.recording import demo
 from eegfit.experiments.recording.demo import demo_inputs, file_targets
-from eegfit.experiments.sensor import records
+from eegfit.experiments.sensor import records, score
 from eegfit.experiments.sensor import spec as sensor_spec
-from eegfit.experiments.base import FigureKind, InputKind, Kind, Target, keys
+from eegfit.experiments.base import FigureKind, InputKind, Kind, PosteriorKind, Target, keys
 from eegfit.experiments.network import delay_args
 from eegfit.experiments.sensor.spec import SensorSpec
 from eegfit.experiments.recording.records import band_psd
@@ -81,10 +88,11 @@ from eegfit.signal.fc import band_fc, fisher_z_rmse
 from eegfit.simulate import simulate
 
 
-class Sensor(Kind, InputKind, FigureKind):
+class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
     """Network parameters fitted to the channel spectra of an EEG recording."""
 
     Spec = SensorSpec
+    noisy = True
     summary_columns = ("chi2_per_dof", "fit_p_value", "loss_seed_sd", "target_alpha_peak_hz",
                        "model_alpha_peak_hz", "network_alpha_peak_hz", "aperiodic_exponent")
     loss_label = ("negative log likelihood of the channel spectra", "1")
@@ -127,6 +135,12 @@ class Sensor(Kind, InputKind, FigureKind):
         per = len(spectral.segment_starts(kept, self._n_per_segment, spec.overlap))
         self.model_dof = likelihood.welch_dof([per] * spec.n_realisations, self._n_per_segment,
                                               spec.overlap)
+        self.realisation_dof = likelihood.welch_dof(per, self._n_per_segment, spec.overlap)
+        if spec.posterior is not None and len(spec.names) == 1 and (
+                spec.posterior.verdict_points > 0):
+            raise ValueError(f"{where}.posterior.verdict_points must be 0 for the sensor kind "
+                             f"(a verdict over the box needs targets simulated without a "
+                             f"recording; the posterior of each recording is made)")
         if spec.demo and spec.demo["channels"] is not None:
             from eegfit.data import montage  # noqa: PLC0415
 
@@ -208,21 +222,33 @@ class Sensor(Kind, InputKind, FigureKind):
         s = self.spec
         recording = sensor_recording.load(s.files[target.label], self.lf, channels=s.channels,
                                           units=s.units, band_pass=s.filter)
-        return records.target_dataset(s, recording, sensor_spec.groups_of(recording.channels,
-                                                                            s.groups))
+        ds = records.target_dataset(s, recording, sensor_spec.groups_of(recording.channels,
+                                                                          s.groups))
+        if score.on(s):  # the posterior's pilot (:mod:`score`)
+            ds = xr.merge([ds, score.dataset(self, target, self._observed(ds))],
+                          combine_attrs="override")
+        return ds
+
+    def depends_also(self, stage: str) -> tuple[str, ...]:
+        """A pilot's target depends on the box (its coarse grid)."""
+        return ("parameters.bounds",) if stage == "target" and score.on(self.spec) else ()
 
     def observed(self, target_ds: xr.Dataset) -> dict:
+        out = self._observed(target_ds)
+        return out | score.observed_score(self, target_ds, out)
+
+    def _observed(self, target_ds: xr.Dataset) -> dict:
         from eegfit.data import montage  # noqa: PLC0415
 
         channels = [str(c) for c in target_ds["channel"].values]
         lf = self.lf.take(montage.match(channels, self.lf.electrodes, self.lf.aliases))
         freqs = target_ds["frequency"].values
         band = band_psd(target_ds, self.spec.band_hz, self.n_bins)
-        sd = np.full(self.n_bins, likelihood.log_psd_sd(float(target_ds["psd_dof"]),
-                                                        self.model_dof))
+        sd = likelihood.log_psd_sd(float(target_ds["psd_dof"]), self.model_dof)
         out = {"gain": lf.gain, "channels": channels, "freqs_hz": freqs,
                "log_psd": np.log(band), "decorrelate": likelihood.decorrelation(
-                   sd, self._n_per_segment), "target_ds": target_ds}
+                   np.full(self.n_bins, sd), self._n_per_segment), "target_ds": target_ds,
+               "sd": float(sd)}
         if self.spec.fc:  # the target records the configured FC and its pairs
             out["target_fc"] = target_ds["fc"].values
             out["fc_pairs"] = target_ds["fc_pairs"].values
@@ -271,6 +297,47 @@ class Sensor(Kind, InputKind, FigureKind):
             aux["fc_misfit"] = misfit
             nll = nll + self.spec.fc["weight"] * misfit
         return nll, aux
+
+    # ---- posteriors: summaries of the channel likelihood's entries, a pilot's (:mod:`score`) ---
+    def entries(self, model, key, gain, decorrelate, log_psd) -> jax.Array:
+        """The model's whitened gain-free entries (:func:`eegfit.signal.sensor.whitened_entries`)
+        with the noise of ``key``, its background profiled against the target where the block
+        has one."""
+        band, _ = self.observed_band(self.model_psd(model, key, gain), decorrelate, log_psd)
+        return sensor.whitened_entries(sensor.band_log_psd(band, np.ones(self.n_bins, bool)),
+                                       decorrelate, self.spec.gain)
+
+    def entries_context(self, observed) -> tuple:
+        """``(gain, decorrelate, log_psd)`` of a target, as :meth:`entries` takes them."""
+        dtype = jnp.result_type(float)
+        return tuple(jnp.asarray(observed[k], dtype) for k in ("gain", "decorrelate", "log_psd"))
+
+    def target_entries(self, observed) -> np.ndarray:
+        return np.asarray(sensor.whitened_entries(observed["log_psd"], observed["decorrelate"],
+                                                  self.spec.gain), float)
+
+    def simulate_features(self, values: dict, context) -> dict:
+        """The whitened score the pilot's table predicts at ``values`` (name -> array; a batch
+        broadcasts), named ``score_w[j]``; ``context`` is ``(table, low, step, L^-1)``
+        (:func:`~eegfit.experiments.sensor.score.predicted`: no simulation)."""
+        table, low, step, whiten = context
+        nodes = jnp.stack([(jnp.asarray(values[n], low.dtype) - low[i]) / step[i]
+                           for i, n in enumerate(self.spec.names)])
+        u = score.predicted((table, whiten), nodes)
+        return {f"score_w[{j}]": u[j] for j in range(u.shape[0])}
+
+    def posterior_context(self, observed, seed: int):
+        del seed  # the pilot's keys are the target's seed's
+        dtype = jnp.result_type(float)
+        return tuple(jnp.asarray(observed[k], dtype) for k in ("score_table", "score_low",
+                                                                "score_step", "score_whiten"))
+
+    def posterior_observed(self, observed) -> dict:
+        return {f"score_w[{j}]": float(v) for j, v in enumerate(observed["score_w"])}
+
+    def posterior_scale(self, observed) -> dict:
+        """1 for every entry: the whitening holds the score's measured covariance."""
+        return {k: 1.0 for k in self.posterior_observed(observed)}
 
     def model_fc(self, signal) -> jax.Array:
         """The sensor FC ``fc.measure`` in ``fc.band_hz`` of the model's channels ``(time,

@@ -16,6 +16,7 @@ from eegfit.experiments import recording
 from eegfit.experiments.column import read_column
 from eegfit.experiments.recording.demo import read_demo
 from eegfit.experiments.reader import Reader, default, interval
+from eegfit.experiments.sensor import score
 from eegfit.experiments.spec import Spec
 from eegfit.models.network import DELAY_MODES
 from eegfit.observe import spectrum as observed_spectrum
@@ -63,10 +64,13 @@ class SensorSpec(Spec):
     fc: dict | None = None
     """The sensor FC in the loss (``{measure, band_hz, groups, weight}``; ``groups`` None:
     every pair), or None: not fitted."""
+    likelihood: dict = dataclasses.field(default_factory=lambda: dict(score.DEFAULT))
+    """The posterior's pilot (:mod:`~eegfit.experiments.sensor.score`): its realisations and
+    the grid of its nodes."""
 
     extra_keys = ("files", "channels", "groups", "units", "filter", "segment_s", "overlap",
                   "band_hz", "alpha_hz", "gain", "aperiodic", "lead_field", "connectome", "model",
-                  "n_realisations", "profile", "demo", "fc")
+                  "n_realisations", "profile", "demo", "fc", "likelihood")
     has_truths = False
     features = types.MappingProxyType({})  # none: recording.check reads the bands
     noise_floor_hz = None
@@ -134,7 +138,7 @@ class SensorSpec(Spec):
             "profile": {"n_points": prof.integer("n_points", p0["n_points"], low=0),
                         "n_keys": prof.integer("n_keys", p0["n_keys"], low=2)},
             "demo": read_demo_block(r),
-            "fc": read_fc(r, groups)}
+            "fc": read_fc(r, groups), "likelihood": score.read(r)}
 
 
 def read_lead_field(lead: Reader, default: dict) -> dict:
