@@ -145,3 +145,17 @@ def sensor_fc(target, fits) -> plt.Figure:
 
 
 __all__ = ["alpha_topomaps", "groups", "info_of", "sensor_fc", "spectra_by_group"]
+
+
+def sensor_kind_figures(kind, fits, targets, scan, summary) -> dict:
+    """The sensor kind's figures (its :attr:`~eegfit.experiments.FigureKind.draws`): per
+    target recording, the spectra by channel group, the alpha topographies and the sensor FC,
+    target against each fit."""
+    out = {}
+    for ds in targets:
+        name = ds.attrs["target"]
+        mine = [f for f in fits if f.attrs["target"] == name]
+        out[f"sensor_spectra_{name}"] = spectra_by_group(ds, mine, kind.spec.band_hz)
+        out[f"sensor_topomap_{name}"] = alpha_topomaps(ds, mine, kind.spec.alpha_hz)
+        out[f"sensor_fc_{name}"] = sensor_fc(ds, mine)
+    return out

@@ -44,7 +44,7 @@ Fitted fields: ``k`` (coupling), ``speed_m_s`` (with ``connectome.delays``), ``d
 ``drive.high_hz`` and ``node.<field>``. The network's regions' observable (y1 - y2, mV) is
 projected through the lead field rows of the target's channels with an average reference over
 exactly those channels (:func:`eegfit.observe.leadfield.project`), the recording's reference
-(:func:`eegfit.data.sensor_recording.load`). The model is simulated at its own step and both
+(:func:`eegfit.data.recordings.sensor.load`). The model is simulated at its own step and both
 Welch PSDs use ``segment_s``, so they share the bin spacing.
 
 With a ``posterior:`` block (grid or NUTS), each target's job makes a pilot of the model's
@@ -96,6 +96,7 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
     summary_columns = ("chi2_per_dof", "fit_p_value", "loss_seed_sd", "target_alpha_peak_hz",
                        "model_alpha_peak_hz", "network_alpha_peak_hz", "aperiodic_exponent")
     loss_label = ("negative log likelihood of the channel spectra", "1")
+    draws = "eegfit.plots.sensor:sensor_kind_figures"
 
     def __init__(self, spec: SensorSpec):
         where = f"config experiments.{spec.name}"
@@ -217,7 +218,7 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
 
     # ---- the target --------------------------------------------------------------------------
     def make_target(self, target: Target) -> xr.Dataset:
-        from eegfit.data import sensor_recording  # noqa: PLC0415
+        from eegfit.data.recordings import sensor as sensor_recording  # noqa: PLC0415
 
         s = self.spec
         recording = sensor_recording.load(s.files[target.label], self.lf, channels=s.channels,
@@ -364,14 +365,3 @@ class Sensor(Kind, PosteriorKind, InputKind, FigureKind):
             first.setdefault(t.label, t)
         return list(first.values())
 
-    def figures(self, fits, targets, scan, summary) -> dict:
-        from eegfit.plots import sensor as plots  # noqa: PLC0415
-
-        out = {}
-        for ds in targets:
-            name = ds.attrs["target"]
-            mine = [f for f in fits if f.attrs["target"] == name]
-            out[f"sensor_spectra_{name}"] = plots.spectra_by_group(ds, mine, self.spec.band_hz)
-            out[f"sensor_topomap_{name}"] = plots.alpha_topomaps(ds, mine, self.spec.alpha_hz)
-            out[f"sensor_fc_{name}"] = plots.sensor_fc(ds, mine)
-        return out

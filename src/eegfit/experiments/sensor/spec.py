@@ -281,7 +281,7 @@ def groups_of(channels, configured: dict) -> dict[str, list[str]]:
 def check_file(spec, lf, label: str, path: str) -> None:
     """At planning, a file that exists (its header only): at least 2 channels shared with the
     lead field, each named channel in it, its rate above the band's Nyquist frequency."""
-    from eegfit.data import sensor_recording  # noqa: PLC0415
+    from eegfit.data.recordings import sensor as sensor_recording  # noqa: PLC0415
 
     where = f"config experiments.{spec.name}"
     if spec.demo and spec.demo["path"] == path or not os.path.isfile(path):
