@@ -16,7 +16,7 @@ import yaml
 import eegfit.experiments as ex
 from eegfit.experiments import runner
 from eegfit.models import StuartLandau, WhiteNoiseInput, WilsonCowan
-from eegfit.models import JansenRit
+from eegfit.models import ConstantDrive, JansenRit
 from eegfit.models.network import Network, NodeNoiseDrive
 from eegfit.simulate import simulate
 
@@ -88,6 +88,49 @@ def test_the_jansen_rit_block_still_builds_the_jansen_rit_network():
     block["simulation"]["dt_ms"] = 0.5
     model = build(block).base_model()
     assert isinstance(model.node, JansenRit) and isinstance(model.drive, NodeNoiseDrive)
+
+
+JR_NET = {**BLOCK, "simulation": {**BLOCK["simulation"], "dt_ms": 0.5}}
+
+
+@pytest.mark.parametrize("model", [
+    {"params": {}, "drive": {"low_hz": 50.0, "high_hz": 150.0, "interval_ms": 5.0}},
+    {"drive": {"kind": "node_uniform_noise", "low_hz": 50.0, "high_hz": 150.0,
+               "interval_ms": 5.0}},
+    {"name": "jansen_rit", "drive": {"low_hz": 50.0, "interval_ms": 5.0}},
+])
+def test_the_legacy_drive_is_a_drive_kind_of_the_jansen_rit_node(model):
+    """The block of before ``drive.kind``, the kind named, and the default model named: one node
+    model carrying its per-node drive, whose ``n_nodes`` alone the kind sets."""
+    kind = build({**JR_NET, "model": model})
+    assert not hasattr(kind.spec, "drive")
+    assert kind.spec.column.drive == NodeNoiseDrive(50.0, 150.0, interval_ms=5.0)
+    assert kind.base_model().drive == NodeNoiseDrive(50.0, 150.0, n_nodes=6, interval_ms=5.0)
+    assert kind.base_model().node == kind.spec.column
+
+
+def test_a_jansen_rit_node_without_a_drive_gets_jr95s_per_node_drive():
+    for model in ({}, {"params": {}}, {"name": "jansen_rit"}):
+        drive = build({**JR_NET, "model": model}).base_model().drive
+        assert drive == NodeNoiseDrive(50.0, 150.0, n_nodes=6, interval_ms=None), model
+    drive = build({**JR_NET, "model": {"drive": {"kind": "constant"}}}).base_model().drive
+    assert drive == ConstantDrive(220.0)
+
+
+@pytest.mark.parametrize("model, culprit", [
+    ({"drive": {"low_hz": 50.0, "sigma": 1.0}}, r"model\.drive has unknown key.*sigma"),
+    ({"drive": {"kind": "white_noise", "low_hz": 50.0}}, r"model\.drive has unknown key.*low_hz"),
+    ({"drive": {"low_hz": 150.0, "high_hz": 50.0}}, r"model\.drive: low_hz must be < high_hz"),
+    ({"drive": {"low_hz": None}}, r"model\.drive\.low_hz must be a finite number"),
+    ({"drive": {"interval_ms": -5.0}}, r"model\.drive\.interval_ms must be > 0"),
+    ({"name": "stuart_landau", "drive": {"kind": "node_uniform_noise"}},
+     r"model\.drive\.kind must be one of \['constant', 'white_noise'\]"),
+    ({"name": "stuart_landau", "drive": {"low_hz": 50.0}},
+     r"model\.drive has unknown key.*low_hz"),
+])
+def test_a_mixed_or_wrong_drive_is_refused_by_name(model, culprit):
+    with pytest.raises(ValueError, match=r"experiments\.sl_net\." + culprit):
+        build({**JR_NET, "model": model})
 
 
 def test_the_targets_node_signals_carry_the_node_models_units(target_ds):

@@ -49,15 +49,20 @@ TESTED_DT_MS = (0.1, 0.5)
 (tests/test_noise_spectrum.py); a config outside them gets a warning naming the key."""
 
 
-def read_drive(r: Reader, dt_ms: float | None = None, model_cls: type = JansenRit):
+def read_drive(r: Reader, dt_ms: float | None = None, model_cls: type = JansenRit,
+               drives: dict | None = None, default: str = "constant"):
     """A drive of ``model_cls`` from ``{kind, ...its fields}`` (Hz, ms, or the model's
-    ``drive_units``), checked against the step."""
-    kind = r.choice("kind", model_cls.drives, "constant")
-    cls = model_cls.drives[kind]
-    fields = [f.name for f in dataclasses.fields(cls) if f.name not in ("n_nodes", "unit")]
+    ``drive_units``), checked against the step. ``drives``: the kinds offered by config name
+    (default the model's own ``drives``); ``default``: the kind of a block that names none."""
+    drives = model_cls.drives if drives is None else drives
+    kind = r.choice("kind", drives, default)
+    cls = drives[kind]
+    fields = {f.name: f.default for f in dataclasses.fields(cls)
+              if f.name not in ("n_nodes", "unit")}  # a field whose default is None may be null
     Reader(r.block, r.where, ("kind", *fields))
-    values = {name: r.number(name, optional=True, above=0.0 if name in ("interval_ms", "tau_ms")
-                             else None) for name in fields if name in r.block}
+    values = {name: r.number(name, optional=fields[name] is None,
+                             above=0.0 if name in ("interval_ms", "tau_ms") else None)
+              for name in fields if name in r.block}
     default = model_cls().drive  # the model's own default input, where the kind is its kind
     if type(default) is cls and hasattr(default, "unit"):
         values = {**{name: getattr(default, name) for name in fields}, **values}
@@ -79,17 +84,21 @@ def read_drive(r: Reader, dt_ms: float | None = None, model_cls: type = JansenRi
     return drive
 
 
-def read_column(r: Reader, dt_ms: float | None = None):
+def read_column(r: Reader, dt_ms: float | None = None, drives=None):
     """The model of a ``model: {name, params, drive}`` block: the registry's ``name`` (default
     ``jansen_rit``) with its published constants where not given, every parameter checked against
-    its valid range (a ``ValueError`` naming the key, before any simulation)."""
+    its valid range (a ``ValueError`` naming the key, before any simulation). ``drives(model_cls)
+    -> (kinds by name, default kind)``: the drives offered (default the model's own, ``constant``
+    where the block names no kind)."""
     model_cls = model_class(r.raw("name", "jansen_rit"), r.path("name"))
+    offered, default = (model_cls.drives, "constant") if drives is None else drives(model_cls)
     known = tuple(f.name for f in dataclasses.fields(model_cls) if f.name != "drive")
     params = r.sub("params", known)
     values = {k: params.number(k) for k in params.block}
     for k, v in values.items():
         check_value(model_cls, k, v, f"config {params.path(k)}")
-    return model_cls(**values, drive=read_drive(r.sub("drive"), dt_ms, model_cls))
+    return model_cls(**values, drive=read_drive(r.sub("drive"), dt_ms, model_cls, offered,
+                                                default))
 
 
 @functools.lru_cache(maxsize=8)

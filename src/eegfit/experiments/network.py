@@ -18,10 +18,12 @@ the target and the FC at the truth under the fit's noise. Keys of its block::
 
 The model is always the one :class:`eegfit.models.network.Network` (built by
 :func:`~eegfit.models.network.coupled`; fitted fields ``k``, ``speed_m_s`` and ``node.<field>``):
-its nodes are Jansen-Rit columns with JR95's per-node uniform drive (``drive: {low_hz, high_hz,
-interval_ms}``, :class:`~eegfit.models.network.NodeNoiseDrive`) unless the block names a
-``model.name`` or a ``drive.kind``: then the nodes are that model, coupled through its own
-coupling variable and form, with that drive, independent per node where it is noisy. The BOLD
+its nodes are ``model.name`` (Jansen-Rit by default), coupled through its own coupling variable
+and form, with the drive ``model.drive`` read as a column's (:func:`node_drives`), independent per
+node where it is noisy. A Jansen-Rit node is also offered, and by default given, JR95's per-node
+uniform drive ``{kind: node_uniform_noise, low_hz, high_hz, interval_ms}``
+(:class:`~eegfit.models.network.NodeNoiseDrive`), so the block of before ``drive.kind`` existed,
+``drive: {low_hz, high_hz, interval_ms}``, reads as that kind. The BOLD
 signal's input is the nodes' firing rate where the model has a sigmoid (Jansen-Rit: S(y1 - y2)),
 its observable otherwise (Wilson-Cowan's E, Wong-Wang's S_E, Stuart-Landau's x). Several
 parameters (k and the speed, say) are fitted together; the scan is then a surface over the first
@@ -48,7 +50,8 @@ from eegfit.experiments.base import (FigureKind, Kind, PosteriorKind, ScanKind, 
                                      keys, model_trace)
 from eegfit.experiments.column import read_column
 from eegfit.experiments.spec import Reader, Simulation, Spec, integer
-from eegfit.models.network import DELAY_MODES, Network as NodesNetwork, NodeNoiseDrive, coupled
+from eegfit.models.drive import NodeNoiseDrive
+from eegfit.models.network import DELAY_MODES, Network as NodesNetwork, coupled
 from eegfit.signal.fc import FC_OBJECTIVES, fc_correlation, functional_connectivity
 
 
@@ -70,10 +73,7 @@ class NetworkSpec(Spec):
     connectome: dict = dataclasses.field(default_factory=lambda: {
         "source": "synthetic", "n_nodes": 10, "subject": None, "seed": 0, "symmetrise": False})
     column: object = None
-    """The node model with its drive (any model with ``drive.kind`` or ``model.name`` given)."""
-    drive: dict | None = dataclasses.field(default_factory=lambda: {
-        "low_hz": 50.0, "high_hz": 150.0, "interval_ms": None})
-    """JR95's per-node uniform drive of a Jansen-Rit network; None when ``column`` is any model."""
+    """The node model with its drive (``n_nodes`` set by the kind from the connectome)."""
     n_realisations: int = 1
     objective: str = "fc_rmse"
     observable: str = "eeg"
@@ -106,25 +106,14 @@ class NetworkSpec(Spec):
         elif conn.has("speed_m_s") or conn.has("delay_mode"):
             raise ValueError(f"config {conn.path('speed_m_s')} and delay_mode need "
                              f"{conn.path('delays')}: true")
-        model = r.sub("model", ("name", "params", "drive"))
-        if "name" in model.block or "kind" in (model.raw("drive") or {}):
-            column = read_column(model, simulation.dt_ms)
-            drive_values = None
-        else:
-            drive = model.sub("drive", ("low_hz", "high_hz", "interval_ms"))
-            drive_values = {k: drive.number(k, v, optional=v is None,
-                                            above=0.0 if k == "interval_ms" else None)
-                            for k, v in defaults["drive"].items()}
-            if not drive_values["low_hz"] < drive_values["high_hz"]:
-                raise ValueError(f"config {drive.path('low_hz')} must be < high_hz, got "
-                                 f"{drive_values['low_hz']!r} and {drive_values['high_hz']!r}")
-            column = read_column(Reader({"params": model.raw("params") or {}}, model.where))
+        column = read_column(r.sub("model", ("name", "params", "drive")), simulation.dt_ms,
+                             node_drives)
         b = r.sub("bold", tuple(f.name for f in dataclasses.fields(Bold)))
         bold_spec = Bold(**{f.name: b.number(f.name, f.default, above=0.0)
                             for f in dataclasses.fields(Bold)})
         scan = r.sub("scan", ("n_points", "seeds"))
         return {"connectome": connectome,
-                "column": column, "drive": drive_values,
+                "column": column,
                 "n_realisations": r.integer("n_realisations", cls.n_realisations, low=1),
                 "objective": r.choice("objective", FC_OBJECTIVES, cls.objective),
                 "observable": r.choice("observable", ("eeg", "bold"), cls.observable),
@@ -132,6 +121,19 @@ class NetworkSpec(Spec):
                 "scan_seeds": tuple(integer(s, f"{scan.where}.seeds", low=0)
                                     for s in scan.raw("seeds") or [])}
 
+
+NODE_UNIFORM = "node_uniform_noise"
+"""The drive kind of JR95's network: independent uniform noise per node, ``{low_hz, high_hz,
+interval_ms}`` (Hz, Hz, ms; :class:`~eegfit.models.network.NodeNoiseDrive`)."""
+
+
+def node_drives(model_cls: type) -> tuple[dict, str]:
+    """The drives of a network's node by config name, and the kind of a drive block that names
+    none: the model's own (default ``constant``), and for a node driven by a rate in Hz
+    (Jansen-Rit) also :data:`NODE_UNIFORM`, its default."""
+    if model_cls.drive_units != NodeNoiseDrive.units["low_hz"]:
+        return model_cls.drives, "constant"
+    return {**model_cls.drives, NODE_UNIFORM: NodeNoiseDrive}, NODE_UNIFORM
 
 
 def delay_args(name: str, connectome: dict, parameters, lengths_mm) -> dict:
@@ -199,13 +201,9 @@ class Network(Kind, PosteriorKind, ScanKind, FigureKind):
 
     def base_model(self) -> NodesNetwork:
         if self._base is None:
-            n_nodes = len(self.connectome.weights)
-            if self.spec.drive is not None:  # JR95's per-node uniform drive
-                drive = NodeNoiseDrive(n_nodes=n_nodes, **self.spec.drive)
-            else:  # any model's drive, independent per node where it is noisy
-                drive = self.spec.column.drive
-                if "n_nodes" in {f.name for f in dataclasses.fields(drive)}:
-                    drive = dataclasses.replace(drive, n_nodes=n_nodes)
+            drive = self.spec.column.drive  # independent per node where it is noisy
+            if "n_nodes" in {f.name for f in dataclasses.fields(drive)}:
+                drive = dataclasses.replace(drive, n_nodes=len(self.connectome.weights))
             self._base = coupled(self.spec.column, self.connectome.weights, drive=drive,
                                  **self._delays())
         return self._base

@@ -149,6 +149,13 @@ class NodeNoiseDrive:
     units = {"low_hz": "Hz", "high_hz": "Hz"}
     needs_key = True
 
+    def check(self, dt_ms: float) -> None:
+        """Raise ``ValueError`` naming an empty range (``low_hz`` not below ``high_hz``)."""
+        del dt_ms
+        if not self.low_hz < self.high_hz:
+            raise ValueError(f"low_hz must be < high_hz, got {self.low_hz!r} and "
+                             f"{self.high_hz!r}")
+
     def per_step(self, key, n_steps: int, dt_ms: float) -> jax.Array:
         """Drive per step and node, shape ``(n_steps, n_nodes)``."""
         if key is None:
