@@ -12,7 +12,7 @@ import os
 import types
 
 from eegfit.data import recordings as rec
-from eegfit.experiments import recording
+from eegfit.experiments.recording.spec import read_filter
 from eegfit.experiments.column import read_column
 from eegfit.experiments.recording.demo import read_demo
 from eegfit.experiments.reader import Reader, default, interval
@@ -95,7 +95,7 @@ class SensorSpec(Spec):
             if not isinstance(members, list) or not members:
                 raise ValueError(f"config {r.path('groups')}.{name} must list channels, got "
                                  f"{members!r}")
-        filt = recording.read_filter(r, default(cls, "filter"))
+        filt = read_filter(r, default(cls, "filter"))
         lead = read_lead_field(r.sub("lead_field", ("model", "how", "drop", "head_radius_mm")),
                                defaults["lead_field"])
         conn = r.sub("connectome", ("symmetrise", "delays", "speed_m_s", "delay_mode"))
